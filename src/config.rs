@@ -1,0 +1,289 @@
+//! Server configuration: one `Config`, loaded from an optional TOML file and
+//! overridden by command-line flags. Every default is the safe one: loopback
+//! binds, host/origin checks on, content capture off.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Errors loading a configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Whether OTLP ingest requires a token of the `ingest` scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestAuth {
+    /// Open on loopback binds, required as soon as an OTLP listener binds a
+    /// non-loopback address.
+    #[default]
+    Auto,
+    /// Always require an ingest token.
+    Required,
+    /// Never require a token, even on public binds (explicit operator opt-out).
+    Open,
+}
+
+/// The whole server configuration.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory holding the database files; created if missing.
+    pub data_dir: PathBuf,
+    /// OTLP/gRPC listen address.
+    pub otlp_grpc_addr: SocketAddr,
+    /// OTLP/HTTP listen address.
+    pub otlp_http_addr: SocketAddr,
+    /// MCP streamable HTTP listen address (served at `/mcp`).
+    pub mcp_addr: SocketAddr,
+    /// Token requirement for OTLP ingest.
+    pub ingest_auth: IngestAuth,
+    /// Store prompt text, responses, API bodies and tool input contents.
+    /// Off by default: only metadata (paths, tool names, sizes) is kept.
+    pub capture_content: bool,
+    /// Delete data older than this many days (none = keep forever).
+    pub retention_days: Option<u32>,
+    /// Largest OTLP request body accepted, in bytes, after decompression.
+    pub max_body_bytes: usize,
+    /// Extra `Host` header values accepted (beyond loopback names and the
+    /// bound address), for deployments behind a reverse proxy.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins allowed to call the server (`scheme://host:port`).
+    /// Empty: any request carrying an `Origin` header that is not a loopback
+    /// origin is refused.
+    pub allowed_origins: Vec<String>,
+    /// Query limits for the MCP tools.
+    pub query: QueryLimits,
+    /// Rate limits.
+    pub rate_limit: RateLimits,
+    /// Store writer tuning.
+    pub writer: WriterConfig,
+}
+
+/// Limits every tool call obeys; arguments can lower them, never raise them.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryLimits {
+    /// Default number of rows a tool returns.
+    pub default_rows: usize,
+    /// Ceiling on rows any call may ask for.
+    pub max_rows: usize,
+    /// Time budget of one query, in milliseconds; the database work is interrupted past it.
+    pub time_budget_ms: u64,
+    /// Ceiling on the serialized size of one reply, in bytes (Claude Code's
+    /// MCP output limit is about 25,000 tokens).
+    pub max_reply_bytes: usize,
+    /// Number of read connections (concurrent queries).
+    pub readers: usize,
+    /// How long a query may wait for a free read connection, in milliseconds.
+    pub queue_deadline_ms: u64,
+}
+
+/// Rate limits, per token and per client address.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimits {
+    /// MCP requests per minute allowed to one token.
+    pub per_token_per_minute: u32,
+    /// Burst allowed to one token.
+    pub per_token_burst: u32,
+    /// MCP requests per minute allowed from one IP address, checked before
+    /// the token is looked up.
+    pub per_ip_per_minute: u32,
+    /// Burst allowed to one IP address.
+    pub per_ip_burst: u32,
+}
+
+/// Store writer tuning.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WriterConfig {
+    /// Requests that may wait for the writer; past this ingest answers 503.
+    pub queue_requests: usize,
+    /// Records written per transaction at most (several requests are grouped
+    /// into one transaction up to this size).
+    pub max_transaction_records: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: default_data_dir(),
+            otlp_grpc_addr: SocketAddr::from(([127, 0, 0, 1], 4317)),
+            otlp_http_addr: SocketAddr::from(([127, 0, 0, 1], 4318)),
+            mcp_addr: SocketAddr::from(([127, 0, 0, 1], 4319)),
+            ingest_auth: IngestAuth::Auto,
+            capture_content: false,
+            retention_days: None,
+            max_body_bytes: 16 * 1024 * 1024,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            query: QueryLimits::default(),
+            rate_limit: RateLimits::default(),
+            writer: WriterConfig::default(),
+        }
+    }
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            default_rows: 100,
+            max_rows: 1000,
+            time_budget_ms: 5_000,
+            max_reply_bytes: 80_000,
+            readers: 4,
+            queue_deadline_ms: 2_000,
+        }
+    }
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            per_token_per_minute: 60,
+            per_token_burst: 20,
+            per_ip_per_minute: 600,
+            per_ip_burst: 100,
+        }
+    }
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            queue_requests: 256,
+            max_transaction_records: 50_000,
+        }
+    }
+}
+
+/// The default data directory: `$XDG_DATA_HOME/tokentally`, else
+/// `~/.local/share/tokentally`, else `./tokentally-data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("tokentally");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home).join(".local/share/tokentally");
+    }
+    PathBuf::from("tokentally-data")
+}
+
+impl Config {
+    /// Reads a TOML configuration file; missing fields take their defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks values that would make the server misbehave.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let q = &self.query;
+        if q.max_rows == 0 || q.default_rows == 0 || q.default_rows > q.max_rows {
+            return Err(ConfigError::Invalid(
+                "query.default_rows must be between 1 and query.max_rows".into(),
+            ));
+        }
+        if q.readers == 0 || q.time_budget_ms == 0 || q.max_reply_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "query.readers and query.time_budget_ms must be positive, query.max_reply_bytes at least 1024".into(),
+            ));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        let r = &self.rate_limit;
+        if r.per_token_per_minute == 0 || r.per_ip_per_minute == 0 {
+            return Err(ConfigError::Invalid(
+                "rate limits must be positive".into(),
+            ));
+        }
+        if self.writer.queue_requests == 0 || self.writer.max_transaction_records == 0 {
+            return Err(ConfigError::Invalid(
+                "writer.queue_requests and writer.max_transaction_records must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether OTLP ingest must present an ingest token with these binds.
+    pub fn ingest_requires_token(&self) -> bool {
+        match self.ingest_auth {
+            IngestAuth::Required => true,
+            IngestAuth::Open => false,
+            IngestAuth::Auto => {
+                !self.otlp_http_addr.ip().is_loopback() || !self.otlp_grpc_addr.ip().is_loopback()
+            }
+        }
+    }
+
+    /// The query time budget as a `Duration`.
+    pub fn time_budget(&self) -> Duration {
+        Duration::from_millis(self.query.time_budget_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_safe_and_valid() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert!(c.otlp_http_addr.ip().is_loopback());
+        assert!(c.mcp_addr.ip().is_loopback());
+        assert!(!c.capture_content);
+        assert!(!c.ingest_requires_token());
+    }
+
+    #[test]
+    fn public_bind_requires_ingest_token_unless_opted_out() {
+        let mut c = Config {
+            otlp_http_addr: "0.0.0.0:4318".parse().unwrap(),
+            ..Config::default()
+        };
+        assert!(c.ingest_requires_token());
+        c.ingest_auth = IngestAuth::Open;
+        assert!(!c.ingest_requires_token());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = toml::from_str::<Config>("data_dirr = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("data_dirr"));
+        let c: Config = toml::from_str("capture_content = true\n[query]\nmax_rows = 50\ndefault_rows = 10").unwrap();
+        assert!(c.capture_content);
+        assert_eq!(c.query.max_rows, 50);
+        assert_eq!(c.query.time_budget_ms, 5_000);
+    }
+}
