@@ -77,3 +77,22 @@ pub struct AuditRecord {
     /// Duration of the call in milliseconds.
     pub duration_ms: Option<u64>,
 }
+
+/// Why an audit record could not be written (the call must then fail).
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The audit database could not be written.
+    #[error("audit log unavailable: {0}")]
+    Unavailable(String),
+    /// The audit database failed in another way.
+    #[error("audit log error: {0}")]
+    Internal(String),
+}
+
+/// Where audit records go. Implementations are blocking (SQLite); async
+/// callers run `append` on a blocking thread. Fail closed: a caller that gets
+/// an error must not return the data it was about to return.
+pub trait AuditSink: Send + Sync + 'static {
+    /// Appends one record and returns its sequence number.
+    fn append(&self, record: AuditRecord) -> Result<u64, AuditError>;
+}
