@@ -1,0 +1,574 @@
+//! The token table: create, list, revoke and verify access tokens.
+//!
+//! A secret is `tt_` followed by 64 hex digits (32 random bytes). It is shown
+//! once at creation; the table keeps only its SHA-256. Verification is on the
+//! request path, so verified tokens are cached in memory for a few seconds,
+//! keyed by the hash: a revocation made through this handle applies at once,
+//! one made by another process (the CLI) within [`CACHE_TTL`].
+//!
+//! [`TokenStore`] is blocking (SQLite): async callers run it in
+//! `tokio::task::spawn_blocking`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{AuthError, Principal, Scope};
+
+/// How long a verified token is trusted without reading the table again.
+pub const CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Most verified tokens kept in the cache (it is cleared when full).
+const CACHE_MAX: usize = 1024;
+
+/// Prefix of every secret, so leaked tokens are recognisable by scanners.
+const SECRET_PREFIX: &str = "tt_";
+
+/// Why a token operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Names are 1-64 characters of letters, digits, `.`, `_` and `-`.
+    #[error("invalid token name {0:?}: use 1-64 letters, digits, '.', '_' or '-'")]
+    InvalidName(String),
+    /// A developer id is empty or longer than 256 bytes.
+    #[error("invalid developer {0:?}")]
+    InvalidDeveloper(String),
+    /// `--expires` is not a positive number followed by h, d or w.
+    #[error("invalid expiry {0:?}: use a number followed by h, d or w (e.g. 30d)")]
+    InvalidExpiry(String),
+    /// A token with this name already exists (names are never reused).
+    #[error("a token named {0:?} already exists")]
+    DuplicateName(String),
+    /// No token with this name.
+    #[error("no token named {0:?}")]
+    NotFound(String),
+    /// The database failed.
+    #[error("token store error: {0}")]
+    Store(String),
+}
+
+impl From<rusqlite::Error> for TokenError {
+    fn from(e: rusqlite::Error) -> Self {
+        TokenError::Store(e.to_string())
+    }
+}
+
+/// What `token list` shows about a token; never the secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenInfo {
+    /// Token id, the name the audit log uses.
+    pub id: i64,
+    /// Name given at creation.
+    pub name: String,
+    /// What the token may do.
+    pub scope: Scope,
+    /// Developers the token is restricted to; empty = all developers.
+    pub developers: Vec<String>,
+    /// Creation time.
+    pub created_at: jiff::Timestamp,
+    /// Expiry time, if any.
+    pub expires_at: Option<jiff::Timestamp>,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<jiff::Timestamp>,
+}
+
+impl TokenInfo {
+    /// Whether the token is usable at `now` (not revoked, not expired).
+    pub fn is_active(&self, now: jiff::Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+/// One verified token in the cache.
+#[derive(Clone)]
+struct CachedToken {
+    principal: Principal,
+    expires_ns: Option<i64>,
+    cached_at: Instant,
+}
+
+/// Shared state behind the handle.
+struct Inner {
+    conn: Mutex<Connection>,
+    cache: Mutex<HashMap<[u8; 32], CachedToken>>,
+}
+
+/// Cheap-`Clone` handle over the token table of `tokentally.db`.
+#[derive(Clone)]
+pub struct TokenStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenStore").finish_non_exhaustive()
+    }
+}
+
+/// Opens `path` with WAL, a busy timeout and the schema.
+// Integration: replace with `store::open_admin_connection(data_dir)` once the
+// store module provides it (same pragmas, same schema).
+fn open_db(path: &Path) -> Result<Connection, TokenError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.execute_batch(include_str!("../store/schema.sql"))?;
+    Ok(conn)
+}
+
+fn now_ns() -> i64 {
+    i64::try_from(jiff::Timestamp::now().as_nanosecond()).unwrap_or(i64::MAX)
+}
+
+fn timestamp(ns: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_nanosecond(i128::from(ns)).unwrap_or(jiff::Timestamp::MAX)
+}
+
+fn hash_secret(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{SECRET_PREFIX}{}", hex::encode(bytes))
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The columns every token query selects, in [`row_to_info`] order.
+const TOKEN_COLUMNS: &str = "id, name, scope, developers, created_ns, expires_ns, revoked_ns";
+
+fn row_to_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+    let scope_text: String = row.get(2)?;
+    let scope = Scope::parse(&scope_text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            2,
+            rusqlite::types::Type::Text,
+            format!("unknown scope {scope_text:?}").into(),
+        )
+    })?;
+    let developers_json: String = row.get(3)?;
+    let developers: Vec<String> = serde_json::from_str(&developers_json).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.into())
+    })?;
+    Ok(TokenInfo {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        scope,
+        developers,
+        created_at: timestamp(row.get(4)?),
+        expires_at: row.get::<_, Option<i64>>(5)?.map(timestamp),
+        revoked_at: row.get::<_, Option<i64>>(6)?.map(timestamp),
+    })
+}
+
+impl TokenStore {
+    /// Opens (creating if needed) `<data_dir>/tokentally.db`.
+    pub fn open(data_dir: &Path) -> Result<TokenStore, TokenError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| TokenError::Store(format!("{}: {e}", data_dir.display())))?;
+        Ok(TokenStore::from_connection(open_db(
+            &data_dir.join("tokentally.db"),
+        )?))
+    }
+
+    /// Wraps a connection whose schema is already applied.
+    pub fn from_connection(conn: Connection) -> TokenStore {
+        TokenStore {
+            inner: Arc::new(Inner {
+                conn: Mutex::new(conn),
+                cache: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>, TokenError> {
+        self.inner
+            .conn
+            .lock()
+            .map_err(|_| TokenError::Store("token store lock poisoned".into()))
+    }
+
+    fn clear_cache(&self) {
+        if let Ok(mut cache) = self.inner.cache.lock() {
+            cache.clear();
+        }
+    }
+
+    /// Creates a token and returns it with its secret, which is not stored
+    /// and cannot be shown again.
+    pub fn create(
+        &self,
+        name: &str,
+        scope: Scope,
+        developers: &[String],
+        expires: Option<Duration>,
+    ) -> Result<(TokenInfo, String), TokenError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let created = insert_token(&tx, name, scope, developers, expires)?;
+        tx.commit()?;
+        Ok(created)
+    }
+
+    /// All tokens, including revoked and expired ones, by id. Never secrets.
+    pub fn list(&self) -> Result<Vec<TokenInfo>, TokenError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(&format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY id"))?;
+        let rows = stmt.query_map([], row_to_info)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Revokes the token called `name`. Revoking twice keeps the first time.
+    pub fn revoke(&self, name: &str) -> Result<TokenInfo, TokenError> {
+        let info = {
+            let conn = self.conn()?;
+            conn.execute(
+                "UPDATE tokens SET revoked_ns = ?1 WHERE name = ?2 AND revoked_ns IS NULL",
+                params![now_ns(), name],
+            )?;
+            conn.query_row(
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE name = ?1"),
+                [name],
+                row_to_info,
+            )
+            .optional()?
+            .ok_or_else(|| TokenError::NotFound(name.to_string()))?
+        };
+        self.clear_cache();
+        Ok(info)
+    }
+
+    /// Verifies a presented secret and returns who it belongs to.
+    pub fn verify(&self, presented: &str) -> Result<Principal, AuthError> {
+        if !presented.starts_with(SECRET_PREFIX)
+            || presented.len() > 128
+            || !presented.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(AuthError::Malformed);
+        }
+        let hash = hash_secret(presented);
+        let now = now_ns();
+        if let Some(hit) = self.cached(&hash) {
+            return match hit.expires_ns {
+                Some(e) if e <= now => Err(AuthError::Expired),
+                _ => Ok(hit.principal),
+            };
+        }
+        let row = {
+            let conn = self.conn().map_err(|e| AuthError::Store(e.to_string()))?;
+            conn.query_row(
+                &format!("SELECT {TOKEN_COLUMNS}, secret_hash FROM tokens WHERE secret_hash = ?1"),
+                [&hash[..]],
+                |row| Ok((row_to_info(row)?, row.get::<_, Vec<u8>>(7)?)),
+            )
+            .optional()
+            .map_err(|e| AuthError::Store(e.to_string()))?
+        };
+        let Some((info, stored)) = row else {
+            return Err(AuthError::Unknown);
+        };
+        if !bool::from(stored.as_slice().ct_eq(&hash[..])) {
+            return Err(AuthError::Unknown);
+        }
+        if info.revoked_at.is_some() {
+            return Err(AuthError::Revoked);
+        }
+        let expires_ns = info
+            .expires_at
+            .map(|t| i64::try_from(t.as_nanosecond()).unwrap_or(i64::MAX));
+        if expires_ns.is_some_and(|e| e <= now) {
+            return Err(AuthError::Expired);
+        }
+        let principal = Principal {
+            token_id: info.id,
+            token_name: info.name,
+            scope: info.scope,
+            developers: info.developers,
+        };
+        if let Ok(mut cache) = self.inner.cache.lock() {
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(
+                hash,
+                CachedToken {
+                    principal: principal.clone(),
+                    expires_ns,
+                    cached_at: Instant::now(),
+                },
+            );
+        }
+        Ok(principal)
+    }
+
+    fn cached(&self, hash: &[u8; 32]) -> Option<CachedToken> {
+        let mut cache = self.inner.cache.lock().ok()?;
+        match cache.get(hash) {
+            Some(hit) if hit.cached_at.elapsed() < CACHE_TTL => Some(hit.clone()),
+            Some(_) => {
+                cache.remove(hash);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// On first start (no token at all), creates `admin` (scope `audit`) and
+    /// `read` (scope `read`) and returns them with their secrets so `serve`
+    /// can print them once. Returns nothing when any token already exists.
+    pub fn ensure_bootstrap_tokens(&self) -> Result<Vec<(TokenInfo, String)>, TokenError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing: i64 = tx.query_row("SELECT count(*) FROM tokens", [], |r| r.get(0))?;
+        if existing > 0 {
+            return Ok(Vec::new());
+        }
+        let created = vec![
+            insert_token(&tx, "admin", Scope::Audit, &[], None)?,
+            insert_token(&tx, "read", Scope::Read, &[], None)?,
+        ];
+        tx.commit()?;
+        Ok(created)
+    }
+}
+
+fn insert_token(
+    conn: &Connection,
+    name: &str,
+    scope: Scope,
+    developers: &[String],
+    expires: Option<Duration>,
+) -> Result<(TokenInfo, String), TokenError> {
+    if !valid_name(name) {
+        return Err(TokenError::InvalidName(name.to_string()));
+    }
+    if let Some(bad) = developers
+        .iter()
+        .find(|d| d.trim().is_empty() || d.len() > 256)
+    {
+        return Err(TokenError::InvalidDeveloper(bad.clone()));
+    }
+    let exists: Option<i64> = conn
+        .query_row("SELECT id FROM tokens WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if exists.is_some() {
+        return Err(TokenError::DuplicateName(name.to_string()));
+    }
+    let secret = new_secret();
+    let created_ns = now_ns();
+    let expires_ns = match expires {
+        Some(d) => {
+            let d = i64::try_from(d.as_nanos())
+                .map_err(|_| TokenError::InvalidExpiry(format!("{d:?}")))?;
+            Some(created_ns.saturating_add(d))
+        }
+        None => None,
+    };
+    let developers_json =
+        serde_json::to_string(developers).map_err(|e| TokenError::Store(e.to_string()))?;
+    conn.execute(
+        "INSERT INTO tokens (name, scope, developers, secret_hash, created_ns, expires_ns)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            name,
+            scope.as_str(),
+            developers_json,
+            &hash_secret(&secret)[..],
+            created_ns,
+            expires_ns
+        ],
+    )?;
+    let info = TokenInfo {
+        id: conn.last_insert_rowid(),
+        name: name.to_string(),
+        scope,
+        developers: developers.to_vec(),
+        created_at: timestamp(created_ns),
+        expires_at: expires_ns.map(timestamp),
+        revoked_at: None,
+    };
+    Ok((info, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, TokenStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn create_verify_list() {
+        let (_dir, store) = store();
+        let devs = vec!["alice@example.com".to_string()];
+        let (info, secret) = store
+            .create("alice-read", Scope::Read, &devs, None)
+            .unwrap();
+        assert!(secret.starts_with("tt_"));
+        assert_eq!(secret.len(), 3 + 64);
+        assert_eq!(info.name, "alice-read");
+        assert_eq!(info.developers, devs);
+
+        let p = store.verify(&secret).unwrap();
+        assert_eq!(
+            p,
+            Principal {
+                token_id: info.id,
+                token_name: "alice-read".into(),
+                scope: Scope::Read,
+                developers: devs.clone(),
+            }
+        );
+        // Cached path gives the same answer.
+        assert_eq!(store.verify(&secret).unwrap(), p);
+
+        let listed = store.list().unwrap();
+        assert_eq!(listed, vec![info]);
+        let listed_json = serde_json::to_string(&listed).unwrap();
+        assert!(!listed_json.contains(&secret));
+        assert!(!listed_json.contains(&secret[3..]));
+    }
+
+    #[test]
+    fn only_the_hash_is_stored() {
+        let (dir, store) = store();
+        let (_, secret) = store.create("ingest", Scope::Ingest, &[], None).unwrap();
+        drop(store);
+        let conn = Connection::open(dir.path().join("tokentally.db")).unwrap();
+        let (stored, scope): (Vec<u8>, String) = conn
+            .query_row("SELECT secret_hash, scope FROM tokens", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(scope, "ingest");
+        assert_eq!(stored, Sha256::digest(secret.as_bytes()).to_vec());
+        let hits: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM tokens WHERE instr(name || scope || developers || hex(secret_hash), ?1) > 0",
+                [&secret[3..].to_uppercase()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(hits, 0);
+        drop(conn);
+        // Nowhere in the file either (WAL checkpointed on close).
+        let bytes = std::fs::read(dir.path().join("tokentally.db")).unwrap();
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    }
+
+    #[test]
+    fn unknown_malformed_revoked_expired_are_distinct() {
+        let (_dir, store) = store();
+        let (_, secret) = store.create("ci", Scope::Read, &[], None).unwrap();
+        let (_, short) = store
+            .create("short", Scope::Read, &[], Some(Duration::from_millis(30)))
+            .unwrap();
+        assert_eq!(store.verify(&short).unwrap().token_name, "short");
+
+        assert_eq!(store.verify("garbage"), Err(AuthError::Malformed));
+        assert_eq!(store.verify("tt_not a token"), Err(AuthError::Malformed));
+        let unknown = format!("tt_{}", "0".repeat(64));
+        assert_eq!(store.verify(&unknown), Err(AuthError::Unknown));
+
+        store.verify(&secret).unwrap();
+        let revoked = store.revoke("ci").unwrap();
+        assert!(revoked.revoked_at.is_some());
+        // Revocation through the same handle applies at once (cache cleared).
+        assert_eq!(store.verify(&secret), Err(AuthError::Revoked));
+        // Revoking again keeps the first time.
+        assert_eq!(store.revoke("ci").unwrap().revoked_at, revoked.revoked_at);
+        assert!(matches!(store.revoke("nope"), Err(TokenError::NotFound(_))));
+
+        std::thread::sleep(Duration::from_millis(40));
+        // Expiry applies even to a cached token.
+        assert_eq!(store.verify(&short), Err(AuthError::Expired));
+        let now = jiff::Timestamp::now();
+        let active: Vec<_> = store
+            .list()
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.is_active(now))
+            .collect();
+        assert!(active.is_empty());
+    }
+
+    #[test]
+    fn revocation_by_another_handle_applies_after_the_cache_ttl() {
+        let (dir, store) = store();
+        let (_, secret) = store.create("ci", Scope::Read, &[], None).unwrap();
+        store.verify(&secret).unwrap();
+        let other = TokenStore::open(dir.path()).unwrap();
+        other.revoke("ci").unwrap();
+        // Another process's revocation is not seen until the entry ages out.
+        assert!(store.verify(&secret).is_ok());
+        store
+            .inner
+            .cache
+            .lock()
+            .unwrap()
+            .values_mut()
+            .for_each(|c| c.cached_at -= CACHE_TTL);
+        assert_eq!(store.verify(&secret), Err(AuthError::Revoked));
+    }
+
+    #[test]
+    fn names_are_checked_and_unique() {
+        let (_dir, store) = store();
+        store.create("a", Scope::Read, &[], None).unwrap();
+        assert!(matches!(
+            store.create("a", Scope::Audit, &[], None),
+            Err(TokenError::DuplicateName(_))
+        ));
+        for bad in [
+            "",
+            "has space",
+            "x'; DROP TABLE tokens; --",
+            &"n".repeat(65),
+        ] {
+            assert!(matches!(
+                store.create(bad, Scope::Read, &[], None),
+                Err(TokenError::InvalidName(_))
+            ));
+        }
+        assert!(matches!(
+            store.create("b", Scope::Read, &[" ".into()], None),
+            Err(TokenError::InvalidDeveloper(_))
+        ));
+        assert_eq!(store.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn bootstrap_creates_admin_and_read_once() {
+        let (_dir, store) = store();
+        let first = store.ensure_bootstrap_tokens().unwrap();
+        let names: Vec<_> = first
+            .iter()
+            .map(|(i, _)| (i.name.as_str(), i.scope))
+            .collect();
+        assert_eq!(names, vec![("admin", Scope::Audit), ("read", Scope::Read)]);
+        assert_eq!(store.verify(&first[0].1).unwrap().scope, Scope::Audit);
+        assert_eq!(store.verify(&first[1].1).unwrap().scope, Scope::Read);
+        assert!(store.ensure_bootstrap_tokens().unwrap().is_empty());
+        assert_eq!(store.list().unwrap().len(), 2);
+    }
+}
