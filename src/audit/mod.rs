@@ -1,7 +1,24 @@
 //! The tamper-evident audit log of every MCP request.
 //!
-//! (The append-only, hash-chained store is being built; this file holds the
-//! record type every transport fills in.)
+//! * this file: the record every transport and tool fills in, the
+//!   [`AuditSink`] they append through, and [`redact_arguments`];
+//! * [`log`]: [`AuditLog`], the append-only, hash-chained SQLite store in its
+//!   own file `<data_dir>/audit.db` (out of reach of the read tools), and
+//!   [`AuditLog::verify`];
+//! * [`report`]: reads for the CLI and the `audit_log` / `audit_summary` tools
+//!   (tail, filtered query, summary, JSONL export).
+//!
+//! Tokens never appear in the log, only their id and name.
+
+mod log;
+mod redact;
+mod report;
+
+pub use log::{AuditEntry, AuditLog, ProblemKind, VerifyProblem, VerifyReport};
+pub use redact::redact_arguments;
+pub use report::{
+    AuditFilter, AuditPage, AuditSummary, CallerCount, OutcomeCount, TokenCount, ToolCount,
+};
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
