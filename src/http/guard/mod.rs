@@ -280,7 +280,9 @@ pub async fn mcp_auth(State(state): State<GuardState>, mut req: Request, next: N
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    match authorize_mcp(&state, req.headers(), req.uri(), peer).await {
+    // Requests without a peer address (in-process tests) share one bucket.
+    let ip = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    match authorize_mcp(&state, req.headers(), req.uri(), ip).await {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
             next.run(req).await
@@ -288,13 +290,21 @@ pub async fn mcp_auth(State(state): State<GuardState>, mut req: Request, next: N
         Err(denial) => {
             let sampled_out = denial.outcome == Outcome::RateLimited
                 && denial.principal.is_none()
-                && !state
-                    .limiter
-                    .audit_ip_denial(peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
+                && !state.limiter.audit_ip_denial(ip);
             if sampled_out {
                 return denial.response;
             }
+            let request_id = uuid::Uuid::new_v4().to_string();
+            tracing::info!(
+                %request_id,
+                outcome = denial.outcome.as_str(),
+                detail = %denial.detail,
+                token_id = denial.principal.as_ref().map(|p| p.token_id),
+                peer = ?peer,
+                "mcp request refused"
+            );
             let record = AuditRecord {
+                request_id: Some(request_id),
                 token_id: denial.principal.as_ref().map(|p| p.token_id),
                 token_name: denial.principal.as_ref().map(|p| p.token_name.clone()),
                 scope: denial
@@ -335,7 +345,7 @@ async fn authorize_mcp(
     state: &GuardState,
     headers: &HeaderMap,
     uri: &Uri,
-    peer: Option<IpAddr>,
+    ip: IpAddr,
 ) -> Result<Principal, Denial> {
     let deny = |outcome, detail: &str, principal, response| Denial {
         outcome,
@@ -343,8 +353,6 @@ async fn authorize_mcp(
         principal,
         response,
     };
-    // Requests without a peer address (in-process tests) share one bucket.
-    let ip = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     if let Err(wait) = state.limiter.check_ip(ip) {
         return Err(deny(
             Outcome::RateLimited,

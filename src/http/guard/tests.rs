@@ -178,6 +178,7 @@ async fn missing_or_bad_tokens_get_401_with_a_challenge_and_are_audited() {
     );
     let last = f.audit.tail(1).unwrap().remove(0);
     assert_eq!(last.record.method.as_deref(), Some("POST /mcp"));
+    assert_eq!(last.record.request_id.as_ref().map(String::len), Some(36));
     assert_eq!(
         last.record.user_agent.as_deref(),
         Some("claude-code/2.1.330")
