@@ -10,11 +10,13 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::RateLimits;
 
@@ -121,6 +123,23 @@ impl RateLimiter {
     }
 }
 
+/// Calls [`RateLimiter::evict_stale`] every `every` until `shutdown` fires;
+/// spawn it next to the listeners so idle keys go even when traffic stops.
+pub async fn evict_periodically(
+    limiter: Arc<RateLimiter>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => limiter.evict_stale(),
+        }
+    }
+}
+
 /// Seconds for a `Retry-After` header: the wait rounded up, at least 1.
 pub fn retry_after_secs(wait: Duration) -> u64 {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -203,6 +222,26 @@ mod tests {
         let audited = (0..100).filter(|_| limiter.audit_ip_denial(ip)).count();
         assert_eq!(audited, 10);
         assert!(limiter.audit_ip_denial("10.0.0.2".parse().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn periodic_eviction_runs_until_shutdown() {
+        let limiter = Arc::new(RateLimiter::new(&RateLimits {
+            per_ip_per_minute: 60_000,
+            per_ip_burst: 1,
+            ..limits(1)
+        }));
+        limiter.check_ip("10.0.0.1".parse().unwrap()).unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(evict_periodically(
+            limiter.clone(),
+            Duration::from_millis(5),
+            shutdown.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(limiter.tracked_keys().0, 0);
+        shutdown.cancel();
+        task.await.unwrap();
     }
 
     #[test]

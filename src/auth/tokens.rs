@@ -481,7 +481,7 @@ mod tests {
         let (_dir, store) = store();
         let (_, secret) = store.create("ci", Scope::Read, &[], None).unwrap();
         let (_, short) = store
-            .create("short", Scope::Read, &[], Some(Duration::from_millis(30)))
+            .create("short", Scope::Read, &[], Some(Duration::from_millis(300)))
             .unwrap();
         assert_eq!(store.verify(&short).unwrap().token_name, "short");
 
@@ -499,7 +499,7 @@ mod tests {
         assert_eq!(store.revoke("ci").unwrap().revoked_at, revoked.revoked_at);
         assert!(matches!(store.revoke("nope"), Err(TokenError::NotFound(_))));
 
-        std::thread::sleep(Duration::from_millis(40));
+        std::thread::sleep(Duration::from_millis(350));
         // Expiry applies even to a cached token.
         assert_eq!(store.verify(&short), Err(AuthError::Expired));
         let now = jiff::Timestamp::now();

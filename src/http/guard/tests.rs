@@ -152,6 +152,14 @@ async fn missing_or_bad_tokens_get_401_with_a_challenge_and_are_audited() {
         );
         assert!(!body.contains("tt_"));
     }
+    // Two Authorization headers are ambiguous: refused.
+    let (status, _, _) = send(
+        &router,
+        request("/mcp", Some(&format!("Bearer {}", f.read)))
+            .header(header::AUTHORIZATION, format!("Bearer {}", f.admin)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     f.state.tokens.revoke("reader").unwrap();
     let (status, _, _) = send(
         &router,
@@ -167,6 +175,7 @@ async fn missing_or_bad_tokens_get_401_with_a_challenge_and_are_audited() {
         vec![
             "no bearer token",
             "unknown token",
+            "malformed bearer token",
             "malformed bearer token",
             "malformed bearer token",
             "token revoked"
@@ -257,6 +266,11 @@ async fn foreign_host_and_origin_get_403_on_both_listeners() {
         .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{uri}");
         assert_eq!(body, "forbidden: Host not allowed\n");
+        let no_host = Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header(header::AUTHORIZATION, auth.as_str());
+        assert_eq!(send(&router, no_host).await.0, StatusCode::FORBIDDEN);
 
         let (status, _, body) = send(
             &router,
