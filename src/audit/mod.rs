@@ -2,10 +2,10 @@
 //!
 //! * this file: the record every transport and tool fills in, the
 //!   [`AuditSink`] they append through, and [`redact_arguments`];
-//! * [`log`]: [`AuditLog`], the append-only, hash-chained SQLite store in its
+//! * `log`: [`AuditLog`], the append-only, hash-chained SQLite store in its
 //!   own file `<data_dir>/audit.db` (out of reach of the read tools), and
 //!   [`AuditLog::verify`];
-//! * [`report`]: reads for the CLI and the `audit_log` / `audit_summary` tools
+//! * `report`: reads for the CLI and the `audit_log` / `audit_summary` tools
 //!   (tail, filtered query, summary, JSONL export).
 //!
 //! Tokens never appear in the log, only their id and name.

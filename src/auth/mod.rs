@@ -7,7 +7,7 @@
 //! * this file: scopes, the verified [`Principal`], verification errors and the
 //!   small parsers transports and the CLI share ([`parse_bearer`],
 //!   [`parse_expires`]);
-//! * [`tokens`]: the token table (create, list, revoke, verify), storing only a
+//! * `tokens`: the token table (create, list, revoke, verify), storing only a
 //!   SHA-256 of each secret.
 
 mod tokens;
