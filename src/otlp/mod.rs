@@ -196,3 +196,6 @@ pub fn decode(
         Signal::Traces => decode_to_batch::<ExportTraceServiceRequest>(&bytes, enc, opts),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -172,6 +172,9 @@ fn detail(span: &Span, capture: bool, redacted: &mut bool) -> Option<Value> {
             .collect();
         d.insert("links".into(), Value::Array(links));
     }
+    if span.flags != 0 {
+        d.insert("flags".into(), Value::from(span.flags));
+    }
     if !span.trace_state.is_empty() {
         d.insert(
             "trace_state".into(),
