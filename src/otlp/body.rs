@@ -105,11 +105,43 @@ pub(crate) fn decompress_cow<'a>(
             }
         }
         Compression::Zstd => {
+            // The decoder reserves the frame's window up front (up to 100 MB):
+            // refuse windows far beyond the cap before it does.
+            if zstd_window_size(body).is_some_and(|w| w > (max_bytes as u64).max(ZSTD_WINDOW_FLOOR))
+            {
+                return Err(DecodeError::TooLarge { limit: max_bytes });
+            }
             let decoder = ruzstd::decoding::StreamingDecoder::new(body)
                 .map_err(|e| DecodeError::Malformed(format!("invalid zstd body: {e}")))?;
             read_capped(decoder, "zstd", max_bytes).map(Cow::Owned)
         }
     }
+}
+
+/// Windows up to this size are allowed even under a smaller cap: common
+/// encoders use up to 8 MiB whatever the content size.
+const ZSTD_WINDOW_FLOOR: u64 = 8 * 1024 * 1024;
+
+/// The window size a zstd frame header declares (RFC 8878 3.1.1.1), which is
+/// what the decoder allocates; `None` when the header is incomplete.
+fn zstd_window_size(body: &[u8]) -> Option<u64> {
+    let descriptor = *body.get(4)?;
+    if descriptor & 0x20 == 0 {
+        // Not single-segment: an explicit window descriptor follows.
+        let window = *body.get(5)?;
+        let base = 1u64 << (10 + u64::from(window >> 3));
+        return Some(base + (base / 8) * u64::from(window & 7));
+    }
+    // Single segment: the window is the frame content size.
+    let dictionary_len = [0usize, 1, 2, 4][usize::from(descriptor & 3)];
+    let size_len = [1usize, 2, 4, 8][usize::from(descriptor >> 6)];
+    let start = 5 + dictionary_len;
+    let bytes = body.get(start..start + size_len)?;
+    let size = bytes
+        .iter()
+        .enumerate()
+        .fold(0u64, |acc, (i, b)| acc | (u64::from(*b) << (8 * i)));
+    Some(if size_len == 2 { size + 256 } else { size })
 }
 
 /// Reads a decompressing reader to the end, growing the output buffer with a
@@ -240,6 +272,20 @@ mod tests {
             decompress(&frame, Some("zstd"), 4),
             Err(DecodeError::TooLarge { limit: 4 })
         ));
+    }
+
+    #[test]
+    fn zstd_huge_window_is_refused_before_decoding() {
+        // Frame header declaring a 64 MiB window (exponent 16), no blocks.
+        let frame = [0x28, 0xB5, 0x2F, 0xFD, 0x00, 16 << 3];
+        assert_eq!(zstd_window_size(&frame), Some(64 << 20));
+        assert!(matches!(
+            decompress(&frame, Some("zstd"), 1 << 20),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        // Single segment with a 2-byte content size of 256 + 5.
+        let frame = [0x28, 0xB5, 0x2F, 0xFD, 0x60, 0x05, 0x00];
+        assert_eq!(zstd_window_size(&frame), Some(261));
     }
 
     #[test]
