@@ -475,3 +475,153 @@ fn wrong_length_ids_reject_only_their_record() {
 fn events_unsorted(b: &rows::Batch) -> Vec<&EventRow> {
     b.events.iter().flat_map(|g| g.rows.iter()).collect()
 }
+
+fn claude_event(name: &str, attributes: Value) -> Value {
+    json!({"timeUnixNano": "1795281160895000000", "body": {"stringValue": format!("claude_code.{name}")},
+           "attributes": attributes})
+}
+
+fn decode_events(records: Vec<Value>, capture: bool) -> Decoded {
+    let body = json!({"resourceLogs": [{"scopeLogs": [{
+        "scope": {"name": "com.anthropic.claude_code.events"}, "logRecords": records}]}]});
+    decode(
+        Signal::Logs,
+        body.to_string().as_bytes(),
+        Some("application/json"),
+        None,
+        &opts(capture),
+    )
+    .unwrap()
+}
+
+fn s(key: &str, v: &str) -> Value {
+    json!({"key": key, "value": {"stringValue": v}})
+}
+
+#[test]
+fn bodies_system_prompts_and_tool_schemas_are_content() {
+    let records = vec![
+        claude_event(
+            "api_request_body",
+            json!([s("body", "{\"messages\":[]}"), s("body_length", "15")]),
+        ),
+        claude_event(
+            "system_prompt",
+            json!([
+                s("system_prompt", "You are..."),
+                s("system_prompt_hash", "ab12")
+            ]),
+        ),
+        claude_event(
+            "tool",
+            json!([s("tool", "{\"name\":\"Read\"}"), s("tool_name", "Read")]),
+        ),
+        // `body` is only content on the body events.
+        claude_event("other", json!([s("body", "kept")])),
+    ];
+    let off = decode_events(records.clone(), false);
+    let rows = events_unsorted(&off.batch);
+    assert!(rows[0].content_redacted && !rows[0].attrs.contains_key("body"));
+    assert_eq!(rows[0].attrs.get("body_length"), Some(&json!("15")));
+    assert!(rows[1].content_redacted && !rows[1].attrs.contains_key("system_prompt"));
+    assert_eq!(
+        rows[1].attrs.get("system_prompt_hash"),
+        Some(&json!("ab12"))
+    );
+    assert!(rows[2].content_redacted && !rows[2].attrs.contains_key("tool"));
+    assert_eq!(rows[2].tool_name.as_deref(), Some("Read"));
+    assert!(!rows[3].content_redacted);
+    assert_eq!(rows[3].attrs.get("body"), Some(&json!("kept")));
+
+    let on = decode_events(records, true);
+    let rows = events_unsorted(&on.batch);
+    assert!(rows.iter().all(|r| !r.content_redacted));
+    assert_eq!(rows[0].attrs.get("body"), Some(&json!("{\"messages\":[]}")));
+    assert_eq!(
+        rows[1].attrs.get("system_prompt"),
+        Some(&json!("You are..."))
+    );
+    // Same records, same dedup keys whatever the capture setting.
+    let keys = |d: &Decoded| {
+        events_unsorted(&d.batch)
+            .iter()
+            .map(|r| r.dedup)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&off), keys(&on));
+}
+
+#[test]
+fn tool_result_decision_cost_micros_and_repository() {
+    let records = vec![
+        claude_event(
+            "tool_result",
+            json!([
+                s("decision_type", "accept"),
+                s("decision_source", "user_temporary"),
+                s("repo.name", "webapp"),
+                s(
+                    "tool_input",
+                    "{\"notebook_path\":\"/home/dev/webapp/n.ipynb\",\"new_source\":\"x\"}"
+                ),
+            ]),
+        ),
+        claude_event(
+            "api_request",
+            json!([{"key": "cost_usd_micros", "value": {"intValue": "1228"}}]),
+        ),
+        claude_event(
+            "tool_decision",
+            json!([s("tool_parameters", "{\"git_branch\":\"feature/x\"}")]),
+        ),
+    ];
+    let d = decode_events(records, false);
+    let rows = events_unsorted(&d.batch);
+    assert_eq!(rows[0].decision.as_deref(), Some("accept"));
+    assert_eq!(rows[0].decision_source.as_deref(), Some("user_temporary"));
+    assert_eq!(rows[0].repository.as_deref(), Some("webapp"));
+    assert_eq!(
+        rows[0].file_path.as_deref(),
+        Some("/home/dev/webapp/n.ipynb")
+    );
+    assert_eq!(
+        rows[0].attrs.get("tool_input"),
+        Some(&json!("{\"notebook_path\":\"/home/dev/webapp/n.ipynb\"}"))
+    );
+    assert_eq!(rows[1].cost_usd, Some(0.001228));
+    assert!(rows[1].attrs.is_empty(), "micros went to cost_usd");
+    assert_eq!(rows[2].branch.as_deref(), Some("feature/x"));
+}
+
+#[test]
+fn developer_identity_precedence() {
+    let record = |attrs: Value| claude_event("user_prompt", attrs);
+    let d = decode_events(
+        vec![
+            record(json!([
+                s("user.id", "u1"),
+                s("user.account_uuid", "acc-1"),
+                s("user.email", "a@example.com")
+            ])),
+            record(json!([s("user.id", "u1"), s("user.account_uuid", "acc-1")])),
+            record(json!([s("user.id", "u1")])),
+            record(json!([])),
+        ],
+        false,
+    );
+    let kinds: Vec<_> = d
+        .batch
+        .events
+        .iter()
+        .map(|g| (g.context.developer.clone(), g.context.developer_kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (Some("a@example.com".into()), Some(IdentityKind::Email)),
+            (Some("acc-1".into()), Some(IdentityKind::AccountUuid)),
+            (Some("u1".into()), Some(IdentityKind::UserId)),
+            (None, None),
+        ]
+    );
+}

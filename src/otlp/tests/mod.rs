@@ -337,3 +337,56 @@ fn signal_paths() {
     assert_eq!(Signal::Metrics.path(), "/v1/metrics");
     assert_eq!(Signal::Traces.path(), "/v1/traces");
 }
+
+/// Rough decoding throughput on the tool-heavy capture, replicated to 46,000
+/// events. Run with
+/// `cargo test --release --lib otlp::tests::throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput() {
+    let mut req = decode_logs(
+        &fixture("v330_t3_json_tools_details/otlp/002_v1_logs.json"),
+        Encoding::Json,
+    )
+    .unwrap();
+    let records = req.resource_logs[0].scope_logs[0].log_records.clone();
+    for _ in 0..1999 {
+        req.resource_logs[0].scope_logs[0]
+            .log_records
+            .extend(records.iter().cloned());
+    }
+    let n = req.resource_logs[0].scope_logs[0].log_records.len();
+    let pb = req.encode_to_vec();
+    let json = serde_json::to_vec(&serde_json::json!({"resourceLogs": [{
+        "resource": serde_json::from_slice::<serde_json::Value>(&fixture("v330_t3_json_tools_details/otlp/002_v1_logs.json")).unwrap()["resourceLogs"][0]["resource"],
+        "scopeLogs": [{"scope": {"name": "com.anthropic.claude_code.events", "version": "2.1.330"},
+            "logRecords": std::iter::repeat_n(
+                serde_json::from_slice::<serde_json::Value>(&fixture("v330_t3_json_tools_details/otlp/002_v1_logs.json")).unwrap()["resourceLogs"][0]["scopeLogs"][0]["logRecords"].clone(), 2000)
+                .flat_map(|v| v.as_array().unwrap().clone()).collect::<Vec<_>>()}]}]}))
+    .unwrap();
+    let big = DecodeOptions {
+        max_body_bytes: 1 << 30,
+        capture_content: false,
+    };
+    for (name, body, ct) in [
+        ("protobuf", &pb, "application/x-protobuf"),
+        ("json", &json, "application/json"),
+    ] {
+        let start = std::time::Instant::now();
+        let enc = parse_content_type(Some(ct)).unwrap();
+        let parsed = decode_logs(body, enc).unwrap();
+        let parse_secs = start.elapsed().as_secs_f64();
+        let d = logs_to_batch(&parsed, &big);
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{name}: parse {parse_secs:.3}s, rows {:.3}s",
+            secs - parse_secs
+        );
+        assert_eq!(d.batch.len(), n);
+        println!(
+            "{name}: {n} events, {} bytes, {:.0} events/s",
+            body.len(),
+            n as f64 / secs
+        );
+    }
+}
