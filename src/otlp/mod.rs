@@ -97,6 +97,15 @@ impl Default for DecodeOptions {
     }
 }
 
+impl From<&crate::config::Config> for DecodeOptions {
+    fn from(config: &crate::config::Config) -> Self {
+        DecodeOptions {
+            max_body_bytes: config.max_body_bytes,
+            capture_content: config.capture_content,
+        }
+    }
+}
+
 /// The rows of one request, plus what was refused.
 #[derive(Debug, Clone, Default)]
 pub struct Decoded {

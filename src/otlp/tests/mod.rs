@@ -390,3 +390,12 @@ fn throughput() {
         );
     }
 }
+
+#[test]
+fn options_follow_the_config() {
+    let config = crate::config::Config::default();
+    let from_config = DecodeOptions::from(&config);
+    let default = DecodeOptions::default();
+    assert_eq!(from_config.max_body_bytes, default.max_body_bytes);
+    assert!(!from_config.capture_content && !default.capture_content);
+}
