@@ -25,7 +25,7 @@ pub fn logs_to_batch(req: &ExportLogsServiceRequest, opts: &DecodeOptions) -> De
             let scope = ScopeInfo::new(rl.resource.as_ref(), sl.scope.as_ref());
             for (li, record) in sl.log_records.iter().enumerate() {
                 rejects.seen();
-                let (time_ns, observed_ns) = match times(record) {
+                let (time_ns, observed_ns) = match check(record) {
                     Ok(t) => t,
                     Err(why) => {
                         rejects.reject(|| {
@@ -60,8 +60,9 @@ pub fn logs_to_batch(req: &ExportLogsServiceRequest, opts: &DecodeOptions) -> De
     }
 }
 
-/// Record time (else observed time) and observed time, checking ids too.
-fn times(record: &LogRecord) -> Result<(i64, i64), String> {
+/// Checks the ids and returns the record time (else the observed time) and
+/// the observed time.
+fn check(record: &LogRecord) -> Result<(i64, i64), String> {
     check_id(&record.trace_id, 16, false, "traceId")?;
     check_id(&record.span_id, 8, false, "spanId")?;
     let observed = nanos(record.observed_time_unix_nano)

@@ -142,7 +142,7 @@ impl Split {
             }
         }
         self.shared
-            .sort_by(|&a, &b| key_at(kvs, a).cmp(key_at(kvs, b)));
+            .sort_unstable_by(|&a, &b| key_at(kvs, a).cmp(key_at(kvs, b)).then(a.cmp(&b)));
         let mut h = scope.prefix.clone();
         h.update(&(self.shared.len() as u64).to_le_bytes());
         for &i in &self.shared {
