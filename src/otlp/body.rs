@@ -104,16 +104,26 @@ pub(crate) fn decompress_cow<'a>(
                 other => other.map(Cow::Owned),
             }
         }
-        Compression::Zstd => {
-            // The decoder reserves the frame's window up front (up to 100 MB):
-            // refuse windows far beyond the cap before it does.
-            if zstd_window_size(body).is_some_and(|w| w > (max_bytes as u64).max(ZSTD_WINDOW_FLOOR))
-            {
-                return Err(DecodeError::TooLarge { limit: max_bytes });
-            }
-            let decoder = ruzstd::decoding::StreamingDecoder::new(body)
-                .map_err(|e| DecodeError::Malformed(format!("invalid zstd body: {e}")))?;
-            read_capped(decoder, "zstd", max_bytes).map(Cow::Owned)
+        Compression::Zstd => decompress_zstd(body, max_bytes).map(Cow::Owned),
+    }
+}
+
+/// Decodes every zstd frame of `body` in turn (concatenated frames are one
+/// stream), under the same cap.
+fn decompress_zstd(body: &[u8], max_bytes: usize) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::new();
+    let mut rest = body;
+    loop {
+        // The decoder reserves the frame's window up front (up to 100 MB):
+        // refuse windows far beyond the cap before it does.
+        if zstd_window_size(rest).is_some_and(|w| w > (max_bytes as u64).max(ZSTD_WINDOW_FLOOR)) {
+            return Err(DecodeError::TooLarge { limit: max_bytes });
+        }
+        let decoder = ruzstd::decoding::StreamingDecoder::new(&mut rest)
+            .map_err(|e| DecodeError::Malformed(format!("invalid zstd body: {e}")))?;
+        read_capped_into(decoder, "zstd", max_bytes, &mut out)?;
+        if rest.is_empty() {
+            return Ok(out);
         }
     }
 }
@@ -146,16 +156,23 @@ fn zstd_window_size(body: &[u8]) -> Option<u64> {
 
 /// Reads a decompressing reader to the end, growing the output buffer with a
 /// capacity bounded by `max_bytes` and stopping at the first byte past it.
-fn read_capped(
+fn read_capped(reader: impl Read, what: &str, max_bytes: usize) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::new();
+    read_capped_into(reader, what, max_bytes, &mut out)?;
+    Ok(out)
+}
+
+/// [`read_capped`] appending to `out` (whose length counts against the cap).
+fn read_capped_into(
     mut reader: impl Read,
     what: &str,
     max_bytes: usize,
-) -> Result<Vec<u8>, DecodeError> {
-    let mut out: Vec<u8> = Vec::new();
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
     let mut chunk = [0u8; 16 * 1024];
     loop {
         let n = match reader.read(&mut chunk) {
-            Ok(0) => return Ok(out),
+            Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(DecodeError::Malformed(format!("invalid {what} body: {e}"))),
@@ -268,6 +285,19 @@ mod tests {
             b'h', b'e', b'l', b'l', b'o',
         ];
         assert_eq!(decompress(&frame, Some("zstd"), 100).unwrap(), b"hello");
+        // With the content-checksum flag the 4 checksum bytes end the frame
+        // and must be consumed before the next one starts.
+        let mut checked = frame.to_vec();
+        checked[4] = 0x24;
+        checked.extend_from_slice(&[0, 0, 0, 0]);
+        let both = [checked.as_slice(), frame.as_slice()].concat();
+        assert_eq!(decompress(&both, Some("zstd"), 100).unwrap(), b"hellohello");
+        let two = [frame, frame].concat();
+        assert_eq!(decompress(&two, Some("zstd"), 100).unwrap(), b"hellohello");
+        assert!(matches!(
+            decompress(&two, Some("zstd"), 9),
+            Err(DecodeError::TooLarge { limit: 9 })
+        ));
         assert!(matches!(
             decompress(&frame, Some("zstd"), 4),
             Err(DecodeError::TooLarge { limit: 4 })
