@@ -1,4 +1,4 @@
-//! OTLP decoding: request bodies → OTLP messages → typed [`rows`](crate::rows).
+//! OTLP decoding: request bodies → OTLP messages → typed [`rows`].
 //!
 //! Pure functions, no transport and no SQL. The HTTP transport calls
 //! [`decode`] with the body and its headers and maps [`DecodeError`] to a
@@ -6,13 +6,20 @@
 //! messages and calls [`logs_to_batch`], [`metrics_to_batch`] or
 //! [`traces_to_batch`].
 //!
-//! * [`body`]: content types, decompression, the size cap (applied to the
+//! * `body`: content types, decompression, the size cap (applied to the
 //!   decompressed size, streaming so a bomb never allocates past it).
-//! * [`json`]: OTLP/JSON → prost messages (our own mapping, not the
-//!   crate's serde feature).
-//! * `convert`: prost messages → [`rows::Batch`](crate::rows::Batch): Claude
+//! * `json`: OTLP/JSON → prost messages (our own mapping, not the crate's
+//!   serde feature), one file per signal.
+//! * `convert`: prost messages → [`rows::Batch`]: Claude
 //!   Code recognition, shared contexts, typed columns, content redaction,
 //!   deduplication keys.
+//!
+//! With content capture off (the default) the rows keep no prompt text
+//! (`prompt`, `prompt_text`, span `user_prompt`), no `response`/`content`,
+//! no API request/response `body`, no `system_prompt`, no tool schema
+//! (`tool`), and of `tool_input` only its metadata keys (paths, patterns,
+//! URLs, commands, descriptions, offsets); lengths and sizes are kept and
+//! `content_redacted` marks the rows that lost something.
 
 mod body;
 mod convert;
