@@ -1,0 +1,382 @@
+//! The tools: one implementation serving MCP and the CLI ([`call_tool`]).
+//! Each tool turns its arguments into a filter and range, runs a query from
+//! [`crate::query`] through the context's runner, and shapes the answer.
+
+use schemars::JsonSchema;
+use serde_json::{Map, Value, json};
+
+use super::args::{self, AggregateArgs};
+use super::reply::{Output, ToolReply, finish};
+use crate::audit::Outcome;
+use crate::auth::Principal;
+use crate::query::page::{self, Page, Position};
+use crate::query::usage::{COST_NOTE, describe_sources};
+use crate::query::{QueryError, ToolContext};
+
+/// How a tool is described to clients.
+pub struct ToolSpec {
+    /// Tool name.
+    pub name: &'static str,
+    /// Title shown by clients.
+    pub title: &'static str,
+    /// What the tool answers and when to use it (the model reads this).
+    pub description: &'static str,
+    /// JSON Schema of the arguments.
+    pub input_schema: fn() -> Map<String, Value>,
+    /// JSON Schema of one row of the answer.
+    pub row_schema: fn() -> Map<String, Value>,
+}
+
+/// A JSON Schema with every subschema inlined (no `$ref`), as an object.
+pub fn schema_of<T: JsonSchema>() -> Map<String, Value> {
+    let settings =
+        schemars::generate::SchemaSettings::draft2020_12().with(|s| s.inline_subschemas = true);
+    let schema = settings.into_generator().into_root_schema_for::<T>();
+    match serde_json::to_value(schema) {
+        Ok(Value::Object(mut m)) => {
+            m.remove("$schema");
+            m.remove("title");
+            m
+        }
+        _ => Map::new(),
+    }
+}
+
+/// The output schema shared by every tool: rows of `row`, paging and notes.
+pub fn output_schema(row: Map<String, Value>) -> Map<String, Value> {
+    let v = json!({
+        "type": "object",
+        "properties": {
+            "range": {"type": "object", "description": "The resolved time range (since inclusive, until exclusive) and time zone."},
+            "rows": {"type": "array", "items": Value::Object(row)},
+            "truncated": {"type": "boolean", "description": "True when rows were left out; page on with next_cursor."},
+            "next_cursor": {"type": ["string", "null"], "description": "Pass as cursor to get the next page."},
+            "notes": {"type": "array", "items": {"type": "string"}}
+        },
+        "required": ["rows", "truncated", "next_cursor", "notes"]
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Every query tool, in the order clients list them.
+pub fn tool_specs() -> Vec<ToolSpec> {
+    vec![
+        ToolSpec {
+            name: "cost_by_developer",
+            title: "Cost by developer",
+            description: "Per developer: cost in USD (Claude Code's own estimate), tokens by type (input, output, \
+                cache read, cache creation), API requests and errors, sessions, prompts and active days in a time \
+                range, most expensive first, with totals. Use for 'what did Claude Code cost per developer last week'. \
+                Filter by team, resource attribute, model, repository, MCP server/tool.",
+            input_schema: schema_of::<AggregateArgs>,
+            row_schema: schema_of::<crate::query::cost::DeveloperCost>,
+        },
+        ToolSpec {
+            name: "model_breakdown",
+            title: "Usage by model",
+            description: "Per model: API requests, tokens by type, cost and share of cost, mean and p95 API latency \
+                (exact), API errors. Use for 'which model produced the most output tokens yesterday and what did \
+                each model cost'.",
+            input_schema: schema_of::<AggregateArgs>,
+            row_schema: schema_of::<crate::query::models::ModelUsage>,
+        },
+        ToolSpec {
+            name: "tool_latency",
+            title: "Tool latency",
+            description: "Per tool (Read, Edit, Bash, mcp_tool...): calls, success rate and exact p50/p90/p95/p99/max \
+                execution duration in ms (nearest-rank percentiles over the stored millisecond values), plus MCP \
+                calls broken out by server and tool. Use for 'p95 tool execution time today by tool_name'.",
+            input_schema: schema_of::<AggregateArgs>,
+            row_schema: schema_of::<crate::query::latency::ToolLatency>,
+        },
+    ]
+}
+
+/// Finds a tool's spec.
+pub fn spec(name: &str) -> Option<ToolSpec> {
+    tool_specs().into_iter().find(|s| s.name == name)
+}
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Checks the argument object against the tool's schema properties.
+fn check_args(spec: &ToolSpec, args: &Value) -> Result<Map<String, Value>, QueryError> {
+    let obj = match args {
+        Value::Null => Map::new(),
+        Value::Object(o) => o.clone(),
+        _ => {
+            return Err(QueryError::Invalid(
+                "arguments must be a JSON object".into(),
+            ));
+        }
+    };
+    if depth(args) > 4 {
+        return Err(QueryError::Invalid(
+            "arguments are nested too deeply; every argument is a plain value".into(),
+        ));
+    }
+    let schema = (spec.input_schema)();
+    let known: Vec<&String> = schema
+        .get("properties")
+        .and_then(|p| p.as_object())
+        .map(|p| p.keys().collect())
+        .unwrap_or_default();
+    for k in obj.keys() {
+        if !known.contains(&k) {
+            let list: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
+            return Err(QueryError::Invalid(format!(
+                "unknown argument {k:?} for {}; known arguments: {}",
+                spec.name,
+                list.join(", ")
+            )));
+        }
+    }
+    Ok(obj)
+}
+
+/// Hash of the arguments that define the question (not limit/cursor), binding cursors to it.
+fn args_hash(tool: &str, obj: &Map<String, Value>) -> String {
+    let mut o = obj.clone();
+    o.remove("limit");
+    o.remove("cursor");
+    let text = format!("{tool}\n{}", Value::Object(o));
+    blake3::hash(text.as_bytes()).to_hex()[..16].to_string()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    tool: &str,
+    obj: Map<String, Value>,
+) -> Result<T, QueryError> {
+    serde_json::from_value(Value::Object(obj))
+        .map_err(|e| QueryError::Invalid(format!("invalid arguments for {tool}: {e}")))
+}
+
+/// Runs one tool for `principal`. Caller mistakes and failures come back as
+/// `is_error` replies; this never fails at the protocol level.
+pub async fn call_tool(
+    ctx: &ToolContext,
+    principal: &Principal,
+    name: &str,
+    args: Value,
+) -> ToolReply {
+    if !principal.scope.can_query() {
+        return ToolReply::error(
+            Outcome::Forbidden,
+            format!(
+                "a token with scope {} may not call the query tools",
+                principal.scope.as_str()
+            ),
+        );
+    }
+    let Some(spec) = spec(name) else {
+        return ToolReply::error(
+            Outcome::ToolError,
+            format!(
+                "unknown tool {name:?}; available: {}",
+                tool_specs()
+                    .iter()
+                    .map(|s| s.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    };
+    let obj = match check_args(&spec, &args) {
+        Ok(o) => o,
+        Err(e) => return ToolReply::from_query_error(e, ctx),
+    };
+    let hash = args_hash(name, &obj);
+    let result = match name {
+        "cost_by_developer" => cost_by_developer(ctx, principal, parse(name, obj), &hash).await,
+        "model_breakdown" => model_breakdown(ctx, principal, parse(name, obj), &hash).await,
+        "tool_latency" => tool_latency(ctx, principal, parse(name, obj), &hash).await,
+        _ => Err(QueryError::Invalid(format!("unknown tool {name:?}"))),
+    };
+    match result {
+        Ok(out) => finish(ctx, name, &hash, out),
+        Err(e) => ToolReply::from_query_error(e, ctx),
+    }
+}
+
+/// Row limit, start offset and notes shared by the offset-paged tools.
+pub fn paging(
+    ctx: &ToolContext,
+    tool: &str,
+    hash: &str,
+    p: &args::PageArgs,
+) -> Result<(usize, u64, Vec<String>), QueryError> {
+    args::check_strings(&[("cursor", &p.cursor)])?;
+    let (limit, note) = page::row_limit(p.limit, &ctx.limits)?;
+    let pos = args::clean(&p.cursor)
+        .map(|c| page::decode(&c, tool, hash))
+        .transpose()?;
+    let offset = page::offset_of(pos)?;
+    Ok((limit, offset, note.into_iter().collect()))
+}
+
+fn money(x: f64) -> String {
+    format!("${x:.4}")
+}
+
+async fn cost_by_developer(
+    ctx: &ToolContext,
+    principal: &Principal,
+    a: Result<AggregateArgs, QueryError>,
+    hash: &str,
+) -> Result<Output, QueryError> {
+    let a = a?;
+    let range = a.range.resolve(ctx.now(), Some(7))?;
+    let f = a.who.filter(principal)?;
+    let (limit, offset, notes) = paging(ctx, "cost_by_developer", hash, &a.page)?;
+    let r2 = range.clone();
+    let res = ctx
+        .run(move |conn| crate::query::cost::cost_by_developer(conn, &r2, &f))
+        .await?;
+    let mut out = Output {
+        notes,
+        start: Some(Position::Offset(offset)),
+        ..Default::default()
+    };
+    out.set("range", range.info());
+    out.set("totals", &res.totals);
+    out.set(
+        "source",
+        describe_sources(res.from_events, res.from_metrics),
+    );
+    out.set("cost_note", COST_NOTE);
+    out.set(
+        "developer_identity",
+        "developer is user.email when present, else user.account_uuid, else the anonymous user.id (see developer_kind)",
+    );
+    let n = res.developers.len();
+    out.summary = format!(
+        "{n} developer(s) used {} (Claude Code's estimate) between {} and {} ({}); {} API requests, {} output tokens. Source: {}.",
+        money(res.totals.cost_usd),
+        range.info().since,
+        range.info().until,
+        range.tz_name,
+        res.totals.api_requests,
+        res.totals.output_tokens,
+        describe_sources(res.from_events, res.from_metrics),
+    );
+    if let Some(top) = res.developers.get(offset as usize) {
+        out.summary.push_str(&format!(
+            " Top: {} ({}) {}.",
+            top.developer.as_deref().unwrap_or("(unknown)"),
+            top.developer_kind.as_deref().unwrap_or("?"),
+            money(top.cost_usd)
+        ));
+    }
+    out.page(Page::slice(res.developers, offset, limit));
+    Ok(out)
+}
+
+async fn model_breakdown(
+    ctx: &ToolContext,
+    principal: &Principal,
+    a: Result<AggregateArgs, QueryError>,
+    hash: &str,
+) -> Result<Output, QueryError> {
+    let a = a?;
+    let range = a.range.resolve(ctx.now(), Some(7))?;
+    let f = a.who.filter(principal)?;
+    let (limit, offset, mut notes) = paging(ctx, "model_breakdown", hash, &a.page)?;
+    let r2 = range.clone();
+    let (rows, ev, me) = ctx
+        .run(move |conn| crate::query::models::model_breakdown(conn, &r2, &f))
+        .await?;
+    if me {
+        notes.push("requests and latency are unknown for metrics-only sessions (their tokens and cost come from metrics)".into());
+    }
+    let mut out = Output {
+        notes,
+        start: Some(Position::Offset(offset)),
+        ..Default::default()
+    };
+    let total: f64 = rows.iter().map(|r| r.cost_usd).sum();
+    out.set("range", range.info());
+    out.set("total_cost_usd", total);
+    out.set("source", describe_sources(ev, me));
+    out.set("cost_note", COST_NOTE);
+    out.set(
+        "latency_note",
+        "p95 is the nearest-rank 95th percentile of api_request duration_ms (exact)",
+    );
+    let most_output = rows
+        .iter()
+        .max_by_key(|r| r.output_tokens)
+        .map(|r| r.model.clone());
+    out.summary = format!(
+        "{} model(s) between {} and {} ({}), total {} (Claude Code's estimate).{}",
+        rows.len(),
+        range.info().since,
+        range.info().until,
+        range.tz_name,
+        money(total),
+        most_output
+            .map(|m| format!(" Most output tokens: {m}."))
+            .unwrap_or_default()
+    );
+    out.page(Page::slice(rows, offset, limit));
+    Ok(out)
+}
+
+async fn tool_latency(
+    ctx: &ToolContext,
+    principal: &Principal,
+    a: Result<AggregateArgs, QueryError>,
+    hash: &str,
+) -> Result<Output, QueryError> {
+    let a = a?;
+    args::check_strings(&[("tool_name", &a.tool_name)])?;
+    let range = a.range.resolve(ctx.now(), Some(7))?;
+    let mut f = a.who.filter(principal)?;
+    let mut notes = Vec::new();
+    if f.model.take().is_some() {
+        notes.push("model is ignored: tool results carry no model".to_string());
+    }
+    let (limit, offset, more_notes) = paging(ctx, "tool_latency", hash, &a.page)?;
+    notes.extend(more_notes);
+    let tool = args::clean(&a.tool_name);
+    let r2 = range.clone();
+    let (rows, mcp) = ctx
+        .run(move |conn| crate::query::latency::tool_latency(conn, &r2, &f, tool.as_deref()))
+        .await?;
+    let mut out = Output {
+        notes,
+        start: Some(Position::Offset(offset)),
+        ..Default::default()
+    };
+    out.set("range", range.info());
+    out.set(
+        "percentile_definition",
+        "nearest rank: pN is the smallest duration d such that at least N% of calls took <= d ms (exact, from the stored millisecond values)",
+    );
+    out.set("mcp_breakdown", &mcp);
+    out.summary = format!(
+        "{} tool(s) between {} and {} ({}).{}",
+        rows.len(),
+        range.info().since,
+        range.info().until,
+        range.tz_name,
+        rows.first()
+            .map(|r| format!(
+                " Busiest: {} ({} calls, p95 {} ms).",
+                r.tool_name,
+                r.calls,
+                r.latency.p95_ms.unwrap_or(0)
+            ))
+            .unwrap_or_default()
+    );
+    out.page(Page::slice(rows, offset, limit));
+    Ok(out)
+}
