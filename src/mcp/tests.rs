@@ -35,6 +35,31 @@ pub(crate) fn principal(scope: Scope, devs: &[&str]) -> Principal {
     }
 }
 
+/// Follows next_cursor until the last page; returns every row.
+pub(crate) async fn collect_all(
+    ctx: &ToolContext,
+    p: &Principal,
+    tool: &str,
+    args: Value,
+) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..1000 {
+        let mut a = args.clone();
+        if let Some(c) = &cursor {
+            a["cursor"] = json!(c);
+        }
+        let r = call_tool(ctx, p, tool, a).await;
+        assert!(!r.is_error, "{tool}: {}", r.text);
+        rows.extend(r.structured["rows"].as_array().unwrap().iter().cloned());
+        match r.structured["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return rows,
+        }
+    }
+    panic!("paging did not end");
+}
+
 pub(crate) const ALL: &str = "2026-11-01T00:00:00Z";
 
 #[derive(Default)]
@@ -504,4 +529,158 @@ async fn capture_tools_answer_concrete_numbers() {
     assert_eq!(bash["p99_ms"], 74);
     assert_eq!(rows[0]["tool_name"], "Bash");
     assert_eq!(rows.len(), 4);
+}
+
+#[tokio::test]
+async fn search_events_pages_newest_first_and_covers_all_once() {
+    let (ctx, ds) = generated_ctx();
+    let p = principal(Scope::Read, &[]);
+    let expected: Vec<i64> = {
+        let mut v: Vec<i64> = ds
+            .records
+            .iter()
+            .filter(|r| r.ev.event_name == "api_error")
+            .map(|r| r.ev.time_ns)
+            .collect();
+        v.sort_unstable_by(|a, b| b.cmp(a));
+        v
+    };
+    assert!(expected.len() > 5);
+    let mut got = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = json!({"since": ALL, "event_name": "api_error", "limit": 4});
+        if let Some(c) = &cursor {
+            args["cursor"] = json!(c);
+        }
+        let r = call_tool(&ctx, &p, "search_events", args).await;
+        assert!(!r.is_error, "{}", r.text);
+        for row in r.structured["rows"].as_array().unwrap() {
+            let t: jiff::Timestamp = row["time"].as_str().unwrap().parse().unwrap();
+            got.push(t.as_nanosecond() as i64 / 1_000_000);
+            assert_eq!(row["event_name"], "api_error");
+        }
+        match r.structured["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let exp_ms: Vec<i64> = expected.iter().map(|t| t / 1_000_000).collect();
+    assert_eq!(got, exp_ms);
+}
+
+#[tokio::test]
+async fn search_events_filters_and_error_text() {
+    let (ctx, ds) = generated_ctx();
+    let p = principal(Scope::Read, &[]);
+    let r = call_tool(
+        &ctx,
+        &p,
+        "search_events",
+        json!({"since": ALL, "tool_name": "Bash", "success": false, "error_contains": "command FAILED", "limit": 1000}),
+    )
+    .await;
+    let exp = ds
+        .records
+        .iter()
+        .filter(|r| r.ev.tool_name.as_deref() == Some("Bash") && r.ev.success == Some(false))
+        .count();
+    assert!(exp > 0);
+    assert_eq!(r.rows as usize, exp, "{}", r.text);
+    // LIKE wildcards are literal.
+    let r = call_tool(
+        &ctx,
+        &p,
+        "search_events",
+        json!({"since": ALL, "error_contains": "%"}),
+    )
+    .await;
+    assert_eq!(r.rows, 0);
+    let r = call_tool(
+        &ctx,
+        &p,
+        "search_events",
+        json!({"since": ALL, "status_code": 529, "limit": 1000}),
+    )
+    .await;
+    let exp = ds
+        .records
+        .iter()
+        .filter(|r| r.ev.status_code == Some(529))
+        .count();
+    assert_eq!(r.rows as usize, exp);
+}
+
+#[tokio::test]
+async fn content_is_withheld_from_read_and_marked_for_read_content() {
+    let mut fx = Fx::new();
+    capture::load(&mut fx);
+    let ctx = ctx_over(fx, QueryLimits::default());
+    let args = json!({"since": "2026-11-21T00:00:00Z", "until": "2026-11-22T00:00:00Z", "event_name": "user_prompt"});
+    let r = call_tool(
+        &ctx,
+        &principal(Scope::Read, &[]),
+        "search_events",
+        args.clone(),
+    )
+    .await;
+    assert_eq!(r.rows, 1);
+    let s = r.structured.to_string();
+    assert!(!s.contains("edit hello.txt"), "{s}");
+    assert_eq!(r.structured["rows"][0]["content_withheld"], true);
+    assert!(r.text.contains("withheld"));
+    let r = call_tool(
+        &ctx,
+        &principal(Scope::ReadContent, &[]),
+        "search_events",
+        args,
+    )
+    .await;
+    assert_eq!(
+        r.structured["rows"][0]["untrusted_content"]["prompt"],
+        "edit hello.txt"
+    );
+    assert_eq!(r.structured["rows"][0]["session_id"], capture::SESSION);
+    // Tool input (old_string/new_string) is content too.
+    let args = json!({"since": "2026-11-21T00:00:00Z", "until": "2026-11-22T00:00:00Z", "tool_name": "Edit", "event_name": "tool_result"});
+    let r = call_tool(&ctx, &principal(Scope::Read, &[]), "search_events", args).await;
+    assert_eq!(r.rows, 1);
+    assert!(!r.structured.to_string().contains("line 2 changed"));
+    assert_eq!(
+        r.structured["rows"][0]["file_path"],
+        "/home/dev/webapp/hello.txt"
+    );
+}
+
+#[tokio::test]
+async fn search_events_respects_developer_restriction() {
+    let (ctx, ds) = generated_ctx();
+    let p = principal(Scope::ReadContent, &["bob@example.com"]);
+    let rows = collect_all(
+        &ctx,
+        &p,
+        "search_events",
+        json!({"since": ALL, "limit": 1000}),
+    )
+    .await;
+    assert!(rows.iter().all(|x| x["developer"] == "bob@example.com"));
+    let exp = ds
+        .records
+        .iter()
+        .filter(|r| r.developer == "bob@example.com")
+        .count();
+    assert_eq!(rows.len(), exp);
+    let other = ds
+        .records
+        .iter()
+        .find(|r| r.developer == "alice@example.com")
+        .unwrap();
+    let r = call_tool(
+        &ctx,
+        &p,
+        "search_events",
+        json!({"since": ALL, "session_id": other.session_id}),
+    )
+    .await;
+    assert_eq!(r.rows, 0);
 }
