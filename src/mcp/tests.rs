@@ -684,3 +684,157 @@ async fn search_events_respects_developer_restriction() {
     .await;
     assert_eq!(r.rows, 0);
 }
+
+/// Expected per-file edits computed from the generated records and spans.
+fn expected_files(
+    ds: &generated::Dataset,
+    keep: impl Fn(&str) -> bool,
+) -> std::collections::BTreeMap<String, (i64, i64, i64)> {
+    let edit = |t: &str| ["Edit", "MultiEdit", "Write", "NotebookEdit"].contains(&t);
+    let mut out = std::collections::BTreeMap::new();
+    for d in ds
+        .records
+        .iter()
+        .filter(|r| r.ev.event_name == "tool_decision" && keep(&r.developer))
+    {
+        if !edit(d.ev.tool_name.as_deref().unwrap()) {
+            continue;
+        }
+        let id = d.ev.tool_use_id.as_deref().unwrap();
+        let path = ds
+            .records
+            .iter()
+            .find(|r| r.ev.event_name == "tool_result" && r.ev.tool_use_id.as_deref() == Some(id))
+            .and_then(|r| r.ev.file_path.clone())
+            .or_else(|| {
+                ds.spans
+                    .iter()
+                    .find(|s| s.tool_use_id == id)
+                    .and_then(|s| s.file_path.clone())
+            });
+        let Some(path) = path else { continue };
+        let e = out.entry(path).or_insert((0, 0, 0));
+        e.0 += 1;
+        if d.ev.decision.as_deref() == Some("accept") {
+            e.1 += 1;
+        } else {
+            e.2 += 1;
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn top_edited_files_counts_edits_and_decisions() {
+    let (ctx, ds) = generated_ctx();
+    for (devs, keep) in [
+        (
+            vec![],
+            Box::new(|_: &str| true) as Box<dyn Fn(&str) -> bool>,
+        ),
+        (
+            vec!["carol@example.com"],
+            Box::new(|d: &str| d == "carol@example.com"),
+        ),
+    ] {
+        let p = principal(Scope::Read, &devs);
+        let exp = expected_files(&ds, keep);
+        let rows = collect_all(
+            &ctx,
+            &p,
+            "top_edited_files",
+            json!({"since": ALL, "limit": 2}),
+        )
+        .await;
+        assert_eq!(rows.len(), exp.len());
+        for r in &rows {
+            let (n, acc, rej) = exp[r["file_path"].as_str().unwrap()];
+            assert_eq!(
+                (
+                    r["edits"].as_i64().unwrap(),
+                    r["accepted"].as_i64().unwrap(),
+                    r["rejected"].as_i64().unwrap()
+                ),
+                (n, acc, rej),
+                "{r}"
+            );
+        }
+        for w in rows.windows(2) {
+            assert!(w[0]["edits"].as_i64() >= w[1]["edits"].as_i64());
+        }
+    }
+    // Rejected edits of developers without tracing have no path.
+    let r = call_tool(
+        &ctx,
+        &principal(Scope::Read, &["carol@example.com"]),
+        "top_edited_files",
+        json!({"since": ALL}),
+    )
+    .await;
+    let rejected_carol = ds
+        .records
+        .iter()
+        .filter(|r| {
+            r.developer == "carol@example.com"
+                && r.ev.event_name == "tool_decision"
+                && r.ev.decision.as_deref() == Some("reject")
+        })
+        .count() as i64;
+    assert_eq!(r.structured["edits_without_path"], rejected_carol);
+    assert_eq!(r.structured["rejected"], rejected_carol);
+}
+
+#[tokio::test]
+async fn top_edited_files_on_the_capture_and_without_paths() {
+    let mut fx = Fx::new();
+    capture::load(&mut fx);
+    let ctx = ctx_over(fx, QueryLimits::default());
+    let p = principal(Scope::Read, &[]);
+    let day = json!({"since": "2026-11-21T00:00:00Z", "until": "2026-11-22T00:00:00Z"});
+    let r = call_tool(&ctx, &p, "top_edited_files", day.clone()).await;
+    assert_eq!(r.rows, 1, "{}", r.text);
+    let f = &r.structured["rows"][0];
+    assert_eq!(f["file_path"], "/home/dev/webapp/hello.txt");
+    assert_eq!(
+        (
+            f["edits"].as_i64(),
+            f["accepted"].as_i64(),
+            f["rejected"].as_i64()
+        ),
+        (Some(2), Some(2), Some(0))
+    );
+    assert_eq!(f["acceptance_rate"], 1.0);
+    assert_eq!(f["tools"], json!(["Edit", "Write"]));
+    // Without tool details: no paths, and the answer says how to get them.
+    let mut fx = Fx::new();
+    let c = fx.context(
+        &crate::query::fixture::CtxSpec {
+            session_id: Some("s1".into()),
+            user_id: Some("u1".into()),
+            scope_name: "com.anthropic.claude_code.events".into(),
+            ..Default::default()
+        },
+        0,
+    );
+    for (name, id) in [("tool_decision", "t1"), ("tool_result", "t1")] {
+        fx.event(
+            c,
+            &crate::query::fixture::Ev {
+                time_ns: 1_795_281_160_000_000_000,
+                event_name: name.into(),
+                tool_name: Some("Edit".into()),
+                tool_use_id: Some(id.into()),
+                decision: (name == "tool_decision").then(|| "accept".into()),
+                duration_ms: Some(5),
+                ..Default::default()
+            },
+        );
+    }
+    let ctx = ctx_over(fx, QueryLimits::default());
+    let r = call_tool(&ctx, &p, "top_edited_files", day).await;
+    assert!(!r.is_error);
+    assert_eq!(r.rows, 0);
+    assert!(r.text.contains("OTEL_LOG_TOOL_DETAILS=1"), "{}", r.text);
+    assert_eq!(r.structured["file_paths_available"], false);
+    assert_eq!(r.structured["total_edits"], 1);
+}

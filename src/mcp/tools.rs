@@ -102,6 +102,16 @@ pub fn tool_specs() -> Vec<ToolSpec> {
             input_schema: schema_of::<args::SearchArgs>,
             row_schema: schema_of::<crate::query::events::EventHit>,
         },
+        ToolSpec {
+            name: "top_edited_files",
+            title: "Most edited files",
+            description: "Files Claude Code edited most (Edit, MultiEdit, Write, NotebookEdit): edit count, accepted \
+                vs rejected decisions and acceptance rate, distinct sessions and developers; filter by developer, \
+                team, repository, branch. File paths exist only when Claude Code runs with OTEL_LOG_TOOL_DETAILS=1; \
+                when there are none the answer says so and how to enable them.",
+            input_schema: schema_of::<AggregateArgs>,
+            row_schema: schema_of::<crate::query::files::FileEdits>,
+        },
     ]
 }
 
@@ -210,6 +220,7 @@ pub async fn call_tool(
         "model_breakdown" => model_breakdown(ctx, principal, parse(name, obj), &hash).await,
         "tool_latency" => tool_latency(ctx, principal, parse(name, obj), &hash).await,
         "search_events" => search_events(ctx, principal, parse(name, obj), &hash).await,
+        "top_edited_files" => top_edited_files(ctx, principal, parse(name, obj), &hash).await,
         _ => Err(QueryError::Invalid(format!("unknown tool {name:?}"))),
     };
     match result {
@@ -463,5 +474,83 @@ async fn search_events(
         range.tz_name
     );
     out.page(page);
+    Ok(out)
+}
+
+async fn top_edited_files(
+    ctx: &ToolContext,
+    principal: &Principal,
+    a: Result<AggregateArgs, QueryError>,
+    hash: &str,
+) -> Result<Output, QueryError> {
+    let a = a?;
+    args::check_strings(&[("tool_name", &a.tool_name)])?;
+    let range = a.range.resolve(ctx.now(), Some(7))?;
+    let f = a.who.filter(principal)?;
+    let (limit, offset, notes) = paging(ctx, "top_edited_files", hash, &a.page)?;
+    let tool = args::clean(&a.tool_name);
+    let r2 = range.clone();
+    let res = ctx
+        .run(move |conn| crate::query::files::top_edited_files(conn, &r2, &f, tool.as_deref()))
+        .await?;
+    let mut out = Output {
+        notes,
+        start: Some(Position::Offset(offset)),
+        ..Default::default()
+    };
+    out.set("range", range.info());
+    out.set("total_edits", res.total_edits);
+    out.set("edits_without_path", res.edits_without_path);
+    out.set("accepted", res.accepted);
+    out.set("rejected", res.rejected);
+    let decided = res.accepted + res.rejected;
+    out.set(
+        "acceptance_rate",
+        (decided > 0).then(|| res.accepted as f64 / decided as f64),
+    );
+    let window = format!(
+        "between {} and {} ({})",
+        range.info().since,
+        range.info().until,
+        range.tz_name
+    );
+    if res.files.is_empty() {
+        out.set("file_paths_available", false);
+        out.summary = if res.total_edits > 0 {
+            format!(
+                "{} edit(s) {window}, but none carries a file path. {ENABLE}.",
+                res.total_edits,
+                ENABLE = crate::query::files::ENABLE_PATHS
+            )
+        } else {
+            format!(
+                "No edits {window}. If edits happened, note that {}.",
+                crate::query::files::ENABLE_PATHS
+            )
+        };
+        out.notes
+            .push(crate::query::files::ENABLE_PATHS.to_string());
+    } else {
+        out.set("file_paths_available", true);
+        if res.edits_without_path > 0 {
+            out.notes.push(format!(
+                "{} edit(s) had no file path and are only in the totals ({})",
+                res.edits_without_path,
+                crate::query::files::ENABLE_PATHS
+            ));
+        }
+        out.summary = format!(
+            "{} file(s) edited {window}; {} edit(s), {} accepted, {} rejected.{}",
+            res.files.len(),
+            res.total_edits,
+            res.accepted,
+            res.rejected,
+            res.files
+                .first()
+                .map(|f| format!(" Most edited: {} ({} edits).", f.file_path, f.edits))
+                .unwrap_or_default()
+        );
+    }
+    out.page(Page::slice(res.files, offset, limit));
     Ok(out)
 }
