@@ -132,6 +132,25 @@ pub fn tool_specs() -> Vec<ToolSpec> {
             input_schema: schema_of::<args::TimelineArgs>,
             row_schema: schema_of::<crate::query::events::EventHit>,
         },
+        ToolSpec {
+            name: "usage_over_time",
+            title: "Usage over time",
+            description: "A time series of cost (Claude Code's estimate), tokens, API requests and errors and active \
+                developers per hour, day or week (bucket; days and weeks in timezone, weeks start Monday), optionally \
+                split_by model or developer. Use for 'why did spend jump on Tuesday' or trends.",
+            input_schema: schema_of::<args::SeriesArgs>,
+            row_schema: schema_of::<crate::query::timeseries::SeriesPoint>,
+        },
+        ToolSpec {
+            name: "describe_data",
+            title: "Describe the data",
+            description: "What the store holds for you: counts and time span per event name, metric and span, \
+                developers and their identity kind, Claude Code versions, sessions, resource attribute keys, and \
+                which optional data is present (file paths from OTEL_LOG_TOOL_DETAILS, prompt text, traces, \
+                metrics-only sessions). Call first to plan questions or explain gaps.",
+            input_schema: schema_of::<args::DescribeArgs>,
+            row_schema: schema_of::<crate::query::describe::NameCount>,
+        },
     ]
 }
 
@@ -243,6 +262,8 @@ pub async fn call_tool(
         "top_edited_files" => top_edited_files(ctx, principal, parse(name, obj), &hash).await,
         "list_sessions" => list_sessions(ctx, principal, parse(name, obj), &hash).await,
         "session_timeline" => session_timeline(ctx, principal, parse(name, obj), &hash).await,
+        "usage_over_time" => usage_over_time(ctx, principal, parse(name, obj), &hash).await,
+        "describe_data" => describe_data(ctx, principal, parse(name, obj)).await,
         _ => Err(QueryError::Invalid(format!("unknown tool {name:?}"))),
     };
     match result {
@@ -698,5 +719,145 @@ async fn session_timeline(
         t.session.end
     );
     out.page(t.events);
+    Ok(out)
+}
+
+async fn usage_over_time(
+    ctx: &ToolContext,
+    principal: &Principal,
+    a: Result<args::SeriesArgs, QueryError>,
+    hash: &str,
+) -> Result<Output, QueryError> {
+    use crate::query::timeseries::{Bucket, Split};
+    let a = a?;
+    args::check_strings(&[("bucket", &a.bucket), ("split_by", &a.split_by)])?;
+    let bucket = Bucket::parse(args::clean(&a.bucket).as_deref().unwrap_or("day"))?;
+    let split = Split::parse(args::clean(&a.split_by).as_deref())?;
+    let range = a.range.resolve(ctx.now(), Some(7))?;
+    let f = a.who.filter(principal)?;
+    let (limit, offset, mut notes) = paging(ctx, "usage_over_time", hash, &a.page)?;
+    let r2 = range.clone();
+    let (points, ev, me) = ctx
+        .run(move |conn| crate::query::timeseries::usage_over_time(conn, &r2, &f, bucket, split))
+        .await?;
+    if bucket != Bucket::Hour {
+        let off = range.tz.to_offset(ctx.now()).seconds();
+        if off % 3600 != 0 {
+            notes.push(format!(
+                "{} is not a whole number of hours from UTC: usage is placed in buckets by the UTC hour it falls in",
+                range.tz_name
+            ));
+        }
+    }
+    let mut out = Output {
+        notes,
+        start: Some(Position::Offset(offset)),
+        ..Default::default()
+    };
+    let total: f64 = points.iter().map(|p| p.cost_usd).sum();
+    let peak = points
+        .iter()
+        .max_by(|x, y| {
+            x.cost_usd
+                .partial_cmp(&y.cost_usd)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .cloned();
+    out.set("range", range.info());
+    out.set("bucket", format!("{bucket:?}").to_lowercase());
+    out.set("split_by", format!("{split:?}").to_lowercase());
+    out.set("total_cost_usd", total);
+    out.set("source", describe_sources(ev, me));
+    out.set("cost_note", COST_NOTE);
+    out.summary = format!(
+        "{} point(s) between {} and {} ({}), total {}.{}",
+        points.len(),
+        range.info().since,
+        range.info().until,
+        range.tz_name,
+        money(total),
+        peak.filter(|p| p.cost_usd > 0.0)
+            .map(|p| format!(
+                " Highest: {}{} with {}.",
+                p.bucket_start,
+                p.key.map(|k| format!(" ({k})")).unwrap_or_default(),
+                money(p.cost_usd)
+            ))
+            .unwrap_or_default()
+    );
+    out.page(Page::slice(points, offset, limit));
+    Ok(out)
+}
+
+async fn describe_data(
+    ctx: &ToolContext,
+    principal: &Principal,
+    a: Result<args::DescribeArgs, QueryError>,
+) -> Result<Output, QueryError> {
+    let a = a?;
+    args::check_strings(&[("timezone", &a.timezone)])?;
+    let (tz, tz_name) = crate::query::time::zone(a.timezone.as_deref())?;
+    let f = crate::query::filter::Filter {
+        restriction: principal.developer_restriction().map(<[String]>::to_vec),
+        ..Default::default()
+    };
+    let tz2 = tz.clone();
+    let d = ctx
+        .run(move |conn| crate::query::describe::describe_data(conn, &f, &tz2))
+        .await?;
+    let mut out = Output::default();
+    let has = |kind: &str, name: &str| d.names.iter().any(|n| n.kind == kind && n.name == name);
+    let traces = d.names.iter().any(|n| n.kind == "span");
+    let events = d.names.iter().any(|n| n.kind == "event");
+    let metrics = d.names.iter().any(|n| n.kind == "metric");
+    out.set("timezone", &tz_name);
+    out.set("developers", &d.developers);
+    out.set("claude_code_versions", &d.versions);
+    out.set("sessions", d.sessions);
+    out.set("resource_attribute_keys", &d.resource_attribute_keys);
+    out.set(
+        "optional_data",
+        json!({
+            "events": events,
+            "metrics": metrics,
+            "traces": traces,
+            "tool_details_file_paths": d.events_with_file_path > 0 || has("span", "claude_code.tool"),
+            "prompt_text": d.prompts_with_text > 0,
+            "metrics_only_sessions": d.metrics_only_sessions,
+            "events_with_content_removed_at_ingest": d.events_content_redacted,
+        }),
+    );
+    let mut gaps = Vec::new();
+    if !events && metrics {
+        gaps.push("only metrics are stored: set OTEL_LOGS_EXPORTER=otlp for events (requests, tools, prompts)".to_string());
+    }
+    if d.events_with_file_path == 0 {
+        gaps.push(format!(
+            "no file paths: {}",
+            crate::query::files::ENABLE_PATHS
+        ));
+    }
+    if !traces {
+        gaps.push(
+            "no traces: set CLAUDE_CODE_ENHANCED_TELEMETRY_BETA=1 and OTEL_TRACES_EXPORTER=otlp"
+                .into(),
+        );
+    }
+    out.set("gaps", &gaps);
+    out.summary = format!(
+        "{} developer(s), {} session(s), {} event name(s), {} metric(s), {} span name(s); versions: {}.",
+        d.developers.len(),
+        d.sessions,
+        d.names.iter().filter(|n| n.kind == "event").count(),
+        d.names.iter().filter(|n| n.kind == "metric").count(),
+        d.names.iter().filter(|n| n.kind == "span").count(),
+        if d.versions.is_empty() {
+            "none".to_string()
+        } else {
+            d.versions.join(", ")
+        }
+    );
+    let n = d.names.len();
+    out.page(Page::slice(d.names, 0, n.max(1)));
     Ok(out)
 }
