@@ -144,9 +144,9 @@ pub struct SeriesArgs {
     #[serde(flatten)]
     #[allow(missing_docs)]
     pub page: PageArgs,
-    /// Bucket size: `hour`, `day` (default) or `week` (weeks start Monday, in `timezone`).
+    /// Bucket size: `hour`, `day` (default), `week` (weeks start Monday, in `timezone`) or `total` (one bucket for the whole range).
     pub bucket: Option<String>,
-    /// Split each bucket by `model` or `developer` (default: no split).
+    /// Split each bucket by `model`, `developer`, `team`, `repository`, `branch`, `mcp_server` or `mcp_tool` (default: no split). Use bucket=total with a split for e.g. cost per repository.
     pub split_by: Option<String>,
 }
 

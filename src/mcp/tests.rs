@@ -1092,7 +1092,7 @@ async fn usage_over_time_split_by_model_respects_restriction() {
     }
     assert_eq!(got, exp);
     let r = call_tool(&ctx, &p, "usage_over_time", json!({"bucket": "minute"})).await;
-    assert!(r.is_error && r.text.contains("hour, day or week"));
+    assert!(r.is_error && r.text.contains("hour, day, week or total"));
 }
 
 #[tokio::test]
@@ -1417,4 +1417,54 @@ async fn over_http_answers_claude_code_discover_probe() {
     assert!(status.is_success(), "{status} {text}");
     assert!(text.contains("tokentally"), "{text}");
     cancel.cancel();
+}
+
+#[tokio::test]
+async fn usage_split_by_repository_and_mcp_server_in_total() {
+    let (ctx, ds) = generated_ctx();
+    let p = principal(Scope::Read, &[]);
+    for (split, field) in [("repository", "repository"), ("mcp_server", "mcp_server")] {
+        let rows = collect_all(
+            &ctx,
+            &p,
+            "usage_over_time",
+            json!({"since": ALL, "bucket": "total", "split_by": split}),
+        )
+        .await;
+        let mut exp: std::collections::BTreeMap<Option<String>, (f64, i64)> = Default::default();
+        for r in ds
+            .records
+            .iter()
+            .filter(|r| r.ev.event_name == "api_request")
+        {
+            let key = if field == "repository" {
+                r.ev.repository.clone()
+            } else {
+                r.ev.mcp_server.clone()
+            };
+            let e = exp.entry(key).or_default();
+            e.0 += r.ev.cost_usd.unwrap();
+            e.1 += 1;
+        }
+        // Metrics-only sessions carry neither, so they land under null.
+        for m in ds.metrics.iter().filter(|m| {
+            ds.metrics_only_sessions.contains(&m.session_id) && m.name == "claude_code.cost.usage"
+        }) {
+            exp.entry(None).or_default().0 += m.value;
+        }
+        let mut got: std::collections::BTreeMap<Option<String>, (f64, i64)> = Default::default();
+        for r in &rows {
+            let e = got
+                .entry(r["key"].as_str().map(str::to_string))
+                .or_default();
+            e.0 += r["cost_usd"].as_f64().unwrap();
+            e.1 += r["requests"].as_i64().unwrap();
+        }
+        assert_eq!(got.len(), exp.len(), "{split}: {got:?}");
+        for (k, (c, n)) in &exp {
+            let (gc, gn) = got[k];
+            assert!(close(gc, *c), "{split} {k:?}");
+            assert_eq!(gn, *n, "{split} {k:?}");
+        }
+    }
 }

@@ -136,8 +136,9 @@ pub fn tool_specs() -> Vec<ToolSpec> {
             name: "usage_over_time",
             title: "Usage over time",
             description: "A time series of cost (Claude Code's estimate), tokens, API requests and errors and active \
-                developers per hour, day or week (bucket; days and weeks in timezone, weeks start Monday), optionally \
-                split_by model or developer. Use for 'why did spend jump on Tuesday' or trends.",
+                developers per hour, day or week (bucket; days and weeks in timezone, weeks start Monday) or in total, \
+                optionally split_by model, developer, team, repository, branch, mcp_server or mcp_tool. Use for 'why \
+                did spend jump on Tuesday', trends, or (bucket=total) cost per repository or MCP server.",
             input_schema: schema_of::<args::SeriesArgs>,
             row_schema: schema_of::<crate::query::timeseries::SeriesPoint>,
         },
@@ -740,7 +741,16 @@ async fn usage_over_time(
     let (points, ev, me) = ctx
         .run(move |conn| crate::query::timeseries::usage_over_time(conn, &r2, &f, bucket, split))
         .await?;
-    if bucket != Bucket::Hour {
+    if matches!(
+        split,
+        Split::Repository | Split::Branch | Split::McpServer | Split::McpTool
+    ) {
+        notes.push(
+            "this split reads raw events for the whole range; usage whose records do not carry the value is under key null"
+                .into(),
+        );
+    }
+    if matches!(bucket, Bucket::Day | Bucket::Week) {
         let off = range.tz.to_offset(ctx.now()).seconds();
         if off % 3600 != 0 {
             notes.push(format!(
@@ -764,8 +774,11 @@ async fn usage_over_time(
         })
         .cloned();
     out.set("range", range.info());
-    out.set("bucket", format!("{bucket:?}").to_lowercase());
-    out.set("split_by", format!("{split:?}").to_lowercase());
+    out.set(
+        "bucket",
+        args::clean(&a.bucket).unwrap_or_else(|| "day".into()),
+    );
+    out.set("split_by", args::clean(&a.split_by));
     out.set("total_cost_usd", total);
     out.set("source", describe_sources(ev, me));
     out.set("cost_note", COST_NOTE);

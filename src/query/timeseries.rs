@@ -25,6 +25,8 @@ pub enum Bucket {
     Day,
     /// One calendar week (Monday start) in the zone.
     Week,
+    /// The whole range as one bucket.
+    Total,
 }
 
 impl Bucket {
@@ -34,8 +36,9 @@ impl Bucket {
             "hour" => Ok(Bucket::Hour),
             "day" => Ok(Bucket::Day),
             "week" => Ok(Bucket::Week),
+            "total" => Ok(Bucket::Total),
             _ => Err(QueryError::Invalid(format!(
-                "bucket {s:?} is not supported; use hour, day or week"
+                "bucket {s:?} is not supported; use hour, day, week or total"
             ))),
         }
     }
@@ -50,6 +53,16 @@ pub enum Split {
     Model,
     /// By developer.
     Developer,
+    /// By team (`team.id`, else `team` resource attribute).
+    Team,
+    /// By repository.
+    Repository,
+    /// By branch.
+    Branch,
+    /// By MCP server.
+    McpServer,
+    /// By MCP tool.
+    McpTool,
 }
 
 impl Split {
@@ -59,8 +72,13 @@ impl Split {
             None | Some("none") => Ok(Split::None),
             Some("model") => Ok(Split::Model),
             Some("developer") => Ok(Split::Developer),
+            Some("team") => Ok(Split::Team),
+            Some("repository") => Ok(Split::Repository),
+            Some("branch") => Ok(Split::Branch),
+            Some("mcp_server") => Ok(Split::McpServer),
+            Some("mcp_tool") => Ok(Split::McpTool),
             Some(o) => Err(QueryError::Invalid(format!(
-                "split_by {o:?} is not supported; use model or developer"
+                "split_by {o:?} is not supported; use model, developer, team, repository, branch, mcp_server or mcp_tool"
             ))),
         }
     }
@@ -73,7 +91,8 @@ impl Split {
 pub struct SeriesPoint {
     /// Bucket start in the requested zone (RFC 3339).
     pub bucket_start: String,
-    /// Model or developer when split; absent otherwise.
+    /// The split value (model, developer, team...) when split; absent
+    /// otherwise; null when the records do not carry it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// Cost in USD (Claude Code's estimate).
@@ -105,6 +124,7 @@ pub fn bucket_start(t: i64, bucket: Bucket, range: &TimeRange) -> Result<i64, Qu
         .map_err(err)?
         .to_zoned(range.tz.clone());
     Ok(match bucket {
+        Bucket::Total => range.since_ns,
         Bucket::Hour => t.div_euclid(HOUR_NS) * HOUR_NS,
         Bucket::Day => ns(&z.start_of_day().map_err(err)?),
         Bucket::Week => {
@@ -124,6 +144,7 @@ fn next_bucket(start: i64, bucket: Bucket, range: &TimeRange) -> Result<i64, Que
         .map_err(err)?
         .to_zoned(range.tz.clone());
     Ok(match bucket {
+        Bucket::Total => range.until_ns,
         Bucket::Hour => start + HOUR_NS,
         Bucket::Day => ns(&z
             .checked_add(1.day())
@@ -163,8 +184,14 @@ pub fn usage_over_time(
         b = next_bucket(b, bucket, range)?;
     }
     let mut dims = vec![Dim::Hour, Dim::Developer];
-    if split == Split::Model {
-        dims.push(Dim::Model);
+    match split {
+        Split::None | Split::Developer => {}
+        Split::Model => dims.push(Dim::Model),
+        Split::Team => dims.push(Dim::Team),
+        Split::Repository => dims.push(Dim::Repository),
+        Split::Branch => dims.push(Dim::Branch),
+        Split::McpServer => dims.push(Dim::McpServer),
+        Split::McpTool => dims.push(Dim::McpTool),
     }
     let groups = usage::grouped(conn, range, f, &dims)?;
     let mut acc: BTreeMap<(i64, Option<String>), Acc> = BTreeMap::new();
@@ -182,7 +209,7 @@ pub fn usage_over_time(
         let key = match split {
             Split::None => None,
             Split::Developer => dev.clone(),
-            Split::Model => g.keys.get(2).and_then(|v| v.as_str()).map(str::to_string),
+            _ => g.keys.get(2).and_then(|v| v.as_str()).map(str::to_string),
         };
         let start =
             bucket_start(hour * HOUR_NS, bucket, range)?.max(starts.first().copied().unwrap_or(0));
