@@ -47,7 +47,7 @@ impl CallMeta {
             .map(|c| c.0.to_string());
         let client = context.client_info();
         CallMeta {
-            request_id: Some(format!("{:?}", context.id)),
+            request_id: Some(context.id.to_string().chars().take(128).collect()),
             peer,
             user_agent,
             client_name: client.as_ref().map(|c| c.name.clone()),

@@ -170,6 +170,12 @@ impl ServerHandler for TokentallyMcp {
             .map(serde_json::Value::Object)
             .unwrap_or(serde_json::Value::Null);
         let principal = principal_of(&context);
+        // An unknown tool is a protocol error (MCP spec); it is still audited.
+        let known = tools::spec(&name).is_some()
+            || match (&self.extra, &principal) {
+                (Some(x), Some(p)) => x.list(p).iter().any(|t| t.name == name),
+                _ => false,
+            };
         let extra = self.extra.clone();
         let ctx = self.ctx.clone();
         let run = move |principal: Principal,
@@ -193,6 +199,12 @@ impl ServerHandler for TokentallyMcp {
                     None,
                 )
             })?;
+        if !known {
+            return Err(McpError::invalid_params(
+                format!("unknown tool: {name}"),
+                None,
+            ));
+        }
         Ok(to_call_tool_result(&reply).into())
     }
 }

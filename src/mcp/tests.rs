@@ -1468,3 +1468,169 @@ async fn usage_split_by_repository_and_mcp_server_in_total() {
         }
     }
 }
+
+#[tokio::test]
+async fn over_http_unknown_tool_is_a_protocol_error_and_audited() {
+    let (ctx, _) = generated_ctx();
+    let sink = Arc::new(VecSink::default());
+    let (url, cancel) = serve_mcp(ctx, sink.clone()).await;
+    let sid = open_session(&url, "read").await;
+    let (_, call) = rpc(
+        &url,
+        "read",
+        Some(&sid),
+        json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "drop_tables", "arguments": {}}}),
+    )
+    .await;
+    let v = call.unwrap();
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    let recs = sink.0.lock().unwrap();
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].tool.as_deref(), Some("drop_tables"));
+    assert_eq!(recs[0].request_id.as_deref(), Some("9"));
+    drop(recs);
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn tool_latency_breaks_out_mcp_calls_by_server_and_tool() {
+    let (ctx, ds) = generated_ctx();
+    let r = call_tool(
+        &ctx,
+        &principal(Scope::Read, &[]),
+        "tool_latency",
+        json!({"since": ALL}),
+    )
+    .await;
+    let mcp = r.structured["mcp_breakdown"].as_array().unwrap();
+    let mut exp: std::collections::BTreeMap<String, i64> = Default::default();
+    for x in ds
+        .records
+        .iter()
+        .filter(|x| x.ev.event_name == "tool_result" && x.ev.mcp_tool.is_some())
+    {
+        *exp.entry(x.ev.mcp_tool.clone().unwrap()).or_default() += 1;
+    }
+    assert!(!exp.is_empty());
+    assert_eq!(mcp.len(), exp.len());
+    for m in mcp {
+        assert_eq!(m["mcp_server"], "github");
+        assert_eq!(m["calls"], exp[m["mcp_tool"].as_str().unwrap()]);
+    }
+    // Percentiles are exact nearest-rank values over every Bash duration.
+    let mut d: Vec<i64> = ds
+        .records
+        .iter()
+        .filter(|x| x.ev.event_name == "tool_result" && x.ev.tool_name.as_deref() == Some("Bash"))
+        .map(|x| x.ev.duration_ms.unwrap())
+        .collect();
+    d.sort_unstable();
+    let rank = |p: f64| d[((p / 100.0 * d.len() as f64).ceil() as usize).max(1) - 1];
+    let bash = r.structured["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["tool_name"] == "Bash")
+        .unwrap()
+        .clone();
+    assert_eq!(bash["calls"], d.len() as i64);
+    for (p, k) in [
+        (50.0, "p50_ms"),
+        (90.0, "p90_ms"),
+        (95.0, "p95_ms"),
+        (99.0, "p99_ms"),
+    ] {
+        assert_eq!(bash[k], rank(p), "{k}");
+    }
+    assert_eq!(bash["max_ms"], *d.last().unwrap());
+}
+
+#[tokio::test]
+async fn latency_with_partial_hour_edges_matches_raw_records() {
+    let (ctx, ds) = generated_ctx();
+    let p = principal(Scope::Read, &[]);
+    let (since, until) = ("2026-11-12T03:17:00Z", "2026-11-18T15:41:10Z");
+    let s: i64 = since.parse::<jiff::Timestamp>().unwrap().as_nanosecond() as i64;
+    let u: i64 = until.parse::<jiff::Timestamp>().unwrap().as_nanosecond() as i64;
+    let rank = |d: &mut Vec<i64>, p: f64| {
+        d.sort_unstable();
+        d[((p / 100.0 * d.len() as f64).ceil() as usize).max(1) - 1]
+    };
+    let in_range = |t: i64| t >= s && t < u;
+    let r = call_tool(
+        &ctx,
+        &p,
+        "tool_latency",
+        json!({"since": since, "until": until}),
+    )
+    .await;
+    for row in r.structured["rows"].as_array().unwrap() {
+        let tool = row["tool_name"].as_str().unwrap();
+        let mut d: Vec<i64> = ds
+            .records
+            .iter()
+            .filter(|x| {
+                x.ev.event_name == "tool_result"
+                    && x.ev.tool_name.as_deref() == Some(tool)
+                    && in_range(x.ev.time_ns)
+            })
+            .map(|x| x.ev.duration_ms.unwrap())
+            .collect();
+        assert_eq!(row["calls"], d.len() as i64, "{tool}");
+        assert_eq!(row["p95_ms"], rank(&mut d, 95.0), "{tool}");
+        assert_eq!(row["p50_ms"], rank(&mut d, 50.0), "{tool}");
+    }
+    let r = call_tool(
+        &ctx,
+        &p,
+        "model_breakdown",
+        json!({"since": since, "until": until}),
+    )
+    .await;
+    for row in r.structured["rows"].as_array().unwrap() {
+        let model = row["model"].as_str().unwrap();
+        let reqs: Vec<&generated::Record> = ds
+            .records
+            .iter()
+            .filter(|x| {
+                x.ev.event_name == "api_request"
+                    && x.ev.model.as_deref() == Some(model)
+                    && in_range(x.ev.time_ns)
+            })
+            .collect();
+        let mut d: Vec<i64> = reqs.iter().map(|x| x.ev.duration_ms.unwrap()).collect();
+        assert_eq!(row["requests"], reqs.len() as i64, "{model}");
+        let cost: f64 = reqs.iter().map(|x| x.ev.cost_usd.unwrap()).sum();
+        let metric_cost: f64 = ds
+            .metrics
+            .iter()
+            .filter(|m| {
+                ds.metrics_only_sessions.contains(&m.session_id)
+                    && m.model == model
+                    && m.name == "claude_code.cost.usage"
+                    && in_range(m.time_ns)
+            })
+            .map(|m| m.value)
+            .sum();
+        assert!(
+            close(row["cost_usd"].as_f64().unwrap(), cost + metric_cost),
+            "{model}"
+        );
+        let mean = d.iter().sum::<i64>() as f64 / d.len() as f64;
+        assert!(
+            close(row["mean_latency_ms"].as_f64().unwrap(), mean),
+            "{model}"
+        );
+        assert_eq!(row["p95_latency_ms"], rank(&mut d, 95.0), "{model}");
+        let errors = ds
+            .records
+            .iter()
+            .filter(|x| {
+                x.ev.event_name == "api_error"
+                    && x.ev.model.as_deref() == Some(model)
+                    && in_range(x.ev.time_ns)
+            })
+            .count();
+        assert_eq!(row["errors"], errors as i64, "{model}");
+    }
+}

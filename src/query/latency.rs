@@ -214,7 +214,14 @@ pub fn tool_latency(
             .cmp(&a.calls)
             .then_with(|| a.tool_name.cmp(&b.tool_name))
     });
-    // MCP calls by server/tool come from raw rows (the histogram has no MCP columns).
+    // MCP calls by server/tool come from raw rows (the histogram has no MCP
+    // columns); skip that scan when no MCP tool ran in the range.
+    if !rows
+        .iter()
+        .any(|r| r.tool_name == "mcp_tool" || r.tool_name.starts_with("mcp__"))
+    {
+        return Ok((rows, Vec::new()));
+    }
     let mut sql = Sql::default();
     sql.bind(
         "SELECT COALESCE(e.mcp_server, ''), COALESCE(e.mcp_tool, ''), e.duration_ms, COUNT(*), \
