@@ -65,14 +65,14 @@ pub struct PageArgs {
 /// Arguments of the aggregate tools (`cost_by_developer`, `model_breakdown`, `tool_latency`, `top_edited_files`).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct AggregateArgs {
+    /// Time range (`since`, `until`, `timezone`).
     #[serde(flatten)]
-    #[allow(missing_docs)]
     pub range: RangeArgs,
+    /// Who/what filters (developer, team, attribute, model, session...).
     #[serde(flatten)]
-    #[allow(missing_docs)]
     pub who: WhoArgs,
+    /// Paging (`limit`, `cursor`).
     #[serde(flatten)]
-    #[allow(missing_docs)]
     pub page: PageArgs,
     /// Only this tool (`tool_latency`, `top_edited_files`), as Claude Code names it: `Edit`, `Bash`, `mcp_tool`...
     pub tool_name: Option<String>,
@@ -81,14 +81,14 @@ pub struct AggregateArgs {
 /// Arguments of `search_events`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct SearchArgs {
+    /// Time range (`since`, `until`, `timezone`).
     #[serde(flatten)]
-    #[allow(missing_docs)]
     pub range: RangeArgs,
+    /// Who/what filters (developer, team, attribute, model, session...).
     #[serde(flatten)]
-    #[allow(missing_docs)]
     pub who: WhoArgs,
+    /// Paging (`limit`, `cursor`).
     #[serde(flatten)]
-    #[allow(missing_docs)]
     pub page: PageArgs,
     /// Only this event name without prefix: `user_prompt`, `api_request`, `api_error`, `tool_decision`, `tool_result`...
     pub event_name: Option<String>,
@@ -107,14 +107,14 @@ pub struct SearchArgs {
 /// Arguments of `list_sessions`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct SessionsArgs {
+    /// Time range (`since`, `until`, `timezone`).
     #[serde(flatten)]
-    #[allow(missing_docs)]
     pub range: RangeArgs,
+    /// Who/what filters (developer, team, attribute, model, session...).
     #[serde(flatten)]
-    #[allow(missing_docs)]
     pub who: WhoArgs,
+    /// Paging (`limit`, `cursor`).
     #[serde(flatten)]
-    #[allow(missing_docs)]
     pub page: PageArgs,
     /// Sort key, largest/newest first: `start` (default), `cost`, `duration`, `prompts`, `tokens`, `errors`, `tool_calls`.
     pub sort_by: Option<String>,
@@ -127,22 +127,22 @@ pub struct TimelineArgs {
     pub session_id: String,
     /// IANA time zone for the times shown. Default: UTC.
     pub timezone: Option<String>,
+    /// Paging (`limit`, `cursor`).
     #[serde(flatten)]
-    #[allow(missing_docs)]
     pub page: PageArgs,
 }
 
 /// Arguments of `usage_over_time`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct SeriesArgs {
+    /// Time range (`since`, `until`, `timezone`).
     #[serde(flatten)]
-    #[allow(missing_docs)]
     pub range: RangeArgs,
+    /// Who/what filters (developer, team, attribute, model, session...).
     #[serde(flatten)]
-    #[allow(missing_docs)]
     pub who: WhoArgs,
+    /// Paging (`limit`, `cursor`).
     #[serde(flatten)]
-    #[allow(missing_docs)]
     pub page: PageArgs,
     /// Bucket size: `hour`, `day` (default), `week` (weeks start Monday, in `timezone`) or `total` (one bucket for the whole range).
     pub bucket: Option<String>,

@@ -78,7 +78,32 @@ pub type BoxedQuery = Box<
 >;
 
 /// Runs query closures on a read connection under a time budget that stops
-/// the database work (not only the wait). The store adapts its `read` to this.
+/// the database work (not only the wait). The store adapts its `read` to this
+/// in a few lines, e.g.:
+///
+/// ```ignore
+/// impl QueryRunner for store::Store {
+///     fn run_boxed(&self, budget: Duration, f: BoxedQuery) -> BoxFuture<'static, Result<Value, QueryError>> {
+///         let store = self.clone();
+///         Box::pin(async move {
+///             // Carry the closure's own error out through rusqlite's error type.
+///             let slot = Arc::new(Mutex::new(None));
+///             let s2 = slot.clone();
+///             let r = store.read(budget, move |conn| match f(conn) {
+///                 Ok(v) => Ok(v),
+///                 Err(e) => { *s2.lock().unwrap() = Some(e); Err(rusqlite::Error::InvalidQuery) }
+///             }).await;
+///             match r {
+///                 Ok(v) => Ok(v),
+///                 Err(_) if slot.lock().unwrap().is_some() => Err(slot.lock().unwrap().take().unwrap()),
+///                 Err(store::ReadError::TimedOut) => Err(QueryError::TimedOut),
+///                 Err(store::ReadError::Busy) => Err(QueryError::Busy),
+///                 Err(other) => Err(QueryError::Sql(other.to_string())),
+///             }
+///         })
+///     }
+/// }
+/// ```
 pub trait QueryRunner: Send + Sync + 'static {
     /// Runs `f` on a read connection, interrupting SQLite after `budget`.
     fn run_boxed(
