@@ -81,8 +81,11 @@ pub fn zone(name: Option<&str>) -> Result<(TimeZone, String), QueryError> {
     }
 }
 
+/// Nanoseconds since the epoch, saturating at the `i64` range (about the
+/// years 1677 to 2262); such far times then fail the range checks.
 fn ts_ns(ts: Timestamp) -> i64 {
-    ts.as_nanosecond() as i64
+    let n = ts.as_nanosecond();
+    i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
 }
 
 fn zoned_ns(z: &Zoned) -> i64 {
@@ -134,7 +137,8 @@ fn period(word: &str, now: &Zoned) -> Result<Option<(i64, i64)>, QueryError> {
 /// A relative duration such as `30m`, `24h`, `7d`, `2w`.
 fn relative(value: &str) -> Option<i64> {
     let v = value.trim();
-    let (num, unit) = v.split_at(v.len().checked_sub(1)?);
+    let (last, _) = v.char_indices().last()?;
+    let (num, unit) = v.split_at(last);
     let n: i64 = num.parse().ok().filter(|n| *n >= 0)?;
     let unit_ns: i64 = match unit {
         "m" => 60_000_000_000,
@@ -218,10 +222,10 @@ pub fn resolve(
         )));
     }
     let explicit = since.is_some() || default_lookback_ns.is_some();
-    if explicit && (until_ns - since_ns) / 86_400_000_000_000 > MAX_RANGE_DAYS {
+    let days = (i128::from(until_ns) - i128::from(since_ns)) / 86_400_000_000_000;
+    if explicit && days > i128::from(MAX_RANGE_DAYS) {
         return Err(QueryError::Invalid(format!(
-            "time range of {} days is longer than the {MAX_RANGE_DAYS}-day limit; narrow since/until",
-            (until_ns - since_ns) / 86_400_000_000_000
+            "time range of {days} days is longer than the {MAX_RANGE_DAYS}-day limit; narrow since/until"
         )));
     }
     Ok(TimeRange {
@@ -317,6 +321,17 @@ mod tests {
             (Some("36500d"), None, None),
             (None, None, Some("Mars/Olympus")),
             (Some("'; DROP TABLE events; --"), None, None),
+            (Some("7日"), None, None),
+            (Some("日"), None, None),
+            (Some(""), Some("é"), None),
+            (None, None, Some("../../../etc/passwd")),
+            (Some("-3d"), None, None),
+            (Some("2026-01-01"), Some("2100-01-01T00:00:00Z"), None),
+            (
+                Some("0001-01-01T00:00:00Z"),
+                Some("9999-12-31T00:00:00Z"),
+                None,
+            ),
         ] {
             let e = resolve(s, u, tz, now, Some(1)).unwrap_err();
             assert!(matches!(e, QueryError::Invalid(_)), "{e:?}");

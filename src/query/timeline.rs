@@ -106,7 +106,7 @@ pub fn session_timeline(
     let more = page_rows.len() > limit;
     page_rows.truncate(limit);
     let positions = (0..page_rows.len())
-        .map(|i| Position::Offset(offset + i as u64 + 1))
+        .map(|i| Position::Offset(offset.saturating_add(i as u64 + 1)))
         .collect();
 
     // Turns over the whole session (small: one row per event, few columns).

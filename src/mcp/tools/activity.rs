@@ -123,7 +123,7 @@ pub(super) async fn list_sessions(
         range.tz_name
     );
     let positions = (0..rows.len())
-        .map(|i| Position::Offset(offset + i as u64 + 1))
+        .map(|i| Position::Offset(offset.saturating_add(i as u64 + 1)))
         .collect();
     out.page(Page {
         rows,
