@@ -398,3 +398,68 @@ mod activity;
 mod code;
 mod http;
 mod spend;
+
+#[tokio::test]
+async fn every_argument_of_every_tool_survives_hostile_values() {
+    let (ctx, ds) = generated_ctx();
+    let p = principal(Scope::ReadContent, &["alice@example.com"]);
+    let values = [
+        json!(-1),
+        json!(0),
+        json!(i64::MAX),
+        json!(1e308),
+        json!(true),
+        Value::Null,
+        json!("'; DROP TABLE events; --"),
+        json!("x' UNION SELECT * FROM tokens --"),
+        json!("日本語\u{0}\u{202e}"),
+        json!("%_\\"),
+        json!("x".repeat(1025)),
+        json!(["a"]),
+    ];
+    for spec in tools::tool_specs() {
+        let schema = (spec.input_schema)();
+        let props: Vec<String> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        for prop in &props {
+            for v in &values {
+                let mut args = json!({"since": ALL, "session_id": "sess-0-0"});
+                args[prop.as_str()] = v.clone();
+                let r = call_tool(&ctx, &p, spec.name, args).await;
+                assert!(
+                    r.is_error || r.structured.is_object(),
+                    "{} {prop}={v}",
+                    spec.name
+                );
+                if !r.is_error {
+                    let s = r.structured.to_string();
+                    for other in ["bob@example.com", "carol@example.com"] {
+                        assert!(
+                            !s.contains(other),
+                            "{} {prop}={v} leaked {other}",
+                            spec.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let r = call_tool(
+        &ctx,
+        &principal(Scope::Read, &[]),
+        "describe_data",
+        json!({}),
+    )
+    .await;
+    let rows = r.structured["rows"].as_array().unwrap();
+    let total: i64 = rows
+        .iter()
+        .filter(|x| x["kind"] == "event")
+        .map(|x| x["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total as usize, ds.records.len());
+}
