@@ -153,8 +153,10 @@ pub struct SeriesArgs {
 /// Arguments of `describe_data`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct DescribeArgs {
-    /// IANA time zone for the times shown. Default: UTC.
-    pub timezone: Option<String>,
+    /// Time range for the counts (`since`, `until`, `timezone`); default: the last 30 days.
+    /// The overall first and last record times are always for all data.
+    #[serde(flatten)]
+    pub range: RangeArgs,
 }
 
 fn check_len(name: &str, v: &Option<String>) -> Result<(), QueryError> {

@@ -2,8 +2,8 @@
 //! an agent can plan its questions and explain gaps.
 
 use super::QueryError;
-use super::filter::{Filter, Sql};
-use super::time::show_ns;
+use super::filter::{Filter, Sql, int};
+use super::time::TimeRange;
 
 /// Count of one event name or metric.
 #[derive(
@@ -56,6 +56,10 @@ pub struct DataDescription {
     pub events_content_redacted: i64,
     /// Resource attribute keys seen (e.g. team.id, department).
     pub resource_attribute_keys: Vec<String>,
+    /// Earliest event of all data (not only the range), in the requested zone.
+    pub first_event: Option<String>,
+    /// Latest event of all data, in the requested zone.
+    pub last_event: Option<String>,
 }
 
 fn rows<T>(
@@ -83,11 +87,22 @@ fn count(conn: &rusqlite::Connection, sql: &Sql) -> Result<i64, QueryError> {
 pub fn describe_data(
     conn: &rusqlite::Connection,
     f: &Filter,
-    tz: &jiff::tz::TimeZone,
+    range: &TimeRange,
 ) -> Result<DataDescription, QueryError> {
     let ctx = |head: &str, tail: &str| {
         let mut s = Sql::default();
         s.push(head);
+        f.context_conditions(&mut s);
+        s.push(tail);
+        s
+    };
+    // Same, with `time BETWEEN` the range for the column named in `time`.
+    let timed = |head: &str, time: &str, tail: &str| {
+        let mut s = Sql::default();
+        s.bind(
+            &format!("{head} AND {time} >= ? AND {time} < ?"),
+            [int(range.since_ns), int(range.until_ns)],
+        );
         f.context_conditions(&mut s);
         s.push(tail);
         s
@@ -99,34 +114,37 @@ pub fn describe_data(
                 kind: kind.to_string(),
                 name: r.get(0)?,
                 count: r.get(1)?,
-                first: r.get::<_, Option<i64>>(2)?.map(|t| show_ns(t, tz)),
-                last: r.get::<_, Option<i64>>(3)?.map(|t| show_ns(t, tz)),
+                first: r.get::<_, Option<i64>>(2)?.map(|t| range.show(t)),
+                last: r.get::<_, Option<i64>>(3)?.map(|t| range.show(t)),
             })
         }
     };
     d.names.extend(rows(
         conn,
-        &ctx(
+        &timed(
             "SELECT e.event_name, COUNT(*), MIN(e.time_ns), MAX(e.time_ns) FROM events e \
              JOIN contexts c ON c.id = e.context_id WHERE 1",
+            "e.time_ns",
             " GROUP BY e.event_name ORDER BY COUNT(*) DESC, e.event_name",
         ),
         name_row("event"),
     )?);
     d.names.extend(rows(
         conn,
-        &ctx(
+        &timed(
             "SELECT ms.name, COUNT(*), MIN(p.time_ns), MAX(p.time_ns) FROM metric_points p \
              JOIN metric_series ms ON ms.id = p.series_id JOIN contexts c ON c.id = ms.context_id WHERE 1",
+            "p.time_ns",
             " GROUP BY ms.name ORDER BY COUNT(*) DESC, ms.name",
         ),
         name_row("metric"),
     )?);
     d.names.extend(rows(
         conn,
-        &ctx(
+        &timed(
             "SELECT s.name, COUNT(*), MIN(s.start_ns), MAX(s.start_ns) FROM spans s \
              JOIN contexts c ON c.id = s.context_id WHERE 1",
+            "s.start_ns",
             " GROUP BY s.name ORDER BY COUNT(*) DESC, s.name",
         ),
         name_row("span"),
@@ -170,23 +188,26 @@ pub fn describe_data(
     )?;
     d.events_with_file_path = count(
         conn,
-        &ctx(
+        &timed(
             "SELECT COUNT(*) FROM events e JOIN contexts c ON c.id = e.context_id WHERE e.file_path IS NOT NULL",
+            "e.time_ns",
             "",
         ),
     )?;
     d.prompts_with_text = count(
         conn,
-        &ctx(
+        &timed(
             "SELECT COUNT(*) FROM events e JOIN contexts c ON c.id = e.context_id \
              WHERE e.event_name = 'user_prompt' AND json_extract(e.attrs, '$.prompt') IS NOT NULL",
+            "e.time_ns",
             "",
         ),
     )?;
     d.events_content_redacted = count(
         conn,
-        &ctx(
+        &timed(
             "SELECT COUNT(*) FROM events e JOIN contexts c ON c.id = e.context_id WHERE e.content_redacted = 1",
+            "e.time_ns",
             "",
         ),
     )?;
@@ -198,5 +219,19 @@ pub fn describe_data(
         ),
         |r| r.get(0),
     )?;
+    // Overall span: per-context MIN/MAX through the (context, time) index.
+    let span = rows(
+        conn,
+        &ctx(
+            "SELECT MIN((SELECT MIN(e.time_ns) FROM events e WHERE e.context_id = c.id)), \
+             MAX((SELECT MAX(e.time_ns) FROM events e WHERE e.context_id = c.id)) FROM contexts c WHERE 1",
+            "",
+        ),
+        |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
+    )?;
+    if let Some((first, last)) = span.into_iter().next() {
+        d.first_event = first.map(|t| range.show(t));
+        d.last_event = last.map(|t| range.show(t));
+    }
     Ok(d)
 }

@@ -264,7 +264,7 @@ async fn describe_data_counts_and_gaps() {
         &ctx,
         &principal(Scope::Read, &[]),
         "describe_data",
-        json!({"timezone": "Europe/Berlin"}),
+        json!({"timezone": "Europe/Berlin", "since": "2026-11-21", "until": "2026-11-22"}),
     )
     .await;
     assert_eq!(r.structured["developers"][0]["developer_kind"], "user_id");

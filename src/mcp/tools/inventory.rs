@@ -14,22 +14,23 @@ pub(super) async fn describe_data(
     a: Result<args::DescribeArgs, QueryError>,
 ) -> Result<Output, QueryError> {
     let a = a?;
-    args::check_strings(&[("timezone", &a.timezone)])?;
-    let (tz, tz_name) = crate::query::time::zone(a.timezone.as_deref())?;
+    let range = a.range.resolve(ctx.now(), Some(30))?;
     let f = crate::query::filter::Filter {
         restriction: principal.developer_restriction().map(<[String]>::to_vec),
         ..Default::default()
     };
-    let tz2 = tz.clone();
+    let r2 = range.clone();
     let d = ctx
-        .run(move |conn| crate::query::describe::describe_data(conn, &f, &tz2))
+        .run(move |conn| crate::query::describe::describe_data(conn, &f, &r2))
         .await?;
     let mut out = Output::default();
+    out.set("range", range.info());
+    out.set("first_event", &d.first_event);
+    out.set("last_event", &d.last_event);
     let has = |kind: &str, name: &str| d.names.iter().any(|n| n.kind == kind && n.name == name);
     let traces = d.names.iter().any(|n| n.kind == "span");
     let events = d.names.iter().any(|n| n.kind == "event");
     let metrics = d.names.iter().any(|n| n.kind == "metric");
-    out.set("timezone", &tz_name);
     out.set("developers", &d.developers);
     out.set("claude_code_versions", &d.versions);
     out.set("sessions", d.sessions);
