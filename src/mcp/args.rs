@@ -1,0 +1,244 @@
+//! Tool arguments as the model sees them (JSON Schema from these types; the
+//! `///` text on each field is the description the model reads), and their
+//! translation into query filters and time ranges.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::auth::Principal;
+use crate::query::QueryError;
+use crate::query::filter::{Filter, parse_attribute};
+use crate::query::time::{self, TimeRange};
+
+/// Longest accepted string argument.
+pub const MAX_STRING_BYTES: usize = 1024;
+
+/// Time range arguments shared by the tools.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct RangeArgs {
+    /// Start of the range (inclusive): RFC 3339 (`2026-11-20T09:00:00Z`), a date
+    /// (`2026-11-20`, the whole day), a relative duration before now (`30m`, `24h`,
+    /// `7d`, `2w`) or `today`, `yesterday`, `this_week`, `last_week` (calendar
+    /// periods in `timezone`; alone they also set the end). Default: 7 days ago.
+    pub since: Option<String>,
+    /// End of the range (exclusive), same forms as `since` (`now` = now). Default: now.
+    pub until: Option<String>,
+    /// IANA time zone used for calendar words, day/week buckets and the times
+    /// shown in the answer, e.g. `Europe/Berlin`. Default: UTC.
+    pub timezone: Option<String>,
+}
+
+/// Who/what filters shared by the tools.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct WhoArgs {
+    /// Only this developer: `user.email`, else `user.account_uuid`, else the anonymous `user.id`.
+    pub developer: Option<String>,
+    /// Only this team: matches the resource attribute `team.id` or `team` (from `OTEL_RESOURCE_ATTRIBUTES`).
+    pub team: Option<String>,
+    /// Only records whose resource carries this attribute, as `key=value` (e.g. `department=eng`).
+    pub attribute: Option<String>,
+    /// Only this model id (e.g. `claude-sonnet-4-5`).
+    pub model: Option<String>,
+    /// Only this Claude Code `session.id`.
+    pub session_id: Option<String>,
+    /// Only this repository (`vcs.repository.name` / `repo.name` attribute).
+    pub repository: Option<String>,
+    /// Only this git branch (`vcs.ref.head.name` / `git_branch`).
+    pub branch: Option<String>,
+    /// Only this MCP server (`mcp_server.name`).
+    pub mcp_server: Option<String>,
+    /// Only this MCP tool (`mcp_tool.name`).
+    pub mcp_tool: Option<String>,
+    /// Only this Claude Code `query_source` (e.g. `repl_main_thread`, `sdk`).
+    pub query_source: Option<String>,
+}
+
+/// Paging arguments shared by the tools.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct PageArgs {
+    /// Most rows to return (default and ceiling set by the operator; larger values are lowered, with a note).
+    pub limit: Option<i64>,
+    /// `next_cursor` from the previous answer, to get the next page (keep the other arguments the same).
+    pub cursor: Option<String>,
+}
+
+/// Arguments of the aggregate tools (`cost_by_developer`, `model_breakdown`, `tool_latency`, `top_edited_files`).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct AggregateArgs {
+    /// Time range (`since`, `until`, `timezone`).
+    #[serde(flatten)]
+    pub range: RangeArgs,
+    /// Who/what filters (developer, team, attribute, model, session...).
+    #[serde(flatten)]
+    pub who: WhoArgs,
+    /// Paging (`limit`, `cursor`).
+    #[serde(flatten)]
+    pub page: PageArgs,
+    /// Only this tool (`tool_latency`, `top_edited_files`), as Claude Code names it: `Edit`, `Bash`, `mcp_tool`...
+    pub tool_name: Option<String>,
+}
+
+/// Arguments of `search_events`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct SearchArgs {
+    /// Time range (`since`, `until`, `timezone`).
+    #[serde(flatten)]
+    pub range: RangeArgs,
+    /// Who/what filters (developer, team, attribute, model, session...).
+    #[serde(flatten)]
+    pub who: WhoArgs,
+    /// Paging (`limit`, `cursor`).
+    #[serde(flatten)]
+    pub page: PageArgs,
+    /// Only this event name without prefix: `user_prompt`, `api_request`, `api_error`, `tool_decision`, `tool_result`...
+    pub event_name: Option<String>,
+    /// Only events of this prompt (`prompt.id`).
+    pub prompt_id: Option<String>,
+    /// Only this tool name (`Edit`, `Bash`, `mcp_tool`...).
+    pub tool_name: Option<String>,
+    /// Only successful (true) or failed (false) tool results.
+    pub success: Option<bool>,
+    /// Only API errors with this HTTP status code (e.g. 529).
+    pub status_code: Option<i64>,
+    /// Only events whose error message contains this text (case-insensitive, literal).
+    pub error_contains: Option<String>,
+}
+
+/// Arguments of `list_sessions`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct SessionsArgs {
+    /// Time range (`since`, `until`, `timezone`).
+    #[serde(flatten)]
+    pub range: RangeArgs,
+    /// Who/what filters (developer, team, attribute, model, session...).
+    #[serde(flatten)]
+    pub who: WhoArgs,
+    /// Paging (`limit`, `cursor`).
+    #[serde(flatten)]
+    pub page: PageArgs,
+    /// Sort key, largest/newest first: `start` (default), `cost`, `duration`, `prompts`, `tokens`, `errors`, `tool_calls`.
+    pub sort_by: Option<String>,
+}
+
+/// Arguments of `session_timeline`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct TimelineArgs {
+    /// The Claude Code `session.id` to walk through (from `list_sessions` or `search_events`).
+    pub session_id: String,
+    /// IANA time zone for the times shown. Default: UTC.
+    pub timezone: Option<String>,
+    /// Paging (`limit`, `cursor`).
+    #[serde(flatten)]
+    pub page: PageArgs,
+}
+
+/// Arguments of `usage_over_time`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct SeriesArgs {
+    /// Time range (`since`, `until`, `timezone`).
+    #[serde(flatten)]
+    pub range: RangeArgs,
+    /// Who/what filters (developer, team, attribute, model, session...).
+    #[serde(flatten)]
+    pub who: WhoArgs,
+    /// Paging (`limit`, `cursor`).
+    #[serde(flatten)]
+    pub page: PageArgs,
+    /// Bucket size: `hour`, `day` (default), `week` (weeks start Monday, in `timezone`) or `total` (one bucket for the whole range).
+    pub bucket: Option<String>,
+    /// Split each bucket by `model`, `developer`, `team`, `repository`, `branch`, `mcp_server` or `mcp_tool` (default: no split). Use bucket=total with a split for e.g. cost per repository.
+    pub split_by: Option<String>,
+}
+
+/// Arguments of `describe_data`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct DescribeArgs {
+    /// Time range for the counts (`since`, `until`, `timezone`); default: the last 30 days.
+    /// The overall first and last record times are always for all data.
+    #[serde(flatten)]
+    pub range: RangeArgs,
+}
+
+fn check_len(name: &str, v: &Option<String>) -> Result<(), QueryError> {
+    match v {
+        Some(s) if s.len() > MAX_STRING_BYTES => Err(QueryError::Invalid(format!(
+            "argument {name} is {} bytes long; the limit is {MAX_STRING_BYTES}",
+            s.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn nonempty(v: &Option<String>) -> Option<String> {
+    v.as_ref()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+impl RangeArgs {
+    /// Resolves the range (default: the last `default_days` days; `None` = all data).
+    pub fn resolve(
+        &self,
+        now: jiff::Timestamp,
+        default_days: Option<i64>,
+    ) -> Result<TimeRange, QueryError> {
+        check_len("since", &self.since)?;
+        check_len("until", &self.until)?;
+        check_len("timezone", &self.timezone)?;
+        time::resolve(
+            nonempty(&self.since).as_deref(),
+            nonempty(&self.until).as_deref(),
+            self.timezone.as_deref(),
+            now,
+            default_days.map(|d| d * 86_400_000_000_000),
+        )
+    }
+}
+
+impl WhoArgs {
+    /// The query filter, with the caller's developer restriction applied.
+    pub fn filter(&self, principal: &Principal) -> Result<Filter, QueryError> {
+        for (name, v) in [
+            ("developer", &self.developer),
+            ("team", &self.team),
+            ("attribute", &self.attribute),
+            ("model", &self.model),
+            ("session_id", &self.session_id),
+            ("repository", &self.repository),
+            ("branch", &self.branch),
+            ("mcp_server", &self.mcp_server),
+            ("mcp_tool", &self.mcp_tool),
+            ("query_source", &self.query_source),
+        ] {
+            check_len(name, v)?;
+        }
+        Ok(Filter {
+            restriction: principal.developer_restriction().map(<[String]>::to_vec),
+            developer: nonempty(&self.developer),
+            team: nonempty(&self.team),
+            attribute: nonempty(&self.attribute)
+                .map(|a| parse_attribute(&a))
+                .transpose()?,
+            session_id: nonempty(&self.session_id),
+            model: nonempty(&self.model),
+            repository: nonempty(&self.repository),
+            branch: nonempty(&self.branch),
+            mcp_server: nonempty(&self.mcp_server),
+            mcp_tool: nonempty(&self.mcp_tool),
+            query_source: nonempty(&self.query_source),
+        })
+    }
+}
+
+/// Checks every string argument's length (for the tool-specific ones).
+pub fn check_strings(pairs: &[(&str, &Option<String>)]) -> Result<(), QueryError> {
+    for (n, v) in pairs {
+        check_len(n, v)?;
+    }
+    Ok(())
+}
+
+/// Trimmed non-empty value.
+pub fn clean(v: &Option<String>) -> Option<String> {
+    nonempty(v)
+}

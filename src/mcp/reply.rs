@@ -1,0 +1,175 @@
+//! Tool replies: structured JSON plus a short text summary, row caps and
+//! cursors, the reply-size cap, and caller-facing error messages.
+
+use serde_json::{Map, Value, json};
+
+use crate::audit::Outcome;
+use crate::query::page::{self, Position};
+use crate::query::{QueryError, ToolContext};
+
+/// What one tool call answered; the MCP handler and the CLI both render it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolReply {
+    /// The structured answer (`structuredContent`).
+    pub structured: Value,
+    /// Short human-readable summary (first text content block).
+    pub text: String,
+    /// True for caller mistakes and failures (`isError`).
+    pub is_error: bool,
+    /// Rows returned.
+    pub rows: u64,
+    /// Whether rows were left out (row cap or size cap).
+    pub truncated: bool,
+    /// How the call ended, for the audit log.
+    pub outcome: Outcome,
+}
+
+impl ToolReply {
+    /// A tool error that tells the caller what to fix.
+    pub fn error(outcome: Outcome, message: impl Into<String>) -> ToolReply {
+        let message = message.into();
+        ToolReply {
+            structured: json!({ "error": message }),
+            text: message,
+            is_error: true,
+            rows: 0,
+            truncated: false,
+            outcome,
+        }
+    }
+
+    /// A tool error for a failed query.
+    pub fn from_query_error(e: QueryError, ctx: &ToolContext) -> ToolReply {
+        match e {
+            QueryError::TimedOut => ToolReply::error(
+                Outcome::TimedOut,
+                format!(
+                    "The query ran past its {} ms time budget and was stopped. Narrow the time range \
+                     (since/until) or add filters (developer, model, session_id) and try again.",
+                    ctx.limits.time_budget_ms
+                ),
+            ),
+            QueryError::Busy => ToolReply::error(
+                Outcome::Failed,
+                "The store is busy with other queries; try again in a few seconds.",
+            ),
+            QueryError::Invalid(m) => ToolReply::error(Outcome::ToolError, m),
+            QueryError::NotFound(m) => ToolReply::error(Outcome::ToolError, m),
+            QueryError::Sql(detail) => {
+                tracing::error!(%detail, "query failed");
+                ToolReply::error(
+                    Outcome::Failed,
+                    "The query failed inside the server; the details are in the server log.",
+                )
+            }
+        }
+    }
+}
+
+/// A tool's answer before the common finishing (paging, size cap, text).
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Everything but the rows (range, totals, source notes...).
+    pub body: Map<String, Value>,
+    /// Rows of this page.
+    pub rows: Vec<Value>,
+    /// Position after each row (for `next_cursor`).
+    pub positions: Vec<Position>,
+    /// Whether more rows follow this page.
+    pub more: bool,
+    /// Where this page started (to repeat when no row fits).
+    pub start: Option<Position>,
+    /// One or two sentences for the text content.
+    pub summary: String,
+    /// Notes for the caller (clamped limit, data gaps, sources).
+    pub notes: Vec<String>,
+}
+
+impl Output {
+    /// Sets the rows of a page.
+    pub fn page<T: serde::Serialize>(&mut self, p: page::Page<T>) {
+        self.rows = p
+            .rows
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
+            .collect();
+        self.positions = p.positions;
+        self.more = p.more;
+    }
+
+    /// Inserts a body field.
+    pub fn set(&mut self, key: &str, v: impl serde::Serialize) {
+        self.body.insert(
+            key.to_string(),
+            serde_json::to_value(v).unwrap_or(Value::Null),
+        );
+    }
+}
+
+/// Applies the reply-size cap and builds the reply.
+pub fn finish(ctx: &ToolContext, tool: &str, args_hash: &str, mut out: Output) -> ToolReply {
+    let max = ctx.limits.max_reply_bytes.max(1024);
+    // The text content repeats the JSON for clients that ignore structured
+    // content, so the JSON gets half the budget.
+    let budget = (max / 2).saturating_sub(out.summary.len() + 512);
+    let row_sizes: Vec<usize> = out.rows.iter().map(|r| r.to_string().len() + 1).collect();
+    let base = Value::Object(out.body.clone()).to_string().len()
+        + out.notes.iter().map(|n| n.len() + 4).sum::<usize>()
+        + 200;
+    let mut total = base + row_sizes.iter().sum::<usize>();
+    let mut dropped = 0usize;
+    // Always keep one row so paging makes progress.
+    while total > budget && out.rows.len() > 1 {
+        out.rows.pop();
+        out.positions.pop();
+        total -= row_sizes[out.rows.len()];
+        dropped += 1;
+    }
+    let truncated = out.more || dropped > 0;
+    if dropped > 0 {
+        out.notes.push(format!(
+            "{dropped} more row(s) of this page were left out to keep the reply under {max} bytes; pass next_cursor to continue"
+        ));
+    }
+    let next = if truncated {
+        out.positions
+            .last()
+            .copied()
+            .or(out.start)
+            .or(Some(Position::Offset(0)))
+    } else {
+        None
+    };
+    let next_cursor = next.map(|p| page::encode(tool, args_hash, p));
+    let rows = out.rows.len() as u64;
+    let mut body = out.body;
+    body.insert("rows".into(), Value::Array(out.rows));
+    body.insert("truncated".into(), Value::Bool(truncated));
+    body.insert(
+        "next_cursor".into(),
+        next_cursor
+            .clone()
+            .map(Value::String)
+            .unwrap_or(Value::Null),
+    );
+    body.insert("notes".into(), json!(out.notes));
+    let structured = Value::Object(body);
+    let mut text = out.summary;
+    if truncated {
+        text.push_str(&format!(
+            " Showing {rows} row(s); more are available: call again with cursor set to next_cursor."
+        ));
+    }
+    for n in &out.notes {
+        text.push_str("\nNote: ");
+        text.push_str(n);
+    }
+    ToolReply {
+        structured,
+        text,
+        is_error: false,
+        rows,
+        truncated,
+        outcome: Outcome::Ok,
+    }
+}

@@ -1,0 +1,137 @@
+//! Tools about tool use: latency per tool and the most edited files.
+
+use super::super::args::{self, AggregateArgs};
+use super::super::reply::Output;
+use super::paging;
+use crate::auth::Principal;
+use crate::query::page::{Page, Position};
+use crate::query::{QueryError, ToolContext};
+
+pub(super) async fn tool_latency(
+    ctx: &ToolContext,
+    principal: &Principal,
+    a: Result<AggregateArgs, QueryError>,
+    hash: &str,
+) -> Result<Output, QueryError> {
+    let a = a?;
+    args::check_strings(&[("tool_name", &a.tool_name)])?;
+    let range = a.range.resolve(ctx.now(), Some(7))?;
+    let mut f = a.who.filter(principal)?;
+    let mut notes = Vec::new();
+    if f.model.take().is_some() {
+        notes.push("model is ignored: tool results carry no model".to_string());
+    }
+    let (limit, offset, more_notes) = paging(ctx, "tool_latency", hash, &a.page)?;
+    notes.extend(more_notes);
+    let tool = args::clean(&a.tool_name);
+    let r2 = range.clone();
+    let (rows, mcp) = ctx
+        .run(move |conn| crate::query::latency::tool_latency(conn, &r2, &f, tool.as_deref()))
+        .await?;
+    let mut out = Output {
+        notes,
+        start: Some(Position::Offset(offset)),
+        ..Default::default()
+    };
+    out.set("range", range.info());
+    out.set(
+        "percentile_definition",
+        "nearest rank: pN is the smallest duration d such that at least N% of calls took <= d ms (exact, from the stored millisecond values)",
+    );
+    out.set("mcp_breakdown", &mcp);
+    out.summary = format!(
+        "{} tool(s) between {} and {} ({}).{}",
+        rows.len(),
+        range.info().since,
+        range.info().until,
+        range.tz_name,
+        rows.first()
+            .map(|r| format!(
+                " Busiest: {} ({} calls, p95 {} ms).",
+                r.tool_name,
+                r.calls,
+                r.latency.p95_ms.unwrap_or(0)
+            ))
+            .unwrap_or_default()
+    );
+    out.page(Page::slice(rows, offset, limit));
+    Ok(out)
+}
+
+pub(super) async fn top_edited_files(
+    ctx: &ToolContext,
+    principal: &Principal,
+    a: Result<AggregateArgs, QueryError>,
+    hash: &str,
+) -> Result<Output, QueryError> {
+    let a = a?;
+    args::check_strings(&[("tool_name", &a.tool_name)])?;
+    let range = a.range.resolve(ctx.now(), Some(7))?;
+    let f = a.who.filter(principal)?;
+    let (limit, offset, notes) = paging(ctx, "top_edited_files", hash, &a.page)?;
+    let tool = args::clean(&a.tool_name);
+    let r2 = range.clone();
+    let res = ctx
+        .run(move |conn| crate::query::files::top_edited_files(conn, &r2, &f, tool.as_deref()))
+        .await?;
+    let mut out = Output {
+        notes,
+        start: Some(Position::Offset(offset)),
+        ..Default::default()
+    };
+    out.set("range", range.info());
+    out.set("total_edits", res.total_edits);
+    out.set("edits_without_path", res.edits_without_path);
+    out.set("accepted", res.accepted);
+    out.set("rejected", res.rejected);
+    let decided = res.accepted + res.rejected;
+    out.set(
+        "acceptance_rate",
+        (decided > 0).then(|| res.accepted as f64 / decided as f64),
+    );
+    let window = format!(
+        "between {} and {} ({})",
+        range.info().since,
+        range.info().until,
+        range.tz_name
+    );
+    if res.files.is_empty() {
+        out.set("file_paths_available", false);
+        out.summary = if res.total_edits > 0 {
+            format!(
+                "{} edit(s) {window}, but none carries a file path. {ENABLE}.",
+                res.total_edits,
+                ENABLE = crate::query::files::ENABLE_PATHS
+            )
+        } else {
+            format!(
+                "No edits {window}. If edits happened, note that {}.",
+                crate::query::files::ENABLE_PATHS
+            )
+        };
+        out.notes
+            .push(crate::query::files::ENABLE_PATHS.to_string());
+    } else {
+        out.set("file_paths_available", true);
+        if res.edits_without_path > 0 {
+            out.notes.push(format!(
+                "{} edit(s) had no file path and are only in the totals ({})",
+                res.edits_without_path,
+                crate::query::files::ENABLE_PATHS
+            ));
+        }
+        out.summary = format!(
+            "{} file(s) edited {window}; {} edit(s), {} accepted, {} rejected.{}",
+            res.files.len(),
+            res.total_edits,
+            res.accepted,
+            res.rejected,
+            res.files
+                .first()
+                .map(|f| format!(" Most edited: {} ({} edits).", f.file_path, f.edits))
+                .unwrap_or_default()
+        );
+    }
+    out.page(Page::slice(res.files, offset, limit));
+    Ok(out)
+}

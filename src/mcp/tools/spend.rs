@@ -1,0 +1,191 @@
+//! Tools about spend: cost per developer, per model, and over time.
+
+use super::super::args::{self, AggregateArgs};
+use super::super::reply::Output;
+use super::{money, paging};
+use crate::auth::Principal;
+use crate::query::page::{Page, Position};
+use crate::query::usage::{COST_NOTE, describe_sources};
+use crate::query::{QueryError, ToolContext};
+
+pub(super) async fn cost_by_developer(
+    ctx: &ToolContext,
+    principal: &Principal,
+    a: Result<AggregateArgs, QueryError>,
+    hash: &str,
+) -> Result<Output, QueryError> {
+    let a = a?;
+    let range = a.range.resolve(ctx.now(), Some(7))?;
+    let f = a.who.filter(principal)?;
+    let (limit, offset, notes) = paging(ctx, "cost_by_developer", hash, &a.page)?;
+    let r2 = range.clone();
+    let res = ctx
+        .run(move |conn| crate::query::cost::cost_by_developer(conn, &r2, &f))
+        .await?;
+    let mut out = Output {
+        notes,
+        start: Some(Position::Offset(offset)),
+        ..Default::default()
+    };
+    out.set("range", range.info());
+    out.set("totals", &res.totals);
+    out.set(
+        "source",
+        describe_sources(res.from_events, res.from_metrics),
+    );
+    out.set("cost_note", COST_NOTE);
+    out.set(
+        "developer_identity",
+        "developer is user.email when present, else user.account_uuid, else the anonymous user.id (see developer_kind)",
+    );
+    let n = res.developers.len();
+    out.summary = format!(
+        "{n} developer(s) used {} (Claude Code's estimate) between {} and {} ({}); {} API requests, {} output tokens. Source: {}.",
+        money(res.totals.cost_usd),
+        range.info().since,
+        range.info().until,
+        range.tz_name,
+        res.totals.api_requests,
+        res.totals.output_tokens,
+        describe_sources(res.from_events, res.from_metrics),
+    );
+    if let Some(top) = res.developers.get(offset as usize) {
+        out.summary.push_str(&format!(
+            " Top: {} ({}) {}.",
+            top.developer.as_deref().unwrap_or("(unknown)"),
+            top.developer_kind.as_deref().unwrap_or("?"),
+            money(top.cost_usd)
+        ));
+    }
+    out.page(Page::slice(res.developers, offset, limit));
+    Ok(out)
+}
+
+pub(super) async fn model_breakdown(
+    ctx: &ToolContext,
+    principal: &Principal,
+    a: Result<AggregateArgs, QueryError>,
+    hash: &str,
+) -> Result<Output, QueryError> {
+    let a = a?;
+    let range = a.range.resolve(ctx.now(), Some(7))?;
+    let f = a.who.filter(principal)?;
+    let (limit, offset, mut notes) = paging(ctx, "model_breakdown", hash, &a.page)?;
+    let r2 = range.clone();
+    let (rows, ev, me) = ctx
+        .run(move |conn| crate::query::models::model_breakdown(conn, &r2, &f))
+        .await?;
+    if me {
+        notes.push("requests and latency are unknown for metrics-only sessions (their tokens and cost come from metrics)".into());
+    }
+    let mut out = Output {
+        notes,
+        start: Some(Position::Offset(offset)),
+        ..Default::default()
+    };
+    let total: f64 = rows.iter().map(|r| r.cost_usd).sum();
+    out.set("range", range.info());
+    out.set("total_cost_usd", total);
+    out.set("source", describe_sources(ev, me));
+    out.set("cost_note", COST_NOTE);
+    out.set(
+        "latency_note",
+        "p95 is the nearest-rank 95th percentile of api_request duration_ms (exact)",
+    );
+    let most_output = rows
+        .iter()
+        .max_by_key(|r| r.output_tokens)
+        .map(|r| r.model.clone());
+    out.summary = format!(
+        "{} model(s) between {} and {} ({}), total {} (Claude Code's estimate).{}",
+        rows.len(),
+        range.info().since,
+        range.info().until,
+        range.tz_name,
+        money(total),
+        most_output
+            .map(|m| format!(" Most output tokens: {m}."))
+            .unwrap_or_default()
+    );
+    out.page(Page::slice(rows, offset, limit));
+    Ok(out)
+}
+
+pub(super) async fn usage_over_time(
+    ctx: &ToolContext,
+    principal: &Principal,
+    a: Result<args::SeriesArgs, QueryError>,
+    hash: &str,
+) -> Result<Output, QueryError> {
+    use crate::query::timeseries::{Bucket, Split};
+    let a = a?;
+    args::check_strings(&[("bucket", &a.bucket), ("split_by", &a.split_by)])?;
+    let bucket = Bucket::parse(args::clean(&a.bucket).as_deref().unwrap_or("day"))?;
+    let split = Split::parse(args::clean(&a.split_by).as_deref())?;
+    let range = a.range.resolve(ctx.now(), Some(7))?;
+    let f = a.who.filter(principal)?;
+    let (limit, offset, mut notes) = paging(ctx, "usage_over_time", hash, &a.page)?;
+    let r2 = range.clone();
+    let (points, ev, me) = ctx
+        .run(move |conn| crate::query::timeseries::usage_over_time(conn, &r2, &f, bucket, split))
+        .await?;
+    if matches!(
+        split,
+        Split::Repository | Split::Branch | Split::McpServer | Split::McpTool
+    ) {
+        notes.push(
+            "this split reads raw events for the whole range; usage whose records do not carry the value is under key null"
+                .into(),
+        );
+    }
+    if matches!(bucket, Bucket::Day | Bucket::Week) {
+        let off = range.tz.to_offset(ctx.now()).seconds();
+        if off % 3600 != 0 {
+            notes.push(format!(
+                "{} is not a whole number of hours from UTC: usage is placed in buckets by the UTC hour it falls in",
+                range.tz_name
+            ));
+        }
+    }
+    let mut out = Output {
+        notes,
+        start: Some(Position::Offset(offset)),
+        ..Default::default()
+    };
+    let total: f64 = points.iter().map(|p| p.cost_usd).sum();
+    let peak = points
+        .iter()
+        .max_by(|x, y| {
+            x.cost_usd
+                .partial_cmp(&y.cost_usd)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .cloned();
+    out.set("range", range.info());
+    out.set(
+        "bucket",
+        args::clean(&a.bucket).unwrap_or_else(|| "day".into()),
+    );
+    out.set("split_by", args::clean(&a.split_by));
+    out.set("total_cost_usd", total);
+    out.set("source", describe_sources(ev, me));
+    out.set("cost_note", COST_NOTE);
+    out.summary = format!(
+        "{} point(s) between {} and {} ({}), total {}.{}",
+        points.len(),
+        range.info().since,
+        range.info().until,
+        range.tz_name,
+        money(total),
+        peak.filter(|p| p.cost_usd > 0.0)
+            .map(|p| format!(
+                " Highest: {}{} with {}.",
+                p.bucket_start,
+                p.key.map(|k| format!(" ({k})")).unwrap_or_default(),
+                money(p.cost_usd)
+            ))
+            .unwrap_or_default()
+    );
+    out.page(Page::slice(points, offset, limit));
+    Ok(out)
+}

@@ -1,0 +1,241 @@
+//! `top_edited_files`: files most edited by Edit/MultiEdit/Write/NotebookEdit,
+//! with accept/reject decisions.
+//!
+//! One edit = one tool use (`tool_use_id`), seen as a `tool_decision` event, a
+//! `tool_result` event (accepted edits only: a rejected edit has a decision
+//! but no result) and/or a `claude_code.tool` span whose child
+//! `claude_code.tool.blocked_on_user` carries the decision. The path comes
+//! from the result's `tool_input` or the span's `file_path`; both exist only
+//! with `OTEL_LOG_TOOL_DETAILS=1`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::QueryError;
+use super::filter::{Filter, Sql, int, text};
+use super::time::TimeRange;
+
+/// Tools that edit files.
+pub const EDIT_TOOLS: [&str; 4] = ["Edit", "MultiEdit", "Write", "NotebookEdit"];
+
+/// How to turn path data on, said when there is none.
+pub const ENABLE_PATHS: &str = "Claude Code reports file paths only with OTEL_LOG_TOOL_DETAILS=1 (in tool_result \
+    events); with CLAUDE_CODE_ENHANCED_TELEMETRY_BETA=1 and OTEL_TRACES_EXPORTER=otlp the claude_code.tool spans also \
+    carry file_path, which covers rejected edits too";
+
+/// One file.
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct FileEdits {
+    /// File path as Claude Code reported it.
+    pub file_path: String,
+    /// Edit tool uses on this file (accepted, rejected or undecided).
+    pub edits: i64,
+    /// Accepted edits.
+    pub accepted: i64,
+    /// Rejected edits.
+    pub rejected: i64,
+    /// accepted / (accepted + rejected), 0..1.
+    pub acceptance_rate: Option<f64>,
+    /// Distinct sessions that edited the file.
+    pub sessions: i64,
+    /// Distinct developers that edited the file.
+    pub developers: i64,
+    /// Edit tools used (`Edit`, `Write`...).
+    pub tools: Vec<String>,
+}
+
+/// The whole answer before paging.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TopEditedFiles {
+    /// Files, most edited first.
+    pub files: Vec<FileEdits>,
+    /// All edits in the range (with or without a path).
+    pub total_edits: i64,
+    /// Edits with no file path.
+    pub edits_without_path: i64,
+    /// All accepted edits.
+    pub accepted: i64,
+    /// All rejected edits.
+    pub rejected: i64,
+}
+
+#[derive(Default)]
+struct Edit {
+    tool: String,
+    path_result: Option<String>,
+    path_span: Option<String>,
+    decision_event: Option<String>,
+    decision_span: Option<String>,
+    has_result: bool,
+    developer: Option<String>,
+    session: Option<i64>,
+    repos: BTreeSet<String>,
+    branches: BTreeSet<String>,
+}
+
+fn tools_in(sql: &mut Sql, col: &str, tool: Option<&str>) {
+    let list: Vec<&str> = match tool {
+        Some(t) => vec![t],
+        None => EDIT_TOOLS.to_vec(),
+    };
+    let marks = vec!["?"; list.len()].join(",");
+    sql.bind(
+        &format!(" AND {col} IN ({marks})"),
+        list.into_iter().map(text),
+    );
+}
+
+/// Runs the question. `tool` must be one of [`EDIT_TOOLS`] if given.
+pub fn top_edited_files(
+    conn: &rusqlite::Connection,
+    range: &TimeRange,
+    f: &Filter,
+    tool: Option<&str>,
+) -> Result<TopEditedFiles, QueryError> {
+    if let Some(t) = tool
+        && !EDIT_TOOLS.contains(&t)
+    {
+        return Err(QueryError::Invalid(format!(
+            "tool_name {t:?} is not an edit tool; use one of {}",
+            EDIT_TOOLS.join(", ")
+        )));
+    }
+    let mut edits: BTreeMap<String, Edit> = BTreeMap::new();
+    let mut sql = Sql::default();
+    sql.bind(
+        "SELECT e.tool_use_id, e.id, e.event_name, e.tool_name, e.file_path, e.decision, c.developer, c.session_ref, \
+         e.repository, e.branch, CAST(json_extract(c.resource_attrs, '$.\"repo.name\"') AS TEXT) \
+         FROM events e JOIN contexts c ON c.id = e.context_id \
+         WHERE e.time_ns >= ? AND e.time_ns < ? AND e.event_name IN ('tool_decision', 'tool_result')",
+        [int(range.since_ns), int(range.until_ns)],
+    );
+    tools_in(&mut sql, "e.tool_name", tool);
+    f.context_conditions(&mut sql);
+    let mut stmt = conn.prepare(&sql.text)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(1)?;
+        let key = r
+            .get::<_, Option<String>>(0)?
+            .unwrap_or_else(|| format!("event:{id}"));
+        let e = edits.entry(key).or_default();
+        let name: String = r.get(2)?;
+        e.tool = r.get::<_, Option<String>>(3)?.unwrap_or_default();
+        if name == "tool_result" {
+            e.has_result = true;
+            e.path_result = e.path_result.take().or(r.get(4)?);
+        } else {
+            e.decision_event = r.get(5)?;
+        }
+        e.developer = r.get(6)?;
+        e.session = r.get(7)?;
+        for i in [8, 10] {
+            if let Some(v) = r.get::<_, Option<String>>(i)? {
+                e.repos.insert(v);
+            }
+        }
+        if let Some(b) = r.get::<_, Option<String>>(9)? {
+            e.branches.insert(b);
+        }
+    }
+    let mut sql = Sql::default();
+    sql.bind(
+        "SELECT s.tool_use_id, s.id, s.tool_name, s.file_path, \
+         (SELECT b.decision FROM spans b WHERE b.trace_id = s.trace_id AND b.parent_span_id = s.span_id \
+          AND b.name = 'claude_code.tool.blocked_on_user' ORDER BY b.id LIMIT 1), \
+         c.developer, c.session_ref, CAST(json_extract(c.resource_attrs, '$.\"repo.name\"') AS TEXT) \
+         FROM spans s JOIN contexts c ON c.id = s.context_id \
+         WHERE s.start_ns >= ? AND s.start_ns < ? AND s.name = 'claude_code.tool'",
+        [int(range.since_ns), int(range.until_ns)],
+    );
+    tools_in(&mut sql, "s.tool_name", tool);
+    f.context_conditions(&mut sql);
+    let mut stmt = conn.prepare(&sql.text)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(1)?;
+        let key = r
+            .get::<_, Option<String>>(0)?
+            .unwrap_or_else(|| format!("span:{id}"));
+        let e = edits.entry(key).or_default();
+        if e.tool.is_empty() {
+            e.tool = r.get::<_, Option<String>>(2)?.unwrap_or_default();
+        }
+        e.path_span = r.get(3)?;
+        e.decision_span = r.get(4)?;
+        e.developer = e.developer.take().or(r.get(5)?);
+        e.session = e.session.or(r.get(6)?);
+        if let Some(v) = r.get::<_, Option<String>>(7)? {
+            e.repos.insert(v);
+        }
+    }
+    let mut out = TopEditedFiles::default();
+    struct Acc {
+        edits: i64,
+        accepted: i64,
+        rejected: i64,
+        sessions: BTreeSet<i64>,
+        developers: BTreeSet<String>,
+        tools: BTreeSet<String>,
+    }
+    let mut files: BTreeMap<String, Acc> = BTreeMap::new();
+    for e in edits.into_values() {
+        if f.repository.as_ref().is_some_and(|r| !e.repos.contains(r))
+            || f.branch.as_ref().is_some_and(|b| !e.branches.contains(b))
+        {
+            continue;
+        }
+        let decision = e
+            .decision_event
+            .or(e.decision_span)
+            .or_else(|| e.has_result.then(|| "accept".to_string()));
+        let accepted = decision.as_deref() == Some("accept");
+        let rejected = decision.as_deref() == Some("reject");
+        out.total_edits += 1;
+        out.accepted += i64::from(accepted);
+        out.rejected += i64::from(rejected);
+        let Some(path) = e.path_result.or(e.path_span) else {
+            out.edits_without_path += 1;
+            continue;
+        };
+        let a = files.entry(path).or_insert_with(|| Acc {
+            edits: 0,
+            accepted: 0,
+            rejected: 0,
+            sessions: BTreeSet::new(),
+            developers: BTreeSet::new(),
+            tools: BTreeSet::new(),
+        });
+        a.edits += 1;
+        a.accepted += i64::from(accepted);
+        a.rejected += i64::from(rejected);
+        if let Some(s) = e.session {
+            a.sessions.insert(s);
+        }
+        if let Some(d) = e.developer {
+            a.developers.insert(d);
+        }
+        a.tools.insert(e.tool);
+    }
+    out.files = files
+        .into_iter()
+        .map(|(path, a)| FileEdits {
+            file_path: path,
+            edits: a.edits,
+            accepted: a.accepted,
+            rejected: a.rejected,
+            acceptance_rate: (a.accepted + a.rejected > 0)
+                .then(|| a.accepted as f64 / (a.accepted + a.rejected) as f64),
+            sessions: a.sessions.len() as i64,
+            developers: a.developers.len() as i64,
+            tools: a.tools.into_iter().collect(),
+        })
+        .collect();
+    out.files.sort_by(|a, b| {
+        b.edits
+            .cmp(&a.edits)
+            .then_with(|| a.file_path.cmp(&b.file_path))
+    });
+    Ok(out)
+}

@@ -1,0 +1,208 @@
+//! Common filters as SQL fragments with bound parameters.
+//!
+//! Context-level filters (developer restriction, developer, team, resource
+//! attribute, session) apply to `contexts` rows (alias `c`) and so work on
+//! the hourly rollups; event-level filters (repository, branch, MCP server
+//! and tool, query source) need raw rows (alias `e` for events).
+
+use rusqlite::types::Value;
+
+use super::QueryError;
+
+/// Filters shared by the tools. Every string is bound as a parameter.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// The caller's developer restriction (from the token); `None` = all.
+    pub restriction: Option<Vec<String>>,
+    /// One developer (email, account uuid or user id).
+    pub developer: Option<String>,
+    /// Team: matches resource attribute `team.id` or `team`.
+    pub team: Option<String>,
+    /// Any resource attribute `key=value`.
+    pub attribute: Option<(String, String)>,
+    /// One session id.
+    pub session_id: Option<String>,
+    /// One model.
+    pub model: Option<String>,
+    /// Repository (`vcs.repository.name` on records or `repo.name` on the resource).
+    pub repository: Option<String>,
+    /// Branch (`vcs.ref.head.name`, `git_branch`).
+    pub branch: Option<String>,
+    /// MCP server name.
+    pub mcp_server: Option<String>,
+    /// MCP tool name.
+    pub mcp_tool: Option<String>,
+    /// Claude Code `query_source` (e.g. `sdk`, `repl_main_thread`).
+    pub query_source: Option<String>,
+}
+
+/// Accepts only plain attribute keys (letters, digits, `.`, `_`, `-`) so the
+/// JSON path built from them has no quoting to get wrong.
+pub fn attribute_key_ok(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 128
+        && key
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '-'))
+}
+
+/// Parses `key=value` for the `attribute` argument.
+pub fn parse_attribute(arg: &str) -> Result<(String, String), QueryError> {
+    let Some((k, v)) = arg.split_once('=') else {
+        return Err(QueryError::Invalid(format!(
+            "attribute {arg:?} must be key=value, e.g. department=eng"
+        )));
+    };
+    let k = k.trim();
+    if !attribute_key_ok(k) {
+        return Err(QueryError::Invalid(format!(
+            "attribute key {k:?} may only contain letters, digits, '.', '_' and '-'"
+        )));
+    }
+    Ok((k.to_string(), v.trim().to_string()))
+}
+
+/// SQL text plus its bound parameters, built together so they cannot drift.
+#[derive(Debug, Default)]
+pub struct Sql {
+    /// The SQL text with `?` placeholders.
+    pub text: String,
+    /// The parameters, in order.
+    pub params: Vec<Value>,
+}
+
+impl Sql {
+    /// Appends text.
+    pub fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+
+    /// Appends text with one bound parameter per `?` in it.
+    pub fn bind(&mut self, s: &str, values: impl IntoIterator<Item = Value>) -> &mut Self {
+        self.text.push_str(s);
+        self.params.extend(values);
+        self
+    }
+
+    /// Appends another fragment.
+    pub fn append(&mut self, other: Sql) -> &mut Self {
+        self.text.push_str(&other.text);
+        self.params.extend(other.params);
+        self
+    }
+}
+
+/// A text parameter.
+pub fn text(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+
+/// An integer parameter.
+pub fn int(i: i64) -> Value {
+    Value::Integer(i)
+}
+
+/// The JSON path for a plain attribute key (validated by `attribute_key_ok`).
+fn json_path(key: &str) -> String {
+    format!("$.\"{key}\"")
+}
+
+impl Filter {
+    /// True when an event-level filter is set (rollups cannot answer).
+    pub fn needs_raw(&self) -> bool {
+        self.repository.is_some()
+            || self.branch.is_some()
+            || self.mcp_server.is_some()
+            || self.mcp_tool.is_some()
+            || self.query_source.is_some()
+    }
+
+    /// Appends ` AND ...` conditions on contexts alias `c`.
+    pub fn context_conditions(&self, sql: &mut Sql) {
+        if let Some(devs) = &self.restriction {
+            if devs.is_empty() {
+                sql.push(" AND 0");
+            } else {
+                let marks = vec!["?"; devs.len()].join(",");
+                sql.bind(
+                    &format!(" AND c.developer IN ({marks})"),
+                    devs.iter().map(|d| text(d)),
+                );
+            }
+        }
+        if let Some(d) = &self.developer {
+            sql.bind(" AND c.developer = ?", [text(d)]);
+        }
+        if let Some(t) = &self.team {
+            sql.bind(
+                " AND (CAST(json_extract(c.resource_attrs, '$.\"team.id\"') AS TEXT) = ? \
+                 OR CAST(json_extract(c.resource_attrs, '$.team') AS TEXT) = ? \
+                 OR CAST(json_extract(c.shared_attrs, '$.\"team.id\"') AS TEXT) = ? \
+                 OR CAST(json_extract(c.shared_attrs, '$.team') AS TEXT) = ?)",
+                [text(t), text(t), text(t), text(t)],
+            );
+        }
+        if let Some((k, v)) = &self.attribute {
+            let path = json_path(k);
+            sql.bind(
+                " AND (CAST(json_extract(c.resource_attrs, ?) AS TEXT) = ? \
+                 OR CAST(json_extract(c.shared_attrs, ?) AS TEXT) = ?)",
+                [text(&path), text(v), text(&path), text(v)],
+            );
+        }
+        if let Some(s) = &self.session_id {
+            sql.bind(
+                " AND c.session_ref IN (SELECT id FROM sessions WHERE session_id = ?)",
+                [text(s)],
+            );
+        }
+    }
+
+    /// Appends ` AND ...` conditions on events alias `e` (and contexts `c`
+    /// for the repository resource attribute). Model included.
+    pub fn event_conditions(&self, sql: &mut Sql) {
+        if let Some(m) = &self.model {
+            sql.bind(" AND e.model = ?", [text(m)]);
+        }
+        self.event_only_conditions(sql);
+    }
+
+    /// Event-level conditions other than the model.
+    pub fn event_only_conditions(&self, sql: &mut Sql) {
+        if let Some(r) = &self.repository {
+            sql.bind(
+                " AND (e.repository = ? \
+                 OR CAST(json_extract(c.resource_attrs, '$.\"repo.name\"') AS TEXT) = ? \
+                 OR CAST(json_extract(c.resource_attrs, '$.\"vcs.repository.name\"') AS TEXT) = ?)",
+                [text(r), text(r), text(r)],
+            );
+        }
+        if let Some(b) = &self.branch {
+            sql.bind(" AND e.branch = ?", [text(b)]);
+        }
+        if let Some(s) = &self.mcp_server {
+            sql.bind(" AND e.mcp_server = ?", [text(s)]);
+        }
+        if let Some(t) = &self.mcp_tool {
+            sql.bind(" AND e.mcp_tool = ?", [text(t)]);
+        }
+        if let Some(q) = &self.query_source {
+            sql.bind(" AND e.query_source = ?", [text(q)]);
+        }
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
+pub fn like_contains(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('%');
+    for ch in s.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out.push('%');
+    out
+}

@@ -1,0 +1,266 @@
+//! Exact latency histograms (ms → count) for API requests and tools, and the
+//! `tool_latency` question.
+//!
+//! Whole hours come from `api_latency_hist`/`tool_latency_hist` (one row per
+//! distinct millisecond value, keyed by developer), the partial edge hours and
+//! filters the histograms cannot express (team, resource attribute, session,
+//! event-level filters) from raw events. Percentiles are nearest-rank over
+//! the exact histogram (see [`super::nearest_rank`]).
+
+use std::collections::BTreeMap;
+
+use rusqlite::types::Value;
+
+use super::filter::{Filter, Sql, int, text};
+use super::time::TimeRange;
+use super::usage::plan;
+use super::{HOUR_NS, LatencySummary, QueryError};
+
+/// Histogram per group key: duration ms → (count, failures).
+pub type Hists = BTreeMap<String, BTreeMap<i64, (i64, i64)>>;
+
+fn hist_usable(f: &Filter) -> bool {
+    f.team.is_none() && f.attribute.is_none() && f.session_id.is_none() && !f.needs_raw()
+}
+
+fn developer_conditions(f: &Filter, sql: &mut Sql) {
+    if let Some(devs) = &f.restriction {
+        if devs.is_empty() {
+            sql.push(" AND 0");
+        } else {
+            let marks = vec!["?"; devs.len()].join(",");
+            sql.bind(
+                &format!(" AND developer IN ({marks})"),
+                devs.iter().map(|d| text(d)),
+            );
+        }
+    }
+    if let Some(d) = &f.developer {
+        sql.bind(" AND developer = ?", [text(d)]);
+    }
+}
+
+/// Which histogram: API requests by model, or tool results by tool name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `api_request` durations by model.
+    Api,
+    /// `tool_result` durations by tool name.
+    Tool,
+}
+
+fn collect(conn: &rusqlite::Connection, sql: &Sql, out: &mut Hists) -> Result<(), QueryError> {
+    let mut stmt = conn.prepare(&sql.text)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(sql.params.iter()), |r| {
+        Ok((
+            r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+        ))
+    })?;
+    for r in rows {
+        let (k, ms, n, fails) = r?;
+        let e = out.entry(k).or_default().entry(ms).or_insert((0, 0));
+        e.0 += n;
+        e.1 += fails;
+    }
+    Ok(())
+}
+
+fn raw(kind: Kind, from: i64, to: i64, f: &Filter, tool: Option<&str>) -> Sql {
+    let mut sql = Sql::default();
+    let (key, name) = match kind {
+        Kind::Api => ("COALESCE(e.model, '')", "api_request"),
+        Kind::Tool => ("COALESCE(e.tool_name, '')", "tool_result"),
+    };
+    sql.bind(
+        &format!(
+            "SELECT {key}, e.duration_ms, COUNT(*), SUM(CASE WHEN e.success = 0 THEN 1 ELSE 0 END) \
+             FROM events e JOIN contexts c ON c.id = e.context_id \
+             WHERE e.time_ns >= ? AND e.time_ns < ? AND e.event_name = ? AND e.duration_ms IS NOT NULL"
+        ),
+        [int(from), int(to), text(name)],
+    );
+    f.context_conditions(&mut sql);
+    match kind {
+        Kind::Api => f.event_conditions(&mut sql),
+        Kind::Tool => f.event_only_conditions(&mut sql),
+    }
+    if let Some(t) = tool {
+        sql.bind(" AND e.tool_name = ?", [text(t)]);
+    }
+    sql.push(&format!(" GROUP BY {key}, e.duration_ms"));
+    sql
+}
+
+fn rollup(kind: Kind, hs: i64, he: i64, f: &Filter, tool: Option<&str>) -> Sql {
+    let mut sql = Sql::default();
+    match kind {
+        Kind::Api => sql.bind(
+            "SELECT model, duration_ms, SUM(requests), 0 FROM api_latency_hist WHERE hour >= ? AND hour < ?",
+            [int(hs), int(he)],
+        ),
+        Kind::Tool => sql.bind(
+            "SELECT tool_name, duration_ms, SUM(calls), SUM(failures) FROM tool_latency_hist \
+             WHERE hour >= ? AND hour < ?",
+            [int(hs), int(he)],
+        ),
+    };
+    developer_conditions(f, &mut sql);
+    if let (Kind::Api, Some(m)) = (kind, &f.model) {
+        sql.bind(" AND model = ?", [text(m)]);
+    }
+    if let (Kind::Tool, Some(t)) = (kind, tool) {
+        sql.bind(" AND tool_name = ?", [text(t)]);
+    }
+    sql.push(match kind {
+        Kind::Api => " GROUP BY model, duration_ms",
+        Kind::Tool => " GROUP BY tool_name, duration_ms",
+    });
+    sql
+}
+
+/// Exact histograms for `kind` in `range`, keyed by model or tool name.
+pub fn histograms(
+    conn: &rusqlite::Connection,
+    kind: Kind,
+    range: &TimeRange,
+    f: &Filter,
+    tool: Option<&str>,
+) -> Result<Hists, QueryError> {
+    let mut out = Hists::new();
+    let p = plan(range, !hist_usable(f));
+    match p.rollup_hours {
+        Some((hs, he)) => {
+            collect(conn, &rollup(kind, hs, he, f, tool), &mut out)?;
+            if range.since_ns < hs * HOUR_NS {
+                collect(
+                    conn,
+                    &raw(kind, range.since_ns, hs * HOUR_NS, f, tool),
+                    &mut out,
+                )?;
+            }
+            if he * HOUR_NS < range.until_ns {
+                collect(
+                    conn,
+                    &raw(kind, he * HOUR_NS, range.until_ns, f, tool),
+                    &mut out,
+                )?;
+            }
+        }
+        None => collect(
+            conn,
+            &raw(kind, range.since_ns, range.until_ns, f, tool),
+            &mut out,
+        )?,
+    }
+    Ok(out)
+}
+
+/// Counts only, for [`LatencySummary::from_hist`].
+pub fn counts(h: &BTreeMap<i64, (i64, i64)>) -> BTreeMap<i64, i64> {
+    h.iter().map(|(k, (n, _))| (*k, *n)).collect()
+}
+
+/// One tool's latency.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct ToolLatency {
+    /// Tool name as Claude Code logs it (`mcp_tool` for MCP tools).
+    pub tool_name: String,
+    /// MCP server (MCP breakdown rows only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_server: Option<String>,
+    /// MCP tool (MCP breakdown rows only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_tool: Option<String>,
+    /// Tool results with a duration.
+    pub calls: i64,
+    /// Failed results.
+    pub failures: i64,
+    /// Successful share of calls, 0..1.
+    pub success_rate: Option<f64>,
+    /// Exact latency summary.
+    #[serde(flatten)]
+    pub latency: LatencySummary,
+}
+
+fn tool_row(tool_name: String, h: &BTreeMap<i64, (i64, i64)>) -> ToolLatency {
+    let latency = LatencySummary::from_hist(&counts(h));
+    let failures: i64 = h.values().map(|(_, f)| f).sum();
+    ToolLatency {
+        tool_name,
+        mcp_server: None,
+        mcp_tool: None,
+        calls: latency.count,
+        failures,
+        success_rate: (latency.count > 0)
+            .then(|| (latency.count - failures) as f64 / latency.count as f64),
+        latency,
+    }
+}
+
+/// `tool_latency`: per tool, busiest first; plus MCP calls by server/tool.
+pub fn tool_latency(
+    conn: &rusqlite::Connection,
+    range: &TimeRange,
+    f: &Filter,
+    tool: Option<&str>,
+) -> Result<(Vec<ToolLatency>, Vec<ToolLatency>), QueryError> {
+    let hists = histograms(conn, Kind::Tool, range, f, tool)?;
+    let mut rows: Vec<ToolLatency> = hists.into_iter().map(|(k, h)| tool_row(k, &h)).collect();
+    rows.sort_by(|a, b| {
+        b.calls
+            .cmp(&a.calls)
+            .then_with(|| a.tool_name.cmp(&b.tool_name))
+    });
+    // MCP calls by server/tool come from raw rows (the histogram has no MCP
+    // columns); skip that scan when no MCP tool ran in the range.
+    if !rows
+        .iter()
+        .any(|r| r.tool_name == "mcp_tool" || r.tool_name.starts_with("mcp__"))
+    {
+        return Ok((rows, Vec::new()));
+    }
+    let mut sql = Sql::default();
+    sql.bind(
+        "SELECT COALESCE(e.mcp_server, ''), COALESCE(e.mcp_tool, ''), e.duration_ms, COUNT(*), \
+         SUM(CASE WHEN e.success = 0 THEN 1 ELSE 0 END) FROM events e JOIN contexts c ON c.id = e.context_id \
+         WHERE e.time_ns >= ? AND e.time_ns < ? AND e.event_name = 'tool_result' \
+         AND e.duration_ms IS NOT NULL AND (e.mcp_server IS NOT NULL OR e.mcp_tool IS NOT NULL)",
+        [int(range.since_ns), int(range.until_ns)],
+    );
+    f.context_conditions(&mut sql);
+    f.event_only_conditions(&mut sql);
+    if let Some(t) = tool {
+        sql.bind(" AND e.tool_name = ?", [Value::Text(t.to_string())]);
+    }
+    sql.push(" GROUP BY 1, 2, 3");
+    let mut stmt = conn.prepare(&sql.text)?;
+    let mut mcp: BTreeMap<(String, String), BTreeMap<i64, (i64, i64)>> = BTreeMap::new();
+    let it = stmt.query_map(rusqlite::params_from_iter(sql.params.iter()), |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, Option<i64>>(4)?.unwrap_or(0),
+        ))
+    })?;
+    for r in it {
+        let (s, t, ms, n, fl) = r?;
+        let e = mcp.entry((s, t)).or_default().entry(ms).or_insert((0, 0));
+        e.0 += n;
+        e.1 += fl;
+    }
+    let mcp_rows = mcp
+        .into_iter()
+        .map(|((s, t), h)| {
+            let mut row = tool_row("mcp_tool".to_string(), &h);
+            row.mcp_server = Some(s);
+            row.mcp_tool = Some(t);
+            row
+        })
+        .collect();
+    Ok((rows, mcp_rows))
+}

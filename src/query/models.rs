@@ -1,0 +1,92 @@
+//! `model_breakdown`: per model requests, tokens, cost and share of cost,
+//! mean and p95 API latency (exact), errors.
+
+use super::filter::Filter;
+use super::latency::{self, Kind, counts};
+use super::time::TimeRange;
+use super::usage::{self, Dim};
+use super::{LatencySummary, QueryError};
+
+/// One model's usage.
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct ModelUsage {
+    /// Model id as Claude Code reports it (empty when unknown).
+    pub model: String,
+    /// API requests (`api_request` events).
+    pub requests: i64,
+    /// API errors (`api_error` events).
+    pub errors: i64,
+    /// Input tokens.
+    pub input_tokens: i64,
+    /// Output tokens.
+    pub output_tokens: i64,
+    /// Cache read tokens.
+    pub cache_read_tokens: i64,
+    /// Cache creation tokens.
+    pub cache_creation_tokens: i64,
+    /// Cost in USD (Claude Code's own estimate).
+    pub cost_usd: f64,
+    /// This model's share of the total cost, 0..1.
+    pub cost_share: Option<f64>,
+    /// Mean API request duration in ms.
+    pub mean_latency_ms: Option<f64>,
+    /// 95th percentile (nearest rank) API request duration in ms.
+    pub p95_latency_ms: Option<i64>,
+    /// `events`, `metrics` or `events+metrics`.
+    pub source: String,
+}
+
+/// Models ordered by cost (then output tokens, then name), plus whether
+/// events / metrics were used.
+pub fn model_breakdown(
+    conn: &rusqlite::Connection,
+    range: &TimeRange,
+    f: &Filter,
+) -> Result<(Vec<ModelUsage>, bool, bool), QueryError> {
+    let groups = usage::grouped(conn, range, f, &[Dim::Model])?;
+    let hists = latency::histograms(conn, Kind::Api, range, f, None)?;
+    let total_cost: f64 = groups.iter().map(|g| g.usage.cost_usd).sum();
+    let (mut ev, mut me) = (false, false);
+    let mut rows: Vec<ModelUsage> = groups
+        .into_iter()
+        .map(|g| {
+            let model = g
+                .keys
+                .first()
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string();
+            let u = g.usage;
+            ev |= u.from_events;
+            me |= u.from_metrics;
+            let lat = hists
+                .get(&model)
+                .map(|h| LatencySummary::from_hist(&counts(h)))
+                .unwrap_or_default();
+            ModelUsage {
+                source: super::cost::source_label(&u),
+                model,
+                requests: u.requests,
+                errors: u.errors,
+                input_tokens: u.input_tokens,
+                output_tokens: u.output_tokens,
+                cache_read_tokens: u.cache_read_tokens,
+                cache_creation_tokens: u.cache_creation_tokens,
+                cost_usd: u.cost_usd,
+                cost_share: (total_cost > 0.0).then(|| u.cost_usd / total_cost),
+                mean_latency_ms: lat.mean_ms,
+                p95_latency_ms: lat.p95_ms,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.cost_usd
+            .partial_cmp(&a.cost_usd)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| b.output_tokens.cmp(&a.output_tokens))
+            .then_with(|| a.model.cmp(&b.model))
+    });
+    Ok((rows, ev, me))
+}

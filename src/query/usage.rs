@@ -1,0 +1,352 @@
+//! Usage (requests, errors, tokens, cost) grouped by allow-listed dimensions.
+//!
+//! The one place that decides where numbers come from:
+//! * whole UTC hours inside the range come from the rollups (`api_hourly`,
+//!   `metric_hourly`), the partial hours at the edges from raw rows, so the
+//!   answer is exact either way; event-level filters and dimensions the
+//!   rollups do not carry (repository, branch, MCP server/tool, query source)
+//!   use raw rows for the whole range;
+//! * a session's cost and tokens come from its `api_request` events when it
+//!   has any (`sessions.api_requests > 0`), else from the
+//!   `claude_code.cost.usage`/`claude_code.token.usage` metrics: never both.
+//!   Metrics without a session id count only for developers with no
+//!   event-sourced session, for the same reason.
+
+use rusqlite::types::Value;
+
+use super::filter::{Filter, Sql, int};
+use super::time::TimeRange;
+use super::{HOUR_NS, QueryError};
+
+/// A grouping dimension; each maps to a fixed SQL expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dim {
+    /// `contexts.developer`
+    Developer,
+    /// `contexts.developer_kind`
+    DeveloperKind,
+    /// Model (`''` when unknown).
+    Model,
+    /// UTC hour number (`time_ns / 3600e9`).
+    Hour,
+    /// Resource attribute `team.id`, else `team`.
+    Team,
+    /// Repository (raw rows only).
+    Repository,
+    /// Branch (raw rows only).
+    Branch,
+    /// MCP server (raw rows only).
+    McpServer,
+    /// MCP tool (raw rows only).
+    McpTool,
+}
+
+impl Dim {
+    fn expr(self) -> &'static str {
+        match self {
+            Dim::Developer => "c.developer",
+            Dim::DeveloperKind => "c.developer_kind",
+            Dim::Model => "u.model",
+            Dim::Hour => "u.hour",
+            Dim::Team => {
+                "COALESCE(CAST(json_extract(c.resource_attrs, '$.\"team.id\"') AS TEXT), \
+                 CAST(json_extract(c.resource_attrs, '$.team') AS TEXT))"
+            }
+            Dim::Repository => {
+                "COALESCE(u.repository, CAST(json_extract(c.resource_attrs, '$.\"repo.name\"') AS TEXT))"
+            }
+            Dim::Branch => "u.branch",
+            Dim::McpServer => "u.mcp_server",
+            Dim::McpTool => "u.mcp_tool",
+        }
+    }
+
+    fn needs_raw(self) -> bool {
+        matches!(
+            self,
+            Dim::Repository | Dim::Branch | Dim::McpServer | Dim::McpTool
+        )
+    }
+}
+
+/// Summed usage of one group.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Usage {
+    /// `api_request` events.
+    pub requests: i64,
+    /// `api_error` events.
+    pub errors: i64,
+    /// Input tokens.
+    pub input_tokens: i64,
+    /// Output tokens.
+    pub output_tokens: i64,
+    /// Cache read tokens.
+    pub cache_read_tokens: i64,
+    /// Cache creation tokens.
+    pub cache_creation_tokens: i64,
+    /// Cost in USD (Claude Code's estimate).
+    pub cost_usd: f64,
+    /// Summed API request duration in ms.
+    pub duration_ms: i64,
+    /// Distinct sessions that contributed.
+    pub sessions: i64,
+    /// Whether any number came from `api_request` events.
+    pub from_events: bool,
+    /// Whether any number came from cost/token metrics.
+    pub from_metrics: bool,
+}
+
+/// One group: its dimension values (in the order asked) and usage.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UsageGroup {
+    /// Dimension values (text, integer hour, or null).
+    pub keys: Vec<serde_json::Value>,
+    /// The sums.
+    pub usage: Usage,
+}
+
+/// How the range was split between rollups and raw rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Whole hours `[from, to)` taken from the rollups, if any.
+    pub rollup_hours: Option<(i64, i64)>,
+}
+
+/// Splits `[since, until)` into whole hours and raw edges.
+pub fn plan(range: &TimeRange, force_raw: bool) -> Plan {
+    let hs =
+        range.since_ns.div_euclid(HOUR_NS) + i64::from(range.since_ns.rem_euclid(HOUR_NS) != 0);
+    let he = range.until_ns.div_euclid(HOUR_NS);
+    Plan {
+        rollup_hours: (!force_raw && hs < he).then_some((hs, he)),
+    }
+}
+
+const METRIC_NAMES: &str = "('claude_code.cost.usage', 'claude_code.token.usage')";
+
+fn raw_events(sql: &mut Sql, from: i64, to: i64, f: &Filter) {
+    sql.bind(
+        "SELECT e.context_id AS context_id, e.time_ns / 3600000000000 AS hour, \
+         COALESCE(e.model, '') AS model, \
+         (e.event_name = 'api_request') AS requests, (e.event_name = 'api_error') AS errors, \
+         CASE WHEN e.event_name = 'api_request' THEN COALESCE(e.input_tokens, 0) ELSE 0 END AS input, \
+         CASE WHEN e.event_name = 'api_request' THEN COALESCE(e.output_tokens, 0) ELSE 0 END AS output, \
+         CASE WHEN e.event_name = 'api_request' THEN COALESCE(e.cache_read_tokens, 0) ELSE 0 END AS cache_read, \
+         CASE WHEN e.event_name = 'api_request' THEN COALESCE(e.cache_creation_tokens, 0) ELSE 0 END AS cache_creation, \
+         CASE WHEN e.event_name = 'api_request' THEN COALESCE(e.cost_usd, 0) ELSE 0 END AS cost, \
+         CASE WHEN e.event_name = 'api_request' THEN COALESCE(e.duration_ms, 0) ELSE 0 END AS duration, \
+         e.repository AS repository, e.branch AS branch, e.mcp_server AS mcp_server, \
+         e.mcp_tool AS mcp_tool, 'events' AS source \
+         FROM events e JOIN contexts c ON c.id = e.context_id \
+         WHERE e.time_ns >= ? AND e.time_ns < ? AND e.event_name IN ('api_request', 'api_error')",
+        [int(from), int(to)],
+    );
+    f.event_only_conditions(sql);
+}
+
+fn raw_metrics(sql: &mut Sql, from: i64, to: i64, f: &Filter) {
+    sql.bind(
+        "SELECT ms.context_id, p.time_ns / 3600000000000, COALESCE(ms.model, ''), 0, 0, \
+         CASE WHEN ms.name = 'claude_code.token.usage' AND ms.kind_attr = 'input' THEN p.delta ELSE 0 END, \
+         CASE WHEN ms.name = 'claude_code.token.usage' AND ms.kind_attr = 'output' THEN p.delta ELSE 0 END, \
+         CASE WHEN ms.name = 'claude_code.token.usage' AND ms.kind_attr = 'cacheRead' THEN p.delta ELSE 0 END, \
+         CASE WHEN ms.name = 'claude_code.token.usage' AND ms.kind_attr = 'cacheCreation' THEN p.delta ELSE 0 END, \
+         CASE WHEN ms.name = 'claude_code.cost.usage' THEN p.delta ELSE 0 END, 0, \
+         NULL, NULL, CAST(json_extract(ms.attrs, '$.\"mcp_server.name\"') AS TEXT), \
+         CAST(json_extract(ms.attrs, '$.\"mcp_tool.name\"') AS TEXT), 'metrics' \
+         FROM metric_points p JOIN metric_series ms ON ms.id = p.series_id \
+         WHERE p.time_ns >= ? AND p.time_ns < ? AND ms.name IN ",
+        [int(from), int(to)],
+    );
+    sql.push(METRIC_NAMES);
+    if f.repository.is_some() || f.branch.is_some() {
+        sql.push(" AND 0");
+    }
+    if let Some(s) = &f.mcp_server {
+        sql.bind(
+            " AND json_extract(ms.attrs, '$.\"mcp_server.name\"') = ?",
+            [Value::Text(s.clone())],
+        );
+    }
+    if let Some(t) = &f.mcp_tool {
+        sql.bind(
+            " AND json_extract(ms.attrs, '$.\"mcp_tool.name\"') = ?",
+            [Value::Text(t.clone())],
+        );
+    }
+    if let Some(q) = &f.query_source {
+        sql.bind(
+            " AND json_extract(ms.attrs, '$.query_source') = ?",
+            [Value::Text(q.clone())],
+        );
+    }
+}
+
+fn rollup_events(sql: &mut Sql, hs: i64, he: i64) {
+    sql.bind(
+        "SELECT context_id AS context_id, hour AS hour, model AS model, requests AS requests, \
+         errors AS errors, input_tokens AS input, output_tokens AS output, \
+         cache_read_tokens AS cache_read, cache_creation_tokens AS cache_creation, cost_usd AS cost, \
+         duration_ms AS duration, NULL AS repository, NULL AS branch, NULL AS mcp_server, \
+         NULL AS mcp_tool, 'events' AS source FROM api_hourly WHERE hour >= ? AND hour < ?",
+        [int(hs), int(he)],
+    );
+}
+
+fn rollup_metrics(sql: &mut Sql, hs: i64, he: i64) {
+    sql.bind(
+        "SELECT context_id, hour, model, 0, 0, \
+         CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'input' THEN value ELSE 0 END, \
+         CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'output' THEN value ELSE 0 END, \
+         CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'cacheRead' THEN value ELSE 0 END, \
+         CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'cacheCreation' THEN value ELSE 0 END, \
+         CASE WHEN name = 'claude_code.cost.usage' THEN value ELSE 0 END, 0, \
+         NULL, NULL, NULL, NULL, 'metrics' FROM metric_hourly WHERE hour >= ? AND hour < ? AND name IN ",
+        [int(hs), int(he)],
+    );
+    sql.push(METRIC_NAMES);
+}
+
+/// The source rows for `range`: rollups for whole hours, raw rows for edges.
+fn source(range: &TimeRange, f: &Filter, force_raw: bool) -> Sql {
+    let p = plan(range, force_raw || f.needs_raw());
+    let mut sql = Sql::default();
+    let mut parts: Vec<(i64, i64)> = Vec::new();
+    match p.rollup_hours {
+        Some((hs, he)) => {
+            rollup_events(&mut sql, hs, he);
+            sql.push(" UNION ALL ");
+            rollup_metrics(&mut sql, hs, he);
+            if range.since_ns < hs * HOUR_NS {
+                parts.push((range.since_ns, hs * HOUR_NS));
+            }
+            if he * HOUR_NS < range.until_ns {
+                parts.push((he * HOUR_NS, range.until_ns));
+            }
+        }
+        None => parts.push((range.since_ns, range.until_ns)),
+    }
+    for (i, (from, to)) in parts.into_iter().enumerate() {
+        if i > 0 || !sql.text.is_empty() {
+            sql.push(" UNION ALL ");
+        }
+        raw_events(&mut sql, from, to, f);
+        sql.push(" UNION ALL ");
+        raw_metrics(&mut sql, from, to, f);
+    }
+    sql
+}
+
+/// Usage in `range` matching `f`, grouped by `dims` (in that order).
+pub fn grouped(
+    conn: &rusqlite::Connection,
+    range: &TimeRange,
+    f: &Filter,
+    dims: &[Dim],
+) -> Result<Vec<UsageGroup>, QueryError> {
+    grouped_with(conn, range, f, dims, false)
+}
+
+/// [`grouped`], optionally forcing raw rows for the whole range (tests use
+/// this to check the rollup path gives the same answer).
+pub fn grouped_with(
+    conn: &rusqlite::Connection,
+    range: &TimeRange,
+    f: &Filter,
+    dims: &[Dim],
+    force_raw: bool,
+) -> Result<Vec<UsageGroup>, QueryError> {
+    let force_raw = force_raw || dims.iter().any(|d| d.needs_raw());
+    let keys: Vec<&str> = dims.iter().map(|d| d.expr()).collect();
+    let mut sql = Sql::default();
+    sql.push("SELECT ");
+    for k in &keys {
+        sql.push(k).push(", ");
+    }
+    sql.push(
+        "SUM(u.requests), SUM(u.errors), SUM(u.input), SUM(u.output), SUM(u.cache_read), \
+         SUM(u.cache_creation), SUM(u.cost), SUM(u.duration), COUNT(DISTINCT c.session_ref), \
+         MAX(u.source = 'events'), MAX(u.source = 'metrics') FROM (",
+    );
+    sql.append(source(range, f, force_raw));
+    sql.push(
+        ") AS u JOIN contexts c ON c.id = u.context_id LEFT JOIN sessions s ON s.id = c.session_ref \
+         WHERE ((u.source = 'events' AND (s.id IS NULL OR s.api_requests > 0)) \
+         OR (u.source = 'metrics' AND s.id IS NOT NULL AND s.api_requests = 0) \
+         OR (u.source = 'metrics' AND s.id IS NULL AND NOT EXISTS (SELECT 1 FROM sessions s2 \
+             WHERE s2.developer IS c.developer AND s2.api_requests > 0)))",
+    );
+    f.context_conditions(&mut sql);
+    if let Some(m) = &f.model {
+        sql.bind(" AND u.model = ?", [Value::Text(m.clone())]);
+    }
+    if !keys.is_empty() {
+        sql.push(" GROUP BY ");
+        sql.push(&keys.join(", "));
+    }
+    let mut stmt = conn.prepare(&sql.text)?;
+    let n = dims.len();
+    let rows = stmt.query_map(rusqlite::params_from_iter(sql.params.iter()), |row| {
+        let mut keys = Vec::with_capacity(n);
+        for i in 0..n {
+            let v: Value = row.get(i)?;
+            keys.push(match v {
+                Value::Integer(i) => serde_json::Value::from(i),
+                Value::Text(s) => serde_json::Value::from(s),
+                Value::Real(r) => serde_json::Value::from(r),
+                _ => serde_json::Value::Null,
+            });
+        }
+        let num = |i: usize| -> rusqlite::Result<i64> {
+            Ok(row.get::<_, Option<f64>>(n + i)?.unwrap_or(0.0).round() as i64)
+        };
+        Ok(UsageGroup {
+            keys,
+            usage: Usage {
+                requests: num(0)?,
+                errors: num(1)?,
+                input_tokens: num(2)?,
+                output_tokens: num(3)?,
+                cache_read_tokens: num(4)?,
+                cache_creation_tokens: num(5)?,
+                cost_usd: row.get::<_, Option<f64>>(n + 6)?.unwrap_or(0.0),
+                duration_ms: num(7)?,
+                sessions: row.get(n + 8)?,
+                from_events: row.get::<_, Option<bool>>(n + 9)?.unwrap_or(false),
+                from_metrics: row.get::<_, Option<bool>>(n + 10)?.unwrap_or(false),
+            },
+        })
+    })?;
+    let mut out = Vec::new();
+    for r in rows {
+        let g = r?;
+        if g.usage.requests == 0
+            && g.usage.errors == 0
+            && g.usage.cost_usd == 0.0
+            && g.usage.input_tokens == 0
+            && g.usage.output_tokens == 0
+            && g.usage.cache_read_tokens == 0
+            && g.usage.cache_creation_tokens == 0
+        {
+            continue;
+        }
+        out.push(g);
+    }
+    Ok(out)
+}
+
+/// Which sources an answer used, for the `source` field of answers.
+pub fn describe_sources(from_events: bool, from_metrics: bool) -> &'static str {
+    match (from_events, from_metrics) {
+        (true, true) => {
+            "api_request events where a session has them, claude_code.cost.usage/token.usage metrics for sessions without (never both for one session)"
+        }
+        (false, true) => {
+            "claude_code.cost.usage/token.usage metrics (no api_request events for these sessions)"
+        }
+        _ => "api_request events",
+    }
+}
+
+/// The note every cost answer carries.
+pub const COST_NOTE: &str = "cost_usd is Claude Code's own estimate, not a bill";
