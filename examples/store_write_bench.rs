@@ -3,7 +3,7 @@
 //! sessions) written in batches of 500 through `Store::write` by a few
 //! concurrent "exporters"; prints events/s and bytes/event on disk.
 //!
-//! `cargo run --release --example store_write_bench -- 1000000`
+//! `cargo run --release --example store_write_bench -- 1000000 [DATA_DIR]`
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -138,8 +138,13 @@ async fn main() -> anyhow::Result<()> {
         Some(n) => n.parse().context("the argument is the number of events")?,
         None => 1_000_000,
     };
-    let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path(), StoreOptions::default())?;
+    // An optional second argument keeps the database for inspection.
+    let temp = tempfile::tempdir()?;
+    let dir = match std::env::args().nth(2) {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => temp.path().to_path_buf(),
+    };
+    let store = Store::open(&dir, StoreOptions::default())?;
     let contexts: Arc<Vec<Arc<Context>>> = Arc::new((0..SESSIONS).map(context).collect());
     let batches = total.div_ceil(BATCH as u64);
 

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Statement, params};
 
 use super::WriteReceipt;
 use crate::rows::{
@@ -26,6 +26,33 @@ const CACHE_LIMIT: usize = 200_000;
 pub(crate) fn hour_of(time_ns: i64) -> i64 {
     time_ns.div_euclid(HOUR_NS)
 }
+
+/// Inserts one event unless its dedup key is already stored.
+const INSERT_EVENT: &str =
+    "INSERT OR IGNORE INTO events (dedup, context_id, time_ns, observed_ns, event_name,
+                    severity_number, severity_text, body, trace_id, span_id, prompt_id, sequence,
+                    model, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens,
+                    cost_usd, duration_ms, ttft_ms, tool_name, tool_use_id, success, decision,
+                    decision_source, status_code, error, request_id, query_source, file_path,
+                    mcp_server, mcp_tool, repository, branch, content_redacted, attrs)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31,
+                    ?32, ?33, ?34, ?35, ?36)";
+
+/// Inserts one metric point unless its dedup key is already stored.
+const INSERT_POINT: &str =
+    "INSERT OR IGNORE INTO metric_points (dedup, series_id, start_ns, time_ns, value,
+                    delta, count, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+/// Inserts one span unless its dedup key is already stored.
+const INSERT_SPAN: &str =
+    "INSERT OR IGNORE INTO spans (dedup, context_id, trace_id, span_id, parent_span_id,
+                    name, kind, start_ns, end_ns, status_code, status_message, tool_name,
+                    tool_use_id, file_path, decision, decision_source, duration_ms, success, model,
+                    content_redacted, attrs, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18, ?19, ?20, ?21, ?22)";
 
 /// Ids the writer remembers between transactions, so that a context,
 /// session or metric series costs one lookup per process, not per batch.
@@ -192,14 +219,17 @@ impl<'c, 'b> Tx<'c, 'b> {
     }
 
     fn batch(&mut self, batch: &'b Batch) -> rusqlite::Result<WriteReceipt> {
+        // Each insert statement is looked up once per group, not per row.
+        let conn = self.conn;
         let mut receipt = WriteReceipt::default();
         for group in &batch.events {
             let Some(target) = self.target(&group.context, group.rows.iter().map(|e| e.time_ns))?
             else {
                 continue;
             };
+            let mut insert = conn.prepare_cached(INSERT_EVENT)?;
             for event in &group.rows {
-                let inserted = self.event(&group.context, target, event)?;
+                let inserted = self.event(&mut insert, &group.context, target, event)?;
                 count(&mut receipt, inserted);
             }
         }
@@ -208,8 +238,9 @@ impl<'c, 'b> Tx<'c, 'b> {
             let Some(target) = self.target(&group.context, times)? else {
                 continue;
             };
+            let mut insert = conn.prepare_cached(INSERT_POINT)?;
             for point in &group.rows {
-                let inserted = self.metric_point(&group.context, target, point)?;
+                let inserted = self.metric_point(&mut insert, &group.context, target, point)?;
                 count(&mut receipt, inserted);
             }
         }
@@ -218,8 +249,9 @@ impl<'c, 'b> Tx<'c, 'b> {
             let Some(target) = self.target(&group.context, times)? else {
                 continue;
             };
+            let mut insert = conn.prepare_cached(INSERT_SPAN)?;
             for span in &group.rows {
-                let inserted = self.span(target, span)?;
+                let inserted = Self::span(&mut insert, target, span)?;
                 count(&mut receipt, inserted);
             }
         }
@@ -336,61 +368,49 @@ impl<'c, 'b> Tx<'c, 'b> {
 
     fn event(
         &mut self,
+        insert: &mut Statement<'_>,
         ctx: &'b Context,
         target: Target,
         e: &'b EventRow,
     ) -> rusqlite::Result<bool> {
-        let changed = self
-            .conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO events (dedup, context_id, time_ns, observed_ns, event_name,
-                    severity_number, severity_text, body, trace_id, span_id, prompt_id, sequence,
-                    model, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens,
-                    cost_usd, duration_ms, ttft_ms, tool_name, tool_use_id, success, decision,
-                    decision_source, status_code, error, request_id, query_source, file_path,
-                    mcp_server, mcp_tool, repository, branch, content_redacted, attrs)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31,
-                    ?32, ?33, ?34, ?35, ?36)",
-            )?
-            .execute(params![
-                &e.dedup[..],
-                target.context_id,
-                e.time_ns,
-                e.observed_ns,
-                e.event_name,
-                e.severity_number,
-                e.severity_text,
-                e.body,
-                e.trace_id,
-                e.span_id,
-                e.prompt_id,
-                e.sequence,
-                e.model,
-                e.input_tokens,
-                e.output_tokens,
-                e.cache_read_tokens,
-                e.cache_creation_tokens,
-                e.cost_usd,
-                e.duration_ms,
-                e.ttft_ms,
-                e.tool_name,
-                e.tool_use_id,
-                e.success,
-                e.decision,
-                e.decision_source,
-                e.status_code,
-                e.error,
-                e.request_id,
-                e.query_source,
-                e.file_path,
-                e.mcp_server,
-                e.mcp_tool,
-                e.repository,
-                e.branch,
-                e.content_redacted,
-                to_json_opt(&e.attrs)?,
-            ])?;
+        let changed = insert.execute(params![
+            &e.dedup[..],
+            target.context_id,
+            e.time_ns,
+            e.observed_ns,
+            e.event_name,
+            e.severity_number,
+            e.severity_text,
+            e.body,
+            e.trace_id,
+            e.span_id,
+            e.prompt_id,
+            e.sequence,
+            e.model,
+            e.input_tokens,
+            e.output_tokens,
+            e.cache_read_tokens,
+            e.cache_creation_tokens,
+            e.cost_usd,
+            e.duration_ms,
+            e.ttft_ms,
+            e.tool_name,
+            e.tool_use_id,
+            e.success,
+            e.decision,
+            e.decision_source,
+            e.status_code,
+            e.error,
+            e.request_id,
+            e.query_source,
+            e.file_path,
+            e.mcp_server,
+            e.mcp_tool,
+            e.repository,
+            e.branch,
+            e.content_redacted,
+            to_json_opt(&e.attrs)?,
+        ])?;
         if changed == 0 {
             return Ok(false);
         }
@@ -473,6 +493,7 @@ impl<'c, 'b> Tx<'c, 'b> {
 
     fn metric_point(
         &mut self,
+        insert: &mut Statement<'_>,
         ctx: &'b Context,
         target: Target,
         p: &'b MetricPointRow,
@@ -481,23 +502,16 @@ impl<'c, 'b> Tx<'c, 'b> {
         let key = series_key(ctx, p, attrs.as_deref());
         let series = self.series(key, target.context_id, p, attrs.as_deref())?;
         let (delta, next) = cumulative_delta(p, series.last);
-        let changed = self
-            .conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO metric_points (dedup, series_id, start_ns, time_ns, value,
-                    delta, count, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                &p.dedup[..],
-                series.id,
-                p.start_ns,
-                p.time_ns,
-                p.value,
-                delta,
-                p.count.map(|c| i64::try_from(c).unwrap_or(i64::MAX)),
-                p.detail.as_ref().map(|d| d.to_string()),
-            ])?;
+        let changed = insert.execute(params![
+            &p.dedup[..],
+            series.id,
+            p.start_ns,
+            p.time_ns,
+            p.value,
+            delta,
+            p.count.map(|c| i64::try_from(c).unwrap_or(i64::MAX)),
+            p.detail.as_ref().map(|d| d.to_string()),
+        ])?;
         if changed == 0 {
             return Ok(false);
         }
@@ -591,42 +605,32 @@ impl<'c, 'b> Tx<'c, 'b> {
         Ok(series)
     }
 
-    fn span(&mut self, target: Target, s: &SpanRow) -> rusqlite::Result<bool> {
+    fn span(insert: &mut Statement<'_>, target: Target, s: &SpanRow) -> rusqlite::Result<bool> {
         let parent = (!s.parent_span_id.is_empty()).then_some(&s.parent_span_id[..]);
-        let changed = self
-            .conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO spans (dedup, context_id, trace_id, span_id, parent_span_id,
-                    name, kind, start_ns, end_ns, status_code, status_message, tool_name,
-                    tool_use_id, file_path, decision, decision_source, duration_ms, success, model,
-                    content_redacted, attrs, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18, ?19, ?20, ?21, ?22)",
-            )?
-            .execute(params![
-                &s.dedup[..],
-                target.context_id,
-                s.trace_id,
-                s.span_id,
-                parent,
-                s.name,
-                s.kind,
-                s.start_ns,
-                s.end_ns,
-                s.status_code,
-                s.status_message,
-                s.tool_name,
-                s.tool_use_id,
-                s.file_path,
-                s.decision,
-                s.decision_source,
-                s.duration_ms,
-                s.success,
-                s.model,
-                s.content_redacted,
-                to_json_opt(&s.attrs)?,
-                s.detail.as_ref().map(|d| d.to_string()),
-            ])?;
+        let changed = insert.execute(params![
+            &s.dedup[..],
+            target.context_id,
+            s.trace_id,
+            s.span_id,
+            parent,
+            s.name,
+            s.kind,
+            s.start_ns,
+            s.end_ns,
+            s.status_code,
+            s.status_message,
+            s.tool_name,
+            s.tool_use_id,
+            s.file_path,
+            s.decision,
+            s.decision_source,
+            s.duration_ms,
+            s.success,
+            s.model,
+            s.content_redacted,
+            to_json_opt(&s.attrs)?,
+            s.detail.as_ref().map(|d| d.to_string()),
+        ])?;
         Ok(changed == 1)
     }
 

@@ -13,9 +13,12 @@ pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Pragmas every read-write connection uses: WAL (readers never block the
 /// writer), `synchronous=FULL` (a commit is on disk before it is
-/// acknowledged), and a busy timeout for the rare second writer (admin CLI).
+/// acknowledged), foreign keys enforced (stated here rather than relying on
+/// the bundled build's default), and a busy timeout for the rare second
+/// writer (admin CLI).
 pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(rusqlite::Error::SqliteFailure(

@@ -969,3 +969,52 @@ async fn close_then_reopen_keeps_everything_intact() {
     assert_eq!(events, 12);
     store.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_is_overloaded_and_a_locked_database_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            queue_requests: 1,
+            ..options()
+        },
+    )
+    .unwrap();
+    let ctx = context(1, "s1", None, true);
+    let one = |n: u32| Batch {
+        events: vec![group(&ctx, vec![event(n, T0, "user_prompt")])],
+        ..Batch::default()
+    };
+    // Another process (an admin command) holds the write lock: the writer
+    // waits on its first request, the queue's one slot fills, the next is refused.
+    let admin = open_admin_connection(dir.path()).unwrap();
+    admin.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let first = tokio::spawn({
+        let (store, batch) = (store.clone(), one(1));
+        async move { store.write(batch).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = tokio::spawn({
+        let (store, batch) = (store.clone(), one(2));
+        async move { store.write(batch).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let third = store.write(one(3)).await;
+    assert!(matches!(third, Err(StoreError::Overloaded)), "{third:?}");
+    admin.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(first.await.unwrap().unwrap().inserted, 1);
+    assert_eq!(second.await.unwrap().unwrap().inserted, 1);
+
+    // A lock held past the busy timeout: 503, nothing stored, writer still alive.
+    admin.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let locked = store.write(one(4)).await;
+    assert!(
+        matches!(locked, Err(StoreError::Unavailable(_))),
+        "{locked:?}"
+    );
+    admin.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(store.write(one(4)).await.unwrap().inserted, 1);
+    assert_eq!(count(&store, "events").await, 3);
+    store.close().await.unwrap();
+}
