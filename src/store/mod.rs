@@ -21,6 +21,8 @@ mod insert;
 mod migrate;
 mod prune;
 mod reader;
+mod rollup;
+mod series;
 mod writer;
 
 #[cfg(test)]

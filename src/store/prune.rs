@@ -10,7 +10,7 @@
 use rusqlite::Connection;
 
 use super::PruneReceipt;
-use super::insert::{HOUR_NS, hour_of};
+use super::rollup::{HOUR_NS, hour_of};
 
 /// Rows deleted per statement (and per transaction).
 const BATCH_ROWS: i64 = 10_000;
