@@ -234,3 +234,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     expires_ns INTEGER,
     revoked_ns INTEGER
 );
+
+-- Added by the store (v1): spans of one context in time order (session
+-- timelines), and the index retention needs to find contexts no span uses.
+CREATE INDEX IF NOT EXISTS spans_context_start ON spans(context_id, start_ns);

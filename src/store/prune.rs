@@ -1,0 +1,150 @@
+//! Retention: deleting data older than a cutoff in short transactions.
+//!
+//! The cutoff is aligned down to a whole UTC hour so that the raw rows and
+//! the hourly rollups are cut at the same instant (a rollup row never counts
+//! raw rows that are gone, nor misses ones that are kept). Raw rows go in
+//! batches of [`BATCH_ROWS`], each its own transaction, so the writer can
+//! serve ingest between them; then one final transaction removes the rollup
+//! rows, sessions, series and contexts nothing refers to any more.
+
+use rusqlite::Connection;
+
+use super::PruneReceipt;
+use super::rollup::{HOUR_NS, hour_of};
+
+/// Rows deleted per statement (and per transaction).
+const BATCH_ROWS: i64 = 10_000;
+
+/// The steps of one prune, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Events,
+    MetricPoints,
+    Spans,
+    Rollups,
+    Done,
+}
+
+/// A prune in progress.
+pub(crate) struct Prune {
+    cutoff_ns: i64,
+    step: Step,
+    receipt: PruneReceipt,
+}
+
+impl Prune {
+    /// Starts a prune of everything before `older_than_ns`, aligned down to the hour.
+    pub(crate) fn new(older_than_ns: i64) -> Self {
+        Prune {
+            cutoff_ns: hour_of(older_than_ns).saturating_mul(HOUR_NS),
+            step: Step::Events,
+            receipt: PruneReceipt::default(),
+        }
+    }
+
+    /// What has been deleted so far.
+    pub(crate) fn receipt(&self) -> PruneReceipt {
+        self.receipt
+    }
+
+    /// True once every step has run.
+    pub(crate) fn done(&self) -> bool {
+        self.step == Step::Done
+    }
+
+    /// Runs one short transaction of the prune.
+    pub(crate) fn step(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let result = self.step_in_tx(conn).and_then(|next| {
+            conn.execute_batch("COMMIT")?;
+            Ok(next)
+        });
+        match result {
+            Ok(next) => {
+                self.step = next;
+                Ok(())
+            }
+            Err(e) => {
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn step_in_tx(&mut self, conn: &Connection) -> rusqlite::Result<Step> {
+        let cutoff = self.cutoff_ns;
+        let (sql, counter, next) = match self.step {
+            Step::Events => (
+                "DELETE FROM events WHERE id IN
+                    (SELECT id FROM events WHERE time_ns < ?1 LIMIT ?2)",
+                &mut self.receipt.events,
+                Step::MetricPoints,
+            ),
+            Step::MetricPoints => (
+                "DELETE FROM metric_points WHERE id IN
+                    (SELECT id FROM metric_points WHERE time_ns < ?1 LIMIT ?2)",
+                &mut self.receipt.metric_points,
+                Step::Spans,
+            ),
+            Step::Spans => (
+                "DELETE FROM spans WHERE id IN
+                    (SELECT id FROM spans WHERE start_ns < ?1 LIMIT ?2)",
+                &mut self.receipt.spans,
+                Step::Rollups,
+            ),
+            Step::Rollups => {
+                delete_rollups_and_orphans(conn, cutoff)?;
+                return Ok(Step::Done);
+            }
+            Step::Done => return Ok(Step::Done),
+        };
+        let deleted = conn
+            .prepare_cached(sql)?
+            .execute(rusqlite::params![cutoff, BATCH_ROWS])?;
+        *counter += deleted as u64;
+        Ok(if (deleted as i64) < BATCH_ROWS {
+            next
+        } else {
+            self.step
+        })
+    }
+}
+
+/// Rollup rows are few (one per hour, context and model or duration), so
+/// they go in one statement each; then whatever no kept row refers to.
+fn delete_rollups_and_orphans(conn: &Connection, cutoff_ns: i64) -> rusqlite::Result<()> {
+    let hour = hour_of(cutoff_ns);
+    for table in [
+        "api_hourly",
+        "metric_hourly",
+        "tool_latency_hist",
+        "api_latency_hist",
+    ] {
+        // Table names come from the fixed list above.
+        conn.execute(&format!("DELETE FROM {table} WHERE hour < ?1"), [hour])?;
+    }
+    conn.execute(
+        "DELETE FROM metric_series WHERE NOT EXISTS
+            (SELECT 1 FROM metric_points p WHERE p.series_id = metric_series.id)",
+        [],
+    )?;
+    // Foreign keys are enforced: detach contexts before their session goes.
+    conn.execute(
+        "UPDATE contexts SET session_ref = NULL
+         WHERE session_ref IN (SELECT id FROM sessions WHERE last_ns < ?1)",
+        [cutoff_ns],
+    )?;
+    conn.execute("DELETE FROM sessions WHERE last_ns < ?1", [cutoff_ns])?;
+    conn.execute(
+        "DELETE FROM contexts
+         WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.context_id = contexts.id)
+           AND NOT EXISTS (SELECT 1 FROM spans s WHERE s.context_id = contexts.id)
+           AND id NOT IN (SELECT context_id FROM metric_series)
+           AND id NOT IN (SELECT context_id FROM api_hourly)
+           AND id NOT IN (SELECT context_id FROM metric_hourly)",
+        [],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,328 @@
+//! Rollups kept in the same transaction as the raw rows: `api_hourly`,
+//! `metric_hourly`, the exact latency histograms and session totals.
+//!
+//! Sums are kept in memory for the whole transaction and written with one
+//! upsert (`x = x + excluded.x`) per key, so a group commit of many batches
+//! costs one statement per touched key rather than one per record.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, params};
+
+use crate::rows::{Context, EventRow, MetricPointRow};
+
+/// Nanoseconds in one hour: rollups are keyed by `time_ns / HOUR_NS`.
+pub(crate) const HOUR_NS: i64 = 3_600_000_000_000;
+
+/// The UTC hour a time falls in.
+pub(crate) fn hour_of(time_ns: i64) -> i64 {
+    time_ns.div_euclid(HOUR_NS)
+}
+
+/// Where a group's records go: its context row and its session row.
+#[derive(Clone, Copy)]
+pub(crate) struct Target {
+    /// `contexts.id`
+    pub(crate) context_id: i64,
+    /// `sessions.id`, when the records carry a `session.id`.
+    pub(crate) session: Option<i64>,
+}
+
+/// Sums for one `api_hourly` row.
+#[derive(Default)]
+struct ApiSums {
+    requests: i64,
+    errors: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cache_read_tokens: i64,
+    cache_creation_tokens: i64,
+    cost_usd: f64,
+    duration_ms: i64,
+}
+
+/// What this transaction adds to one session.
+struct SessionSums<'b> {
+    first_ns: i64,
+    last_ns: i64,
+    developer: Option<(&'b str, Option<&'static str>)>,
+    events: i64,
+    prompts: i64,
+    api_requests: i64,
+    api_errors: i64,
+    tool_calls: i64,
+    tool_failures: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cache_read_tokens: i64,
+    cache_creation_tokens: i64,
+    cost_usd: f64,
+    metric_cost_usd: f64,
+    metric_tokens: [f64; 4],
+}
+
+impl SessionSums<'_> {
+    fn new(first_ns: i64, last_ns: i64) -> Self {
+        SessionSums {
+            first_ns,
+            last_ns,
+            developer: None,
+            events: 0,
+            prompts: 0,
+            api_requests: 0,
+            api_errors: 0,
+            tool_calls: 0,
+            tool_failures: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            cache_read_tokens: 0,
+            cache_creation_tokens: 0,
+            cost_usd: 0.0,
+            metric_cost_usd: 0.0,
+            metric_tokens: [0.0; 4],
+        }
+    }
+}
+
+/// `metric_hourly` key: hour, context, name, model, `type`.
+type MetricKey<'b> = (i64, i64, &'b str, &'b str, &'b str);
+
+/// Everything one transaction adds to the rollups.
+#[derive(Default)]
+pub(crate) struct Rollups<'b> {
+    api: HashMap<(i64, i64, &'b str), ApiSums>,
+    tool_latency: HashMap<(i64, &'b str, &'b str, i64), (i64, i64)>,
+    api_latency: HashMap<(i64, &'b str, &'b str, i64), i64>,
+    metrics: HashMap<MetricKey<'b>, (f64, i64)>,
+    sessions: HashMap<i64, SessionSums<'b>>,
+}
+
+impl<'b> Rollups<'b> {
+    /// Notes that a group of records spanning `first..=last` belongs to
+    /// session `id`; the first developer seen names the session.
+    pub(crate) fn touch_session(
+        &mut self,
+        id: i64,
+        first: i64,
+        last: i64,
+        developer: Option<(&'b str, Option<&'static str>)>,
+    ) {
+        let sums = self
+            .sessions
+            .entry(id)
+            .or_insert_with(|| SessionSums::new(first, last));
+        sums.first_ns = sums.first_ns.min(first);
+        sums.last_ns = sums.last_ns.max(last);
+        if sums.developer.is_none() {
+            sums.developer = developer;
+        }
+    }
+
+    /// Adds an inserted event.
+    pub(crate) fn add_event(&mut self, ctx: &'b Context, target: Target, e: &'b EventRow) {
+        let mut no_session = SessionSums::new(0, 0);
+        let session = match target.session {
+            Some(id) => self.sessions.get_mut(&id).unwrap_or(&mut no_session),
+            None => &mut no_session,
+        };
+        session.events += 1;
+        if !ctx.claude_code {
+            return;
+        }
+        let hour = hour_of(e.time_ns);
+        let model = e.model.as_deref().unwrap_or("");
+        let developer = ctx.developer.as_deref().unwrap_or("");
+        let tokens = [
+            e.input_tokens.unwrap_or(0),
+            e.output_tokens.unwrap_or(0),
+            e.cache_read_tokens.unwrap_or(0),
+            e.cache_creation_tokens.unwrap_or(0),
+        ];
+        let cost = e.cost_usd.unwrap_or(0.0);
+        match e.event_name.as_str() {
+            "api_request" => {
+                session.api_requests += 1;
+                session.input_tokens += tokens[0];
+                session.output_tokens += tokens[1];
+                session.cache_read_tokens += tokens[2];
+                session.cache_creation_tokens += tokens[3];
+                session.cost_usd += cost;
+                let sums = self
+                    .api
+                    .entry((hour, target.context_id, model))
+                    .or_default();
+                sums.requests += 1;
+                sums.input_tokens += tokens[0];
+                sums.output_tokens += tokens[1];
+                sums.cache_read_tokens += tokens[2];
+                sums.cache_creation_tokens += tokens[3];
+                sums.cost_usd += cost;
+                sums.duration_ms += e.duration_ms.unwrap_or(0);
+                if let Some(ms) = e.duration_ms {
+                    *self
+                        .api_latency
+                        .entry((hour, developer, model, ms))
+                        .or_default() += 1;
+                }
+            }
+            "api_error" => {
+                session.api_errors += 1;
+                self.api
+                    .entry((hour, target.context_id, model))
+                    .or_default()
+                    .errors += 1;
+            }
+            "tool_result" => {
+                let failed = i64::from(e.success == Some(false));
+                session.tool_calls += 1;
+                session.tool_failures += failed;
+                if let Some(ms) = e.duration_ms {
+                    let tool = e.tool_name.as_deref().unwrap_or("");
+                    let hist = self
+                        .tool_latency
+                        .entry((hour, developer, tool, ms))
+                        .or_default();
+                    hist.0 += 1;
+                    hist.1 += failed;
+                }
+            }
+            "user_prompt" => session.prompts += 1,
+            _ => {}
+        }
+    }
+
+    /// Adds an inserted metric point whose per-interval value is `delta`.
+    pub(crate) fn add_point(&mut self, target: Target, p: &'b MetricPointRow, delta: f64) {
+        let model = p.model.as_deref().unwrap_or("");
+        let kind_attr = p.kind_attr.as_deref().unwrap_or("");
+        let sums = self
+            .metrics
+            .entry((
+                hour_of(p.time_ns),
+                target.context_id,
+                p.name.as_str(),
+                model,
+                kind_attr,
+            ))
+            .or_default();
+        sums.0 += delta;
+        sums.1 += 1;
+        if let Some(session) = target.session.and_then(|id| self.sessions.get_mut(&id)) {
+            match (p.name.as_str(), kind_attr) {
+                ("claude_code.cost.usage", _) => session.metric_cost_usd += delta,
+                ("claude_code.token.usage", "input") => session.metric_tokens[0] += delta,
+                ("claude_code.token.usage", "output") => session.metric_tokens[1] += delta,
+                ("claude_code.token.usage", "cacheRead") => session.metric_tokens[2] += delta,
+                ("claude_code.token.usage", "cacheCreation") => session.metric_tokens[3] += delta,
+                _ => {}
+            }
+        }
+    }
+
+    /// Writes the sums: one upsert per rollup key, one update per session.
+    pub(crate) fn write(&self, conn: &Connection) -> rusqlite::Result<()> {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO api_hourly (hour, context_id, model, requests, errors, input_tokens,
+                output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, duration_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (hour, context_id, model) DO UPDATE SET
+                requests = requests + excluded.requests,
+                errors = errors + excluded.errors,
+                input_tokens = input_tokens + excluded.input_tokens,
+                output_tokens = output_tokens + excluded.output_tokens,
+                cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+                cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
+                cost_usd = cost_usd + excluded.cost_usd,
+                duration_ms = duration_ms + excluded.duration_ms",
+        )?;
+        for ((hour, context_id, model), s) in &self.api {
+            stmt.execute(params![
+                hour,
+                context_id,
+                model,
+                s.requests,
+                s.errors,
+                s.input_tokens,
+                s.output_tokens,
+                s.cache_read_tokens,
+                s.cache_creation_tokens,
+                s.cost_usd,
+                s.duration_ms,
+            ])?;
+        }
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO tool_latency_hist (hour, developer, tool_name, duration_ms, calls, failures)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (hour, developer, tool_name, duration_ms) DO UPDATE SET
+                calls = calls + excluded.calls, failures = failures + excluded.failures",
+        )?;
+        for ((hour, developer, tool, ms), (calls, failures)) in &self.tool_latency {
+            stmt.execute(params![hour, developer, tool, ms, calls, failures])?;
+        }
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO api_latency_hist (hour, developer, model, duration_ms, requests)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (hour, developer, model, duration_ms) DO UPDATE SET
+                requests = requests + excluded.requests",
+        )?;
+        for ((hour, developer, model, ms), requests) in &self.api_latency {
+            stmt.execute(params![hour, developer, model, ms, requests])?;
+        }
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO metric_hourly (hour, context_id, name, model, kind_attr, value, points)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (hour, context_id, name, model, kind_attr) DO UPDATE SET
+                value = value + excluded.value, points = points + excluded.points",
+        )?;
+        for ((hour, context_id, name, model, kind_attr), (value, points)) in &self.metrics {
+            stmt.execute(params![
+                hour, context_id, name, model, kind_attr, value, points
+            ])?;
+        }
+        let mut stmt = conn.prepare_cached(
+            "UPDATE sessions SET
+                first_ns = min(first_ns, ?2), last_ns = max(last_ns, ?3),
+                developer_kind = CASE WHEN developer IS NULL THEN ?5 ELSE developer_kind END,
+                developer = coalesce(developer, ?4),
+                events = events + ?6, prompts = prompts + ?7,
+                api_requests = api_requests + ?8, api_errors = api_errors + ?9,
+                tool_calls = tool_calls + ?10, tool_failures = tool_failures + ?11,
+                input_tokens = input_tokens + ?12, output_tokens = output_tokens + ?13,
+                cache_read_tokens = cache_read_tokens + ?14,
+                cache_creation_tokens = cache_creation_tokens + ?15,
+                cost_usd = cost_usd + ?16, metric_cost_usd = metric_cost_usd + ?17,
+                metric_input_tokens = metric_input_tokens + ?18,
+                metric_output_tokens = metric_output_tokens + ?19,
+                metric_cache_read_tokens = metric_cache_read_tokens + ?20,
+                metric_cache_creation_tokens = metric_cache_creation_tokens + ?21
+             WHERE id = ?1",
+        )?;
+        for (id, s) in &self.sessions {
+            let (developer, kind) = s.developer.unzip();
+            stmt.execute(params![
+                id,
+                s.first_ns,
+                s.last_ns,
+                developer,
+                kind.flatten(),
+                s.events,
+                s.prompts,
+                s.api_requests,
+                s.api_errors,
+                s.tool_calls,
+                s.tool_failures,
+                s.input_tokens,
+                s.output_tokens,
+                s.cache_read_tokens,
+                s.cache_creation_tokens,
+                s.cost_usd,
+                s.metric_cost_usd,
+                s.metric_tokens[0],
+                s.metric_tokens[1],
+                s.metric_tokens[2],
+                s.metric_tokens[3],
+            ])?;
+        }
+        Ok(())
+    }
+}

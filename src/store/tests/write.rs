@@ -1,0 +1,335 @@
+//! Typed rows, rollups, metric deltas and group commit.
+
+use super::*;
+
+#[tokio::test]
+async fn typed_values_are_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let ctx = context(1, "sess-1", Some("alice@example.com"), true);
+    let mut e = api_request(
+        1,
+        T0 + SEC,
+        "claude-opus-4-1",
+        [12, 34, 56, 78],
+        0.015625,
+        2345,
+    );
+    e.ttft_ms = Some(456);
+    e.prompt_id = Some("prompt-1".into());
+    e.sequence = Some(7);
+    e.request_id = Some("req_1".into());
+    e.trace_id = Some(vec![1; 16]);
+    e.attrs = attrs(json!({"speed": "fast", "effort": 3}));
+    let mut t = tool_result(2, T0 + 2 * SEC, "Edit", false, 88);
+    t.file_path = Some("/repo/src/lib.rs".into());
+    t.decision = Some("accept".into());
+    t.content_redacted = true;
+    let batch = Batch {
+        events: vec![group(&ctx, vec![e, t])],
+        ..Batch::default()
+    };
+    let receipt = store.write(batch).await.unwrap();
+    assert_eq!(
+        receipt,
+        WriteReceipt {
+            inserted: 2,
+            duplicates: 0
+        }
+    );
+
+    type ApiRow = (
+        String,
+        String,
+        [i64; 4],
+        f64,
+        [i64; 3],
+        String,
+        Option<String>,
+        Vec<u8>,
+    );
+    let rows: Vec<ApiRow> = query(
+        &store,
+        "SELECT event_name, model, input_tokens, output_tokens, cache_read_tokens,
+            cache_creation_tokens, cost_usd, duration_ms, ttft_ms, sequence, prompt_id, attrs,
+            trace_id
+         FROM events WHERE event_name = 'api_request'",
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
+                r.get(6)?,
+                [r.get(7)?, r.get(8)?, r.get(9)?],
+                r.get(10)?,
+                r.get(11)?,
+                r.get(12)?,
+            ))
+        },
+    )
+    .await;
+    assert_eq!(
+        rows,
+        vec![(
+            "api_request".into(),
+            "claude-opus-4-1".into(),
+            [12, 34, 56, 78],
+            0.015625,
+            [2345, 456, 7],
+            "prompt-1".into(),
+            Some(r#"{"effort":3,"speed":"fast"}"#.into()),
+            vec![1; 16],
+        )]
+    );
+    type ToolRow = (String, bool, i64, String, String, bool, Option<String>);
+    let tool: Vec<ToolRow> = query(
+        &store,
+        "SELECT tool_name, success, duration_ms, file_path, decision, content_redacted, attrs
+         FROM events WHERE event_name = 'tool_result'",
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        },
+    )
+    .await;
+    assert_eq!(
+        tool,
+        vec![(
+            "Edit".into(),
+            false,
+            88,
+            "/repo/src/lib.rs".into(),
+            "accept".into(),
+            true,
+            None
+        )]
+    );
+    let contexts: Vec<(String, String, String, bool, String)> = query(
+        &store,
+        "SELECT c.developer, c.developer_kind, resource_attrs, claude_code, s.session_id
+         FROM contexts c JOIN sessions s ON s.id = c.session_ref",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )
+    .await;
+    assert_eq!(
+        contexts,
+        vec![(
+            "alice@example.com".into(),
+            "email".into(),
+            r#"{"service.name":"claude-code","team.id":"platform"}"#.into(),
+            true,
+            "sess-1".into()
+        )]
+    );
+    store.close().await.unwrap();
+}
+
+/// Events across two hours, two developers, and one non-Claude-Code context.
+#[tokio::test]
+async fn rollups_hold_hand_sums_and_a_retry_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let first = store.write(rollup_batch()).await.unwrap();
+    assert_eq!(
+        first,
+        WriteReceipt {
+            inserted: 12,
+            duplicates: 0
+        }
+    );
+    assert_rollups(&store).await;
+    let retry = store.write(rollup_batch()).await.unwrap();
+    assert_eq!(
+        retry,
+        WriteReceipt {
+            inserted: 0,
+            duplicates: 12
+        }
+    );
+    assert_rollups(&store).await;
+    assert_eq!(count(&store, "events").await, 12);
+    assert_eq!(count(&store, "contexts").await, 3);
+    store.close().await.unwrap();
+}
+
+fn cost_points(ctx: &Arc<Context>, points: Vec<MetricPointRow>) -> Batch {
+    Batch {
+        metric_points: vec![group(ctx, points)],
+        ..Batch::default()
+    }
+}
+
+#[tokio::test]
+async fn cumulative_metrics_become_deltas_across_restart_reset_and_late_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(1, "s1", Some("alice@example.com"), true);
+    let cost = "claude_code.cost.usage";
+    let c = Temporality::Cumulative;
+    let first = cost_points(
+        &ctx,
+        vec![
+            point(1, cost, c, T0, T0 + 10 * SEC, 1.0), // first point: 1.0
+            point(2, cost, c, T0, T0 + 20 * SEC, 1.5), // increase: 0.5
+            point(3, cost, c, T0, T0 + 15 * SEC, 1.25), // out of order: 0
+        ],
+    );
+    let store = Store::open(dir.path(), options()).unwrap();
+    assert_eq!(store.write(first).await.unwrap().inserted, 3);
+    // The series position must survive a restart of the server.
+    store.close().await.unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let mut tokens_a = point(
+        7,
+        "claude_code.token.usage",
+        Temporality::Delta,
+        T0,
+        T0 + 10 * SEC,
+        100.0,
+    );
+    tokens_a.kind_attr = Some("input".into());
+    let mut tokens_b = point(
+        8,
+        "claude_code.token.usage",
+        Temporality::Delta,
+        T0,
+        T0 + 5 * SEC,
+        50.0,
+    );
+    tokens_b.kind_attr = Some("input".into());
+    let second = || {
+        cost_points(
+            &ctx,
+            vec![
+                point(4, cost, c, T0 + 30 * SEC, T0 + 40 * SEC, 0.25), // restart: 0.25
+                point(5, cost, c, T0 + 30 * SEC, T0 + 50 * SEC, 0.125), // reset: 0.125
+                point(6, cost, c, T0 + 30 * SEC, T0 + 60 * SEC, 0.625), // increase: 0.5
+                tokens_a.clone(),                                      // delta: 100
+                tokens_b.clone(),                                      // delta, older: still 50
+            ],
+        )
+    };
+    assert_eq!(store.write(second()).await.unwrap().inserted, 5);
+    let retry = store.write(second()).await.unwrap();
+    assert_eq!(
+        retry,
+        WriteReceipt {
+            inserted: 0,
+            duplicates: 5
+        }
+    );
+
+    let deltas: Vec<(i64, f64, f64)> = query(
+        &store,
+        "SELECT p.time_ns, p.value, p.delta FROM metric_points p
+         JOIN metric_series s ON s.id = p.series_id
+         WHERE s.name = 'claude_code.cost.usage' ORDER BY p.id",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .await;
+    assert_eq!(
+        deltas,
+        vec![
+            (T0 + 10 * SEC, 1.0, 1.0),
+            (T0 + 20 * SEC, 1.5, 0.5),
+            (T0 + 15 * SEC, 1.25, 0.0),
+            (T0 + 40 * SEC, 0.25, 0.25),
+            (T0 + 50 * SEC, 0.125, 0.125),
+            (T0 + 60 * SEC, 0.625, 0.5),
+        ]
+    );
+    let token_deltas: Vec<f64> = query(
+        &store,
+        "SELECT p.delta FROM metric_points p JOIN metric_series s ON s.id = p.series_id
+         WHERE s.name = 'claude_code.token.usage' ORDER BY p.id",
+        |r| r.get(0),
+    )
+    .await;
+    assert_eq!(token_deltas, vec![100.0, 50.0]);
+    let hourly: Vec<(String, String, String, f64, i64)> = query(
+        &store,
+        "SELECT name, model, kind_attr, value, points FROM metric_hourly ORDER BY name",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )
+    .await;
+    assert_eq!(
+        hourly,
+        vec![
+            (cost.into(), "opus".into(), "".into(), 2.375, 6),
+            (
+                "claude_code.token.usage".into(),
+                "opus".into(),
+                "input".into(),
+                150.0,
+                2
+            ),
+        ]
+    );
+    let session: Vec<(f64, f64, f64, i64, i64, i64)> = query(
+        &store,
+        "SELECT metric_cost_usd, metric_input_tokens, metric_output_tokens, events, first_ns, last_ns
+         FROM sessions",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+    )
+    .await;
+    assert_eq!(
+        session,
+        vec![(2.375, 150.0, 0.0, 0, T0 + 5 * SEC, T0 + 60 * SEC)]
+    );
+    let last: Vec<(i64, i64, f64)> = query(
+        &store,
+        "SELECT last_start_ns, last_time_ns, last_value FROM metric_series
+         WHERE name = 'claude_code.cost.usage'",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .await;
+    assert_eq!(last, vec![(T0 + 30 * SEC, T0 + 60 * SEC, 0.625)]);
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_are_all_acknowledged_and_present() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let mut tasks = Vec::new();
+    for req in 0..200u32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let ctx = context((req % 7) as u8, &format!("s{}", req % 7), Some("dev"), true);
+            let rows = (0..5)
+                .map(|i| tool_result(req * 10 + i, T0 + i64::from(req) * SEC, "Bash", true, 3))
+                .collect();
+            store
+                .write(Batch {
+                    events: vec![group(&ctx, rows)],
+                    ..Batch::default()
+                })
+                .await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(
+            task.await.unwrap().unwrap(),
+            WriteReceipt {
+                inserted: 5,
+                duplicates: 0
+            }
+        );
+    }
+    assert_eq!(count(&store, "events").await, 1000);
+    assert_eq!(count(&store, "sessions").await, 7);
+    let calls: Vec<(i64, i64)> = query(
+        &store,
+        "SELECT (SELECT sum(tool_calls) FROM sessions), (SELECT sum(calls) FROM tool_latency_hist)",
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .await;
+    assert_eq!(calls, vec![(1000, 1000)]);
+    store.close().await.unwrap();
+}
