@@ -333,3 +333,34 @@ async fn concurrent_writes_are_all_acknowledged_and_present() {
     assert_eq!(calls, vec![(1000, 1000)]);
     store.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_stored_dedup_key_is_the_second_then_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let ctx = context(1, "s1", None, true);
+    // Two distinct records in the same second, and a retry of one of them.
+    let batch = || Batch {
+        events: vec![group(
+            &ctx,
+            vec![
+                event(1, T0 + 5, "user_prompt"),
+                event(2, T0 + 5, "user_prompt"),
+            ],
+        )],
+        ..Batch::default()
+    };
+    assert_eq!(store.write(batch()).await.unwrap().inserted, 2);
+    assert_eq!(store.write(batch()).await.unwrap().duplicates, 2);
+    let keys: Vec<Vec<u8>> =
+        query(&store, "SELECT dedup FROM events ORDER BY id", |r| r.get(0)).await;
+    let second = u32::try_from(T0 / SEC).unwrap().to_be_bytes();
+    assert_eq!(
+        keys,
+        vec![
+            [&second[..], &dedup(1)[..]].concat(),
+            [&second[..], &dedup(2)[..]].concat()
+        ]
+    );
+    store.close().await.unwrap();
+}
