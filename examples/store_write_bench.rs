@@ -15,7 +15,6 @@ use tokentally::store::{Store, StoreOptions};
 const BATCH: usize = 500;
 const SESSIONS: usize = 1000;
 const DEVELOPERS: usize = 50;
-const EXPORTERS: usize = 4;
 /// 2025-11-23T16:00:00Z
 const T0: i64 = 1_763_913_600_000_000_000;
 
@@ -147,10 +146,14 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::open(&dir, StoreOptions::default())?;
     let contexts: Arc<Vec<Arc<Context>>> = Arc::new((0..SESSIONS).map(context).collect());
     let batches = total.div_ceil(BATCH as u64);
+    let exporters_n: u64 = std::env::var("BENCH_EXPORTERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
 
     let started = Instant::now();
     let mut exporters = Vec::new();
-    for exporter in 0..EXPORTERS as u64 {
+    for exporter in 0..exporters_n {
         let store = store.clone();
         let contexts = contexts.clone();
         exporters.push(tokio::spawn(async move {
@@ -160,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
                 // Build the batch off the runtime's hot path, as a decoder would.
                 let b = batch(index, &contexts, total);
                 inserted += store.write(b).await?.inserted;
-                index += EXPORTERS as u64;
+                index += exporters_n;
             }
             anyhow::Ok(inserted)
         }));
@@ -173,7 +176,7 @@ async fn main() -> anyhow::Result<()> {
     store.close().await?;
     let bytes = std::fs::metadata(store.db_path())?.len();
     println!(
-        "{inserted} events in {:.2}s: {:.0} events/s (batches of {BATCH}, {EXPORTERS} concurrent writers)",
+        "{inserted} events in {:.2}s: {:.0} events/s (batches of {BATCH}, {exporters_n} concurrent writers)",
         elapsed.as_secs_f64(),
         inserted as f64 / elapsed.as_secs_f64()
     );

@@ -276,7 +276,7 @@ impl<'c, 'b> Tx<'c, 'b> {
         e: &'b EventRow,
     ) -> rusqlite::Result<bool> {
         let changed = insert.execute(params![
-            &e.dedup[..],
+            &stored_dedup(e.time_ns, &e.dedup)[..],
             target.context_id,
             e.time_ns,
             e.observed_ns,
@@ -333,7 +333,7 @@ impl<'c, 'b> Tx<'c, 'b> {
         let series = self.series(key, target.context_id, p, attrs.as_deref())?;
         let (delta, next) = cumulative_delta(p, series.last);
         let changed = insert.execute(params![
-            &p.dedup[..],
+            &stored_dedup(p.time_ns, &p.dedup)[..],
             series.id,
             p.start_ns,
             p.time_ns,
@@ -415,7 +415,7 @@ impl<'c, 'b> Tx<'c, 'b> {
     fn span(insert: &mut Statement<'_>, target: Target, s: &SpanRow) -> rusqlite::Result<bool> {
         let parent = (!s.parent_span_id.is_empty()).then_some(&s.parent_span_id[..]);
         let changed = insert.execute(params![
-            &s.dedup[..],
+            &stored_dedup(s.start_ns, &s.dedup)[..],
             target.context_id,
             s.trace_id,
             s.span_id,
@@ -464,6 +464,22 @@ impl<'c, 'b> Tx<'c, 'b> {
         }
         Ok(())
     }
+}
+
+/// The `dedup` column: the record's second (big-endian `u32`) followed by
+/// its 16-byte dedup key.
+///
+/// Dedup keys are hashes, so inserting them as they are lands every row on
+/// a random page of the unique index, and each commit rewrites hundreds of
+/// index pages into the WAL. Prefixed with the record's time, new keys land
+/// next to each other. Deduplication is unchanged: equal keys come from
+/// equal records, which have equal times.
+pub(crate) fn stored_dedup(time_ns: i64, key: &DedupKey) -> [u8; 20] {
+    let second = u32::try_from(time_ns.div_euclid(1_000_000_000).max(0)).unwrap_or(u32::MAX);
+    let mut stored = [0u8; 20];
+    stored[..4].copy_from_slice(&second.to_be_bytes());
+    stored[4..].copy_from_slice(key);
+    stored
 }
 
 fn count(receipt: &mut WriteReceipt, inserted: bool) {

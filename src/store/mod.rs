@@ -7,7 +7,9 @@
 //!   latency histograms, session totals) in the same transaction, and
 //!   acknowledges a batch only once that transaction has committed (WAL,
 //!   `synchronous=FULL`), so an acknowledged record survives a crash.
-//!   Deduplication keys make a retried batch a no-op.
+//!   Deduplication keys make a retried batch a no-op (the `dedup` columns
+//!   hold the record's second, then the key, so new keys stay together in
+//!   the unique index).
 //! * [`Store::read`] runs a closure on one of a pool of `query_only`
 //!   connections; its time budget interrupts the work inside SQLite.
 //! * [`Store::prune`] deletes data older than a cutoff, in small transactions

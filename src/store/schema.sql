@@ -237,4 +237,10 @@ CREATE TABLE IF NOT EXISTS tokens (
 
 -- Added by the store (v1): spans of one context in time order (session
 -- timelines), and the index retention needs to find contexts no span uses.
+-- Note on the dedup columns of events, metric_points and spans: they hold
+-- the record's second since the epoch (4 bytes, big-endian) followed by the
+-- 16-byte rows::DedupKey, so that new keys land together in the unique index.
 CREATE INDEX IF NOT EXISTS spans_context_start ON spans(context_id, start_ns);
+-- Series of a context: retention deletes contexts, and the foreign key check
+-- on metric_series.context_id would otherwise scan every series per context.
+CREATE INDEX IF NOT EXISTS metric_series_context ON metric_series(context_id);

@@ -333,3 +333,105 @@ async fn concurrent_writes_are_all_acknowledged_and_present() {
     assert_eq!(calls, vec![(1000, 1000)]);
     store.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_stored_dedup_key_is_the_second_then_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let ctx = context(1, "s1", None, true);
+    // Two distinct records in the same second, and a retry of one of them.
+    let batch = || Batch {
+        events: vec![group(
+            &ctx,
+            vec![
+                event(1, T0 + 5, "user_prompt"),
+                event(2, T0 + 5, "user_prompt"),
+            ],
+        )],
+        ..Batch::default()
+    };
+    assert_eq!(store.write(batch()).await.unwrap().inserted, 2);
+    assert_eq!(store.write(batch()).await.unwrap().duplicates, 2);
+    let keys: Vec<Vec<u8>> =
+        query(&store, "SELECT dedup FROM events ORDER BY id", |r| r.get(0)).await;
+    let second = u32::try_from(T0 / SEC).unwrap().to_be_bytes();
+    assert_eq!(
+        keys,
+        vec![
+            [&second[..], &dedup(1)[..]].concat(),
+            [&second[..], &dedup(2)[..]].concat()
+        ]
+    );
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn spans_keep_ids_parents_and_detail() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let ctx = context(1, "s1", Some("alice@example.com"), true);
+    let root = SpanRow {
+        name: "claude_code.interaction".into(),
+        detail: Some(json!({"events": [{"name": "start"}]})),
+        ..span(1, T0)
+    };
+    let child = SpanRow {
+        parent_span_id: root.span_id.clone(),
+        decision: Some("reject".into()),
+        duration_ms: Some(1500),
+        success: Some(false),
+        attrs: attrs(json!({"span.type": "tool"})),
+        ..span(2, T0 + SEC)
+    };
+    let batch = Batch {
+        spans: vec![group(&ctx, vec![root, child])],
+        ..Batch::default()
+    };
+    assert_eq!(store.write(batch).await.unwrap().inserted, 2);
+    type SpanOut = (
+        String,
+        Option<Vec<u8>>,
+        Option<String>,
+        Option<i64>,
+        Option<bool>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<SpanOut> = query(
+        &store,
+        "SELECT name, parent_span_id, decision, duration_ms, success, attrs, detail FROM spans ORDER BY start_ns",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+    )
+    .await;
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "claude_code.interaction".into(),
+                None,
+                None,
+                None,
+                None,
+                None,
+                Some(r#"{"events":[{"name":"start"}]}"#.into())
+            ),
+            (
+                "claude_code.tool".into(),
+                Some(1u32.to_le_bytes().repeat(2)),
+                Some("reject".into()),
+                Some(1500),
+                Some(false),
+                Some(r#"{"span.type":"tool"}"#.into()),
+                None
+            ),
+        ]
+    );
+    let session: Vec<(i64, i64, i64)> = query(
+        &store,
+        "SELECT first_ns, last_ns, events FROM sessions",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .await;
+    assert_eq!(session, vec![(T0, T0 + 6 * SEC, 0)]);
+    store.close().await.unwrap();
+}
