@@ -223,9 +223,7 @@ impl Config {
         }
         let r = &self.rate_limit;
         if r.per_token_per_minute == 0 || r.per_ip_per_minute == 0 {
-            return Err(ConfigError::Invalid(
-                "rate limits must be positive".into(),
-            ));
+            return Err(ConfigError::Invalid("rate limits must be positive".into()));
         }
         if self.writer.queue_requests == 0 || self.writer.max_transaction_records == 0 {
             return Err(ConfigError::Invalid(
@@ -281,7 +279,9 @@ mod tests {
     fn unknown_fields_are_refused() {
         let err = toml::from_str::<Config>("data_dirr = \"x\"").unwrap_err();
         assert!(err.to_string().contains("data_dirr"));
-        let c: Config = toml::from_str("capture_content = true\n[query]\nmax_rows = 50\ndefault_rows = 10").unwrap();
+        let c: Config =
+            toml::from_str("capture_content = true\n[query]\nmax_rows = 50\ndefault_rows = 10")
+                .unwrap();
         assert!(c.capture_content);
         assert_eq!(c.query.max_rows, 50);
         assert_eq!(c.query.time_budget_ms, 5_000);

@@ -317,7 +317,11 @@ impl Batch {
     /// Number of records (events + points + spans) in the batch.
     pub fn len(&self) -> usize {
         self.events.iter().map(|g| g.rows.len()).sum::<usize>()
-            + self.metric_points.iter().map(|g| g.rows.len()).sum::<usize>()
+            + self
+                .metric_points
+                .iter()
+                .map(|g| g.rows.len())
+                .sum::<usize>()
             + self.spans.iter().map(|g| g.rows.len()).sum::<usize>()
     }
 
