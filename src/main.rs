@@ -1,2 +1,392 @@
-//! The `tokentally` binary: parses the command line and calls the library.
-fn main() {}
+//! The `tokentally` binary: parses the command line, loads the configuration,
+//! initialises logging and calls the library. No logic of its own.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use tokentally::config::{Config, IngestAuth};
+
+#[derive(Parser)]
+#[command(
+    name = "tokentally",
+    version,
+    about = "Least-privilege MCP access to Claude Code's OpenTelemetry usage telemetry"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct StoreArgs {
+    /// Directory holding the databases (created if missing).
+    #[arg(long, env = "TOKENTALLY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file; flags override it.
+    #[arg(long, env = "TOKENTALLY_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the OTLP receivers (gRPC, HTTP) and the MCP server.
+    Serve(ServeArgs),
+    /// Create, list and revoke access tokens.
+    Token {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Inspect and verify the tamper-evident audit log.
+    Audit {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// Run one query tool locally (the same tools as over MCP), printing JSON.
+    Query {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Tool name, e.g. cost_by_developer.
+        tool: String,
+        /// Tool arguments as a JSON object.
+        #[arg(default_value = "{}")]
+        arguments: String,
+    },
+    /// Delete data older than the retention period now.
+    Prune {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Keep this much, e.g. 90d.
+        #[arg(long)]
+        retention: String,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// OTLP/gRPC listen address.
+    #[arg(long)]
+    otlp_grpc: Option<SocketAddr>,
+    /// OTLP/HTTP listen address.
+    #[arg(long)]
+    otlp_http: Option<SocketAddr>,
+    /// MCP listen address (endpoint /mcp).
+    #[arg(long)]
+    mcp: Option<SocketAddr>,
+    /// Delete data older than this (e.g. 90d); default keeps everything.
+    #[arg(long)]
+    retention: Option<String>,
+    /// Store prompt text, responses and tool input contents (off by default).
+    #[arg(long)]
+    capture_content: bool,
+    /// Whether ingest needs a token: auto (only on non-loopback binds), required, open.
+    #[arg(long, value_parser = parse_ingest_auth)]
+    ingest_auth: Option<IngestAuth>,
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a token and print its secret once.
+    Create {
+        /// Unique name.
+        #[arg(long)]
+        name: String,
+        /// ingest, read, read:content or audit.
+        #[arg(long)]
+        scope: String,
+        /// Restrict to these developers (email, account uuid or user id); repeatable.
+        #[arg(long = "developer")]
+        developers: Vec<String>,
+        /// Expire after this long, e.g. 30d, 12h, 2w.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List tokens (never shows secrets).
+    List,
+    /// Revoke a token by name.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Check the hash chain; exits non-zero and says where if anything was changed.
+    Verify,
+    /// Print the last records as JSON lines.
+    Tail {
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: usize,
+    },
+    /// Export records for a SIEM.
+    Export {
+        /// Output format (jsonl).
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// Only records at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+    },
+}
+
+fn parse_ingest_auth(s: &str) -> Result<IngestAuth, String> {
+    match s {
+        "auto" => Ok(IngestAuth::Auto),
+        "required" => Ok(IngestAuth::Required),
+        "open" => Ok(IngestAuth::Open),
+        _ => Err("expected auto, required or open".into()),
+    }
+}
+
+/// Parses `90d`, `12h`, `2w` into whole days (retention) or a Duration.
+fn parse_duration(s: &str) -> anyhow::Result<std::time::Duration> {
+    tokentally::auth::parse_expires(s).with_context(|| {
+        format!("invalid duration {s:?}: use a number followed by h, d or w, e.g. 90d")
+    })
+}
+
+fn load_config(args: &StoreArgs) -> anyhow::Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TOKENTALLY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(dispatch(cli.command))
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve(args).await,
+        Command::Token { store, action } => token(load_config(&store)?, action),
+        Command::Audit { store, action } => audit(load_config(&store)?, action),
+        Command::Query {
+            store,
+            tool,
+            arguments,
+        } => query(load_config(&store)?, &tool, &arguments).await,
+        Command::Prune { store, retention } => {
+            let config = load_config(&store)?;
+            let keep = parse_duration(&retention)?;
+            let store = tokentally::store::Store::open(
+                &config.data_dir,
+                tokentally::store::StoreOptions::from_config(&config),
+            )?;
+            let cutoff = jiff::Timestamp::now().as_nanosecond() - keep.as_nanos() as i128;
+            let r = store.prune(i64::try_from(cutoff).unwrap_or(0)).await?;
+            store.close().await?;
+            println!(
+                "pruned {} events, {} metric points, {} spans",
+                r.events, r.metric_points, r.spans
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = load_config(&args.store)?;
+    if let Some(a) = args.otlp_grpc {
+        config.otlp_grpc_addr = a;
+    }
+    if let Some(a) = args.otlp_http {
+        config.otlp_http_addr = a;
+    }
+    if let Some(a) = args.mcp {
+        config.mcp_addr = a;
+    }
+    if let Some(r) = &args.retention {
+        let days = parse_duration(r)?.as_secs().div_ceil(86_400);
+        config.retention_days = Some(u32::try_from(days).context("retention too long")?);
+    }
+    if args.capture_content {
+        config.capture_content = true;
+    }
+    if let Some(a) = args.ingest_auth {
+        config.ingest_auth = a;
+    }
+    let server = tokentally::server::start(config.clone()).await?;
+    print_banner(&config, &server);
+    tokentally::server::run(server, tokentally::server::shutdown_signal()).await?;
+    Ok(())
+}
+
+fn print_banner(config: &Config, server: &tokentally::server::RunningServer) {
+    let http = server.otlp_http_addr;
+    let grpc = server.otlp_grpc_addr;
+    let mcp = server.mcp_addr;
+    println!("tokentally {} is running", env!("CARGO_PKG_VERSION"));
+    println!("  data dir:   {}", config.data_dir.display());
+    println!("  OTLP/gRPC:  http://{grpc}");
+    println!("  OTLP/HTTP:  http://{http}  (/v1/logs, /v1/metrics, /v1/traces)");
+    println!("  MCP:        http://{mcp}/mcp");
+    println!(
+        "  ingest:     {}",
+        if server.ingest_requires_token {
+            "requires a token of scope ingest"
+        } else {
+            "open (loopback only)"
+        }
+    );
+    println!();
+    println!("Point Claude Code at it (OTLP over HTTP/protobuf; grpc and http/json work too):");
+    println!("  export CLAUDE_CODE_ENABLE_TELEMETRY=1");
+    println!("  export OTEL_LOGS_EXPORTER=otlp OTEL_METRICS_EXPORTER=otlp");
+    println!("  export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf");
+    println!("  export OTEL_EXPORTER_OTLP_ENDPOINT=http://{http}");
+    println!("  # or: OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=http://{grpc}");
+    if server.ingest_requires_token {
+        println!("  export OTEL_EXPORTER_OTLP_HEADERS='Authorization=Bearer <ingest token>'");
+    }
+    if server.bootstrap_tokens.is_empty() {
+        println!();
+        println!(
+            "Ask it questions (use a read token; `tokentally token create --name me --scope read`):"
+        );
+        println!(
+            "  claude mcp add --transport http tokentally http://{mcp}/mcp --header \"Authorization: Bearer <read token>\""
+        );
+    } else {
+        println!();
+        println!("First start: these tokens were created. Their secrets are shown only now:");
+        for (info, secret) in &server.bootstrap_tokens {
+            println!(
+                "  {:<8} scope {:<13} {}",
+                info.name,
+                info.scope.as_str(),
+                secret
+            );
+        }
+        if let Some((_, secret)) = server
+            .bootstrap_tokens
+            .iter()
+            .find(|(i, _)| i.scope == tokentally::auth::Scope::Read)
+        {
+            println!();
+            println!("Ask it questions from Claude Code:");
+            println!(
+                "  claude mcp add --transport http tokentally http://{mcp}/mcp --header \"Authorization: Bearer {secret}\""
+            );
+        }
+    }
+}
+
+fn token(config: Config, action: TokenAction) -> anyhow::Result<()> {
+    use tokentally::auth::{Scope, TokenStore};
+    let tokens = TokenStore::open(&config.data_dir)?;
+    match action {
+        TokenAction::Create {
+            name,
+            scope,
+            developers,
+            expires,
+        } => {
+            let Some(scope) = Scope::parse(&scope) else {
+                bail!("unknown scope {scope:?}: use ingest, read, read:content or audit");
+            };
+            let expires = expires.as_deref().map(parse_duration).transpose()?;
+            let (info, secret) = tokens.create(&name, scope, &developers, expires)?;
+            println!("{secret}");
+            eprintln!(
+                "created token {:?} (scope {}); the secret above is shown only once",
+                info.name,
+                info.scope.as_str()
+            );
+        }
+        TokenAction::List => {
+            for t in tokens.list()? {
+                println!("{}", serde_json::to_string(&t)?);
+            }
+        }
+        TokenAction::Revoke { name } => {
+            tokens.revoke(&name)?;
+            println!("revoked {name}");
+        }
+    }
+    Ok(())
+}
+
+fn audit(config: Config, action: AuditAction) -> anyhow::Result<()> {
+    let log = tokentally::audit::AuditLog::open(&config.data_dir)?;
+    match action {
+        AuditAction::Verify => {
+            let report = log.verify()?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.ok {
+                bail!("the audit log has been tampered with");
+            }
+        }
+        AuditAction::Tail { lines } => {
+            for rec in log.tail(lines)? {
+                println!("{}", serde_json::to_string(&rec)?);
+            }
+        }
+        AuditAction::Export { format, since } => {
+            if format != "jsonl" {
+                bail!("unsupported format {format:?}: use jsonl");
+            }
+            let since = since
+                .as_deref()
+                .map(|s| {
+                    s.parse::<jiff::Timestamp>()
+                        .with_context(|| format!("invalid --since {s:?}: use RFC 3339"))
+                })
+                .transpose()?;
+            let stdout = std::io::stdout();
+            log.export_jsonl(&mut stdout.lock(), since)?;
+        }
+    }
+    Ok(())
+}
+
+async fn query(config: Config, tool: &str, arguments: &str) -> anyhow::Result<()> {
+    let args: serde_json::Value =
+        serde_json::from_str(arguments).context("arguments must be a JSON object")?;
+    let store = tokentally::store::Store::open(
+        &config.data_dir,
+        tokentally::store::StoreOptions::from_config(&config),
+    )?;
+    let ctx = tokentally::query::ToolContext::over_store(store.clone(), config.query.clone());
+    // Whoever can read the data directory can read everything: the local CLI
+    // runs as an unrestricted audit-scope principal.
+    let principal = tokentally::auth::Principal {
+        token_id: 0,
+        token_name: "local-cli".into(),
+        scope: tokentally::auth::Scope::Audit,
+        developers: Vec::new(),
+    };
+    let reply = tokentally::mcp::call_tool(&ctx, &principal, tool, args).await;
+    println!("{}", serde_json::to_string_pretty(&reply.structured)?);
+    eprintln!("{}", reply.text);
+    store.close().await?;
+    if reply.is_error {
+        bail!("the tool reported an error");
+    }
+    Ok(())
+}

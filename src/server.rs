@@ -1,1 +1,294 @@
-//! (in progress)
+//! Wires the store, the OTLP receivers and the MCP endpoint together under one
+//! cancellation token. `start` binds everything (port 0 works, for tests) and
+//! returns the bound addresses; `RunningServer::shutdown` stops the listeners,
+//! drains in-flight work and checkpoints the database last.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::{AuditLog, AuditSink};
+use crate::auth::{TokenInfo, TokenStore};
+use crate::config::Config;
+use crate::grpc::OtlpGrpc;
+use crate::http::guard::{GuardState, HostCheck};
+use crate::http::otlp::OtlpState;
+use crate::otlp::DecodeOptions;
+use crate::ratelimit::RateLimiter;
+use crate::store::{Store, StoreOptions};
+
+/// Why the server could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The store could not be opened or closed cleanly.
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// Tokens could not be read or created.
+    #[error("tokens: {0}")]
+    Auth(String),
+    /// The audit log could not be opened.
+    #[error("audit log: {0}")]
+    Audit(String),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A started server.
+pub struct RunningServer {
+    /// Bound OTLP/HTTP address.
+    pub otlp_http_addr: SocketAddr,
+    /// Bound OTLP/gRPC address.
+    pub otlp_grpc_addr: SocketAddr,
+    /// Bound MCP address (endpoint `/mcp`).
+    pub mcp_addr: SocketAddr,
+    /// Tokens created on this first start (secrets shown once), if any.
+    pub bootstrap_tokens: Vec<(TokenInfo, String)>,
+    /// Whether OTLP ingest requires an ingest token.
+    pub ingest_requires_token: bool,
+    /// The store, for in-process inspection (tests, CLI).
+    pub store: Store,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
+}
+
+/// Starts every listener and background task.
+pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
+    config.validate()?;
+    let store = Store::open(&config.data_dir, StoreOptions::from_config(&config))?;
+    let tokens =
+        TokenStore::open(&config.data_dir).map_err(|e| ServerError::Auth(e.to_string()))?;
+    let bootstrap_tokens = tokens
+        .ensure_bootstrap_tokens()
+        .map_err(|e| ServerError::Auth(e.to_string()))?;
+    let audit: Arc<dyn AuditSink> =
+        Arc::new(AuditLog::open(&config.data_dir).map_err(|e| ServerError::Audit(e.to_string()))?);
+    let limiter = Arc::new(RateLimiter::new(&config.rate_limit));
+    let ingest_requires_token = config.ingest_requires_token();
+
+    let otlp_http = bind(config.otlp_http_addr).await?;
+    let otlp_grpc = bind(config.otlp_grpc_addr).await?;
+    let mcp = bind(config.mcp_addr).await?;
+    let otlp_http_addr = otlp_http.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.otlp_http_addr,
+        source,
+    })?;
+    let otlp_grpc_addr = otlp_grpc.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.otlp_grpc_addr,
+        source,
+    })?;
+    let mcp_addr = mcp.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.mcp_addr,
+        source,
+    })?;
+
+    let cancel = CancellationToken::new();
+    let decode = DecodeOptions {
+        max_body_bytes: config.max_body_bytes,
+        capture_content: config.capture_content,
+    };
+    let guard = GuardState {
+        tokens: tokens.clone(),
+        limiter: limiter.clone(),
+        audit: audit.clone(),
+        host_check: HostCheck::new(
+            &[otlp_http_addr, otlp_grpc_addr, mcp_addr],
+            &config.allowed_hosts,
+            &config.allowed_origins,
+        ),
+        ingest_requires_token,
+    };
+
+    let mut tasks = Vec::new();
+
+    // OTLP/HTTP
+    let otlp_app = crate::http::otlp_router(
+        OtlpState {
+            store: store.clone(),
+            decode: decode.clone(),
+        },
+        guard.clone(),
+    )
+    .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        http::StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(60),
+    ));
+    tasks.push(serve_axum(otlp_http, otlp_app, cancel.clone()));
+
+    // OTLP/gRPC
+    let routes =
+        OtlpGrpc::new(store.clone(), decode).router(ingest_requires_token.then(|| tokens.clone()));
+    let grpc_cancel = cancel.clone();
+    tasks.push(tokio::spawn(async move {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(otlp_grpc);
+        let result = tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(incoming, grpc_cancel.cancelled_owned())
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "OTLP/gRPC server stopped");
+        }
+    }));
+
+    // MCP
+    let tool_ctx = crate::query::ToolContext::over_store(store.clone(), config.query.clone());
+    let mut mcp_hosts = Vec::new();
+    if !config.allowed_hosts.is_empty() {
+        // rmcp checks Host too; give it the same list as the guard in front.
+        mcp_hosts.extend(["localhost", "127.0.0.1", "::1", "[::1]"].map(String::from));
+        mcp_hosts.push(mcp_addr.ip().to_string());
+        mcp_hosts.extend(config.allowed_hosts.iter().cloned());
+    }
+    let mcp_service = crate::mcp::mcp_service(
+        tool_ctx,
+        audit.clone(),
+        cancel.child_token(),
+        crate::mcp::McpHttpConfig {
+            allowed_hosts: mcp_hosts,
+            allowed_origins: config.allowed_origins.clone(),
+            sse_keep_alive: None,
+        },
+        None,
+    );
+    let mcp_app = crate::http::mcp_router(mcp_service, guard);
+    tasks.push(serve_axum(mcp, mcp_app, cancel.clone()));
+
+    // Retention
+    if let Some(days) = config.retention_days {
+        tasks.push(spawn_retention(store.clone(), days, cancel.clone()));
+    }
+
+    Ok(RunningServer {
+        otlp_http_addr,
+        otlp_grpc_addr,
+        mcp_addr,
+        bootstrap_tokens,
+        ingest_requires_token,
+        store,
+        cancel,
+        tasks,
+    })
+}
+
+fn serve_axum(
+    listener: TcpListener,
+    app: axum::Router,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let result = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(cancel.cancelled_owned())
+        .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    })
+}
+
+fn spawn_retention(store: Store, days: u32, cancel: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let keep = Duration::from_secs(u64::from(days) * 86_400);
+        loop {
+            let now_ns = jiff::Timestamp::now().as_nanosecond();
+            let cutoff = now_ns.saturating_sub(keep.as_nanos() as i128);
+            let cutoff = i64::try_from(cutoff).unwrap_or(0);
+            match store.prune(cutoff).await {
+                Ok(r) => tracing::info!(
+                    events = r.events,
+                    metric_points = r.metric_points,
+                    spans = r.spans,
+                    "retention pruned old data"
+                ),
+                Err(e) => tracing::warn!(error = %e, "retention pass failed"),
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            }
+        }
+    })
+}
+
+impl RunningServer {
+    /// The token that stops everything when cancelled.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Stops the listeners, waits for in-flight requests, then drains and
+    /// checkpoints the store.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        self.cancel.cancel();
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "server task ended abnormally");
+            }
+        }
+        self.store.close().await?;
+        Ok(())
+    }
+}
+
+/// Runs until `shutdown` resolves (ctrl-c, SIGTERM), then stops cleanly.
+pub async fn run(
+    server: RunningServer,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let cancel = server.cancel_token();
+    tokio::select! {
+        _ = shutdown => {}
+        _ = cancel.cancelled() => {}
+    }
+    tracing::info!("shutting down: draining in-flight work");
+    server.shutdown().await
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

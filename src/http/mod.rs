@@ -1,3 +1,64 @@
-//! (in progress)
+//! HTTP transports: the OTLP/HTTP receiver and the `/mcp` endpoint, each an
+//! axum router built from shared state so it can be tested without sockets.
 
 pub mod guard;
+pub mod otlp;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use self::guard::GuardState;
+use self::otlp::OtlpState;
+
+/// `GET /healthz`: liveness, no data, no auth.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The OTLP/HTTP router: `/v1/{logs,metrics,traces}` behind the host/origin
+/// check and, when required, the ingest token check.
+pub fn otlp_router(state: OtlpState, guard: GuardState) -> Router {
+    let signals = Router::new()
+        .route("/v1/logs", post(otlp::export_logs))
+        .route("/v1/metrics", post(otlp::export_metrics))
+        .route("/v1/traces", post(otlp::export_traces))
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            guard.clone(),
+            guard::ingest_auth,
+        ));
+    Router::new()
+        .merge(signals)
+        .route("/healthz", get(healthz))
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            guard::host_origin_guard,
+        ))
+}
+
+/// The MCP router: `/mcp` behind host/origin checks, rate limits and bearer
+/// authentication, which puts the caller's `Principal` into the request.
+pub fn mcp_router<S>(mcp: S, guard: GuardState) -> Router
+where
+    S: tower::Service<axum::extract::Request, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
+    let mcp = Router::new()
+        .route_service("/mcp", mcp)
+        .layer(axum::middleware::from_fn_with_state(
+            guard.clone(),
+            guard::mcp_auth,
+        ));
+    Router::new()
+        .merge(mcp)
+        .route("/healthz", get(healthz))
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            guard::host_origin_guard,
+        ))
+}

@@ -126,6 +126,11 @@ pub struct ToolContext {
 }
 
 impl ToolContext {
+    /// A context whose queries run on the store's reader pool.
+    pub fn over_store(store: crate::store::Store, limits: QueryLimits) -> Self {
+        Self::new(Arc::new(runner::StoreRunner::new(store)), limits)
+    }
+
     /// A context over `runner` with `limits`, using the real clock.
     pub fn new(runner: Arc<dyn QueryRunner>, limits: QueryLimits) -> Self {
         ToolContext {

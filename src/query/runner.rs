@@ -79,3 +79,45 @@ impl QueryRunner for ConnRunner {
         .boxed()
     }
 }
+
+/// The server's runner: the store's reader pool, whose watchdog interrupts
+/// SQLite at the budget.
+#[derive(Clone)]
+pub struct StoreRunner {
+    store: crate::store::Store,
+}
+
+impl StoreRunner {
+    /// Runs queries on `store`'s read connections.
+    pub fn new(store: crate::store::Store) -> Self {
+        StoreRunner { store }
+    }
+}
+
+impl QueryRunner for StoreRunner {
+    fn run_boxed(
+        &self,
+        budget: Duration,
+        f: BoxedQuery,
+    ) -> BoxFuture<'static, Result<serde_json::Value, QueryError>> {
+        use crate::store::ReadError;
+        let store = self.store.clone();
+        async move {
+            let start = Instant::now();
+            // The query's own error travels inside Ok so it is not confused
+            // with the pool's; an interrupted statement surfaces as an SQL
+            // error from inside the query, recognised by the elapsed budget.
+            match store.read(budget, move |conn| Ok(f(conn))).await {
+                Ok(Err(QueryError::Sql(_))) if start.elapsed() >= budget => {
+                    Err(QueryError::TimedOut)
+                }
+                Ok(result) => result,
+                Err(ReadError::TimedOut) => Err(QueryError::TimedOut),
+                Err(ReadError::Busy) => Err(QueryError::Busy),
+                Err(ReadError::Sql(e)) => Err(QueryError::Sql(e.to_string())),
+                Err(ReadError::Closed) => Err(QueryError::Sql("the store is closed".into())),
+            }
+        }
+        .boxed()
+    }
+}
