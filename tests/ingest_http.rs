@@ -10,36 +10,6 @@ use common::{TestServer, count, fixture};
 use prost::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Every captured request body, in capture order.
-const FIXTURES: &[&str] = &[
-    "claude-code/t1_json_text/otlp/001_v1_traces.json",
-    "claude-code/t1_json_text/otlp/002_v1_logs.json",
-    "claude-code/t1_json_text/otlp/003_v1_metrics.json",
-    "claude-code/v2100_t3_json_tools/otlp/001_v1_logs.json",
-    "claude-code/v2100_t3_json_tools/otlp/002_v1_traces.json",
-    "claude-code/v2100_t3_json_tools/otlp/003_v1_metrics.json",
-    "claude-code/v330_t10_headers_gzip/otlp/001_v1_logs.gz",
-    "claude-code/v330_t10_headers_gzip/otlp/002_v1_metrics.gz",
-    "claude-code/v330_t1_json_text/otlp/001_v1_traces.json",
-    "claude-code/v330_t1_json_text/otlp/002_v1_logs.json",
-    "claude-code/v330_t1_json_text/otlp/003_v1_metrics.json",
-    "claude-code/v330_t3_json_tools_details/otlp/001_v1_metrics.json",
-    "claude-code/v330_t3_json_tools_details/otlp/002_v1_logs.json",
-    "claude-code/v330_t3_json_tools_details/otlp/003_v1_logs.json",
-    "claude-code/v330_t3_json_tools_details/otlp/004_v1_metrics.json",
-    "claude-code/v330_t3_json_tools_details/otlp/005_v1_traces.json",
-    "claude-code/v330_t4_pb_write/otlp/001_v1_traces.pb",
-    "claude-code/v330_t4_pb_write/otlp/002_v1_logs.pb",
-    "claude-code/v330_t4_pb_write/otlp/003_v1_metrics.pb",
-    "claude-code/v330_t5_json_mcp/otlp/001_v1_traces.json",
-    "claude-code/v330_t5_json_mcp/otlp/002_v1_logs.json",
-    "claude-code/v330_t5_json_mcp/otlp/003_v1_metrics.json",
-    "claude-code/v330_t6_json_error529_notrace/otlp/001_v1_metrics.json",
-    "claude-code/v330_t6_json_error529_notrace/otlp/002_v1_logs.json",
-    "claude-code/v330_t6_json_error529_notrace/otlp/003_v1_logs.json",
-    "claude-code/v330_t6_json_error529_notrace/otlp/004_v1_metrics.json",
-];
-
 // Counted from the captures with an independent script (python, reading the
 // JSON and, for the .pb files, the official Python protobuf classes).
 const TOTAL_EVENTS: i64 = 3 + 11 + 8 + 8 + 23 + 3 + 14 + 13 + 6 + 3;
@@ -47,10 +17,7 @@ const TOTAL_POINTS: i64 = 7 + 9 + 7 + 7 + 11 + 8 + 10 + 12 + 1 + 1;
 const TOTAL_SPANS: i64 = 2 + 14 + 2 + 26 + 10 + 6;
 
 async fn replay_all(t: &TestServer) {
-    for f in FIXTURES {
-        let resp = t.post_fixture(f).await;
-        assert_eq!(resp.status(), 200, "{f}: {:?}", resp.text().await);
-    }
+    t.replay_captures().await;
 }
 
 #[tokio::test]

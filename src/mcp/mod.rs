@@ -214,7 +214,7 @@ impl ServerHandler for TokentallyMcp {
 pub struct McpHttpConfig {
     /// Accepted `Host` values; empty keeps rmcp's loopback-only default.
     pub allowed_hosts: Vec<String>,
-    /// Accepted `Origin` values; empty refuses every browser Origin.
+    /// Accepted `Origin` values besides loopback origins (`http(s)://localhost|127.0.0.1|[::1]` on any port).
     pub allowed_origins: Vec<String>,
     /// SSE keep-alive interval (`None` keeps rmcp's default).
     pub sse_keep_alive: Option<Duration>,
@@ -237,9 +237,14 @@ pub fn mcp_service(
     if !cfg.allowed_hosts.is_empty() {
         config = config.with_allowed_hosts(cfg.allowed_hosts.clone());
     }
-    if !cfg.allowed_origins.is_empty() {
-        config = config.with_allowed_origins(cfg.allowed_origins.clone());
-    }
+    // Pages served from this machine may call a local server (the guard in
+    // front applies the same rule); anything else must be configured.
+    let mut origins: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
+        .iter()
+        .flat_map(|h| [format!("http://{h}:*"), format!("https://{h}:*")])
+        .collect();
+    origins.extend(cfg.allowed_origins.iter().cloned());
+    config = config.with_allowed_origins(origins);
     if cfg.sse_keep_alive.is_some() {
         config = config.with_sse_keep_alive(cfg.sse_keep_alive);
     }

@@ -119,12 +119,50 @@ impl TestServer {
         req.body(body).send().await.unwrap()
     }
 
+    /// Replays every capture in `CAPTURES`, asserting each is accepted.
+    pub async fn replay_captures(&self) {
+        for f in CAPTURES {
+            let resp = self.post_fixture(f).await;
+            assert_eq!(resp.status(), 200, "{f}: {:?}", resp.text().await);
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown().await.unwrap();
         }
     }
 }
+
+/// Every captured request body, in capture order.
+pub const CAPTURES: &[&str] = &[
+    "claude-code/t1_json_text/otlp/001_v1_traces.json",
+    "claude-code/t1_json_text/otlp/002_v1_logs.json",
+    "claude-code/t1_json_text/otlp/003_v1_metrics.json",
+    "claude-code/v2100_t3_json_tools/otlp/001_v1_logs.json",
+    "claude-code/v2100_t3_json_tools/otlp/002_v1_traces.json",
+    "claude-code/v2100_t3_json_tools/otlp/003_v1_metrics.json",
+    "claude-code/v330_t10_headers_gzip/otlp/001_v1_logs.gz",
+    "claude-code/v330_t10_headers_gzip/otlp/002_v1_metrics.gz",
+    "claude-code/v330_t1_json_text/otlp/001_v1_traces.json",
+    "claude-code/v330_t1_json_text/otlp/002_v1_logs.json",
+    "claude-code/v330_t1_json_text/otlp/003_v1_metrics.json",
+    "claude-code/v330_t3_json_tools_details/otlp/001_v1_metrics.json",
+    "claude-code/v330_t3_json_tools_details/otlp/002_v1_logs.json",
+    "claude-code/v330_t3_json_tools_details/otlp/003_v1_logs.json",
+    "claude-code/v330_t3_json_tools_details/otlp/004_v1_metrics.json",
+    "claude-code/v330_t3_json_tools_details/otlp/005_v1_traces.json",
+    "claude-code/v330_t4_pb_write/otlp/001_v1_traces.pb",
+    "claude-code/v330_t4_pb_write/otlp/002_v1_logs.pb",
+    "claude-code/v330_t4_pb_write/otlp/003_v1_metrics.pb",
+    "claude-code/v330_t5_json_mcp/otlp/001_v1_traces.json",
+    "claude-code/v330_t5_json_mcp/otlp/002_v1_logs.json",
+    "claude-code/v330_t5_json_mcp/otlp/003_v1_metrics.json",
+    "claude-code/v330_t6_json_error529_notrace/otlp/001_v1_metrics.json",
+    "claude-code/v330_t6_json_error529_notrace/otlp/002_v1_logs.json",
+    "claude-code/v330_t6_json_error529_notrace/otlp/003_v1_logs.json",
+    "claude-code/v330_t6_json_error529_notrace/otlp/004_v1_metrics.json",
+];
 
 /// One integer from a query.
 pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
