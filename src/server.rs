@@ -165,13 +165,21 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         mcp_hosts.push(mcp_addr.ip().to_string());
         mcp_hosts.extend(config.allowed_hosts.iter().cloned());
     }
+    // rmcp checks Origin too and refuses any Origin not listed: give it the
+    // loopback origins (any port) the guard in front accepts, plus the
+    // configured ones, so both layers agree.
+    let mut mcp_origins: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
+        .iter()
+        .flat_map(|h| [format!("http://{h}:*"), format!("https://{h}:*")])
+        .collect();
+    mcp_origins.extend(config.allowed_origins.iter().cloned());
     let mcp_service = crate::mcp::mcp_service(
         tool_ctx,
         audit.clone(),
         cancel.child_token(),
         crate::mcp::McpHttpConfig {
             allowed_hosts: mcp_hosts,
-            allowed_origins: config.allowed_origins.clone(),
+            allowed_origins: mcp_origins,
             sse_keep_alive: None,
         },
         Some(Arc::new(crate::mcp::audit_tools::AuditTools::new(
