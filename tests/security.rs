@@ -1438,3 +1438,84 @@ async fn audit_cli_tails_and_exports_the_chain() {
     );
     t.stop().await;
 }
+
+// The audit tools through the official MCP TypeScript SDK client, which
+// checks structuredContent against each tool's outputSchema: listed with
+// readOnlyHint and documented arguments for audit tokens only, answering
+// what the log holds.
+#[tokio::test]
+async fn official_client_sees_and_calls_the_audit_tools_only_with_audit_scope() {
+    let t = start().await;
+    let mut s = Session::open(&t.mcp_url(), &t.bootstrap_token("read")).await;
+    s.call_ok("describe_data", json!({})).await;
+    s.call_ok("list_sessions", json!({})).await;
+    let calls = json!([
+        {"name": "audit_log", "arguments": {"limit": 2, "token": "read"}},
+        {"name": "audit_summary", "arguments": {"since": "1h"}},
+        {"name": "audit_log", "arguments": {"outcome": "exploded"}},
+    ]);
+    let out = common::run_node(
+        vec![
+            "mcp_client.mjs".into(),
+            t.mcp_url(),
+            t.bootstrap_token("audit"),
+            calls.to_string(),
+        ],
+        vec![],
+    )
+    .await;
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    let tools = v["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 11);
+    for name in ["audit_log", "audit_summary"] {
+        let tool = tools.iter().find(|x| x["name"] == name).unwrap();
+        assert_eq!(tool["readOnlyHint"], true);
+        assert_eq!(tool["hasOutputSchema"], true);
+        assert_eq!(tool["described"], true);
+    }
+    let r = &v["results"];
+    assert_eq!(r[0]["isError"], false, "{v}");
+    let rows = r[0]["structuredContent"]["rows"].as_array().unwrap();
+    let tools_called: Vec<&str> = rows.iter().map(|x| x["tool"].as_str().unwrap()).collect();
+    assert_eq!(tools_called, ["list_sessions", "describe_data"]);
+    assert!(
+        rows.iter()
+            .all(|x| x["token_name"] == "read" && x["outcome"] == "ok")
+    );
+    assert_eq!(r[1]["isError"], false, "{v}");
+    assert_eq!(r[1]["structuredContent"]["total"], 3);
+    assert_eq!(
+        r[1]["structuredContent"]["rows"],
+        json!([
+            {"token_id": 2, "token_name": "read", "calls": 2, "denied": 0},
+            {"token_id": 1, "token_name": "admin", "calls": 1, "denied": 0},
+        ])
+    );
+    assert_eq!(r[2]["isError"], true);
+    assert!(
+        r[2]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown outcome \"exploded\"")
+    );
+
+    let calls = json!([{"name": "audit_summary", "arguments": {}}]);
+    let out = common::run_node(
+        vec![
+            "mcp_client.mjs".into(),
+            t.mcp_url(),
+            t.bootstrap_token("read"),
+            calls.to_string(),
+        ],
+        vec![],
+    )
+    .await;
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["tools"].as_array().unwrap().len(), 9);
+    assert_eq!(v["results"][0]["isError"], true, "{v}");
+    assert_eq!(
+        v["results"][0]["text"],
+        "audit_summary needs a token with scope audit; this token's scope is read"
+    );
+    t.stop().await;
+}
