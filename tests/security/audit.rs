@@ -40,6 +40,15 @@ fn tamper_and_verify(from: &Path, sql: &str) -> (Vec<(u64, ProblemKind)>, String
         stderr.contains("the audit log has been tampered with"),
         "{stderr}"
     );
+    // Verifying changed nothing: the dropped triggers are still gone.
+    let raw = rusqlite::Connection::open(dir.path().join("audit.db")).unwrap();
+    assert_eq!(
+        count(
+            &raw,
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
+        ),
+        0
+    );
     (
         report.problems.iter().map(|p| (p.seq, p.kind)).collect(),
         stdout,
@@ -215,6 +224,15 @@ async fn audit_cli_tails_and_exports_the_chain() {
     );
     assert!(later.status.success());
     assert!(later.stdout.is_empty());
+    // A directory without an audit log is an error, not an empty "ok" log.
+    let empty = tempfile::tempdir().unwrap();
+    for args in [&["audit", "verify"][..], &["audit", "tail"][..]] {
+        let out = cli(empty.path(), args);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("cannot open the audit log in"), "{stderr}");
+    }
+    assert!(!empty.path().join("audit.db").exists());
     assert!(
         !cli(dir, &["audit", "export", "--format", "csv"])
             .status
