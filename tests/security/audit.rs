@@ -85,6 +85,20 @@ async fn audit_tampering_is_reported_where_it_happened() {
             .iter()
             .all(|r| r["tool"] == "describe_data" && r["outcome"] == "ok")
     );
+    // Each record names the caller as the request showed it.
+    let first = &log["rows"][0];
+    assert_eq!(first["scope"], "read");
+    assert_eq!(first["method"], "tools/call");
+    assert_eq!(
+        first["peer"].as_str().unwrap().split(':').next(),
+        Some("127.0.0.1")
+    );
+    assert_eq!(first["user_agent"], "tokentally-security-test/1.0");
+    assert_eq!(first["client_name"], "security-test");
+    assert_eq!(first["client_version"], "1.0");
+    assert_eq!(first["arguments"], json!({}));
+    assert_eq!(first["rows"], 0, "an empty store has no names to describe");
+    assert!(first["duration_ms"].is_u64() && first["bytes"].as_u64().unwrap() > 100);
     let summary = auditor
         .call_ok("audit_summary", json!({"since": "1h"}))
         .await;

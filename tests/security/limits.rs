@@ -317,3 +317,80 @@ async fn locked_databases_refuse_cleanly_and_lose_nothing_acknowledged() {
     assert!(report.ok, "{report:?}");
     t.stop().await;
 }
+
+// A flood of guessed tokens from one address meets the per-address limit
+// before any token lookup: 429 with Retry-After past the burst, even for a
+// valid token from that address, while only a sample of those 429s is
+// audited so the flood cannot become a stream of audit writes.
+#[tokio::test]
+async fn a_flood_of_guessed_tokens_meets_the_per_address_limit() {
+    let t = TestServer::start_with(|c| {
+        c.rate_limit.per_ip_per_minute = 60;
+        c.rate_limit.per_ip_burst = 10;
+        c.rate_limit.per_token_per_minute = 100_000;
+        c.rate_limit.per_token_burst = 10_000;
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let (mut unauthorized, mut limited) = (0i64, 0i64);
+    for i in 0..200 {
+        let guess = format!("tt_{i:064x}");
+        let r = post(
+            &http,
+            &t.mcp_url(),
+            Some(&guess),
+            None,
+            &[],
+            b"{}".to_vec(),
+            None,
+        )
+        .await;
+        match r.status {
+            401 => unauthorized += 1,
+            429 => {
+                limited += 1;
+                let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+                assert!((1..=60).contains(&wait), "Retry-After {wait}");
+            }
+            other => panic!("unexpected {other}: {}", r.text),
+        }
+    }
+    let elapsed = started.elapsed().as_secs() as i64;
+    assert_eq!(unauthorized + limited, 200);
+    // The burst of 10, plus one per second of refill.
+    assert!(
+        (10..=10 + elapsed + 1).contains(&unauthorized),
+        "{unauthorized} guesses looked up in {elapsed}s"
+    );
+    // The address is over its limit: a valid token from it waits too.
+    let r = post(
+        &http,
+        &t.mcp_url(),
+        Some(&t.bootstrap_token("read")),
+        None,
+        &[],
+        b"{}".to_vec(),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 429);
+
+    let entries = audit_entries(t.dir.path());
+    let looked_up = entries
+        .iter()
+        .filter(|e| e.record.outcome == "unauthenticated")
+        .count() as i64;
+    assert_eq!(looked_up, unauthorized);
+    let sampled = entries
+        .iter()
+        .filter(|e| e.record.detail.as_deref() == Some("per-address rate limit"))
+        .count() as i64;
+    assert!(
+        (1..=10 + elapsed / 6 + 1).contains(&sampled),
+        "{sampled} of {} per-address 429s audited",
+        limited + 1
+    );
+    assert!(entries.iter().all(|e| e.record.token_id.is_none()));
+    t.stop().await;
+}
