@@ -52,6 +52,33 @@ async fn foreign_host_and_origin_are_refused_on_both_listeners() {
         assert_eq!(r.text, answer);
     }
     assert_eq!(count(&t.db(), "SELECT count(*) FROM events"), 0);
+    // The /mcp refusals are audited with the offending value, no token.
+    let refused: Vec<(Option<String>, Option<String>, Option<i64>)> = audit_entries(t.dir.path())
+        .into_iter()
+        .filter(|e| e.record.outcome == "forbidden")
+        .map(|e| (e.record.method, e.record.detail, e.record.token_id))
+        .collect();
+    let post_mcp = Some("POST /mcp".to_string());
+    assert_eq!(
+        refused,
+        vec![
+            (
+                post_mcp.clone(),
+                Some(r#"Host not allowed: "evil.example""#.into()),
+                None
+            ),
+            (
+                post_mcp.clone(),
+                Some(r#"Host not allowed: "evil.example:4318""#.into()),
+                None
+            ),
+            (
+                post_mcp,
+                Some(r#"Origin not allowed: "http://evil.example""#.into()),
+                None
+            ),
+        ]
+    );
     // The same requests from a local page pass.
     let resp = t
         .http
