@@ -379,3 +379,59 @@ async fn calls_to_the_audit_tools_are_audited_too() {
     }
     assert!(log.verify().unwrap().ok);
 }
+
+#[tokio::test]
+async fn reply_size_cap_trims_rows_and_the_cursor_continues_after_them() {
+    let (dir, log, _) = setup();
+    for i in 0..40 {
+        let mut r = rec(
+            Some((3, "big")),
+            Some("search_events"),
+            Outcome::Ok,
+            "127.0.0.1",
+        );
+        let fields: serde_json::Map<String, Value> = (0..8)
+            .map(|k| {
+                (
+                    format!("field{k}"),
+                    json!(format!("{i}-{}", "x".repeat(190))),
+                )
+            })
+            .collect();
+        r.arguments = Some(Value::Object(fields));
+        r.detail = Some("d".repeat(500));
+        log.append(r).unwrap();
+    }
+    let limits = QueryLimits {
+        max_reply_bytes: 8_000,
+        ..QueryLimits::default()
+    };
+    let ctx = ToolContext::new(
+        Arc::new(ConnRunner::new(
+            rusqlite::Connection::open_in_memory().unwrap(),
+        )),
+        limits,
+    );
+    let tools = AuditTools::new(Arc::new(AuditLog::open_read_only(dir.path()).unwrap()), ctx);
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..100 {
+        let mut args = json!({"token": "big"});
+        if let Some(c) = &cursor {
+            args["cursor"] = json!(c);
+        }
+        let r = call(&tools, Scope::Audit, AUDIT_LOG, args).await;
+        assert!(!r.is_error, "{}", r.text);
+        assert!(
+            r.structured.to_string().len() <= 4_000,
+            "reply over half the cap"
+        );
+        seen.extend(seqs(&r));
+        match r.structured["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let expected: Vec<u64> = (8..=47).rev().collect();
+    assert_eq!(seen, expected);
+}
