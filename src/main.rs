@@ -333,7 +333,10 @@ fn token(config: Config, action: TokenAction) -> anyhow::Result<()> {
 }
 
 fn audit(config: Config, action: AuditAction) -> anyhow::Result<()> {
-    let log = tokentally::audit::AuditLog::open(&config.data_dir)?;
+    // Read-only: inspecting the log must not change it (nor create an
+    // empty one when --data-dir points elsewhere).
+    let log = tokentally::audit::AuditLog::open_read_only(&config.data_dir)
+        .with_context(|| format!("cannot open the audit log in {}", config.data_dir.display()))?;
     match action {
         AuditAction::Verify => {
             let report = log.verify()?;

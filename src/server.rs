@@ -82,6 +82,12 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         .map_err(|e| ServerError::Auth(e.to_string()))?;
     let audit: Arc<dyn AuditSink> =
         Arc::new(AuditLog::open(&config.data_dir).map_err(|e| ServerError::Audit(e.to_string()))?);
+    // The audit tools read through their own read-only connection: they
+    // cannot write the log and do not queue behind appends.
+    let audit_reader = Arc::new(
+        AuditLog::open_read_only(&config.data_dir)
+            .map_err(|e| ServerError::Audit(e.to_string()))?,
+    );
     let limiter = Arc::new(RateLimiter::new(&config.rate_limit));
     let ingest_requires_token = config.ingest_requires_token();
 
@@ -151,6 +157,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
 
     // MCP
     let tool_ctx = crate::query::ToolContext::over_store(store.clone(), config.query.clone());
+    let tool_ctx_for_audit = tool_ctx.clone();
     let mut mcp_hosts = Vec::new();
     if !config.allowed_hosts.is_empty() {
         // rmcp checks Host too; give it the same list as the guard in front.
@@ -167,7 +174,10 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             allowed_origins: config.allowed_origins.clone(),
             sse_keep_alive: None,
         },
-        None,
+        Some(Arc::new(crate::mcp::audit_tools::AuditTools::new(
+            audit_reader,
+            tool_ctx_for_audit,
+        ))),
     );
     let mcp_app = crate::http::mcp_router(mcp_service, guard);
     tasks.push(serve_axum(mcp, mcp_app, cancel.clone()));

@@ -36,6 +36,9 @@ pub struct AuditFilter {
     pub until: Option<jiff::Timestamp>,
     /// Most entries to return (default 100, at most 1000).
     pub limit: Option<usize>,
+    /// Only records with a lower sequence number: where the previous page
+    /// (newest first) ended.
+    pub before_seq: Option<u64>,
 }
 
 /// Entries matching an [`AuditFilter`], newest first.
@@ -71,7 +74,7 @@ pub struct AuditSummary {
 }
 
 /// One line of [`AuditSummary::by_outcome`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct OutcomeCount {
     /// Outcome text.
     pub outcome: String,
@@ -80,7 +83,7 @@ pub struct OutcomeCount {
 }
 
 /// One line of [`AuditSummary::by_token`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct TokenCount {
     /// Token id (none for unrecognised tokens).
     pub token_id: Option<i64>,
@@ -93,7 +96,7 @@ pub struct TokenCount {
 }
 
 /// One line of [`AuditSummary::by_tool`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct ToolCount {
     /// Tool name.
     pub tool: String,
@@ -104,7 +107,7 @@ pub struct ToolCount {
 }
 
 /// One line of [`AuditSummary::top_callers`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct CallerCount {
     /// Peer address.
     pub peer: Option<String>,
@@ -227,6 +230,10 @@ impl AuditLog {
         if let Some(outcome) = &filter.outcome {
             clauses.push("outcome = ?");
             params.push(SqlValue::Text(outcome.clone()));
+        }
+        if let Some(seq) = filter.before_seq {
+            clauses.push("seq < ?");
+            params.push(SqlValue::Integer(i64::try_from(seq).unwrap_or(i64::MAX)));
         }
         params.push(SqlValue::Integer(
             i64::try_from(limit + 1).unwrap_or(i64::MAX),
@@ -427,6 +434,17 @@ mod tests {
         assert_eq!(page.entries.len(), 1);
         assert_eq!(page.entries[0].seq, 2);
         assert!(page.truncated);
+        let next = log
+            .query(&AuditFilter {
+                tool: Some("cost_by_developer".into()),
+                outcome: Some("ok".into()),
+                before_seq: Some(2),
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        let seqs: Vec<u64> = next.entries.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![1]);
+        assert!(!next.truncated);
 
         let future = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
         let none = log

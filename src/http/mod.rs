@@ -36,8 +36,9 @@ pub fn otlp_router(state: OtlpState, guard: GuardState) -> Router {
         ))
 }
 
-/// The MCP router: `/mcp` behind host/origin checks, rate limits and bearer
-/// authentication, which puts the caller's `Principal` into the request.
+/// The MCP router: `/mcp` behind host/origin checks (refusals audited), rate
+/// limits and bearer authentication, which puts the caller's `Principal` into
+/// the request.
 pub fn mcp_router<S>(mcp: S, guard: GuardState) -> Router
 where
     S: tower::Service<axum::extract::Request, Error = std::convert::Infallible>
@@ -59,6 +60,6 @@ where
         .route("/healthz", get(healthz))
         .layer(axum::middleware::from_fn_with_state(
             guard,
-            guard::host_origin_guard,
+            guard::mcp_host_origin_guard,
         ))
 }

@@ -173,7 +173,7 @@ fn depth(v: &Value) -> usize {
 }
 
 /// Checks the argument object against the tool's schema properties.
-fn check_args(spec: &ToolSpec, args: &Value) -> Result<Map<String, Value>, QueryError> {
+pub(crate) fn check_args(spec: &ToolSpec, args: &Value) -> Result<Map<String, Value>, QueryError> {
     let obj = match args {
         Value::Null => Map::new(),
         Value::Object(o) => o.clone(),
@@ -208,7 +208,7 @@ fn check_args(spec: &ToolSpec, args: &Value) -> Result<Map<String, Value>, Query
 }
 
 /// Hash of the arguments that define the question (not limit/cursor), binding cursors to it.
-fn args_hash(tool: &str, obj: &Map<String, Value>) -> String {
+pub(crate) fn args_hash(tool: &str, obj: &Map<String, Value>) -> String {
     let mut o = obj.clone();
     o.remove("limit");
     o.remove("cursor");
@@ -216,7 +216,8 @@ fn args_hash(tool: &str, obj: &Map<String, Value>) -> String {
     blake3::hash(text.as_bytes()).to_hex()[..16].to_string()
 }
 
-fn parse<T: serde::de::DeserializeOwned>(
+/// Deserializes checked arguments, turning serde's message into a tool error.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     tool: &str,
     obj: Map<String, Value>,
 ) -> Result<T, QueryError> {

@@ -2,6 +2,8 @@
 //! helpers, and direct read-only access to the database for assertions.
 #![allow(dead_code)]
 
+pub mod mcp;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -2,7 +2,9 @@
 //! (`axum::middleware::from_fn_with_state(guard_state, ...)`):
 //!
 //! * [`host_origin_guard`] (both listeners): DNS-rebinding protection, so a web
-//!   page cannot read or write through a local server.
+//!   page cannot read or write through a local server;
+//!   [`mcp_host_origin_guard`] is the same check on `/mcp`, with its refusals
+//!   audited (sampled per address, like per-address 429s).
 //! * [`mcp_auth`] (`/mcp`): per-address rate limit, bearer token from the
 //!   `Authorization` header only, scope check, per-token rate limit; inserts
 //!   the [`Principal`] into the request extensions. Every denial is audited,
@@ -161,6 +163,38 @@ fn plain(status: StatusCode, message: &'static str) -> Response {
         .into_response()
 }
 
+/// Why a request's `Host` or `Origin` is refused (403 and a short detail
+/// naming the offending value), or `None` when both are acceptable.
+fn host_origin_denial(state: &GuardState, req: &Request) -> Option<(Response, String)> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.as_str().to_string()));
+    match &host {
+        Some(h) if state.host_check.host_allowed(h) => {}
+        _ => {
+            let shown: String = host.unwrap_or_default().chars().take(256).collect();
+            return Some((
+                plain(StatusCode::FORBIDDEN, "forbidden: Host not allowed\n"),
+                format!("Host not allowed: {shown:?}"),
+            ));
+        }
+    }
+    for origin in req.headers().get_all(header::ORIGIN) {
+        let text = origin.to_str().ok();
+        if !text.is_some_and(|o| state.host_check.origin_allowed(o)) {
+            let shown: String = text.unwrap_or("(not text)").chars().take(256).collect();
+            return Some((
+                plain(StatusCode::FORBIDDEN, "forbidden: Origin not allowed\n"),
+                format!("Origin not allowed: {shown:?}"),
+            ));
+        }
+    }
+    None
+}
+
 /// DNS-rebinding protection: refuses (403) a `Host` that is not loopback, the
 /// bound address or allow-listed, and an `Origin` that is present but not a
 /// loopback origin or allow-listed.
@@ -169,24 +203,70 @@ pub async fn host_origin_guard(
     req: Request,
     next: Next,
 ) -> Response {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.as_str().to_string()));
-    if !host.is_some_and(|h| state.host_check.host_allowed(&h)) {
-        return plain(StatusCode::FORBIDDEN, "forbidden: Host not allowed\n");
+    match host_origin_denial(&state, &req) {
+        Some((response, _)) => response,
+        None => next.run(req).await,
     }
-    for origin in req.headers().get_all(header::ORIGIN) {
-        let ok = origin
-            .to_str()
-            .is_ok_and(|o| state.host_check.origin_allowed(o));
-        if !ok {
-            return plain(StatusCode::FORBIDDEN, "forbidden: Origin not allowed\n");
+}
+
+/// [`host_origin_guard`] for `/mcp`, where a refusal is also audited (as
+/// `forbidden`, with the offending value). Like per-address 429s, these
+/// denials come before any token, so they are sampled per address
+/// ([`RateLimiter::audit_ip_denial`]): a flood of forged headers cannot
+/// become a stream of audit writes. Fails closed (503) if the record cannot
+/// be written.
+pub async fn mcp_host_origin_guard(
+    State(state): State<GuardState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some((response, detail)) = host_origin_denial(&state, &req) else {
+        return next.run(req).await;
+    };
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if !state
+        .limiter
+        .audit_ip_denial(peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
+    {
+        return response;
+    }
+    let record = AuditRecord {
+        request_id: Some(uuid::Uuid::new_v4().to_string()),
+        peer: peer.map(|ip| ip.to_string()),
+        user_agent: user_agent(req.headers()),
+        method: Some(format!("{} {}", req.method(), req.uri().path())),
+        outcome: Outcome::Forbidden.as_str().to_string(),
+        detail: Some(detail),
+        ..AuditRecord::default()
+    };
+    append_denial(&state, record, response).await
+}
+
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(256).collect())
+}
+
+/// Appends a denial's audit record, then answers `response`; 503 instead
+/// when the record cannot be written (fail closed).
+async fn append_denial(state: &GuardState, record: AuditRecord, response: Response) -> Response {
+    let audit = state.audit.clone();
+    match tokio::task::spawn_blocking(move || audit.append(record)).await {
+        Ok(Ok(_)) => response,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "audit append failed; refusing request");
+            unavailable()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "audit append task failed; refusing request");
+            unavailable()
         }
     }
-    next.run(req).await
 }
 
 /// Why [`mcp_auth`] refused a request.
@@ -312,29 +392,14 @@ pub async fn mcp_auth(State(state): State<GuardState>, mut req: Request, next: N
                     .as_ref()
                     .map(|p| p.scope.as_str().to_string()),
                 peer: peer.map(|ip| ip.to_string()),
-                user_agent: req
-                    .headers()
-                    .get(header::USER_AGENT)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|ua| ua.chars().take(256).collect()),
+                user_agent: user_agent(req.headers()),
                 // The path only: the query string may hold a token.
                 method: Some(format!("{} {}", req.method(), req.uri().path())),
                 outcome: denial.outcome.as_str().to_string(),
                 detail: Some(denial.detail),
                 ..AuditRecord::default()
             };
-            let audit = state.audit.clone();
-            match tokio::task::spawn_blocking(move || audit.append(record)).await {
-                Ok(Ok(_)) => denial.response,
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "audit append failed; refusing request");
-                    unavailable()
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "audit append task failed; refusing request");
-                    unavailable()
-                }
-            }
+            append_denial(&state, record, denial.response).await
         }
     }
 }

@@ -1,0 +1,490 @@
+//! The audit tools over MCP, for `audit`-scope tokens only: `audit_log`
+//! (records filtered by token, tool, outcome and time, newest first, paged by
+//! sequence number) and `audit_summary` (calls per token, tool and outcome,
+//! denials and top callers over a range).
+//!
+//! They plug into the MCP handler as [`ExtraTools`], so their calls are
+//! audited on the same path as the query tools. They read
+//! `<data_dir>/audit.db` through their own read-only [`AuditLog`] connection:
+//! they cannot write the log, do not wait behind appends, and the query tools
+//! have no handle on the log at all. Arguments, ranges, limits, cursors and
+//! replies use the query tools' helpers ([`super::args`], [`super::reply`]).
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use rmcp::model::{Tool, ToolAnnotations};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::ExtraTools;
+use super::args::{self, PageArgs, RangeArgs};
+use super::reply::{Output, ToolReply, finish};
+use super::tools::{self, ToolSpec, output_schema, schema_of};
+use crate::audit::{
+    AuditEntry, AuditError, AuditFilter, AuditLog, CallerCount, Outcome, OutcomeCount, TokenCount,
+    ToolCount,
+};
+use crate::auth::Principal;
+use crate::query::page::{self, Page, Position};
+use crate::query::{QueryError, ToolContext};
+
+/// Name of the tool listing audit records.
+pub const AUDIT_LOG: &str = "audit_log";
+/// Name of the tool counting audit records.
+pub const AUDIT_SUMMARY: &str = "audit_summary";
+
+/// Outcomes a record can have (`Outcome::as_str`), accepted by `outcome`.
+const OUTCOMES: [Outcome; 7] = [
+    Outcome::Ok,
+    Outcome::ToolError,
+    Outcome::Unauthenticated,
+    Outcome::Forbidden,
+    Outcome::RateLimited,
+    Outcome::TimedOut,
+    Outcome::Failed,
+];
+
+/// Default look-back of both tools, in days (as the query tools).
+const DEFAULT_DAYS: i64 = 7;
+
+/// A token named by name or by id.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum TokenRef {
+    /// The token id, as `token list` and the audit records show it.
+    Id(i64),
+    /// The token name given at creation (`read`, `ci-bot`...), or its id as text.
+    Name(String),
+}
+
+/// Arguments of `audit_log`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct AuditLogArgs {
+    /// Time range of the records (`since`, `until`, `timezone`).
+    #[serde(flatten)]
+    pub range: RangeArgs,
+    /// Only records of this token: its name (e.g. `read`) or its numeric id.
+    /// Denials of unknown or missing tokens have no token.
+    pub token: Option<TokenRef>,
+    /// Only calls of this tool (e.g. `cost_by_developer`, `audit_log`);
+    /// denials at the transport (bad token, wrong scope, rate limit) have no tool.
+    pub tool: Option<String>,
+    /// Only records with this outcome: `ok`, `tool_error`, `unauthenticated`,
+    /// `forbidden`, `rate_limited`, `timed_out` or `failed`.
+    pub outcome: Option<String>,
+    /// Paging (`limit`, `cursor`).
+    #[serde(flatten)]
+    pub page: PageArgs,
+}
+
+/// Arguments of `audit_summary`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct AuditSummaryArgs {
+    /// Time range counted (`since`, `until`, `timezone`).
+    #[serde(flatten)]
+    pub range: RangeArgs,
+    /// Paging of the per-token rows (`limit`, `cursor`).
+    #[serde(flatten)]
+    pub page: PageArgs,
+}
+
+/// One audit record as `audit_log` returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditLogRow {
+    /// Sequence number in the hash chain (1 = the first record ever).
+    pub seq: u64,
+    /// When the record was appended, RFC 3339 in the requested time zone.
+    pub time: String,
+    /// How the request ended: `ok`, `tool_error`, `unauthenticated`,
+    /// `forbidden`, `rate_limited`, `timed_out` or `failed`.
+    pub outcome: String,
+    /// Token id, when a token was recognised.
+    pub token_id: Option<i64>,
+    /// Token name, when a token was recognised.
+    pub token_name: Option<String>,
+    /// Token scope, when a token was recognised.
+    pub scope: Option<String>,
+    /// `tools/call`, or for denials at the transport the HTTP method and path.
+    pub method: Option<String>,
+    /// Tool called.
+    pub tool: Option<String>,
+    /// Arguments as logged: content-like values redacted, size-capped.
+    pub arguments: Option<Value>,
+    /// Error message or denial reason.
+    pub detail: Option<String>,
+    /// Rows returned.
+    pub rows: Option<u64>,
+    /// Whether the answer was truncated.
+    pub truncated: Option<bool>,
+    /// Bytes of the reply.
+    pub bytes: Option<u64>,
+    /// Duration of the call in milliseconds.
+    pub duration_ms: Option<u64>,
+    /// Peer address of the caller.
+    pub peer: Option<String>,
+    /// The caller's `User-Agent`.
+    pub user_agent: Option<String>,
+    /// MCP client name from `initialize`.
+    pub client_name: Option<String>,
+    /// MCP client version from `initialize`.
+    pub client_version: Option<String>,
+    /// JSON-RPC or generated request id.
+    pub request_id: Option<String>,
+}
+
+impl AuditLogRow {
+    fn from_entry(e: AuditEntry, time: String) -> AuditLogRow {
+        let r = e.record;
+        AuditLogRow {
+            seq: e.seq,
+            time,
+            outcome: r.outcome,
+            token_id: r.token_id,
+            token_name: r.token_name,
+            scope: r.scope,
+            method: r.method,
+            tool: r.tool,
+            arguments: r.arguments,
+            detail: r.detail,
+            rows: r.rows,
+            truncated: r.truncated,
+            bytes: r.bytes,
+            duration_ms: r.duration_ms,
+            peer: r.peer,
+            user_agent: r.user_agent,
+            client_name: r.client_name,
+            client_version: r.client_version,
+            request_id: r.request_id,
+        }
+    }
+}
+
+/// The fields `audit_summary` answers besides its per-token rows.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SummaryBody {
+    /// All audit records in the range.
+    pub total: u64,
+    /// Records whose outcome is `unauthenticated`, `forbidden` or `rate_limited`.
+    pub denied: u64,
+    /// Records per outcome, most first.
+    pub by_outcome: Vec<OutcomeCount>,
+    /// Tool calls per tool, most first.
+    pub by_tool: Vec<ToolCount>,
+    /// Peer addresses with the most records, most first (top 10).
+    pub top_callers: Vec<CallerCount>,
+}
+
+fn specs() -> [ToolSpec; 2] {
+    [
+        ToolSpec {
+            name: AUDIT_LOG,
+            title: "Audit log",
+            description: "Audit records of requests to this MCP server, newest first: who (token name and id, \
+                scope, peer address, MCP client), which tool with which arguments (content redacted), the outcome \
+                (ok, tool_error, unauthenticated, forbidden, rate_limited, timed_out, failed), rows, bytes and \
+                duration. Filter by token, tool, outcome and time. Use for 'what did token ci-bot do yesterday' or \
+                'show the refused requests today'. Paged with cursor. Audit-scope tokens only.",
+            input_schema: schema_of::<AuditLogArgs>,
+            row_schema: schema_of::<AuditLogRow>,
+        },
+        ToolSpec {
+            name: AUDIT_SUMMARY,
+            title: "Audit summary",
+            description: "Counts of audited requests over a time range: total, denied (unauthenticated, \
+                forbidden, rate limited), per outcome, per tool, the top caller addresses, and one row per token \
+                (calls and denials), busiest first. Use for 'who used the server this week' or 'which token keeps \
+                being refused'; then audit_log for the records. Audit-scope tokens only.",
+            input_schema: schema_of::<AuditSummaryArgs>,
+            row_schema: schema_of::<TokenCount>,
+        },
+    ]
+}
+
+fn spec(name: &str) -> Option<ToolSpec> {
+    specs().into_iter().find(|s| s.name == name)
+}
+
+/// The output schema of `audit_summary`: the common one plus [`SummaryBody`].
+fn summary_output_schema() -> Map<String, Value> {
+    let mut schema = output_schema(schema_of::<TokenCount>());
+    let body = schema_of::<SummaryBody>();
+    if let (Some(Value::Object(props)), Some(Value::Object(extra))) =
+        (schema.get_mut("properties"), body.get("properties"))
+    {
+        for (k, v) in extra {
+            props.insert(k.clone(), v.clone());
+        }
+    }
+    schema
+}
+
+/// The audit tools as MCP tool definitions (read-only).
+pub fn audit_tool_definitions() -> Vec<Tool> {
+    specs()
+        .into_iter()
+        .map(|s| {
+            let out = if s.name == AUDIT_SUMMARY {
+                summary_output_schema()
+            } else {
+                output_schema((s.row_schema)())
+            };
+            Tool::new(s.name, s.description, Arc::new((s.input_schema)()))
+                .with_title(s.title)
+                .with_raw_output_schema(Arc::new(out))
+                .with_annotations(
+                    ToolAnnotations::with_title(s.title)
+                        .read_only(true)
+                        .destructive(false)
+                        .idempotent(true)
+                        .open_world(false),
+                )
+        })
+        .collect()
+}
+
+/// The audit tools, answering from a read-only connection to the audit log.
+#[derive(Clone)]
+pub struct AuditTools {
+    log: Arc<AuditLog>,
+    /// The operator's limits and the clock, for the shared reply helpers;
+    /// its query runner (the telemetry store) is never used here.
+    ctx: ToolContext,
+}
+
+impl AuditTools {
+    /// Tools over `log` (open it with [`AuditLog::open_read_only`]), with the
+    /// limits and clock of `ctx`.
+    pub fn new(log: Arc<AuditLog>, ctx: ToolContext) -> AuditTools {
+        AuditTools { log, ctx }
+    }
+
+    async fn run(&self, principal: &Principal, name: &str, args: Value) -> ToolReply {
+        if !principal.scope.can_audit() {
+            return ToolReply::error(
+                Outcome::Forbidden,
+                format!(
+                    "{name} needs a token with scope audit; this token's scope is {}",
+                    principal.scope.as_str()
+                ),
+            );
+        }
+        let Some(spec) = spec(name) else {
+            return ToolReply::error(Outcome::ToolError, format!("unknown tool {name:?}"));
+        };
+        let obj = match tools::check_args(&spec, &args) {
+            Ok(o) => o,
+            Err(e) => return ToolReply::from_query_error(e, &self.ctx),
+        };
+        let hash = tools::args_hash(name, &obj);
+        let result = if name == AUDIT_LOG {
+            self.audit_log(tools::parse(name, obj), &hash).await
+        } else {
+            self.audit_summary(tools::parse(name, obj), &hash).await
+        };
+        match result {
+            Ok(out) => finish(&self.ctx, name, &hash, out),
+            Err(e) => ToolReply::from_query_error(e, &self.ctx),
+        }
+    }
+
+    /// Runs a blocking read of the audit log off the async runtime.
+    async fn read<T, F>(&self, f: F) -> Result<T, QueryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AuditLog) -> Result<T, AuditError> + Send + 'static,
+    {
+        let log = self.log.clone();
+        tokio::task::spawn_blocking(move || f(&log))
+            .await
+            .map_err(|e| QueryError::Sql(e.to_string()))?
+            .map_err(|e| QueryError::Sql(e.to_string()))
+    }
+
+    async fn audit_log(
+        &self,
+        a: Result<AuditLogArgs, QueryError>,
+        hash: &str,
+    ) -> Result<Output, QueryError> {
+        let a = a?;
+        let token = match &a.token {
+            Some(TokenRef::Id(id)) => Some(id.to_string()),
+            Some(TokenRef::Name(n)) => {
+                let n = Some(n.clone());
+                args::check_strings(&[("token", &n)])?;
+                args::clean(&n)
+            }
+            None => None,
+        };
+        args::check_strings(&[
+            ("tool", &a.tool),
+            ("outcome", &a.outcome),
+            ("cursor", &a.page.cursor),
+        ])?;
+        let outcome = args::clean(&a.outcome)
+            .map(|o| {
+                if OUTCOMES.iter().any(|x| x.as_str() == o) {
+                    Ok(o)
+                } else {
+                    Err(QueryError::Invalid(format!(
+                        "unknown outcome {o:?}; use one of {}",
+                        OUTCOMES.map(Outcome::as_str).join(", ")
+                    )))
+                }
+            })
+            .transpose()?;
+        let range = a.range.resolve(self.ctx.now(), Some(DEFAULT_DAYS))?;
+        let (limit, note) = page::row_limit(a.page.limit, &self.ctx.limits)?;
+        let pos = args::clean(&a.page.cursor)
+            .map(|c| page::decode(&c, AUDIT_LOG, hash))
+            .transpose()?;
+        let before_seq = match pos {
+            None => None,
+            Some(Position::After(_, seq)) => Some(
+                u64::try_from(seq)
+                    .map_err(|_| QueryError::Invalid("cursor is not valid for audit_log".into()))?,
+            ),
+            Some(Position::Offset(_)) => {
+                return Err(QueryError::Invalid(
+                    "cursor is not valid for audit_log".into(),
+                ));
+            }
+        };
+        let filter = AuditFilter {
+            token: token.clone(),
+            tool: args::clean(&a.tool),
+            outcome: outcome.clone(),
+            since: Some(timestamp(range.since_ns)?),
+            until: Some(timestamp(range.until_ns)?),
+            limit: Some(limit),
+            before_seq,
+        };
+        let found = self.read(move |log| log.query(&filter)).await?;
+        let mut positions = Vec::with_capacity(found.entries.len());
+        let rows: Vec<AuditLogRow> = found
+            .entries
+            .into_iter()
+            .map(|e| {
+                let ns = i64::try_from(e.time.as_nanosecond()).unwrap_or(i64::MAX);
+                positions.push(Position::After(
+                    ns,
+                    i64::try_from(e.seq).unwrap_or(i64::MAX),
+                ));
+                AuditLogRow::from_entry(e, range.show(ns))
+            })
+            .collect();
+        let mut out = Output {
+            notes: note.into_iter().collect(),
+            start: pos,
+            ..Default::default()
+        };
+        out.set("range", range.info());
+        out.set("order", "newest first");
+        out.set(
+            "filters",
+            json!({"token": token, "tool": args::clean(&a.tool), "outcome": outcome}),
+        );
+        out.summary = format!(
+            "{} audit record(s){} between {} and {} ({}), newest first.",
+            rows.len(),
+            if found.truncated {
+                " (more available)"
+            } else {
+                ""
+            },
+            range.info().since,
+            range.info().until,
+            range.tz_name
+        );
+        out.page(Page {
+            rows,
+            positions,
+            more: found.truncated,
+        });
+        Ok(out)
+    }
+
+    async fn audit_summary(
+        &self,
+        a: Result<AuditSummaryArgs, QueryError>,
+        hash: &str,
+    ) -> Result<Output, QueryError> {
+        let a = a?;
+        let range = a.range.resolve(self.ctx.now(), Some(DEFAULT_DAYS))?;
+        let (limit, offset, notes) = tools::paging(&self.ctx, AUDIT_SUMMARY, hash, &a.page)?;
+        let (since, until) = (timestamp(range.since_ns)?, timestamp(range.until_ns)?);
+        let s = self
+            .read(move |log| log.summary(Some(since), Some(until)))
+            .await?;
+        let busiest = s.by_token.first().map(|t| {
+            format!(
+                " Busiest token: {} ({} call(s), {} denied).",
+                t.token_name.as_deref().unwrap_or("(no recognised token)"),
+                t.calls,
+                t.denied
+            )
+        });
+        let mut out = Output {
+            notes,
+            start: Some(Position::Offset(offset)),
+            ..Default::default()
+        };
+        out.set("range", range.info());
+        out.set("total", s.total);
+        out.set("denied", s.denied);
+        out.set("by_outcome", &s.by_outcome);
+        out.set("by_tool", &s.by_tool);
+        out.set("top_callers", &s.top_callers);
+        out.summary = format!(
+            "{} audit record(s) between {} and {} ({}): {} denied (unauthenticated, forbidden or rate limited), \
+             {} tool(s) called.{}",
+            s.total,
+            range.info().since,
+            range.info().until,
+            range.tz_name,
+            s.denied,
+            s.by_tool.len(),
+            busiest.unwrap_or_default()
+        );
+        out.page(Page::slice(s.by_token, offset, limit));
+        Ok(out)
+    }
+}
+
+fn timestamp(ns: i64) -> Result<jiff::Timestamp, QueryError> {
+    jiff::Timestamp::from_nanosecond(i128::from(ns))
+        .map_err(|e| QueryError::Invalid(format!("time out of range: {e}")))
+}
+
+impl ExtraTools for AuditTools {
+    fn list(&self, principal: &Principal) -> Vec<Tool> {
+        if principal.scope.can_audit() {
+            audit_tool_definitions()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn knows(&self, name: &str) -> bool {
+        name == AUDIT_LOG || name == AUDIT_SUMMARY
+    }
+
+    fn call(
+        &self,
+        principal: Principal,
+        name: String,
+        args: Value,
+    ) -> Option<BoxFuture<'static, ToolReply>> {
+        if !self.knows(&name) {
+            return None;
+        }
+        let this = self.clone();
+        Some(Box::pin(
+            async move { this.run(&principal, &name, args).await },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;
