@@ -114,6 +114,10 @@ CREATE TABLE IF NOT EXISTS events (
 -- unique dedup key; it also serves every time-range scan, so events carry
 -- two indexes rather than three.
 CREATE UNIQUE INDEX IF NOT EXISTS events_time_dedup ON events(time_ns, dedup);
+-- Only events naming an MCP server or tool (few): tool_latency's MCP
+-- breakdown reads these instead of every event of the range.
+CREATE INDEX IF NOT EXISTS events_mcp_time ON events(time_ns)
+    WHERE mcp_server IS NOT NULL OR mcp_tool IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_context_time ON events(context_id, time_ns);
 
 CREATE TABLE IF NOT EXISTS metric_series (
