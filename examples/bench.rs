@@ -267,7 +267,12 @@ fn session_requests(
             });
         }
         attrs.push(s("event.name", event));
-        attrs.push(s("event.timestamp", "2026-11-21T17:12:39.820Z"));
+        // Claude Code stamps each event with its time, as JavaScript's
+        // Date.toISOString() writes it.
+        let stamp = jiff::Timestamp::from_nanosecond(i128::from(t))
+            .map(|ts| ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+            .unwrap_or_default();
+        attrs.push(s("event.timestamp", stamp));
         attrs.push(i("event.sequence", seq as i64));
         if !prompt.is_empty() {
             attrs.push(s("prompt.id", prompt.clone()));
@@ -429,15 +434,11 @@ async fn main() -> anyhow::Result<()> {
                     .map(|req| otlp::logs_to_batch(&req, &opts))
             })
             .await??;
-            loop {
-                match store.write(decoded.batch.clone()).await {
-                    Ok(_) => return Ok::<_, anyhow::Error>(()),
-                    Err(tokentally::store::StoreError::Overloaded) => {
-                        tokio::time::sleep(Duration::from_millis(2)).await
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            // At most 4 requests are in flight, far below the writer's queue
+            // bound, so the store never answers `Overloaded` here and the batch
+            // need not be copied for a retry.
+            store.write(decoded.batch).await?;
+            Ok::<_, anyhow::Error>(())
         });
     }
     while let Some(r) = inflight.join_next().await {

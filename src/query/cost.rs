@@ -65,31 +65,61 @@ pub fn source_label(u: &Usage) -> String {
     .to_string()
 }
 
-/// `user_prompt` events per developer in the range.
+/// `user_prompt` events per developer in the range: whole hours from
+/// `prompt_hourly`, the partial edge hours (or the whole range, under
+/// event-level filters) from raw events.
 pub fn prompts_by_developer(
     conn: &rusqlite::Connection,
     range: &TimeRange,
     f: &Filter,
 ) -> Result<BTreeMap<Option<String>, i64>, QueryError> {
+    let mut parts = Vec::new();
+    match usage::plan(range, f.needs_raw()).rollup_hours {
+        Some((hs, he)) => {
+            let mut sql = Sql::default();
+            sql.bind(
+                "SELECT c.developer, SUM(p.prompts) FROM prompt_hourly p \
+                 JOIN contexts c ON c.id = p.context_id WHERE p.hour >= ? AND p.hour < ?",
+                [int(hs), int(he)],
+            );
+            f.context_conditions(&mut sql);
+            sql.push(" GROUP BY c.developer");
+            parts.push(sql);
+            if range.since_ns < hs * HOUR_NS {
+                parts.push(raw_prompts(range.since_ns, hs * HOUR_NS, f));
+            }
+            if he * HOUR_NS < range.until_ns {
+                parts.push(raw_prompts(he * HOUR_NS, range.until_ns, f));
+            }
+        }
+        None => parts.push(raw_prompts(range.since_ns, range.until_ns, f)),
+    }
+    let mut out = BTreeMap::new();
+    for sql in parts {
+        let mut stmt = conn.prepare(&sql.text)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(sql.params.iter()), |r| {
+            Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        for r in rows {
+            let (d, n) = r?;
+            *out.entry(d).or_insert(0) += n;
+        }
+    }
+    Ok(out)
+}
+
+/// `user_prompt` events per developer in `[from, to)` from raw events.
+fn raw_prompts(from: i64, to: i64, f: &Filter) -> Sql {
     let mut sql = Sql::default();
     sql.bind(
         "SELECT c.developer, COUNT(*) FROM events e JOIN contexts c ON c.id = e.context_id \
          WHERE e.time_ns >= ? AND e.time_ns < ? AND e.event_name = 'user_prompt'",
-        [int(range.since_ns), int(range.until_ns)],
+        [int(from), int(to)],
     );
     f.context_conditions(&mut sql);
     f.event_only_conditions(&mut sql);
     sql.push(" GROUP BY c.developer");
-    let mut stmt = conn.prepare(&sql.text)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(sql.params.iter()), |r| {
-        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
-    })?;
-    let mut out = BTreeMap::new();
-    for r in rows {
-        let (d, n) = r?;
-        out.insert(d, n);
-    }
-    Ok(out)
+    sql
 }
 
 /// The local date (in the range's zone) of the start of a UTC hour.

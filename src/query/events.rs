@@ -8,6 +8,7 @@ use super::QueryError;
 use super::filter::{Filter, Sql, int, like_contains, text};
 use super::page::{Page, Position};
 use super::time::TimeRange;
+use crate::store::event_time;
 
 /// Attribute keys that carry content rather than metadata.
 pub const CONTENT_KEYS: [&str; 9] = [
@@ -129,7 +130,7 @@ pub const HIT_COLUMNS: &str = "e.id, e.time_ns, e.event_name, c.developer, c.dev
     e.prompt_id, e.sequence, e.model, e.input_tokens, e.output_tokens, e.cache_read_tokens, \
     e.cache_creation_tokens, e.cost_usd, e.duration_ms, e.tool_name, e.tool_use_id, e.success, e.decision, \
     e.decision_source, e.status_code, e.error, e.file_path, e.mcp_server, e.mcp_tool, e.repository, e.branch, \
-    e.query_source, e.attrs, e.body";
+    e.query_source, e.attrs, e.body, e.event_timestamp_ms";
 
 /// Reads one row selected with [`HIT_COLUMNS`]: `(id, time_ns, hit)`.
 pub fn read_hit(
@@ -140,7 +141,11 @@ pub fn read_hit(
     let time_ns: i64 = r.get(1)?;
     let attrs: Option<String> = r.get(28)?;
     let body: Option<String> = r.get(29)?;
-    let (meta, mut body_content) = split_content(attrs.as_deref());
+    let (mut meta, mut body_content) = split_content(attrs.as_deref());
+    let event_timestamp_ms: Option<i64> = r.get(30)?;
+    if let Some(text) = event_timestamp_ms.and_then(|ms| event_time::text(time_ns, ms)) {
+        meta.insert(event_time::KEY.into(), Value::String(text));
+    }
     if let Some(b) = body {
         body_content.insert("log_body".into(), Value::String(b));
     }

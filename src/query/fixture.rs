@@ -273,6 +273,15 @@ impl Fx {
                 )
                 .unwrap();
         }
+        if is("user_prompt") {
+            self.conn
+                .execute(
+                    "INSERT INTO prompt_hourly VALUES (?1, ?2, 1) \
+                     ON CONFLICT(hour, context_id) DO UPDATE SET prompts = prompts + 1",
+                    params![hour, ctx],
+                )
+                .unwrap();
+        }
         if is("api_request") || is("api_error") {
             let api = is("api_request");
             let model = e.model.clone().unwrap_or_default();

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, Statement, params};
 
 use super::WriteReceipt;
+use super::event_time;
 use super::rollup::{Rollups, Target};
 use super::series::{LastPoint, SeriesKey, cumulative_delta, series_key};
 use crate::rows::{Attrs, Batch, Context, DedupKey, EventRow, MetricPointRow, SpanRow};
@@ -26,10 +27,11 @@ const INSERT_EVENT: &str =
                     model, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens,
                     cost_usd, duration_ms, ttft_ms, tool_name, tool_use_id, success, decision,
                     decision_source, status_code, error, request_id, query_source, file_path,
-                    mcp_server, mcp_tool, repository, branch, content_redacted, attrs)
+                    mcp_server, mcp_tool, repository, branch, content_redacted, attrs,
+                    event_timestamp_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31,
-                    ?32, ?33, ?34, ?35, ?36)";
+                    ?32, ?33, ?34, ?35, ?36, ?37)";
 
 /// Inserts one metric point unless its dedup key is already stored.
 const INSERT_POINT: &str =
@@ -275,8 +277,9 @@ impl<'c, 'b> Tx<'c, 'b> {
         target: Target,
         e: &'b EventRow,
     ) -> rusqlite::Result<bool> {
+        let (attrs, event_timestamp_ms) = event_attrs(e)?;
         let changed = insert.execute(params![
-            &stored_dedup(e.time_ns, &e.dedup)[..],
+            &e.dedup[..],
             target.context_id,
             e.time_ns,
             e.observed_ns,
@@ -311,7 +314,8 @@ impl<'c, 'b> Tx<'c, 'b> {
             e.repository,
             e.branch,
             e.content_redacted,
-            to_json_opt(&e.attrs)?,
+            attrs,
+            event_timestamp_ms,
         ])?;
         if changed == 0 {
             return Ok(false);
@@ -466,7 +470,47 @@ impl<'c, 'b> Tx<'c, 'b> {
     }
 }
 
-/// The `dedup` column: the record's second (big-endian `u32`) followed by
+/// The `attrs` JSON of an event and its `event_timestamp_ms` column: an
+/// `event.timestamp` that [`event_time`] can write back exactly is stored as
+/// an offset instead of as JSON text.
+fn event_attrs(e: &EventRow) -> rusqlite::Result<(Option<String>, Option<i64>)> {
+    let offset = e
+        .attrs
+        .get(event_time::KEY)
+        .and_then(|v| v.as_str())
+        .and_then(|text| event_time::offset_ms(e.time_ns, text));
+    let Some(offset) = offset else {
+        return Ok((to_json_opt(&e.attrs)?, None));
+    };
+    if e.attrs.len() == 1 {
+        return Ok((None, Some(offset)));
+    }
+    let rest = AttrsWithout {
+        attrs: &e.attrs,
+        without: event_time::KEY,
+    };
+    let json = serde_json::to_string(&rest)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    Ok((Some(json), Some(offset)))
+}
+
+/// An attribute map serialized without one key.
+struct AttrsWithout<'a> {
+    attrs: &'a Attrs,
+    without: &'a str,
+}
+
+impl serde::Serialize for AttrsWithout<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(
+            self.attrs
+                .iter()
+                .filter(|(k, _)| k.as_str() != self.without),
+        )
+    }
+}
+
+/// The `dedup` column of metric points and spans: the record's second (big-endian `u32`) followed by
 /// its 16-byte dedup key.
 ///
 /// Dedup keys are hashes, so inserting them as they are lands every row on

@@ -19,6 +19,7 @@
 //! back SQLite connections to the query layer. `schema.sql` is the contract
 //! with the query layer.
 
+pub mod event_time;
 mod insert;
 mod migrate;
 mod prune;

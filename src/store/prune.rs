@@ -118,6 +118,7 @@ fn delete_rollups_and_orphans(conn: &Connection, cutoff_ns: i64) -> rusqlite::Re
     let hour = hour_of(cutoff_ns);
     for table in [
         "api_hourly",
+        "prompt_hourly",
         "metric_hourly",
         "tool_latency_hist",
         "api_latency_hist",
@@ -143,6 +144,7 @@ fn delete_rollups_and_orphans(conn: &Connection, cutoff_ns: i64) -> rusqlite::Re
            AND NOT EXISTS (SELECT 1 FROM spans s WHERE s.context_id = contexts.id)
            AND id NOT IN (SELECT context_id FROM metric_series)
            AND id NOT IN (SELECT context_id FROM api_hourly)
+           AND id NOT IN (SELECT context_id FROM prompt_hourly)
            AND id NOT IN (SELECT context_id FROM metric_hourly)",
         [],
     )?;

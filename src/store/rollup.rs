@@ -1,5 +1,5 @@
 //! Rollups kept in the same transaction as the raw rows: `api_hourly`,
-//! `metric_hourly`, the exact latency histograms and session totals.
+//! `prompt_hourly`, `metric_hourly`, the exact latency histograms and session totals.
 //!
 //! Sums are kept in memory for the whole transaction and written with one
 //! upsert (`x = x + excluded.x`) per key, so a group commit of many batches
@@ -93,6 +93,7 @@ pub(crate) struct Rollups<'b> {
     api: HashMap<(i64, i64, &'b str), ApiSums>,
     tool_latency: HashMap<(i64, &'b str, &'b str, i64), (i64, i64)>,
     api_latency: HashMap<(i64, &'b str, &'b str, i64), i64>,
+    prompts: HashMap<(i64, i64), i64>,
     metrics: HashMap<MetricKey<'b>, (f64, i64)>,
     sessions: HashMap<i64, SessionSums<'b>>,
 }
@@ -126,10 +127,13 @@ impl<'b> Rollups<'b> {
             None => &mut no_session,
         };
         session.events += 1;
+        let hour = hour_of(e.time_ns);
+        if e.event_name == "user_prompt" {
+            *self.prompts.entry((hour, target.context_id)).or_default() += 1;
+        }
         if !ctx.claude_code {
             return;
         }
-        let hour = hour_of(e.time_ns);
         let model = e.model.as_deref().unwrap_or("");
         let developer = ctx.developer.as_deref().unwrap_or("");
         let tokens = [
@@ -267,6 +271,13 @@ impl<'b> Rollups<'b> {
         )?;
         for ((hour, developer, model, ms), requests) in &self.api_latency {
             stmt.execute(params![hour, developer, model, ms, requests])?;
+        }
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO prompt_hourly (hour, context_id, prompts) VALUES (?1, ?2, ?3)
+             ON CONFLICT (hour, context_id) DO UPDATE SET prompts = prompts + excluded.prompts",
+        )?;
+        for ((hour, context_id), prompts) in &self.prompts {
+            stmt.execute(params![hour, context_id, prompts])?;
         }
         let mut stmt = conn.prepare_cached(
             "INSERT INTO metric_hourly (hour, context_id, name, model, kind_attr, value, points)

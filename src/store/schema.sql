@@ -6,11 +6,13 @@
 --   copies), stored once; events/points/spans reference them by id.
 -- * sessions: one row per session.id with running totals kept in the same
 --   transaction as the raw rows (list_sessions, session lookups).
--- * api_hourly, metric_hourly: additive rollups by UTC hour, context and model,
+-- * api_hourly, prompt_hourly, metric_hourly: additive rollups by UTC hour, context and model,
 --   updated in the same transaction as the raw rows; queries take whole hours
 --   from them and the partial edges of a range from the raw rows.
 -- * tool_latency_hist, api_latency_hist: exact integer-millisecond histograms
 --   (one row per distinct duration) so percentiles are exact, not bucketed.
+-- * events: the typed columns of each event; attrs holds only what no column
+--   or context holds (event.timestamp is an offset in event_timestamp_ms).
 -- Times are integer nanoseconds since the Unix epoch; hour = time_ns / 3.6e12.
 
 CREATE TABLE IF NOT EXISTS sessions (
@@ -101,10 +103,21 @@ CREATE TABLE IF NOT EXISTS events (
     repository TEXT,
     branch TEXT,
     content_redacted INTEGER NOT NULL DEFAULT 0,
-    attrs TEXT -- JSON object of the remaining attributes; NULL when empty
+    attrs TEXT, -- JSON object of the remaining attributes; NULL when empty
+    -- event.timestamp, when it is in the exact form Claude Code writes
+    -- (2026-11-21T17:12:39.820Z): ms from time_ns's millisecond, and then
+    -- not in attrs; NULL otherwise (see store::event_time)
+    event_timestamp_ms INTEGER
 );
-CREATE UNIQUE INDEX IF NOT EXISTS events_dedup ON events(dedup);
-CREATE INDEX IF NOT EXISTS events_time ON events(time_ns);
+-- Unique on (time_ns, dedup): a dedup key hashes the whole record, times
+-- included, so equal keys have equal times and this is as strict as a
+-- unique dedup key; it also serves every time-range scan, so events carry
+-- two indexes rather than three.
+CREATE UNIQUE INDEX IF NOT EXISTS events_time_dedup ON events(time_ns, dedup);
+-- Only events naming an MCP server or tool (few): tool_latency's MCP
+-- breakdown reads these instead of every event of the range.
+CREATE INDEX IF NOT EXISTS events_mcp_time ON events(time_ns)
+    WHERE mcp_server IS NOT NULL OR mcp_tool IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_context_time ON events(context_id, time_ns);
 
 CREATE TABLE IF NOT EXISTS metric_series (
@@ -191,6 +204,15 @@ CREATE TABLE IF NOT EXISTS api_hourly (
     PRIMARY KEY (hour, context_id, model)
 ) WITHOUT ROWID;
 
+-- Rollup of user_prompt events (prompts per developer without scanning raw
+-- events). Any context, Claude Code or not, as the raw count does.
+CREATE TABLE IF NOT EXISTS prompt_hourly (
+    hour INTEGER NOT NULL,
+    context_id INTEGER NOT NULL,
+    prompts INTEGER NOT NULL,
+    PRIMARY KEY (hour, context_id)
+) WITHOUT ROWID;
+
 -- Rollup of metric sums: the per-interval delta summed by hour.
 CREATE TABLE IF NOT EXISTS metric_hourly (
     hour INTEGER NOT NULL,
@@ -237,9 +259,10 @@ CREATE TABLE IF NOT EXISTS tokens (
 
 -- Added by the store (v1): spans of one context in time order (session
 -- timelines), and the index retention needs to find contexts no span uses.
--- Note on the dedup columns of events, metric_points and spans: they hold
--- the record's second since the epoch (4 bytes, big-endian) followed by the
+-- Note on the dedup columns of metric_points and spans: they hold the
+-- record's second since the epoch (4 bytes, big-endian) followed by the
 -- 16-byte rows::DedupKey, so that new keys land together in the unique index.
+-- events.dedup is the 16-byte key alone: its unique index leads with time_ns.
 CREATE INDEX IF NOT EXISTS spans_context_start ON spans(context_id, start_ns);
 -- Series of a context: retention deletes contexts, and the foreign key check
 -- on metric_series.context_id would otherwise scan every series per context.

@@ -203,8 +203,7 @@ async fn prune_cuts_at_the_aligned_hour_with_rollups_sessions_and_orphans() {
     );
     let events: Vec<u32> = query(&store, "SELECT dedup FROM events ORDER BY time_ns", |r| {
         let key: Vec<u8> = r.get(0)?;
-        // The stored key is the record's second, then the dedup key.
-        Ok(u32::from_le_bytes([key[4], key[5], key[6], key[7]]))
+        Ok(u32::from_le_bytes([key[0], key[1], key[2], key[3]]))
     })
     .await;
     assert_eq!(events, vec![4, 5]);

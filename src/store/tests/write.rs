@@ -335,7 +335,7 @@ async fn concurrent_writes_are_all_acknowledged_and_present() {
 }
 
 #[tokio::test]
-async fn the_stored_dedup_key_is_the_second_then_the_key() {
+async fn events_are_unique_by_time_and_dedup_key() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), options()).unwrap();
     let ctx = context(1, "s1", None, true);
@@ -352,16 +352,98 @@ async fn the_stored_dedup_key_is_the_second_then_the_key() {
     };
     assert_eq!(store.write(batch()).await.unwrap().inserted, 2);
     assert_eq!(store.write(batch()).await.unwrap().duplicates, 2);
-    let keys: Vec<Vec<u8>> =
-        query(&store, "SELECT dedup FROM events ORDER BY id", |r| r.get(0)).await;
-    let second = u32::try_from(T0 / SEC).unwrap().to_be_bytes();
+    let keys: Vec<(i64, Vec<u8>)> = query(
+        &store,
+        "SELECT time_ns, dedup FROM events ORDER BY id",
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .await;
     assert_eq!(
         keys,
+        vec![(T0 + 5, dedup(1).to_vec()), (T0 + 5, dedup(2).to_vec())]
+    );
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_exact_event_timestamp_is_stored_as_an_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let ctx = context(1, "s1", None, true);
+    let stamped = |n: u32, text: &str, extra: Option<(&str, &str)>| {
+        let mut e = event(n, T0 + 2_345_678, "user_prompt");
+        e.attrs
+            .insert("event.timestamp".into(), serde_json::Value::from(text));
+        if let Some((k, v)) = extra {
+            e.attrs.insert(k.into(), serde_json::Value::from(v));
+        }
+        e
+    };
+    let at = |ms: i64| crate::store::event_time::text(T0 + 2_345_678, ms).unwrap();
+    let batch = Batch {
+        events: vec![group(
+            &ctx,
+            vec![
+                stamped(1, &at(0), None),
+                stamped(2, &at(-7), Some(("speed", "fast"))),
+                stamped(3, "2025-11-23T16:00:00.002+00:00", None),
+            ],
+        )],
+        ..Batch::default()
+    };
+    assert_eq!(store.write(batch).await.unwrap().inserted, 3);
+    let rows: Vec<(Option<String>, Option<i64>)> = query(
+        &store,
+        "SELECT attrs, event_timestamp_ms FROM events ORDER BY id",
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .await;
+    assert_eq!(
+        rows,
         vec![
-            [&second[..], &dedup(1)[..]].concat(),
-            [&second[..], &dedup(2)[..]].concat()
+            (None, Some(0)),
+            (Some(r#"{"speed":"fast"}"#.into()), Some(-7)),
+            (
+                Some(r#"{"event.timestamp":"2025-11-23T16:00:00.002+00:00"}"#.into()),
+                None
+            ),
         ]
     );
+    // Returned events carry the attribute exactly as it was received.
+    let texts = store
+        .read(BUDGET, move |c| {
+            let range = crate::query::time::TimeRange {
+                since_ns: T0,
+                until_ns: T0 + H,
+                tz: jiff::tz::TimeZone::UTC,
+                tz_name: "UTC".into(),
+            };
+            let page = crate::query::events::search_events(
+                c,
+                &range,
+                &crate::query::filter::Filter::default(),
+                &crate::query::events::EventFilter::default(),
+                None,
+                10,
+                false,
+            )
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            Ok(page
+                .rows
+                .into_iter()
+                .map(|hit| hit.attrs.get("event.timestamp").cloned())
+                .collect::<Vec<_>>())
+        })
+        .await
+        .unwrap();
+    let mut texts: Vec<String> = texts
+        .into_iter()
+        .map(|v| v.unwrap().as_str().unwrap().to_owned())
+        .collect();
+    texts.sort();
+    let mut expected = vec![at(0), at(-7), "2025-11-23T16:00:00.002+00:00".to_owned()];
+    expected.sort();
+    assert_eq!(texts, expected);
     store.close().await.unwrap();
 }
 
