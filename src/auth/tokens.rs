@@ -111,18 +111,6 @@ impl std::fmt::Debug for TokenStore {
     }
 }
 
-/// Opens `path` with WAL, a busy timeout and the schema.
-// Integration: replace with `store::open_admin_connection(data_dir)` once the
-// store module provides it (same pragmas, same schema).
-fn open_db(path: &Path) -> Result<Connection, TokenError> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.execute_batch(include_str!("../store/schema.sql"))?;
-    Ok(conn)
-}
-
 fn now_ns() -> i64 {
     i64::try_from(jiff::Timestamp::now().as_nanosecond()).unwrap_or(i64::MAX)
 }
@@ -178,12 +166,12 @@ fn row_to_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
 
 impl TokenStore {
     /// Opens (creating if needed) `<data_dir>/tokentally.db`.
+    /// Uses the store's own pragmas (WAL, synchronous=FULL, busy timeout) and
+    /// migrations, so a created or revoked token is durable once acknowledged.
     pub fn open(data_dir: &Path) -> Result<TokenStore, TokenError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| TokenError::Store(format!("{}: {e}", data_dir.display())))?;
-        Ok(TokenStore::from_connection(open_db(
-            &data_dir.join("tokentally.db"),
-        )?))
+        let conn = crate::store::open_admin_connection(data_dir)
+            .map_err(|e| TokenError::Store(e.to_string()))?;
+        Ok(TokenStore::from_connection(conn))
     }
 
     /// Wraps a connection whose schema is already applied.
