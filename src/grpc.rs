@@ -1,25 +1,23 @@
 //! OTLP/gRPC receiver: the standard `LogsService`, `MetricsService` and
 //! `TraceService`, calling the same decoding and store path as OTLP/HTTP.
 
-use std::sync::Arc;
-
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
@@ -68,9 +66,7 @@ impl OtlpGrpc {
     /// messages capped at `max_body_bytes` after decompression.
     pub fn router(self, tokens: Option<TokenStore>) -> tonic::service::Routes {
         let max = self.decode.max_body_bytes;
-        let auth = IngestInterceptor {
-            tokens: tokens.map(Arc::new),
-        };
+        let auth = IngestInterceptor { tokens };
         let logs = LogsServiceServer::new(self.clone())
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd)
@@ -110,10 +106,6 @@ fn store_status(e: StoreError) -> Status {
     }
 }
 
-fn clamp(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 #[tonic::async_trait]
 impl LogsService for OtlpGrpc {
     async fn export(
@@ -123,13 +115,7 @@ impl LogsService for OtlpGrpc {
         let (rejected, message) = self
             .ingest(request.into_inner(), otlp::logs_to_batch)
             .await?;
-        let partial = rejected > 0 || message.is_some();
-        Ok(Response::new(ExportLogsServiceResponse {
-            partial_success: partial.then(|| ExportLogsPartialSuccess {
-                rejected_log_records: clamp(rejected),
-                error_message: message.unwrap_or_default(),
-            }),
-        }))
+        Ok(Response::new(otlp::logs_response(rejected, message)))
     }
 }
 
@@ -142,13 +128,7 @@ impl MetricsService for OtlpGrpc {
         let (rejected, message) = self
             .ingest(request.into_inner(), otlp::metrics_to_batch)
             .await?;
-        let partial = rejected > 0 || message.is_some();
-        Ok(Response::new(ExportMetricsServiceResponse {
-            partial_success: partial.then(|| ExportMetricsPartialSuccess {
-                rejected_data_points: clamp(rejected),
-                error_message: message.unwrap_or_default(),
-            }),
-        }))
+        Ok(Response::new(otlp::metrics_response(rejected, message)))
     }
 }
 
@@ -161,20 +141,14 @@ impl TraceService for OtlpGrpc {
         let (rejected, message) = self
             .ingest(request.into_inner(), otlp::traces_to_batch)
             .await?;
-        let partial = rejected > 0 || message.is_some();
-        Ok(Response::new(ExportTraceServiceResponse {
-            partial_success: partial.then(|| ExportTracePartialSuccess {
-                rejected_spans: clamp(rejected),
-                error_message: message.unwrap_or_default(),
-            }),
-        }))
+        Ok(Response::new(otlp::traces_response(rejected, message)))
     }
 }
 
 /// Requires an `ingest` token in the `authorization` metadata when set.
 #[derive(Clone)]
 struct IngestInterceptor {
-    tokens: Option<Arc<TokenStore>>,
+    tokens: Option<TokenStore>,
 }
 
 impl tonic::service::Interceptor for IngestInterceptor {

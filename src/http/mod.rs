@@ -9,6 +9,7 @@ use axum::routing::{get, post};
 
 use self::guard::GuardState;
 use self::otlp::OtlpState;
+use crate::otlp::Signal;
 
 /// `GET /healthz`: liveness, no data, no auth.
 async fn healthz() -> &'static str {
@@ -19,9 +20,9 @@ async fn healthz() -> &'static str {
 /// check and, when required, the ingest token check.
 pub fn otlp_router(state: OtlpState, guard: GuardState) -> Router {
     let signals = Router::new()
-        .route("/v1/logs", post(otlp::export_logs))
-        .route("/v1/metrics", post(otlp::export_metrics))
-        .route("/v1/traces", post(otlp::export_traces))
+        .route(Signal::Logs.path(), post(otlp::export_logs))
+        .route(Signal::Metrics.path(), post(otlp::export_metrics))
+        .route(Signal::Traces.path(), post(otlp::export_traces))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(
             guard.clone(),

@@ -7,7 +7,6 @@
 //! encoding, a `google.rpc.Status` body for errors, 503 + `Retry-After` when
 //! the store cannot keep up.
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -215,60 +214,40 @@ fn success_response(
     rejected: u64,
     message: Option<String>,
 ) -> Response {
-    use opentelemetry_proto::tonic::collector::{
-        logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse},
-        metrics::v1::{ExportMetricsPartialSuccess, ExportMetricsServiceResponse},
-        trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse},
-    };
-    let partial = rejected > 0 || message.is_some();
-    let error_message = message.unwrap_or_default();
-    let rejected_i64 = i64::try_from(rejected).unwrap_or(i64::MAX);
-    let body = match enc {
+    match enc {
         Encoding::Json => {
             let field = match signal {
                 Signal::Logs => "rejectedLogRecords",
                 Signal::Metrics => "rejectedDataPoints",
                 Signal::Traces => "rejectedSpans",
             };
-            let value = if partial {
-                serde_json::json!({ "partialSuccess": { field: rejected.to_string(), "errorMessage": error_message } })
+            let value = if rejected > 0 || message.is_some() {
+                serde_json::json!({ "partialSuccess": {
+                    field: rejected.to_string(),
+                    "errorMessage": message.unwrap_or_default(),
+                } })
             } else {
                 serde_json::json!({})
             };
-            return (
+            (
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json")],
                 value.to_string(),
             )
-                .into_response();
+                .into_response()
         }
-        Encoding::Protobuf => match signal {
-            Signal::Logs => ExportLogsServiceResponse {
-                partial_success: partial.then_some(ExportLogsPartialSuccess {
-                    rejected_log_records: rejected_i64,
-                    error_message,
-                }),
-            }
-            .encode_to_vec(),
-            Signal::Metrics => ExportMetricsServiceResponse {
-                partial_success: partial.then_some(ExportMetricsPartialSuccess {
-                    rejected_data_points: rejected_i64,
-                    error_message,
-                }),
-            }
-            .encode_to_vec(),
-            Signal::Traces => ExportTraceServiceResponse {
-                partial_success: partial.then_some(ExportTracePartialSuccess {
-                    rejected_spans: rejected_i64,
-                    error_message,
-                }),
-            }
-            .encode_to_vec(),
-        },
-    };
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/x-protobuf")
-        .body(Body::from(body))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        Encoding::Protobuf => {
+            let body = match signal {
+                Signal::Logs => otlp::logs_response(rejected, message).encode_to_vec(),
+                Signal::Metrics => otlp::metrics_response(rejected, message).encode_to_vec(),
+                Signal::Traces => otlp::traces_response(rejected, message).encode_to_vec(),
+            };
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/x-protobuf")],
+                body,
+            )
+                .into_response()
+        }
+    }
 }

@@ -24,6 +24,7 @@
 mod body;
 mod convert;
 mod json;
+mod response;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -33,6 +34,7 @@ use crate::rows;
 
 pub use body::{decompress, parse_content_type};
 pub use convert::{logs_to_batch, metrics_to_batch, traces_to_batch};
+pub use response::{logs_response, metrics_response, traces_response};
 
 /// The three OTLP signals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
