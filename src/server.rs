@@ -126,6 +126,13 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
 
     let mut tasks = Vec::new();
 
+    // Forget idle rate-limit keys even when traffic stops.
+    tasks.push(tokio::spawn(crate::ratelimit::evict_periodically(
+        limiter.clone(),
+        Duration::from_secs(60),
+        cancel.clone(),
+    )));
+
     // OTLP/HTTP
     let otlp_app = crate::http::otlp_router(
         OtlpState {

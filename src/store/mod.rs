@@ -7,9 +7,10 @@
 //!   latency histograms, session totals) in the same transaction, and
 //!   acknowledges a batch only once that transaction has committed (WAL,
 //!   `synchronous=FULL`), so an acknowledged record survives a crash.
-//!   Deduplication keys make a retried batch a no-op (the `dedup` columns
-//!   hold the record's second, then the key, so new keys stay together in
-//!   the unique index).
+//!   Deduplication keys make a retried batch a no-op (events are unique on
+//!   `(time_ns, dedup)`; the `dedup` columns of metric points and spans hold
+//!   the record's second, then the key, so new keys stay together in the
+//!   unique index).
 //! * [`Store::read`] runs a closure on one of a pool of `query_only`
 //!   connections; its time budget interrupts the work inside SQLite.
 //! * [`Store::prune`] deletes data older than a cutoff, in small transactions
