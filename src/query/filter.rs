@@ -9,6 +9,16 @@ use rusqlite::types::Value;
 
 use super::QueryError;
 
+/// A context's team: `team.id`, else `team`, from the resource attributes
+/// (`OTEL_RESOURCE_ATTRIBUTES`) or, when only there, from the record
+/// attributes shared by the context. The `team` filter and grouping by team
+/// both use it, so a context that passes `team = x` is grouped under `x`.
+pub(crate) const TEAM_EXPR: &str = "COALESCE(\
+    CAST(json_extract(c.resource_attrs, '$.\"team.id\"') AS TEXT), \
+    CAST(json_extract(c.resource_attrs, '$.team') AS TEXT), \
+    CAST(json_extract(c.shared_attrs, '$.\"team.id\"') AS TEXT), \
+    CAST(json_extract(c.shared_attrs, '$.team') AS TEXT))";
+
 /// Filters shared by the tools. Every string is bound as a parameter.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -135,13 +145,7 @@ impl Filter {
             sql.bind(" AND c.developer = ?", [text(d)]);
         }
         if let Some(t) = &self.team {
-            sql.bind(
-                " AND (CAST(json_extract(c.resource_attrs, '$.\"team.id\"') AS TEXT) = ? \
-                 OR CAST(json_extract(c.resource_attrs, '$.team') AS TEXT) = ? \
-                 OR CAST(json_extract(c.shared_attrs, '$.\"team.id\"') AS TEXT) = ? \
-                 OR CAST(json_extract(c.shared_attrs, '$.team') AS TEXT) = ?)",
-                [text(t), text(t), text(t), text(t)],
-            );
+            sql.bind(&format!(" AND {TEAM_EXPR} = ?"), [text(t)]);
         }
         if let Some((k, v)) = &self.attribute {
             let path = json_path(k);

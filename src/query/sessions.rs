@@ -157,21 +157,24 @@ pub fn session_conditions(f: &Filter, sql: &mut Sql) {
         sql.bind(" AND s.session_id = ?", [text(id)]);
     }
     if f.team.is_some() || f.attribute.is_some() {
-        let mut inner = Filter {
+        let inner = Filter {
             team: f.team.clone(),
             attribute: f.attribute.clone(),
             ..Default::default()
         };
-        inner.restriction = None;
         sql.push(" AND EXISTS (SELECT 1 FROM contexts c WHERE c.session_ref = s.id");
         inner.context_conditions(sql);
         sql.push(")");
     }
     if let Some(m) = &f.model {
+        // Sessions that sent metrics only carry the model on their cost and
+        // token metrics.
         sql.bind(
-            " AND EXISTS (SELECT 1 FROM api_hourly h JOIN contexts c ON c.id = h.context_id \
-             WHERE c.session_ref = s.id AND h.model = ?)",
-            [text(m)],
+            " AND (EXISTS (SELECT 1 FROM api_hourly h JOIN contexts c ON c.id = h.context_id \
+             WHERE c.session_ref = s.id AND h.model = ?) \
+             OR EXISTS (SELECT 1 FROM metric_hourly h JOIN contexts c ON c.id = h.context_id \
+             WHERE c.session_ref = s.id AND h.model = ?))",
+            [text(m), text(m)],
         );
     }
 }

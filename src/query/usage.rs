@@ -48,10 +48,7 @@ impl Dim {
             Dim::DeveloperKind => "c.developer_kind",
             Dim::Model => "u.model",
             Dim::Hour => "u.hour",
-            Dim::Team => {
-                "COALESCE(CAST(json_extract(c.resource_attrs, '$.\"team.id\"') AS TEXT), \
-                 CAST(json_extract(c.resource_attrs, '$.team') AS TEXT))"
-            }
+            Dim::Team => super::filter::TEAM_EXPR,
             Dim::Repository => {
                 "COALESCE(u.repository, CAST(json_extract(c.resource_attrs, '$.\"repo.name\"') AS TEXT))"
             }
