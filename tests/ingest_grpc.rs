@@ -57,11 +57,12 @@ async fn grpc_stores_the_same_records_as_http() {
         840
     );
     // Spans carry the file path of the tool (OTEL_LOG_TOOL_DETAILS=1).
-    assert!(
+    assert_eq!(
         count(
             &db,
             "SELECT count(*) FROM spans WHERE name = 'claude_code.tool' AND file_path = '/home/dev/webapp/hello.txt'"
-        ) >= 1
+        ),
+        3
     );
     t.stop().await;
 }

@@ -313,9 +313,17 @@ async fn token_cli_creates_lists_and_revokes() {
     assert_eq!(bot["developers"], json!([DEV_A]));
     assert!(bot["expires_at"].is_string());
     assert!(bot["revoked_at"].is_null());
-    // The stored hash is not the secret either.
-    let stored: Vec<u8> = std::fs::read(dir.join("tokentally.db")).unwrap();
+    // The secret is stored nowhere: not in the database file, nor in its WAL
+    // where a freshly written row still sits.
+    let mut stored = Vec::new();
+    for name in ["tokentally.db", "tokentally.db-wal"] {
+        if let Ok(b) = std::fs::read(dir.join(name)) {
+            stored.extend(b);
+        }
+    }
+    assert!(stored.len() > 4096, "tokentally.db is missing");
     assert!(!contains(&stored, secret.as_bytes()));
+    assert!(!contains(&stored, &secret.as_bytes()[3..]));
 
     let rev = cli(dir, &["token", "revoke", "ci-bot"]);
     assert!(rev.status.success());

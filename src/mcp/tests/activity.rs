@@ -210,7 +210,19 @@ async fn list_sessions_sorted_with_totals_and_restriction() {
     }
     let p = principal(Scope::Read, &["7f3a9c1e-acct-dave"]);
     let rows = collect_all(&ctx, &p, "list_sessions", json!({"since": ALL})).await;
-    assert!(!rows.is_empty());
+    let dave_sessions: std::collections::BTreeSet<&str> = ds
+        .records
+        .iter()
+        .filter(|r| r.developer == "7f3a9c1e-acct-dave")
+        .map(|r| r.session_id.as_str())
+        .chain(
+            ds.metrics
+                .iter()
+                .filter(|m| m.developer == "7f3a9c1e-acct-dave")
+                .map(|m| m.session_id.as_str()),
+        )
+        .collect();
+    assert_eq!(rows.len(), dave_sessions.len());
     assert!(rows.iter().all(|r| r["developer"] == "7f3a9c1e-acct-dave" && r["main_model"] == "claude-opus-5-5"));
     let r = call_tool(
         &ctx,
@@ -220,6 +232,47 @@ async fn list_sessions_sorted_with_totals_and_restriction() {
     )
     .await;
     assert!(r.is_error && r.text.contains("sort_by"));
+}
+
+#[tokio::test]
+async fn list_sessions_model_filter_includes_metrics_only_sessions() {
+    let (ctx, ds) = generated_ctx();
+    let p = principal(Scope::Read, &[]);
+    let model = ds
+        .metrics
+        .iter()
+        .find(|m| ds.metrics_only_sessions.contains(&m.session_id))
+        .map(|m| m.model.clone())
+        .unwrap();
+    let expected: std::collections::BTreeSet<String> = ds
+        .records
+        .iter()
+        .filter(|r| r.ev.event_name == "api_request" && r.ev.model.as_deref() == Some(&model))
+        .map(|r| r.session_id.clone())
+        .chain(
+            ds.metrics
+                .iter()
+                .filter(|m| ds.metrics_only_sessions.contains(&m.session_id) && m.model == model)
+                .map(|m| m.session_id.clone()),
+        )
+        .collect();
+    assert!(
+        expected
+            .iter()
+            .any(|s| ds.metrics_only_sessions.contains(s))
+    );
+    let rows = collect_all(
+        &ctx,
+        &p,
+        "list_sessions",
+        json!({"since": ALL, "model": model}),
+    )
+    .await;
+    let got: std::collections::BTreeSet<String> = rows
+        .iter()
+        .map(|r| r["session_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, expected);
 }
 
 #[tokio::test]
