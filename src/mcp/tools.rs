@@ -172,6 +172,29 @@ fn depth(v: &Value) -> usize {
     }
 }
 
+/// The argument names of a tool, from its schema; generated once per tool
+/// (tool names are unique across the query and audit tools).
+fn known_arguments(spec: &ToolSpec) -> std::sync::Arc<[String]> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type ByTool = HashMap<&'static str, Arc<[String]>>;
+    static KNOWN: OnceLock<Mutex<ByTool>> = OnceLock::new();
+    let mut known = KNOWN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    known
+        .entry(spec.name)
+        .or_insert_with(|| {
+            (spec.input_schema)()
+                .get("properties")
+                .and_then(|p| p.as_object())
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default()
+        })
+        .clone()
+}
+
 /// Checks the argument object against the tool's schema properties.
 pub(crate) fn check_args(spec: &ToolSpec, args: &Value) -> Result<Map<String, Value>, QueryError> {
     let obj = match args {
@@ -188,14 +211,9 @@ pub(crate) fn check_args(spec: &ToolSpec, args: &Value) -> Result<Map<String, Va
             "arguments are nested too deeply; every argument is a plain value".into(),
         ));
     }
-    let schema = (spec.input_schema)();
-    let known: Vec<&String> = schema
-        .get("properties")
-        .and_then(|p| p.as_object())
-        .map(|p| p.keys().collect())
-        .unwrap_or_default();
+    let known = known_arguments(spec);
     for k in obj.keys() {
-        if !known.contains(&k) {
+        if !known.contains(k) {
             let list: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
             return Err(QueryError::Invalid(format!(
                 "unknown argument {k:?} for {}; known arguments: {}",
