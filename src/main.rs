@@ -15,17 +15,20 @@ use tokentally::config::{Config, IngestAuth};
     about = "Least-privilege MCP access to Claude Code's OpenTelemetry usage telemetry"
 )]
 struct Cli {
+    #[command(flatten)]
+    store: StoreArgs,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Where the store is; accepted before or after any subcommand.
 #[derive(Args, Clone)]
 struct StoreArgs {
     /// Directory holding the databases (created if missing).
-    #[arg(long, env = "TOKENTALLY_DATA_DIR")]
+    #[arg(long, global = true, env = "TOKENTALLY_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// TOML configuration file; flags override it.
-    #[arg(long, env = "TOKENTALLY_CONFIG")]
+    #[arg(long, global = true, env = "TOKENTALLY_CONFIG")]
     config: Option<PathBuf>,
 }
 
@@ -35,22 +38,16 @@ enum Command {
     Serve(ServeArgs),
     /// Create, list and revoke access tokens.
     Token {
-        #[command(flatten)]
-        store: StoreArgs,
         #[command(subcommand)]
         action: TokenAction,
     },
     /// Inspect and verify the tamper-evident audit log.
     Audit {
-        #[command(flatten)]
-        store: StoreArgs,
         #[command(subcommand)]
         action: AuditAction,
     },
     /// Run one query tool locally (the same tools as over MCP), printing JSON.
     Query {
-        #[command(flatten)]
-        store: StoreArgs,
         /// Tool name, e.g. cost_by_developer.
         tool: String,
         /// Tool arguments as a JSON object.
@@ -59,8 +56,6 @@ enum Command {
     },
     /// Delete data older than the retention period now.
     Prune {
-        #[command(flatten)]
-        store: StoreArgs,
         /// Keep this much, e.g. 90d.
         #[arg(long)]
         retention: String,
@@ -69,8 +64,6 @@ enum Command {
 
 #[derive(Args)]
 struct ServeArgs {
-    #[command(flatten)]
-    store: StoreArgs,
     /// OTLP/gRPC listen address.
     #[arg(long)]
     otlp_grpc: Option<SocketAddr>,
@@ -178,20 +171,16 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(dispatch(cli.command))
+    runtime.block_on(dispatch(cli.store, cli.command))
 }
 
-async fn dispatch(command: Command) -> anyhow::Result<()> {
+async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => serve(args).await,
-        Command::Token { store, action } => token(load_config(&store)?, action),
-        Command::Audit { store, action } => audit(load_config(&store)?, action),
-        Command::Query {
-            store,
-            tool,
-            arguments,
-        } => query(load_config(&store)?, &tool, &arguments).await,
-        Command::Prune { store, retention } => {
+        Command::Serve(args) => serve(load_config(&store)?, args).await,
+        Command::Token { action } => token(load_config(&store)?, action),
+        Command::Audit { action } => audit(load_config(&store)?, action),
+        Command::Query { tool, arguments } => query(load_config(&store)?, &tool, &arguments).await,
+        Command::Prune { retention } => {
             let config = load_config(&store)?;
             let keep = parse_duration(&retention)?;
             let store = tokentally::store::Store::open(
@@ -210,8 +199,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = load_config(&args.store)?;
+async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(a) = args.otlp_grpc {
         config.otlp_grpc_addr = a;
     }

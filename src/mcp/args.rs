@@ -6,9 +6,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::auth::Principal;
-use crate::query::QueryError;
 use crate::query::filter::{Filter, parse_attribute};
 use crate::query::time::{self, TimeRange};
+use crate::query::visible::Visible;
+use crate::query::{QueryError, ToolContext};
 
 /// Longest accepted string argument.
 pub const MAX_STRING_BYTES: usize = 1024;
@@ -195,8 +196,32 @@ impl RangeArgs {
     }
 }
 
+impl RangeArgs {
+    /// [`RangeArgs::resolve`], then a range longer than
+    /// [`time::FIT_TO_DATA_AFTER_DAYS`] narrowed to the data `principal`
+    /// may see (and the answer's `range` says so).
+    pub async fn resolve_for(
+        &self,
+        ctx: &ToolContext,
+        principal: &Principal,
+        default_days: Option<i64>,
+    ) -> Result<TimeRange, QueryError> {
+        let mut range = self.resolve(ctx.now(), default_days)?;
+        if range.days() > time::FIT_TO_DATA_AFTER_DAYS {
+            let visible = Visible::of(principal);
+            if let Some((first, last)) = ctx
+                .run(move |conn| crate::query::plan::data_extent(conn, &visible))
+                .await?
+            {
+                range.narrow_to(first, last);
+            }
+        }
+        Ok(range)
+    }
+}
+
 impl WhoArgs {
-    /// The query filter, with the caller's developer restriction applied.
+    /// The query filter, limited to what the caller may see.
     pub fn filter(&self, principal: &Principal) -> Result<Filter, QueryError> {
         for (name, v) in [
             ("developer", &self.developer),
@@ -213,7 +238,7 @@ impl WhoArgs {
             check_len(name, v)?;
         }
         Ok(Filter {
-            restriction: principal.developer_restriction().map(<[String]>::to_vec),
+            visible: Visible::of(principal),
             developer: nonempty(&self.developer),
             team: nonempty(&self.team),
             attribute: nonempty(&self.attribute)

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::filter::{Filter, Sql, int};
+use super::plan;
 use super::time::TimeRange;
 use super::usage::{self, Dim, Usage};
 use super::{HOUR_NS, QueryError};
@@ -73,27 +74,20 @@ pub fn prompts_by_developer(
     range: &TimeRange,
     f: &Filter,
 ) -> Result<BTreeMap<Option<String>, i64>, QueryError> {
+    let seg = plan::segments(range, f.needs_raw());
     let mut parts = Vec::new();
-    match usage::plan(range, f.needs_raw()).rollup_hours {
-        Some((hs, he)) => {
-            let mut sql = Sql::default();
-            sql.bind(
-                "SELECT c.developer, SUM(p.prompts) FROM prompt_hourly p \
-                 JOIN contexts c ON c.id = p.context_id WHERE p.hour >= ? AND p.hour < ?",
-                [int(hs), int(he)],
-            );
-            f.context_conditions(&mut sql);
-            sql.push(" GROUP BY c.developer");
-            parts.push(sql);
-            if range.since_ns < hs * HOUR_NS {
-                parts.push(raw_prompts(range.since_ns, hs * HOUR_NS, f));
-            }
-            if he * HOUR_NS < range.until_ns {
-                parts.push(raw_prompts(he * HOUR_NS, range.until_ns, f));
-            }
-        }
-        None => parts.push(raw_prompts(range.since_ns, range.until_ns, f)),
+    if let Some((hs, he)) = seg.rollup_hours {
+        let mut sql = Sql::default();
+        sql.bind(
+            "SELECT c.developer, SUM(p.prompts) FROM prompt_hourly p \
+             JOIN contexts c ON c.id = p.context_id WHERE p.hour >= ? AND p.hour < ?",
+            [int(hs), int(he)],
+        );
+        f.context_conditions(&mut sql);
+        sql.push(" GROUP BY c.developer");
+        parts.push(sql);
     }
+    parts.extend(seg.raw.iter().map(|&(from, to)| raw_prompts(from, to, f)));
     let mut out = BTreeMap::new();
     for sql in parts {
         let mut stmt = conn.prepare(&sql.text)?;
@@ -221,6 +215,7 @@ mod tests {
     use crate::query::fixture::generated::{self, DAY_NS, START_NS};
     use crate::query::fixture::{Fx, capture, close, utc};
     use crate::query::usage::grouped_with;
+    use crate::query::visible::testing::visible;
 
     #[derive(Default, Debug)]
     struct Exp {
@@ -339,7 +334,7 @@ mod tests {
     fn generated_full_range_and_partial_edges() {
         let ds = generated::build();
         let conn = &ds.fx.conn;
-        let f = Filter::default();
+        let f = Filter::new(visible(&[]));
         for (since, until) in [
             (START_NS, START_NS + 11 * DAY_NS),
             (
@@ -375,7 +370,7 @@ mod tests {
         let got = cost_by_developer(
             &ds.fx.conn,
             &utc(START_NS, START_NS + 11 * DAY_NS),
-            &Filter::default(),
+            &Filter::new(visible(&[])),
         )
         .unwrap();
         assert!(got.from_events && got.from_metrics);
@@ -400,8 +395,7 @@ mod tests {
         let ds = generated::build();
         let r = utc(START_NS, START_NS + 11 * DAY_NS);
         let f = Filter {
-            restriction: Some(vec!["bob@example.com".into()]),
-            ..Default::default()
+            ..Filter::new(visible(&["bob@example.com"]))
         };
         let got = cost_by_developer(&ds.fx.conn, &r, &f).unwrap();
         check(
@@ -410,9 +404,8 @@ mod tests {
         );
         // Asking for another developer under a restriction gives nothing.
         let f = Filter {
-            restriction: Some(vec!["bob@example.com".into()]),
             developer: Some("alice@example.com".into()),
-            ..Default::default()
+            ..Filter::new(visible(&["bob@example.com"]))
         };
         assert!(
             cost_by_developer(&ds.fx.conn, &r, &f)
@@ -422,7 +415,7 @@ mod tests {
         );
         let f = Filter {
             team: Some("web".into()),
-            ..Default::default()
+            ..Filter::new(visible(&[]))
         };
         let got = cost_by_developer(&ds.fx.conn, &r, &f).unwrap();
         check(
@@ -433,7 +426,7 @@ mod tests {
         );
         let f = Filter {
             attribute: Some(("department".into(), "'; DROP TABLE events; --".into())),
-            ..Default::default()
+            ..Filter::new(visible(&[]))
         };
         assert!(
             cost_by_developer(&ds.fx.conn, &r, &f)
@@ -461,7 +454,7 @@ mod tests {
         let got = cost_by_developer(
             &fx.conn,
             &utc(0, 1_900_000_000_000_000_000),
-            &Filter::default(),
+            &Filter::new(visible(&[])),
         )
         .unwrap();
         assert_eq!(got.developers.len(), 1);

@@ -1,13 +1,15 @@
 //! Common filters as SQL fragments with bound parameters.
 //!
-//! Context-level filters (developer restriction, developer, team, resource
-//! attribute, session) apply to `contexts` rows (alias `c`) and so work on
-//! the hourly rollups; event-level filters (repository, branch, MCP server
-//! and tool, query source) need raw rows (alias `e` for events).
+//! Every filter starts from the caller's [`Visible`] ([`Filter::new`] is its
+//! only constructor). Context-level filters (visibility, developer, team,
+//! resource attribute, session) apply to `contexts` rows (alias `c`) and so
+//! work on the hourly rollups; event-level filters (repository, branch, MCP
+//! server and tool, query source) need raw rows (alias `e` for events).
 
 use rusqlite::types::Value;
 
 use super::QueryError;
+use super::visible::Visible;
 
 /// A context's team: `team.id`, else `team`, from the resource attributes
 /// (`OTEL_RESOURCE_ATTRIBUTES`) or, when only there, from the record
@@ -20,10 +22,10 @@ pub(crate) const TEAM_EXPR: &str = "COALESCE(\
     CAST(json_extract(c.shared_attrs, '$.team') AS TEXT))";
 
 /// Filters shared by the tools. Every string is bound as a parameter.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Filter {
-    /// The caller's developer restriction (from the token); `None` = all.
-    pub restriction: Option<Vec<String>>,
+    /// Whose records the caller may see (from its token).
+    pub visible: Visible,
     /// One developer (email, account uuid or user id).
     pub developer: Option<String>,
     /// Team: matches resource attribute `team.id` or `team`.
@@ -119,6 +121,32 @@ fn json_path(key: &str) -> String {
 }
 
 impl Filter {
+    /// Everything `visible` may see, with no other filter.
+    pub fn new(visible: Visible) -> Filter {
+        Filter {
+            visible,
+            developer: None,
+            team: None,
+            attribute: None,
+            session_id: None,
+            model: None,
+            repository: None,
+            branch: None,
+            mcp_server: None,
+            mcp_tool: None,
+            query_source: None,
+        }
+    }
+
+    /// Visibility and the developer filter on a developer column of another
+    /// table (`s.developer` for sessions, `developer` for the histograms).
+    pub fn developer_conditions(&self, sql: &mut Sql, column: &str) {
+        self.visible.condition(sql, column);
+        if let Some(d) = &self.developer {
+            sql.bind(&format!(" AND {column} = ?"), [text(d)]);
+        }
+    }
+
     /// True when an event-level filter is set (rollups cannot answer).
     pub fn needs_raw(&self) -> bool {
         self.repository.is_some()
@@ -130,20 +158,7 @@ impl Filter {
 
     /// Appends ` AND ...` conditions on contexts alias `c`.
     pub fn context_conditions(&self, sql: &mut Sql) {
-        if let Some(devs) = &self.restriction {
-            if devs.is_empty() {
-                sql.push(" AND 0");
-            } else {
-                let marks = vec!["?"; devs.len()].join(",");
-                sql.bind(
-                    &format!(" AND c.developer IN ({marks})"),
-                    devs.iter().map(|d| text(d)),
-                );
-            }
-        }
-        if let Some(d) = &self.developer {
-            sql.bind(" AND c.developer = ?", [text(d)]);
-        }
+        self.developer_conditions(sql, "c.developer");
         if let Some(t) = &self.team {
             sql.bind(&format!(" AND {TEAM_EXPR} = ?"), [text(t)]);
         }

@@ -451,6 +451,7 @@ pub fn utc(since_ns: i64, until_ns: i64) -> super::time::TimeRange {
         until_ns,
         tz: jiff::tz::TimeZone::UTC,
         tz_name: "UTC".into(),
+        asked: None,
     }
 }
 

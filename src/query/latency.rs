@@ -12,32 +12,15 @@ use std::collections::BTreeMap;
 use rusqlite::types::Value;
 
 use super::filter::{Filter, Sql, int, text};
+use super::plan;
 use super::time::TimeRange;
-use super::usage::plan;
-use super::{HOUR_NS, LatencySummary, QueryError};
+use super::{LatencySummary, QueryError};
 
 /// Histogram per group key: duration ms → (count, failures).
 pub type Hists = BTreeMap<String, BTreeMap<i64, (i64, i64)>>;
 
 fn hist_usable(f: &Filter) -> bool {
     f.team.is_none() && f.attribute.is_none() && f.session_id.is_none() && !f.needs_raw()
-}
-
-fn developer_conditions(f: &Filter, sql: &mut Sql) {
-    if let Some(devs) = &f.restriction {
-        if devs.is_empty() {
-            sql.push(" AND 0");
-        } else {
-            let marks = vec!["?"; devs.len()].join(",");
-            sql.bind(
-                &format!(" AND developer IN ({marks})"),
-                devs.iter().map(|d| text(d)),
-            );
-        }
-    }
-    if let Some(d) = &f.developer {
-        sql.bind(" AND developer = ?", [text(d)]);
-    }
 }
 
 /// Which histogram: API requests by model, or tool results by tool name.
@@ -113,7 +96,7 @@ fn rollup(kind: Kind, hs: i64, he: i64, f: &Filter, tool: Option<&str>) -> Sql {
             [int(hs), int(he)],
         ),
     };
-    developer_conditions(f, &mut sql);
+    f.developer_conditions(&mut sql, "developer");
     if let (Kind::Api, Some(m)) = (kind, &f.model) {
         sql.bind(" AND model = ?", [text(m)]);
     }
@@ -134,30 +117,12 @@ pub fn histograms(
     tool: Option<&str>,
 ) -> Result<Hists, QueryError> {
     let mut out = Hists::new();
-    let p = plan(range, !hist_usable(f));
-    match p.rollup_hours {
-        Some((hs, he)) => {
-            collect(conn, &rollup(kind, hs, he, f, tool), &mut out)?;
-            if range.since_ns < hs * HOUR_NS {
-                collect(
-                    conn,
-                    &raw(kind, range.since_ns, hs * HOUR_NS, f, tool),
-                    &mut out,
-                )?;
-            }
-            if he * HOUR_NS < range.until_ns {
-                collect(
-                    conn,
-                    &raw(kind, he * HOUR_NS, range.until_ns, f, tool),
-                    &mut out,
-                )?;
-            }
-        }
-        None => collect(
-            conn,
-            &raw(kind, range.since_ns, range.until_ns, f, tool),
-            &mut out,
-        )?,
+    let seg = plan::segments(range, !hist_usable(f));
+    if let Some((hs, he)) = seg.rollup_hours {
+        collect(conn, &rollup(kind, hs, he, f, tool), &mut out)?;
+    }
+    for (from, to) in seg.raw {
+        collect(conn, &raw(kind, from, to, f, tool), &mut out)?;
     }
     Ok(out)
 }

@@ -6,11 +6,15 @@
 //! budget; [`runner::ConnRunner`] is a small single-connection runner used by
 //! tests and offline commands.
 //!
-//! Shared pieces: [`time`] resolves `since`/`until`/`timezone` into a UTC
-//! range, [`filter`] turns common filters (developer restriction, team,
-//! resource attributes, model, session...) into SQL fragments with bound
-//! parameters, [`usage`] is the one place that decides between rollups and
-//! raw rows and between `api_request` events and cost/token metrics.
+//! Where each rule lives (one place each):
+//! * who may see what: [`visible::Visible`], built only from the caller's
+//!   token and carried by every [`filter::Filter`];
+//! * which rows answer (rollup hours or raw edges; `api_request` events or
+//!   cost/token metrics, with or without a `session.id`): [`plan`];
+//! * where cost and tokens are summed: [`usage::grouped`], which every
+//!   cost, model and series question calls;
+//! * [`time`] resolves `since`/`until`/`timezone` into a UTC range and
+//!   [`filter`] turns the common filters into SQL with bound parameters.
 
 pub mod cost;
 pub mod describe;
@@ -20,12 +24,14 @@ pub mod filter;
 pub mod latency;
 pub mod models;
 pub mod page;
+pub mod plan;
 pub mod runner;
 pub mod sessions;
 pub mod time;
 pub mod timeline;
 pub mod timeseries;
 pub mod usage;
+pub mod visible;
 
 #[cfg(test)]
 pub(crate) mod fixture;
@@ -165,8 +171,7 @@ impl ToolContext {
     }
 }
 
-/// Nanoseconds per hour (the rollup granularity).
-pub const HOUR_NS: i64 = 3_600_000_000_000;
+pub use plan::HOUR_NS;
 
 /// Exact nearest-rank percentile over a sorted histogram of
 /// `(value, count)` pairs: the smallest value `v` such that at least

@@ -5,25 +5,39 @@
 
 use super::QueryError;
 use super::filter::{Filter, Sql, int, text};
+use super::plan::{SESSION_FROM_EVENTS, session_from_events};
 use super::time::TimeRange;
 
-/// Sort keys and their SQL (largest/newest first).
-pub const SORT_KEYS: [(&str, &str); 7] = [
-    ("start", "s.first_ns"),
-    (
-        "cost",
-        "CASE WHEN s.api_requests > 0 THEN s.cost_usd ELSE s.metric_cost_usd END",
-    ),
-    ("duration", "(s.last_ns - s.first_ns)"),
-    ("prompts", "s.prompts"),
-    (
-        "tokens",
-        "CASE WHEN s.api_requests > 0 THEN s.input_tokens + s.output_tokens + s.cache_read_tokens + s.cache_creation_tokens \
-         ELSE s.metric_input_tokens + s.metric_output_tokens + s.metric_cache_read_tokens + s.metric_cache_creation_tokens END",
-    ),
-    ("errors", "(s.api_errors + s.tool_failures)"),
-    ("tool_calls", "s.tool_calls"),
+/// Sort keys (largest/newest first).
+pub const SORT_KEYS: [&str; 7] = [
+    "start",
+    "cost",
+    "duration",
+    "prompts",
+    "tokens",
+    "errors",
+    "tool_calls",
 ];
+
+/// The SQL a sort key orders by (sessions alias `s`); cost and tokens from
+/// the session's counted source ([`SESSION_FROM_EVENTS`]).
+fn order_sql(key: &str) -> Option<String> {
+    Some(match key {
+        "start" => "s.first_ns".into(),
+        "cost" => {
+            format!("CASE WHEN {SESSION_FROM_EVENTS} THEN s.cost_usd ELSE s.metric_cost_usd END")
+        }
+        "duration" => "(s.last_ns - s.first_ns)".into(),
+        "prompts" => "s.prompts".into(),
+        "tokens" => format!(
+            "CASE WHEN {SESSION_FROM_EVENTS} THEN s.input_tokens + s.output_tokens + s.cache_read_tokens + s.cache_creation_tokens \
+             ELSE s.metric_input_tokens + s.metric_output_tokens + s.metric_cache_read_tokens + s.metric_cache_creation_tokens END"
+        ),
+        "errors" => "(s.api_errors + s.tool_failures)".into(),
+        "tool_calls" => "s.tool_calls".into(),
+        _ => return None,
+    })
+}
 
 /// One session.
 #[derive(
@@ -82,7 +96,7 @@ pub fn read_session(
     let first: i64 = r.get(4)?;
     let last: i64 = r.get(5)?;
     let api: i64 = r.get(7)?;
-    let events = api > 0;
+    let events = session_from_events(api);
     let pick = |ev: usize, me: usize| -> rusqlite::Result<i64> {
         if events {
             r.get(ev)
@@ -139,20 +153,7 @@ pub fn main_model(
 /// Developer restriction and developer on `sessions` alias `s`; other
 /// context filters through the session's contexts.
 pub fn session_conditions(f: &Filter, sql: &mut Sql) {
-    if let Some(devs) = &f.restriction {
-        if devs.is_empty() {
-            sql.push(" AND 0");
-        } else {
-            let marks = vec!["?"; devs.len()].join(",");
-            sql.bind(
-                &format!(" AND s.developer IN ({marks})"),
-                devs.iter().map(|d| text(d)),
-            );
-        }
-    }
-    if let Some(d) = &f.developer {
-        sql.bind(" AND s.developer = ?", [text(d)]);
-    }
+    f.developer_conditions(sql, "s.developer");
     if let Some(id) = &f.session_id {
         sql.bind(" AND s.session_id = ?", [text(id)]);
     }
@@ -160,7 +161,7 @@ pub fn session_conditions(f: &Filter, sql: &mut Sql) {
         let inner = Filter {
             team: f.team.clone(),
             attribute: f.attribute.clone(),
-            ..Default::default()
+            ..Filter::new(f.visible.clone())
         };
         sql.push(" AND EXISTS (SELECT 1 FROM contexts c WHERE c.session_ref = s.id");
         inner.context_conditions(sql);
@@ -188,14 +189,10 @@ pub fn list_sessions(
     offset: u64,
     limit: usize,
 ) -> Result<(Vec<SessionSummary>, bool), QueryError> {
-    let Some((_, order)) = SORT_KEYS.iter().find(|(k, _)| *k == sort) else {
+    let Some(order) = order_sql(sort) else {
         return Err(QueryError::Invalid(format!(
             "sort_by {sort:?} is not supported; use one of {}",
-            SORT_KEYS
-                .iter()
-                .map(|(k, _)| *k)
-                .collect::<Vec<_>>()
-                .join(", ")
+            SORT_KEYS.join(", ")
         )));
     };
     let mut sql = Sql::default();

@@ -12,8 +12,10 @@ use jiff::{Span, Timestamp, ToSpan, Zoned};
 
 use super::QueryError;
 
-/// Longest range a caller may ask for (about three years).
-pub const MAX_RANGE_DAYS: i64 = 1100;
+/// Ranges longer than this many days are narrowed to the stored data's
+/// extent before they are answered (see `plan::data_extent`), so "all time"
+/// or `since=2020-01-01` costs what the data costs, not what the years do.
+pub const FIT_TO_DATA_AFTER_DAYS: i64 = 400;
 
 /// A resolved half-open UTC range and the zone used to read and show it.
 #[derive(Debug, Clone)]
@@ -26,6 +28,9 @@ pub struct TimeRange {
     pub tz: TimeZone,
     /// IANA name of `tz`.
     pub tz_name: String,
+    /// Set when the asked range was wider than the stored data and was
+    /// narrowed to it: the range that was asked for, as shown in answers.
+    pub asked: Option<(String, String)>,
 }
 
 /// The resolved range as stated in every answer.
@@ -37,6 +42,10 @@ pub struct RangeInfo {
     pub until: String,
     /// IANA time zone used.
     pub timezone: String,
+    /// Present when the range asked for was wider than the stored data: the
+    /// range was narrowed to the hours that hold data, and this says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub narrowed: Option<String>,
 }
 
 impl TimeRange {
@@ -46,7 +55,40 @@ impl TimeRange {
             since: self.show(self.since_ns),
             until: self.show(self.until_ns),
             timezone: self.tz_name.clone(),
+            narrowed: self.asked.as_ref().map(|(since, until)| {
+                format!(
+                    "asked for {since} to {until}, wider than the stored data; answered over the hours that hold data"
+                )
+            }),
         }
+    }
+
+    /// Days between since and until (rounded down).
+    pub fn days(&self) -> i64 {
+        ((i128::from(self.until_ns) - i128::from(self.since_ns)) / 86_400_000_000_000) as i64
+    }
+
+    /// Narrows the range to `[first, last]` of the stored data (whole hours),
+    /// remembering what was asked; a range already inside is unchanged.
+    pub fn narrow_to(&mut self, first_ns: i64, last_ns: i64) {
+        let hour = crate::store::HOUR_NS;
+        let since = first_ns.div_euclid(hour).saturating_mul(hour);
+        let until = last_ns
+            .div_euclid(hour)
+            .saturating_add(1)
+            .saturating_mul(hour);
+        let (since, until) = (since.max(self.since_ns), until.min(self.until_ns));
+        if (since, until) == (self.since_ns, self.until_ns) {
+            return;
+        }
+        let asked = (self.show(self.since_ns), self.show(self.until_ns));
+        if since >= until {
+            // No data inside the range: keep it as asked.
+            return;
+        }
+        self.since_ns = since;
+        self.until_ns = until;
+        self.asked = Some(asked);
     }
 
     /// Formats a nanosecond timestamp in the range's zone (RFC 3339).
@@ -221,18 +263,12 @@ pub fn resolve(
             show_ns(until_ns, &tz)
         )));
     }
-    let explicit = since.is_some() || default_lookback_ns.is_some();
-    let days = (i128::from(until_ns) - i128::from(since_ns)) / 86_400_000_000_000;
-    if explicit && days > i128::from(MAX_RANGE_DAYS) {
-        return Err(QueryError::Invalid(format!(
-            "time range of {days} days is longer than the {MAX_RANGE_DAYS}-day limit; narrow since/until"
-        )));
-    }
     Ok(TimeRange {
         since_ns,
         until_ns,
         tz,
         tz_name,
+        asked: None,
     })
 }
 
@@ -313,12 +349,42 @@ mod tests {
     }
 
     #[test]
+    fn wide_ranges_resolve_and_narrow_to_the_data() {
+        let now = ts("2026-11-21T12:00:00Z");
+        let r = resolve(Some("36500d"), None, None, now, Some(1)).unwrap();
+        assert_eq!(r.days(), 36500);
+        let mut r = resolve(
+            Some("2020-01-01"),
+            Some("2100-01-01T00:00:00Z"),
+            None,
+            now,
+            None,
+        )
+        .unwrap();
+        // Data from 10:20 on Nov 3 to 09:05 on Nov 21.
+        r.narrow_to(ns("2026-11-03T10:20:00Z"), ns("2026-11-21T09:05:00Z"));
+        assert_eq!(r.since_ns, ns("2026-11-03T10:00:00Z"));
+        assert_eq!(r.until_ns, ns("2026-11-21T10:00:00Z"));
+        let note = r.info().narrowed.unwrap();
+        assert!(
+            note.starts_with(
+                "asked for 2020-01-01T00:00:00.000+00:00 to 2100-01-01T00:00:00.000+00:00"
+            ),
+            "{note}"
+        );
+        // A range inside the data is left alone and says nothing.
+        let mut r = resolve(Some("1d"), None, None, now, None).unwrap();
+        r.narrow_to(ns("2026-01-01T00:00:00Z"), ns("2026-12-01T00:00:00Z"));
+        assert_eq!(r.since_ns, ns("2026-11-20T12:00:00Z"));
+        assert_eq!(r.info().narrowed, None);
+    }
+
+    #[test]
     fn bad_inputs_say_what_to_fix() {
         let now = ts("2026-11-21T12:00:00Z");
         for (s, u, tz) in [
             (Some("last tuesday"), None, None),
             (Some("1h"), Some("2h"), None),
-            (Some("36500d"), None, None),
             (None, None, Some("Mars/Olympus")),
             (Some("'; DROP TABLE events; --"), None, None),
             (Some("7日"), None, None),
@@ -326,7 +392,6 @@ mod tests {
             (Some(""), Some("é"), None),
             (None, None, Some("../../../etc/passwd")),
             (Some("-3d"), None, None),
-            (Some("2026-01-01"), Some("2100-01-01T00:00:00Z"), None),
             (
                 Some("0001-01-01T00:00:00Z"),
                 Some("9999-12-31T00:00:00Z"),

@@ -12,6 +12,7 @@ use super::sessions::{
     SESSION_COLUMNS, SessionSummary, main_model, read_session, session_conditions,
 };
 use super::time::TimeRange;
+use super::visible::Visible;
 
 /// One turn (all events sharing a `prompt.id`; events before the first
 /// prompt form a turn with no prompt id).
@@ -56,16 +57,15 @@ pub struct Timeline {
 pub fn session_timeline(
     conn: &rusqlite::Connection,
     range: &TimeRange,
-    restriction: Option<Vec<String>>,
+    visible: &Visible,
     session_id: &str,
     offset: u64,
     limit: usize,
     content: bool,
 ) -> Result<Timeline, QueryError> {
     let f = Filter {
-        restriction,
         session_id: Some(session_id.to_string()),
-        ..Default::default()
+        ..Filter::new(visible.clone())
     };
     let mut sql = Sql::default();
     sql.push(&format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE 1"));

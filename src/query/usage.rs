@@ -1,22 +1,14 @@
-//! Usage (requests, errors, tokens, cost) grouped by allow-listed dimensions.
-//!
-//! The one place that decides where numbers come from:
-//! * whole UTC hours inside the range come from the rollups (`api_hourly`,
-//!   `metric_hourly`), the partial hours at the edges from raw rows, so the
-//!   answer is exact either way; event-level filters and dimensions the
-//!   rollups do not carry (repository, branch, MCP server/tool, query source)
-//!   use raw rows for the whole range;
-//! * a session's cost and tokens come from its `api_request` events when it
-//!   has any (`sessions.api_requests > 0`), else from the
-//!   `claude_code.cost.usage`/`claude_code.token.usage` metrics: never both.
-//!   Metrics without a session id count only for developers with no
-//!   event-sourced session, for the same reason.
+//! Usage (requests, errors, tokens, cost) grouped by allow-listed
+//! dimensions: the one place where cost and tokens are summed. Which rows
+//! answer (rollup hours or raw edges, events or metrics) is decided by
+//! [`super::plan`]; this module turns that plan into one SQL statement.
 
 use rusqlite::types::Value;
 
+use super::QueryError;
 use super::filter::{Filter, Sql, int};
+use super::plan::{self, hour_of_sql};
 use super::time::TimeRange;
-use super::{HOUR_NS, QueryError};
 
 /// A grouping dimension; each maps to a fixed SQL expression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,28 +94,11 @@ pub struct UsageGroup {
     pub usage: Usage,
 }
 
-/// How the range was split between rollups and raw rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
-    /// Whole hours `[from, to)` taken from the rollups, if any.
-    pub rollup_hours: Option<(i64, i64)>,
-}
-
-/// Splits `[since, until)` into whole hours and raw edges.
-pub fn plan(range: &TimeRange, force_raw: bool) -> Plan {
-    let hs =
-        range.since_ns.div_euclid(HOUR_NS) + i64::from(range.since_ns.rem_euclid(HOUR_NS) != 0);
-    let he = range.until_ns.div_euclid(HOUR_NS);
-    Plan {
-        rollup_hours: (!force_raw && hs < he).then_some((hs, he)),
-    }
-}
-
 const METRIC_NAMES: &str = "('claude_code.cost.usage', 'claude_code.token.usage')";
 
 fn raw_events(sql: &mut Sql, from: i64, to: i64, f: &Filter) {
     sql.bind(
-        "SELECT e.context_id AS context_id, e.time_ns / 3600000000000 AS hour, \
+        &format!("SELECT e.context_id AS context_id, {} AS hour, \
          COALESCE(e.model, '') AS model, \
          (e.event_name = 'api_request') AS requests, (e.event_name = 'api_error') AS errors, \
          CASE WHEN e.event_name = 'api_request' THEN COALESCE(e.input_tokens, 0) ELSE 0 END AS input, \
@@ -136,6 +111,7 @@ fn raw_events(sql: &mut Sql, from: i64, to: i64, f: &Filter) {
          e.mcp_tool AS mcp_tool, 'events' AS source \
          FROM events e JOIN contexts c ON c.id = e.context_id \
          WHERE e.time_ns >= ? AND e.time_ns < ? AND e.event_name IN ('api_request', 'api_error')",
+            hour_of_sql("e.time_ns")),
         [int(from), int(to)],
     );
     f.event_only_conditions(sql);
@@ -143,7 +119,7 @@ fn raw_events(sql: &mut Sql, from: i64, to: i64, f: &Filter) {
 
 fn raw_metrics(sql: &mut Sql, from: i64, to: i64, f: &Filter) {
     sql.bind(
-        "SELECT ms.context_id, p.time_ns / 3600000000000, COALESCE(ms.model, ''), 0, 0, \
+        &format!("SELECT ms.context_id, {}, COALESCE(ms.model, ''), 0, 0, \
          CASE WHEN ms.name = 'claude_code.token.usage' AND ms.kind_attr = 'input' THEN p.delta ELSE 0 END, \
          CASE WHEN ms.name = 'claude_code.token.usage' AND ms.kind_attr = 'output' THEN p.delta ELSE 0 END, \
          CASE WHEN ms.name = 'claude_code.token.usage' AND ms.kind_attr = 'cacheRead' THEN p.delta ELSE 0 END, \
@@ -152,7 +128,7 @@ fn raw_metrics(sql: &mut Sql, from: i64, to: i64, f: &Filter) {
          NULL, NULL, CAST(json_extract(ms.attrs, '$.\"mcp_server.name\"') AS TEXT), \
          CAST(json_extract(ms.attrs, '$.\"mcp_tool.name\"') AS TEXT), 'metrics' \
          FROM metric_points p JOIN metric_series ms ON ms.id = p.series_id \
-         WHERE p.time_ns >= ? AND p.time_ns < ? AND ms.name IN ",
+         WHERE p.time_ns >= ? AND p.time_ns < ? AND ms.name IN ", hour_of_sql("p.time_ns")),
         [int(from), int(to)],
     );
     sql.push(METRIC_NAMES);
@@ -205,26 +181,16 @@ fn rollup_metrics(sql: &mut Sql, hs: i64, he: i64) {
 }
 
 /// The source rows for `range`: rollups for whole hours, raw rows for edges.
-fn source(range: &TimeRange, f: &Filter, force_raw: bool) -> Sql {
-    let p = plan(range, force_raw || f.needs_raw());
+fn source(range: &TimeRange, f: &Filter, raw_only: bool) -> Sql {
+    let seg = plan::segments(range, raw_only || f.needs_raw());
     let mut sql = Sql::default();
-    let mut parts: Vec<(i64, i64)> = Vec::new();
-    match p.rollup_hours {
-        Some((hs, he)) => {
-            rollup_events(&mut sql, hs, he);
-            sql.push(" UNION ALL ");
-            rollup_metrics(&mut sql, hs, he);
-            if range.since_ns < hs * HOUR_NS {
-                parts.push((range.since_ns, hs * HOUR_NS));
-            }
-            if he * HOUR_NS < range.until_ns {
-                parts.push((he * HOUR_NS, range.until_ns));
-            }
-        }
-        None => parts.push((range.since_ns, range.until_ns)),
+    if let Some((hs, he)) = seg.rollup_hours {
+        rollup_events(&mut sql, hs, he);
+        sql.push(" UNION ALL ");
+        rollup_metrics(&mut sql, hs, he);
     }
-    for (i, (from, to)) in parts.into_iter().enumerate() {
-        if i > 0 || !sql.text.is_empty() {
+    for (from, to) in seg.raw {
+        if !sql.text.is_empty() {
             sql.push(" UNION ALL ");
         }
         raw_events(&mut sql, from, to, f);
@@ -268,11 +234,9 @@ pub fn grouped_with(
     sql.append(source(range, f, force_raw));
     sql.push(
         ") AS u JOIN contexts c ON c.id = u.context_id LEFT JOIN sessions s ON s.id = c.session_ref \
-         WHERE ((u.source = 'events' AND (s.id IS NULL OR s.api_requests > 0)) \
-         OR (u.source = 'metrics' AND s.id IS NOT NULL AND s.api_requests = 0) \
-         OR (u.source = 'metrics' AND s.id IS NULL AND NOT EXISTS (SELECT 1 FROM sessions s2 \
-             WHERE s2.developer IS c.developer AND s2.api_requests > 0)))",
+         WHERE 1",
     );
+    sql.push(&plan::counted_condition());
     f.context_conditions(&mut sql);
     if let Some(m) = &f.model {
         sql.bind(" AND u.model = ?", [Value::Text(m.clone())]);

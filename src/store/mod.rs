@@ -43,6 +43,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::rows;
 
 pub use migrate::migrate;
+pub use rollup::HOUR_NS;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE_NAME: &str = "tokentally.db";

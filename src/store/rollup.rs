@@ -11,8 +11,9 @@ use rusqlite::{Connection, params};
 
 use crate::rows::{Context, EventRow, MetricPointRow};
 
-/// Nanoseconds in one hour: rollups are keyed by `time_ns / HOUR_NS`.
-pub(crate) const HOUR_NS: i64 = 3_600_000_000_000;
+/// Nanoseconds in one hour: rollups are keyed by `time_ns / HOUR_NS` (the
+/// query layer's segments use the same constant).
+pub const HOUR_NS: i64 = 3_600_000_000_000;
 
 /// The UTC hour a time falls in.
 pub(crate) fn hour_of(time_ns: i64) -> i64 {

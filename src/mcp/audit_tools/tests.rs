@@ -249,7 +249,6 @@ async fn hostile_arguments_are_tool_errors_or_plain_values() {
         (json!({"nonsense": 1}), "known arguments"),
         (json!({"tool": "x".repeat(2000)}), "1024"),
         (json!({"token": "x".repeat(2000)}), "1024"),
-        (json!({"since": "36500d"}), "limit"),
         (
             json!({"since": "'; DROP TABLE audit_log; --"}),
             "not understood",
@@ -287,7 +286,8 @@ async fn hostile_arguments_are_tool_errors_or_plain_values() {
         json!({"since": "36500d"}),
     )
     .await;
-    assert!(r.is_error);
+    // A century is answered: the audit log is read through its time index.
+    assert!(!r.is_error, "{}", r.text);
     // Nothing was changed.
     let report = log.verify().unwrap();
     assert!(report.ok && report.records == 7, "{report:?}");

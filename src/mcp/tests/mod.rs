@@ -133,8 +133,23 @@ async fn limits_are_clamped_or_refused() {
             .to_string()
             .contains("lowered to 1000")
     );
+    // A range far wider than the data is answered over the data, and says so.
+    let all = call_tool(&ctx, &p, "cost_by_developer", json!({"since": ALL})).await;
     let r = call_tool(&ctx, &p, "cost_by_developer", json!({"since": "100000d"})).await;
-    assert!(r.is_error && r.text.contains("limit"), "{}", r.text);
+    assert!(!r.is_error, "{}", r.text);
+    assert_eq!(r.structured["totals"], all.structured["totals"]);
+    let narrowed = r.structured["range"]["narrowed"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        narrowed.contains("wider than the stored data"),
+        "{}",
+        r.structured["range"]
+    );
+    assert_eq!(
+        r.structured["range"]["since"],
+        "2026-11-10T09:00:00.000+00:00"
+    );
     let r = call_tool(
         &ctx,
         &p,

@@ -22,7 +22,7 @@ pub(super) async fn search_events(
         ("error_contains", &a.error_contains),
         ("cursor", &a.page.cursor),
     ])?;
-    let range = a.range.resolve(ctx.now(), Some(7))?;
+    let range = a.range.resolve_for(ctx, principal, Some(7)).await?;
     let f = a.who.filter(principal)?;
     let (limit, note) = page::row_limit(a.page.limit, &ctx.limits)?;
     let pos = args::clean(&a.page.cursor)
@@ -90,7 +90,7 @@ pub(super) async fn list_sessions(
 ) -> Result<Output, QueryError> {
     let a = a?;
     args::check_strings(&[("sort_by", &a.sort_by)])?;
-    let range = a.range.resolve(ctx.now(), Some(7))?;
+    let range = a.range.resolve_for(ctx, principal, Some(7)).await?;
     let f = a.who.filter(principal)?;
     let (limit, offset, mut notes) = paging(ctx, "list_sessions", hash, &a.page)?;
     if f.needs_raw() {
@@ -153,22 +153,17 @@ pub(super) async fn session_timeline(
         until_ns: i64::MAX,
         tz,
         tz_name,
+        asked: None,
     };
     let (limit, offset, mut notes) = paging(ctx, "session_timeline", hash, &a.page)?;
-    let restriction = principal.developer_restriction().map(<[String]>::to_vec);
+    let visible = crate::query::visible::Visible::of(principal);
     let content = principal.scope.can_read_content();
     let r2 = range.clone();
     let sid = session_id.clone();
     let t = ctx
         .run(move |conn| {
             crate::query::timeline::session_timeline(
-                conn,
-                &r2,
-                restriction,
-                &sid,
-                offset,
-                limit,
-                content,
+                conn, &r2, &visible, &sid, offset, limit, content,
             )
         })
         .await?;

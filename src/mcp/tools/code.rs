@@ -15,7 +15,7 @@ pub(super) async fn tool_latency(
 ) -> Result<Output, QueryError> {
     let a = a?;
     args::check_strings(&[("tool_name", &a.tool_name)])?;
-    let range = a.range.resolve(ctx.now(), Some(7))?;
+    let range = a.range.resolve_for(ctx, principal, Some(7)).await?;
     let mut f = a.who.filter(principal)?;
     let mut notes = Vec::new();
     if f.model.take().is_some() {
@@ -66,7 +66,7 @@ pub(super) async fn top_edited_files(
 ) -> Result<Output, QueryError> {
     let a = a?;
     args::check_strings(&[("tool_name", &a.tool_name)])?;
-    let range = a.range.resolve(ctx.now(), Some(7))?;
+    let range = a.range.resolve_for(ctx, principal, Some(7)).await?;
     let f = a.who.filter(principal)?;
     let (limit, offset, notes) = paging(ctx, "top_edited_files", hash, &a.page)?;
     let tool = args::clean(&a.tool_name);

@@ -14,11 +14,8 @@ pub(super) async fn describe_data(
     a: Result<args::DescribeArgs, QueryError>,
 ) -> Result<Output, QueryError> {
     let a = a?;
-    let range = a.range.resolve(ctx.now(), Some(30))?;
-    let f = crate::query::filter::Filter {
-        restriction: principal.developer_restriction().map(<[String]>::to_vec),
-        ..Default::default()
-    };
+    let range = a.range.resolve_for(ctx, principal, Some(30)).await?;
+    let f = crate::query::filter::Filter::new(crate::query::visible::Visible::of(principal));
     let r2 = range.clone();
     let d = ctx
         .run(move |conn| crate::query::describe::describe_data(conn, &f, &r2))

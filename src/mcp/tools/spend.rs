@@ -15,7 +15,7 @@ pub(super) async fn cost_by_developer(
     hash: &str,
 ) -> Result<Output, QueryError> {
     let a = a?;
-    let range = a.range.resolve(ctx.now(), Some(7))?;
+    let range = a.range.resolve_for(ctx, principal, Some(7)).await?;
     let f = a.who.filter(principal)?;
     let (limit, offset, notes) = paging(ctx, "cost_by_developer", hash, &a.page)?;
     let r2 = range.clone();
@@ -68,7 +68,7 @@ pub(super) async fn model_breakdown(
     hash: &str,
 ) -> Result<Output, QueryError> {
     let a = a?;
-    let range = a.range.resolve(ctx.now(), Some(7))?;
+    let range = a.range.resolve_for(ctx, principal, Some(7)).await?;
     let f = a.who.filter(principal)?;
     let (limit, offset, mut notes) = paging(ctx, "model_breakdown", hash, &a.page)?;
     let r2 = range.clone();
@@ -122,7 +122,7 @@ pub(super) async fn usage_over_time(
     args::check_strings(&[("bucket", &a.bucket), ("split_by", &a.split_by)])?;
     let bucket = Bucket::parse(args::clean(&a.bucket).as_deref().unwrap_or("day"))?;
     let split = Split::parse(args::clean(&a.split_by).as_deref())?;
-    let range = a.range.resolve(ctx.now(), Some(7))?;
+    let range = a.range.resolve_for(ctx, principal, Some(7)).await?;
     let f = a.who.filter(principal)?;
     let (limit, offset, mut notes) = paging(ctx, "usage_over_time", hash, &a.page)?;
     let r2 = range.clone();

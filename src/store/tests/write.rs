@@ -417,11 +417,12 @@ async fn an_exact_event_timestamp_is_stored_as_an_offset() {
                 until_ns: T0 + H,
                 tz: jiff::tz::TimeZone::UTC,
                 tz_name: "UTC".into(),
+                asked: None,
             };
             let page = crate::query::events::search_events(
                 c,
                 &range,
-                &crate::query::filter::Filter::default(),
+                &crate::query::filter::Filter::new(crate::query::visible::testing::visible(&[])),
                 &crate::query::events::EventFilter::default(),
                 None,
                 10,

@@ -1,0 +1,167 @@
+//! Which rows answer: the one place that decides it for every question.
+//!
+//! * **Segments.** A range is split into whole UTC hours, answered from the
+//!   rollups the writer keeps in the same transaction as the raw rows, and
+//!   the partial hours at its edges, answered from raw rows; a filter or
+//!   dimension the rollups do not carry answers the whole range from raw
+//!   rows. [`segments`] makes that split; usage, cost, prompts and latency
+//!   iterate the same [`Segments`].
+//! * **Events or metrics.** Claude Code reports a request's cost and tokens
+//!   twice: on its `api_request` event and in the `cost.usage`/`token.usage`
+//!   metrics. A session counts from its events when it has any
+//!   ([`SESSION_FROM_EVENTS`]), else from its metrics: never both. Records
+//!   without a `session.id` (some Claude Code modes send none) fall back to
+//!   the developer and the hour: a sessionless metric point counts only when
+//!   its developer has no `api_request` in that hour or the hour before
+//!   (a delta point covers the export interval before its time), so the
+//!   same requests are never counted from both signals
+//!   ([`counted_condition`]).
+
+use super::filter::Sql;
+use super::time::TimeRange;
+use super::visible::Visible;
+
+/// Nanoseconds per hour: the rollups' granularity (the store keys them by
+/// `time_ns / HOUR_NS`).
+pub const HOUR_NS: i64 = crate::store::HOUR_NS;
+
+/// A time span `[from, to)` in ns answered from raw rows.
+pub type RawSpan = (i64, i64);
+
+/// How one range is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segments {
+    /// Whole hours `[first, end)` (hour numbers) answered from the rollups.
+    pub rollup_hours: Option<(i64, i64)>,
+    /// Spans answered from raw rows, in time order (the edges, or the whole
+    /// range).
+    pub raw: Vec<RawSpan>,
+}
+
+/// Splits `range` into rollup hours and raw spans; `raw_only` answers the
+/// whole range from raw rows (filters the rollups cannot express).
+pub fn segments(range: &TimeRange, raw_only: bool) -> Segments {
+    let (since, until) = (range.since_ns, range.until_ns);
+    let hs = since.div_euclid(HOUR_NS) + i64::from(since.rem_euclid(HOUR_NS) != 0);
+    let he = until.div_euclid(HOUR_NS);
+    if raw_only || hs >= he {
+        return Segments {
+            rollup_hours: None,
+            raw: if since < until {
+                vec![(since, until)]
+            } else {
+                Vec::new()
+            },
+        };
+    }
+    let mut raw = Vec::new();
+    if since < hs * HOUR_NS {
+        raw.push((since, hs * HOUR_NS));
+    }
+    if he * HOUR_NS < until {
+        raw.push((he * HOUR_NS, until));
+    }
+    Segments {
+        rollup_hours: Some((hs, he)),
+        raw,
+    }
+}
+
+/// SQL for the hour number of a time column (matches the rollups' keys).
+pub fn hour_of_sql(time_column: &str) -> String {
+    format!("{time_column} / {HOUR_NS}")
+}
+
+/// True (SQL, on sessions alias `s`) when a session's cost and tokens come
+/// from its `api_request` events rather than from its metrics.
+pub const SESSION_FROM_EVENTS: &str = "s.api_requests > 0";
+
+/// [`SESSION_FROM_EVENTS`] for a session row already read.
+pub fn session_from_events(api_requests: i64) -> bool {
+    api_requests > 0
+}
+
+/// The condition (SQL, starting with ` AND`) that keeps each usage row only
+/// from the source that counts for it. The rows have aliases `u` (with
+/// `u.source` = `'events'` or `'metrics'` and `u.hour`), contexts `c` and
+/// sessions `s` (LEFT JOINed: `s.id` is NULL for sessionless records).
+pub fn counted_condition() -> String {
+    format!(
+        " AND ((u.source = 'events' AND (s.id IS NULL OR {SESSION_FROM_EVENTS})) \
+         OR (u.source = 'metrics' AND s.id IS NOT NULL AND NOT ({SESSION_FROM_EVENTS})) \
+         OR (u.source = 'metrics' AND s.id IS NULL AND NOT EXISTS (SELECT 1 FROM api_hourly h2 \
+             JOIN contexts c2 ON c2.id = h2.context_id \
+             WHERE h2.hour IN (u.hour, u.hour - 1) AND h2.requests > 0 AND c2.developer IS c.developer)))"
+    )
+}
+
+/// The first and last record time (events, metric points, spans) the
+/// caller may see; `None` when there is none. For an unrestricted caller
+/// each bound is one seek at the end of a time index; for a restricted one,
+/// per visible context through the (context, time) indexes.
+pub fn data_extent(
+    conn: &rusqlite::Connection,
+    visible: &Visible,
+) -> Result<Option<(i64, i64)>, super::QueryError> {
+    let mut sql = Sql::default();
+    if visible.is_everyone() {
+        sql.push(
+            "SELECT MIN(a), MAX(b) FROM (\
+             SELECT (SELECT MIN(time_ns) FROM events) AS a, (SELECT MAX(time_ns) FROM events) AS b \
+             UNION ALL SELECT (SELECT MIN(time_ns) FROM metric_points), (SELECT MAX(time_ns) FROM metric_points) \
+             UNION ALL SELECT (SELECT MIN(start_ns) FROM spans), (SELECT MAX(start_ns) FROM spans))",
+        );
+    } else {
+        sql.push(
+            "SELECT MIN(a), MAX(b) FROM (SELECT \
+             MIN(COALESCE((SELECT MIN(e.time_ns) FROM events e WHERE e.context_id = c.id), 9223372036854775807), \
+                 COALESCE((SELECT MIN(p.time_ns) FROM metric_series ms JOIN metric_points p ON p.series_id = ms.id \
+                           WHERE ms.context_id = c.id), 9223372036854775807), \
+                 COALESCE((SELECT MIN(s.start_ns) FROM spans s WHERE s.context_id = c.id), 9223372036854775807)) AS a, \
+             MAX(COALESCE((SELECT MAX(e.time_ns) FROM events e WHERE e.context_id = c.id), -9223372036854775808), \
+                 COALESCE((SELECT MAX(p.time_ns) FROM metric_series ms JOIN metric_points p ON p.series_id = ms.id \
+                           WHERE ms.context_id = c.id), -9223372036854775808), \
+                 COALESCE((SELECT MAX(s.start_ns) FROM spans s WHERE s.context_id = c.id), -9223372036854775808)) AS b \
+             FROM contexts c WHERE 1",
+        );
+        visible.condition(&mut sql, "c.developer");
+        sql.push(")");
+    }
+    let (first, last): (Option<i64>, Option<i64>) = conn.query_row(
+        &sql.text,
+        rusqlite::params_from_iter(sql.params.iter()),
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(first.zip(last).filter(|(a, b)| a <= b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::fixture::utc;
+
+    #[test]
+    fn splits_into_whole_hours_and_edges() {
+        let h = HOUR_NS;
+        let s = segments(&utc(h + 5, 4 * h + 7), false);
+        assert_eq!(s.rollup_hours, Some((2, 4)));
+        assert_eq!(s.raw, vec![(h + 5, 2 * h), (4 * h, 4 * h + 7)]);
+        let s = segments(&utc(2 * h, 4 * h), false);
+        assert_eq!(s.rollup_hours, Some((2, 4)));
+        assert!(s.raw.is_empty());
+        // Within one hour: raw only.
+        let s = segments(&utc(h + 5, h + 9), false);
+        assert_eq!(s.rollup_hours, None);
+        assert_eq!(s.raw, vec![(h + 5, h + 9)]);
+        // Forced raw.
+        let s = segments(&utc(0, 5 * h), true);
+        assert_eq!(s.rollup_hours, None);
+        assert_eq!(s.raw, vec![(0, 5 * h)]);
+        // Negative times use floor division.
+        let s = segments(&utc(-h - 1, 0), false);
+        assert_eq!(s.rollup_hours, Some((-1, 0)));
+        assert_eq!(s.raw, vec![(-h - 1, -h)]);
+        // Empty.
+        assert!(segments(&utc(7, 7), false).raw.is_empty());
+    }
+}
