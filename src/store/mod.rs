@@ -45,6 +45,12 @@ use crate::rows;
 pub use migrate::migrate;
 pub use rollup::HOUR_NS;
 
+/// The writer's own transaction on a connection of the caller's: query-layer
+/// test fixtures build their stores through it, so they hold exactly what
+/// ingest would (rollups, sessions and histograms included).
+#[cfg(test)]
+pub(crate) use insert::{WriterCache, write_batches};
+
 /// File name of the database inside the data directory.
 pub const DB_FILE_NAME: &str = "tokentally.db";
 
