@@ -41,6 +41,20 @@ impl IdentityKind {
     }
 }
 
+/// Splits a model id into the model and its context variant: Claude Code
+/// names the 1M-context variant `claude-opus-4-8[1m]` on its cost and token
+/// metrics but `claude-opus-4-8` on the `api_request` event of the same
+/// request, so the model column holds `claude-opus-4-8` and the variant
+/// (`1m`) is kept beside it. Anything else is returned whole.
+pub fn split_model(raw: &str) -> (&str, Option<&str>) {
+    match raw.find('[') {
+        Some(i) if i > 0 && raw.len() > i + 2 && raw.ends_with(']') => {
+            (&raw[..i], Some(&raw[i + 1..raw.len() - 1]))
+        }
+        _ => (raw, None),
+    }
+}
+
 /// What many records share: resource, scope and the attributes Claude Code
 /// repeats on every record of a session (identity, terminal, version, and the
 /// `OTEL_RESOURCE_ATTRIBUTES` copies). Stored once, referenced by id.
@@ -108,8 +122,10 @@ pub struct EventRow {
     pub prompt_id: Option<String>,
     /// `event.sequence`
     pub sequence: Option<i64>,
-    /// `model`
+    /// `model`, without a context variant (see [`split_model`])
     pub model: Option<String>,
+    /// The model's context variant (`1m` of `claude-opus-4-8[1m]`), if any.
+    pub model_variant: Option<String>,
     /// `input_tokens`
     pub input_tokens: Option<i64>,
     /// `output_tokens`
@@ -238,8 +254,10 @@ pub struct MetricPointRow {
     /// Histogram detail (bounds, bucket counts, min, max, exemplars; quantiles
     /// of a summary) as JSON, verbatim.
     pub detail: Option<serde_json::Value>,
-    /// `model` point attribute.
+    /// `model` point attribute, without a context variant (see [`split_model`]).
     pub model: Option<String>,
+    /// The model's context variant (`1m` of `claude-opus-4-8[1m]`), if any.
+    pub model_variant: Option<String>,
     /// `type` point attribute (token type, lines added/removed, active time kind).
     pub kind_attr: Option<String>,
     /// Point attributes that are not part of the context (everything else).
@@ -283,8 +301,10 @@ pub struct SpanRow {
     pub duration_ms: Option<i64>,
     /// `success`
     pub success: Option<bool>,
-    /// `model`
+    /// `model`, without a context variant (see [`split_model`])
     pub model: Option<String>,
+    /// The model's context variant, if any.
+    pub model_variant: Option<String>,
     /// True when content attributes (`user_prompt`, ...) were removed.
     pub content_redacted: bool,
     /// Every other attribute, verbatim.
@@ -328,5 +348,22 @@ impl Batch {
     /// True when the batch holds no record.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_model;
+
+    #[test]
+    fn model_ids_split_off_their_context_variant() {
+        assert_eq!(
+            split_model("claude-opus-4-8[1m]"),
+            ("claude-opus-4-8", Some("1m"))
+        );
+        assert_eq!(split_model("claude-opus-4-8"), ("claude-opus-4-8", None));
+        for whole in ["[1m]", "a[]", "a[1m", "a]", ""] {
+            assert_eq!(split_model(whole), (whole, None), "{whole}");
+        }
     }
 }

@@ -50,10 +50,8 @@ pub struct CostByDeveloper {
     pub developers: Vec<DeveloperCost>,
     /// Sums over all developers (not only one page).
     pub totals: DeveloperCost,
-    /// Whether any number came from api_request events / metrics.
-    pub from_events: bool,
-    /// Whether any number came from metrics.
-    pub from_metrics: bool,
+    /// Which sources the numbers came from.
+    pub sources: usage::Sources,
 }
 
 /// Label for a group's sources.
@@ -150,8 +148,7 @@ pub fn cost_by_developer(
         let dev = g.keys.first().and_then(key_str);
         let kind = g.keys.get(1).and_then(key_str);
         let u = &g.usage;
-        out.from_events |= u.from_events;
-        out.from_metrics |= u.from_metrics;
+        out.sources.add(u);
         let e = by_dev.entry(dev.clone()).or_insert_with(|| DeveloperCost {
             developer: dev.clone(),
             developer_kind: kind.clone(),
@@ -197,7 +194,7 @@ pub fn cost_by_developer(
     }
     let all_days: BTreeSet<jiff::civil::Date> = days.values().flatten().copied().collect();
     t.active_days = all_days.len() as i64;
-    t.source = match (out.from_events, out.from_metrics) {
+    t.source = match (out.sources.events, out.sources.metrics) {
         (true, true) => "events+metrics",
         (false, true) => "metrics",
         _ => "events",
@@ -373,7 +370,7 @@ mod tests {
             &Filter::new(visible(&[])),
         )
         .unwrap();
-        assert!(got.from_events && got.from_metrics);
+        assert!(got.sources.events && got.sources.metrics);
         let anon = got
             .developers
             .iter()

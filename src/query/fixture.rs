@@ -134,6 +134,19 @@ impl Fx {
         crate::store::write_batches(&self.conn, &mut self.cache, &[&batch]).unwrap();
     }
 
+    /// Decodes an OTLP/JSON body with the real decoder and writes what it
+    /// yields (content capture off, as by default).
+    pub fn ingest_json(&mut self, signal: crate::otlp::Signal, body: &serde_json::Value) {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let opts = crate::otlp::DecodeOptions {
+            max_body_bytes: 64 << 20,
+            capture_content: false,
+        };
+        let d = crate::otlp::decode(signal, &bytes, Some("application/json"), None, &opts).unwrap();
+        assert_eq!(d.rejected, 0, "{:?}", d.message);
+        self.write(d.batch);
+    }
+
     /// Registers a context (identity + resource) as the decoder builds it;
     /// returns a handle for the record methods.
     pub fn context(&mut self, spec: &CtxSpec, _first_ns: i64) -> i64 {
@@ -252,6 +265,7 @@ impl Fx {
             count: None,
             detail: None,
             model: (!model.is_empty()).then(|| model.to_string()),
+            model_variant: None,
             kind_attr: kind_attr.map(Into::into),
             attrs: Attrs::new(),
         };

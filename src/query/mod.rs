@@ -34,6 +34,8 @@ pub mod usage;
 pub mod visible;
 
 #[cfg(test)]
+mod conformance;
+#[cfg(test)]
 pub(crate) mod fixture;
 
 use std::sync::Arc;

@@ -38,17 +38,17 @@ pub struct ModelUsage {
     pub source: String,
 }
 
-/// Models ordered by cost (then output tokens, then name), plus whether
-/// events / metrics were used.
+/// Models ordered by cost (then output tokens, then name), plus the
+/// sources used.
 pub fn model_breakdown(
     conn: &rusqlite::Connection,
     range: &TimeRange,
     f: &Filter,
-) -> Result<(Vec<ModelUsage>, bool, bool), QueryError> {
+) -> Result<(Vec<ModelUsage>, usage::Sources), QueryError> {
     let groups = usage::grouped(conn, range, f, &[Dim::Model])?;
     let hists = latency::histograms(conn, Kind::Api, range, f, None)?;
     let total_cost: f64 = groups.iter().map(|g| g.usage.cost_usd).sum();
-    let (mut ev, mut me) = (false, false);
+    let mut sources = usage::Sources::default();
     let mut rows: Vec<ModelUsage> = groups
         .into_iter()
         .map(|g| {
@@ -59,8 +59,7 @@ pub fn model_breakdown(
                 .unwrap_or("")
                 .to_string();
             let u = g.usage;
-            ev |= u.from_events;
-            me |= u.from_metrics;
+            sources.add(&u);
             let lat = hists
                 .get(&model)
                 .map(|h| LatencySummary::from_hist(&counts(h)))
@@ -88,5 +87,5 @@ pub fn model_breakdown(
             .then_with(|| b.output_tokens.cmp(&a.output_tokens))
             .then_with(|| a.model.cmp(&b.model))
     });
-    Ok((rows, ev, me))
+    Ok((rows, sources))
 }

@@ -164,14 +164,14 @@ struct Acc {
 }
 
 /// The series, oldest bucket first; with no split every bucket in the range
-/// is present (zeros included). Also whether events / metrics were used.
+/// is present (zeros included). Also the sources used.
 pub fn usage_over_time(
     conn: &rusqlite::Connection,
     range: &TimeRange,
     f: &Filter,
     bucket: Bucket,
     split: Split,
-) -> Result<(Vec<SeriesPoint>, bool, bool), QueryError> {
+) -> Result<(Vec<SeriesPoint>, usage::Sources), QueryError> {
     let mut starts = Vec::new();
     let mut b = bucket_start(range.since_ns, bucket, range)?;
     while b < range.until_ns {
@@ -200,7 +200,7 @@ pub fn usage_over_time(
             acc.insert((*s, None), Acc::default());
         }
     }
-    let (mut ev, mut me) = (false, false);
+    let mut sources = usage::Sources::default();
     for g in groups {
         let Some(hour) = g.keys.first().and_then(|v| v.as_i64()) else {
             continue;
@@ -215,8 +215,7 @@ pub fn usage_over_time(
             bucket_start(hour * HOUR_NS, bucket, range)?.max(starts.first().copied().unwrap_or(0));
         let a = acc.entry((start, key)).or_default();
         let u = &g.usage;
-        ev |= u.from_events;
-        me |= u.from_metrics;
+        sources.add(u);
         a.p.cost_usd += u.cost_usd;
         a.p.input_tokens += u.input_tokens;
         a.p.output_tokens += u.output_tokens;
@@ -237,5 +236,5 @@ pub fn usage_over_time(
             ..a.p
         })
         .collect();
-    Ok((points, ev, me))
+    Ok((points, sources))
 }

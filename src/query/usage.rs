@@ -83,7 +83,45 @@ pub struct Usage {
     pub from_events: bool,
     /// Whether any number came from cost/token metrics.
     pub from_metrics: bool,
+    /// Whether any counted record carried no `session.id` (its events and
+    /// metrics were told apart by developer and hour, see [`super::plan`]).
+    pub sessionless: bool,
 }
+
+/// Which sources an answer's numbers came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Sources {
+    /// Some numbers came from `api_request` events.
+    pub events: bool,
+    /// Some numbers came from cost/token metrics.
+    pub metrics: bool,
+    /// Some counted records carried no `session.id`.
+    pub sessionless: bool,
+}
+
+impl Sources {
+    /// Adds the sources of one group.
+    pub fn add(&mut self, u: &Usage) {
+        self.events |= u.from_events;
+        self.metrics |= u.from_metrics;
+        self.sessionless |= u.sessionless;
+    }
+
+    /// The `source` field of answers.
+    pub fn describe(&self) -> &'static str {
+        describe_sources(self.events, self.metrics)
+    }
+
+    /// The note an answer carries when records without a session id were counted.
+    pub fn note(&self) -> Option<String> {
+        self.sessionless.then(|| SESSIONLESS_NOTE.to_string())
+    }
+}
+
+/// Said when records without a `session.id` were counted.
+pub const SESSIONLESS_NOTE: &str = "some records carry no session.id (Claude Code sends none in some modes): \
+    their cost/token metrics were counted only in hours where the same developer sent no api_request events, \
+    so no request is counted twice";
 
 /// One group: its dimension values (in the order asked) and usage.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -229,7 +267,7 @@ pub fn grouped_with(
     sql.push(
         "SUM(u.requests), SUM(u.errors), SUM(u.input), SUM(u.output), SUM(u.cache_read), \
          SUM(u.cache_creation), SUM(u.cost), SUM(u.duration), COUNT(DISTINCT c.session_ref), \
-         MAX(u.source = 'events'), MAX(u.source = 'metrics') FROM (",
+         MAX(u.source = 'events'), MAX(u.source = 'metrics'), MAX(s.id IS NULL) FROM (",
     );
     sql.append(source(range, f, force_raw));
     sql.push(
@@ -275,6 +313,7 @@ pub fn grouped_with(
                 sessions: row.get(n + 8)?,
                 from_events: row.get::<_, Option<bool>>(n + 9)?.unwrap_or(false),
                 from_metrics: row.get::<_, Option<bool>>(n + 10)?.unwrap_or(false),
+                sessionless: row.get::<_, Option<bool>>(n + 11)?.unwrap_or(false),
             },
         })
     })?;
@@ -297,7 +336,7 @@ pub fn grouped_with(
 }
 
 /// Which sources an answer used, for the `source` field of answers.
-pub fn describe_sources(from_events: bool, from_metrics: bool) -> &'static str {
+fn describe_sources(from_events: bool, from_metrics: bool) -> &'static str {
     match (from_events, from_metrics) {
         (true, true) => {
             "api_request events where a session has them, claude_code.cost.usage/token.usage metrics for sessions without (never both for one session)"

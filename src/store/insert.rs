@@ -28,10 +28,10 @@ const INSERT_EVENT: &str =
                     cost_usd, duration_ms, ttft_ms, tool_name, tool_use_id, success, decision,
                     decision_source, status_code, error, request_id, query_source, file_path,
                     mcp_server, mcp_tool, repository, branch, content_redacted, attrs,
-                    event_timestamp_ms)
+                    event_timestamp_ms, model_variant)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31,
-                    ?32, ?33, ?34, ?35, ?36, ?37)";
+                    ?32, ?33, ?34, ?35, ?36, ?37, ?38)";
 
 /// Inserts one metric point unless its dedup key is already stored.
 const INSERT_POINT: &str =
@@ -44,9 +44,9 @@ const INSERT_SPAN: &str =
     "INSERT OR IGNORE INTO spans (dedup, context_id, trace_id, span_id, parent_span_id,
                     name, kind, start_ns, end_ns, status_code, status_message, tool_name,
                     tool_use_id, file_path, decision, decision_source, duration_ms, success, model,
-                    content_redacted, attrs, detail)
+                    content_redacted, attrs, detail, model_variant)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18, ?19, ?20, ?21, ?22)";
+                    ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
 
 /// Ids the writer remembers between transactions, so that a context,
 /// session or metric series costs one lookup per process, not per batch.
@@ -316,6 +316,7 @@ impl<'c, 'b> Tx<'c, 'b> {
             e.content_redacted,
             attrs,
             event_timestamp_ms,
+            e.model_variant,
         ])?;
         if changed == 0 {
             return Ok(false);
@@ -390,8 +391,8 @@ impl<'c, 'b> Tx<'c, 'b> {
                 self.conn
                     .prepare_cached(
                         "INSERT INTO metric_series (key, context_id, name, unit, description, kind,
-                            temporality, monotonic, model, kind_attr, attrs)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                            temporality, monotonic, model, kind_attr, attrs, model_variant)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     )?
                     .execute(params![
                         &key[..],
@@ -405,6 +406,7 @@ impl<'c, 'b> Tx<'c, 'b> {
                         p.model,
                         p.kind_attr,
                         attrs,
+                        p.model_variant,
                     ])?;
                 Series {
                     id: self.conn.last_insert_rowid(),
@@ -441,6 +443,7 @@ impl<'c, 'b> Tx<'c, 'b> {
             s.content_redacted,
             to_json_opt(&s.attrs)?,
             s.detail.as_ref().map(|d| d.to_string()),
+            s.model_variant,
         ])?;
         Ok(changed == 1)
     }

@@ -6,7 +6,7 @@ use super::{BUSY_TIMEOUT, StoreError};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`. Append only:
 /// a shipped migration is never edited.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema_v2.sql")];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -95,4 +95,99 @@ fn apply_pending(conn: &Connection) -> Result<(), StoreError> {
 
 fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version-1 store holding both spellings of one model: after the
+    /// migration every table names the model once, the rollups are merged
+    /// into its row and the variant is kept beside the raw rows.
+    #[test]
+    fn version_2_merges_model_context_variants() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO contexts (id, key, claude_code, scope_name, scope_version, resource_attrs, shared_attrs, first_seen_ns) \
+               VALUES (1, x'01', 1, 's', '1', '{}', '{}', 0); \
+             INSERT INTO events (dedup, context_id, time_ns, observed_ns, event_name, model) VALUES \
+               (x'01', 1, 10, 10, 'api_request', 'claude-opus-4-8'), \
+               (x'02', 1, 11, 11, 'api_request', 'claude-opus-4-8[1m]'), \
+               (x'03', 1, 12, 12, 'api_request', '[1m]'); \
+             INSERT INTO api_hourly VALUES (5, 1, 'claude-opus-4-8', 1, 0, 10, 1, 0, 0, 0.5, 100), \
+               (5, 1, 'claude-opus-4-8[1m]', 2, 1, 20, 2, 3, 4, 0.25, 200); \
+             INSERT INTO metric_series (id, key, context_id, name, unit, description, kind, temporality, monotonic, model) \
+               VALUES (1, x'01', 1, 'claude_code.cost.usage', 'USD', '', 'sum', 1, 1, 'claude-opus-4-8[1m]'); \
+             INSERT INTO metric_hourly VALUES (5, 1, 'claude_code.cost.usage', 'claude-opus-4-8', '', 1.0, 1), \
+               (5, 1, 'claude_code.cost.usage', 'claude-opus-4-8[1m]', '', 2.0, 3); \
+             INSERT INTO api_latency_hist VALUES (5, 'd', 'claude-opus-4-8', 100, 1), \
+               (5, 'd', 'claude-opus-4-8[1m]', 100, 2), (5, 'd', 'claude-opus-4-8[1m]', 90, 1);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        let events: Vec<(Option<String>, Option<String>)> = conn
+            .prepare("SELECT model, model_variant FROM events ORDER BY time_ns")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let opus = || Some("claude-opus-4-8".to_string());
+        assert_eq!(
+            events,
+            vec![
+                (opus(), None),
+                (opus(), Some("1m".to_string())),
+                (Some("[1m]".to_string()), None)
+            ]
+        );
+        let api: Vec<String> = conn
+            .prepare(
+                "SELECT model || ' ' || requests || ' ' || errors || ' ' || input_tokens || ' ' || output_tokens \
+                 || ' ' || cache_read_tokens || ' ' || cache_creation_tokens || ' ' || cost_usd || ' ' || duration_ms \
+                 FROM api_hourly",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            api,
+            vec!["claude-opus-4-8 3 1 30 3 3 4 0.75 300".to_string()]
+        );
+        let metric: Vec<(String, f64, i64)> = conn
+            .prepare("SELECT model, value, points FROM metric_hourly")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(metric, vec![("claude-opus-4-8".into(), 3.0, 4)]);
+        let series: (String, String) = conn
+            .query_row("SELECT model, model_variant FROM metric_series", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(series, ("claude-opus-4-8".into(), "1m".into()));
+        let hist: Vec<(String, i64, i64)> = conn
+            .prepare(
+                "SELECT model, duration_ms, requests FROM api_latency_hist ORDER BY duration_ms",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            hist,
+            vec![
+                ("claude-opus-4-8".into(), 90, 1),
+                ("claude-opus-4-8".into(), 100, 3)
+            ]
+        );
+    }
 }

@@ -47,15 +47,21 @@ pub(crate) fn cumulative_delta(
 
 /// Identity of a metric series: context, name, kind, temporality, model,
 /// `type` and the remaining attributes (length-prefixed, so no two
-/// different tuples hash the same input).
+/// different tuples hash the same input). The model is hashed as it was
+/// sent (`claude-opus-4-8[1m]`, variant included), so a series keeps its
+/// key, and its cumulative state, across the split into model and variant.
 pub(crate) fn series_key(ctx: &Context, p: &MetricPointRow, attrs: Option<&str>) -> SeriesKey {
     let mut h = blake3::Hasher::new();
     h.update(&ctx.key);
     h.update(&p.temporality.as_i32().to_le_bytes());
+    let sent_model = match (&p.model, &p.model_variant) {
+        (Some(m), Some(v)) => Some(format!("{m}[{v}]")),
+        (m, _) => m.clone(),
+    };
     let parts = [
         Some(p.name.as_str()),
         Some(p.kind.as_str()),
-        p.model.as_deref(),
+        sent_model.as_deref(),
         p.kind_attr.as_deref(),
         attrs,
     ];
@@ -96,6 +102,7 @@ mod tests {
             count: None,
             detail: None,
             model: None,
+            model_variant: None,
             kind_attr: None,
             attrs: Attrs::new(),
         }

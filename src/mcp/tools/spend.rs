@@ -5,7 +5,7 @@ use super::super::reply::Output;
 use super::{money, paging};
 use crate::auth::Principal;
 use crate::query::page::{Page, Position};
-use crate::query::usage::{COST_NOTE, describe_sources};
+use crate::query::usage::COST_NOTE;
 use crate::query::{QueryError, ToolContext};
 
 pub(super) async fn cost_by_developer(
@@ -27,12 +27,10 @@ pub(super) async fn cost_by_developer(
         start: Some(Position::Offset(offset)),
         ..Default::default()
     };
+    out.notes.extend(res.sources.note());
     out.set("range", range.info());
     out.set("totals", &res.totals);
-    out.set(
-        "source",
-        describe_sources(res.from_events, res.from_metrics),
-    );
+    out.set("source", res.sources.describe());
     out.set("cost_note", COST_NOTE);
     out.set(
         "developer_identity",
@@ -47,7 +45,7 @@ pub(super) async fn cost_by_developer(
         range.tz_name,
         res.totals.api_requests,
         res.totals.output_tokens,
-        describe_sources(res.from_events, res.from_metrics),
+        res.sources.describe(),
     );
     if let Some(top) = res.developers.get(offset as usize) {
         out.summary.push_str(&format!(
@@ -72,10 +70,11 @@ pub(super) async fn model_breakdown(
     let f = a.who.filter(principal)?;
     let (limit, offset, mut notes) = paging(ctx, "model_breakdown", hash, &a.page)?;
     let r2 = range.clone();
-    let (rows, ev, me) = ctx
+    let (rows, sources) = ctx
         .run(move |conn| crate::query::models::model_breakdown(conn, &r2, &f))
         .await?;
-    if me {
+    notes.extend(sources.note());
+    if sources.metrics {
         notes.push("requests and latency are unknown for metrics-only sessions (their tokens and cost come from metrics)".into());
     }
     let mut out = Output {
@@ -86,7 +85,7 @@ pub(super) async fn model_breakdown(
     let total: f64 = rows.iter().map(|r| r.cost_usd).sum();
     out.set("range", range.info());
     out.set("total_cost_usd", total);
-    out.set("source", describe_sources(ev, me));
+    out.set("source", sources.describe());
     out.set("cost_note", COST_NOTE);
     out.set(
         "latency_note",
@@ -126,9 +125,10 @@ pub(super) async fn usage_over_time(
     let f = a.who.filter(principal)?;
     let (limit, offset, mut notes) = paging(ctx, "usage_over_time", hash, &a.page)?;
     let r2 = range.clone();
-    let (points, ev, me) = ctx
+    let (points, sources) = ctx
         .run(move |conn| crate::query::timeseries::usage_over_time(conn, &r2, &f, bucket, split))
         .await?;
+    notes.extend(sources.note());
     if matches!(
         split,
         Split::Repository | Split::Branch | Split::McpServer | Split::McpTool
@@ -168,7 +168,7 @@ pub(super) async fn usage_over_time(
     );
     out.set("split_by", args::clean(&a.split_by));
     out.set("total_cost_usd", total);
-    out.set("source", describe_sources(ev, me));
+    out.set("source", sources.describe());
     out.set("cost_note", COST_NOTE);
     out.summary = format!(
         "{} point(s) between {} and {} ({}), total {}.{}",

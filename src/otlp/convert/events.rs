@@ -7,7 +7,9 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 
 use super::redact::{self, ToolDetails};
-use super::{Dedup, Grouped, Rejects, ScopeInfo, Split, attrs, check_id, nanos, set_once};
+use super::{
+    Dedup, Grouped, Rejects, ScopeInfo, Split, attrs, check_id, nanos, set_model, set_once,
+};
 use crate::otlp::{DecodeOptions, Decoded};
 use crate::rows::{Attrs, Batch, EventRow};
 
@@ -181,7 +183,11 @@ fn typed(row: &mut EventRow, event_name: &str, kv: &KeyValue) -> bool {
         "event.name" => attrs::str_of(v) == Some(event_name),
         "prompt.id" => set_once(&mut row.prompt_id, text()),
         "event.sequence" => set_once(&mut row.sequence, int()),
-        "model" => set_once(&mut row.model, text()),
+        "model" => set_model(
+            &mut row.model,
+            &mut row.model_variant,
+            attrs::str_of(kv.value.as_ref()),
+        ),
         "input_tokens" => set_once(&mut row.input_tokens, int()),
         "output_tokens" => set_once(&mut row.output_tokens, int()),
         "cache_read_tokens" => set_once(&mut row.cache_read_tokens, int()),

@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use serde_json::{Map, Value, json};
 
-use super::{Dedup, Grouped, Rejects, ScopeInfo, Split, attrs, nanos, set_once};
+use super::{Dedup, Grouped, Rejects, ScopeInfo, Split, attrs, nanos, set_model, set_once};
 use crate::otlp::{DecodeOptions, Decoded};
 use crate::rows::{Attrs, Batch, MetricKind, MetricPointRow, Temporality};
 
@@ -124,6 +124,7 @@ impl Converter {
             count: None,
             detail: None,
             model: None,
+            model_variant: None,
             kind_attr: None,
             attrs: Attrs::new(),
         };
@@ -203,7 +204,11 @@ impl Path {
 fn typed(row: &mut MetricPointRow, kv: &KeyValue) -> bool {
     let text = || attrs::str_of(kv.value.as_ref()).map(str::to_owned);
     match kv.key.as_str() {
-        "model" => set_once(&mut row.model, text()),
+        "model" => set_model(
+            &mut row.model,
+            &mut row.model_variant,
+            attrs::str_of(kv.value.as_ref()),
+        ),
         "type" => set_once(&mut row.kind_attr, text()),
         _ => false,
     }

@@ -371,6 +371,23 @@ pub(super) fn check_id(id: &[u8], len: usize, required: bool, name: &str) -> Res
     }
 }
 
+/// Sets a model column and its context variant once, from the raw `model`
+/// attribute (see [`crate::rows::split_model`]).
+pub(super) fn set_model(
+    model: &mut Option<String>,
+    variant: &mut Option<String>,
+    raw: Option<&str>,
+) -> bool {
+    let Some(raw) = raw else { return false };
+    if model.is_some() {
+        return false;
+    }
+    let (base, v) = crate::rows::split_model(raw);
+    *model = Some(base.to_string());
+    *variant = v.map(str::to_string);
+    true
+}
+
 /// Sets `field` from `value` unless it is already set or `value` is none;
 /// returns true when the value went to the typed column.
 pub(super) fn set_once<T>(field: &mut Option<T>, value: Option<T>) -> bool {

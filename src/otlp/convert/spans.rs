@@ -8,7 +8,9 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::{Map, Value, json};
 
 use super::redact::{self, ToolDetails};
-use super::{Dedup, Grouped, Rejects, ScopeInfo, Split, attrs, check_id, nanos, set_once};
+use super::{
+    Dedup, Grouped, Rejects, ScopeInfo, Split, attrs, check_id, nanos, set_model, set_once,
+};
 use crate::otlp::{DecodeOptions, Decoded};
 use crate::rows::{Attrs, Batch, SpanRow};
 
@@ -116,7 +118,11 @@ fn typed(row: &mut SpanRow, kv: &KeyValue) -> bool {
         "source" => set_once(&mut row.decision_source, text()),
         "duration_ms" => set_once(&mut row.duration_ms, attrs::int_of(v)),
         "success" => set_once(&mut row.success, attrs::bool_of(v)),
-        "model" => set_once(&mut row.model, text()),
+        "model" => set_model(
+            &mut row.model,
+            &mut row.model_variant,
+            attrs::str_of(kv.value.as_ref()),
+        ),
         _ => false,
     }
 }

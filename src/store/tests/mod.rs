@@ -126,6 +126,7 @@ fn point(
         count: None,
         detail: None,
         model: Some("opus".into()),
+        model_variant: None,
         kind_attr: None,
         attrs: Attrs::new(),
     }

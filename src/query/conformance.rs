@@ -1,0 +1,234 @@
+//! Answers on real Claude Code captures, written through the real decoder
+//! and writer, checked against values read straight from the captured
+//! OTLP/JSON (not through the code under test): a request is counted once
+//! whichever signals report it, with or without a `session.id`, and one
+//! model is one row whatever its spelling.
+
+use serde_json::Value;
+
+use super::cost::cost_by_developer;
+use super::filter::Filter;
+use super::fixture::{Fx, close, utc};
+use super::models::model_breakdown;
+use super::visible::testing::visible;
+use crate::otlp::Signal;
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/claude-code/");
+
+/// The capture's request bodies, by signal, in the order they were sent.
+fn capture(run: &str) -> Vec<(Signal, Value)> {
+    let dir = format!("{DIR}{run}/otlp");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json") && !n.ends_with(".meta.json"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let signal = if n.contains("_logs") {
+                Signal::Logs
+            } else if n.contains("_metrics") {
+                Signal::Metrics
+            } else {
+                Signal::Traces
+            };
+            let body =
+                serde_json::from_slice(&std::fs::read(format!("{dir}/{n}")).unwrap()).unwrap();
+            (signal, body)
+        })
+        .collect()
+}
+
+/// Removes every `session.id` attribute, as Claude Code does in the modes
+/// that send none.
+fn without_session_ids(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::Array(kvs)) = m.get_mut("attributes") {
+                kvs.retain(|kv| kv["key"] != "session.id");
+            }
+            for (_, x) in m.iter_mut() {
+                without_session_ids(x);
+            }
+        }
+        Value::Array(xs) => xs.iter_mut().for_each(without_session_ids),
+        _ => {}
+    }
+}
+
+fn attr<'a>(kvs: &'a Value, key: &str) -> Option<&'a Value> {
+    kvs.as_array()?
+        .iter()
+        .find(|kv| kv["key"] == key)
+        .map(|kv| &kv["value"])
+}
+
+fn number(v: &Value) -> f64 {
+    let x = v
+        .get("doubleValue")
+        .or_else(|| v.get("intValue"))
+        .or_else(|| v.get("stringValue"))
+        .unwrap();
+    match x {
+        Value::String(s) => s.parse().unwrap(),
+        other => other.as_f64().unwrap(),
+    }
+}
+
+/// (model, cost, input tokens) of every `api_request` event in the bodies.
+fn api_requests(bodies: &[(Signal, Value)]) -> Vec<(String, f64, f64)> {
+    let mut out = Vec::new();
+    for (signal, body) in bodies {
+        if !matches!(signal, Signal::Logs) {
+            continue;
+        }
+        for rl in body["resourceLogs"].as_array().unwrap() {
+            for sl in rl["scopeLogs"].as_array().unwrap() {
+                for r in sl["logRecords"].as_array().unwrap() {
+                    let a = &r["attributes"];
+                    if attr(a, "event.name").and_then(|v| v["stringValue"].as_str())
+                        == Some("api_request")
+                    {
+                        out.push((
+                            attr(a, "model").unwrap()["stringValue"]
+                                .as_str()
+                                .unwrap()
+                                .to_string(),
+                            number(attr(a, "cost_usd").unwrap()),
+                            number(attr(a, "input_tokens").unwrap()),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Sum of the `claude_code.cost.usage` points in the bodies.
+fn metric_cost(bodies: &[(Signal, Value)]) -> f64 {
+    let mut sum = 0.0;
+    for (signal, body) in bodies {
+        if !matches!(signal, Signal::Metrics) {
+            continue;
+        }
+        for rm in body["resourceMetrics"].as_array().unwrap() {
+            for sm in rm["scopeMetrics"].as_array().unwrap() {
+                for m in sm["metrics"].as_array().unwrap() {
+                    if m["name"] == "claude_code.cost.usage" {
+                        for p in m["sum"]["dataPoints"].as_array().unwrap() {
+                            sum += p["asDouble"]
+                                .as_f64()
+                                .or_else(|| p["asInt"].as_str().and_then(|s| s.parse().ok()))
+                                .unwrap();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    sum
+}
+
+fn load(bodies: &[(Signal, Value)]) -> Fx {
+    let mut fx = Fx::new();
+    for (signal, body) in bodies {
+        fx.ingest_json(*signal, body);
+    }
+    fx
+}
+
+const ALL_TIME: (i64, i64) = (1_700_000_000_000_000_000, 1_900_000_000_000_000_000);
+
+fn everyone() -> Filter {
+    Filter::new(visible(&[]))
+}
+
+#[test]
+fn cost_counts_each_request_once_with_and_without_session_ids() {
+    for run in [
+        "t1_json_text",
+        "v330_t1_json_text",
+        "v330_t3_json_tools_details",
+        "v2100_t3_json_tools",
+    ] {
+        let bodies = capture(run);
+        let requests = api_requests(&bodies);
+        assert!(!requests.is_empty(), "{run}");
+        let cost: f64 = requests.iter().map(|r| r.1).sum();
+        let input: f64 = requests.iter().map(|r| r.2).sum();
+        // The metrics report the same cost: counting both would double it.
+        assert!(close(metric_cost(&bodies), cost), "{run}");
+        let mut stripped = bodies.clone();
+        stripped
+            .iter_mut()
+            .for_each(|(_, b)| without_session_ids(b));
+        for (label, bodies, sessionless) in [
+            ("as sent", &bodies, false),
+            ("no session.id", &stripped, true),
+        ] {
+            let fx = load(bodies);
+            let got =
+                cost_by_developer(&fx.conn, &utc(ALL_TIME.0, ALL_TIME.1), &everyone()).unwrap();
+            assert_eq!(got.developers.len(), 1, "{run} {label}");
+            assert!(
+                close(got.totals.cost_usd, cost),
+                "{run} {label}: {} vs {cost}",
+                got.totals.cost_usd
+            );
+            assert_eq!(got.totals.input_tokens as f64, input, "{run} {label}");
+            assert_eq!(
+                got.totals.api_requests,
+                requests.len() as i64,
+                "{run} {label}"
+            );
+            assert_eq!(got.sources.sessionless, sessionless, "{run} {label}");
+        }
+    }
+}
+
+#[test]
+fn metrics_alone_without_session_ids_still_count() {
+    let mut bodies: Vec<_> = capture("v330_t3_json_tools_details")
+        .into_iter()
+        .filter(|(s, _)| matches!(s, Signal::Metrics))
+        .collect();
+    bodies.iter_mut().for_each(|(_, b)| without_session_ids(b));
+    let fx = load(&bodies);
+    let got = cost_by_developer(&fx.conn, &utc(ALL_TIME.0, ALL_TIME.1), &everyone()).unwrap();
+    assert!(close(got.totals.cost_usd, metric_cost(&bodies)));
+    assert_eq!(got.totals.source, "metrics");
+}
+
+#[test]
+fn a_model_and_its_context_variant_are_one_row() {
+    // 2.1.197: api_request says claude-opus-4-8, the metrics claude-opus-4-8[1m].
+    let bodies = capture("t1_json_text");
+    let requests = api_requests(&bodies);
+    assert!(requests.iter().all(|r| r.0 == "claude-opus-4-8"));
+    let cost: f64 = requests.iter().map(|r| r.1).sum();
+    let mut stripped = bodies.clone();
+    stripped
+        .iter_mut()
+        .for_each(|(_, b)| without_session_ids(b));
+    for bodies in [&bodies, &stripped] {
+        let fx = load(bodies);
+        let (rows, _) =
+            model_breakdown(&fx.conn, &utc(ALL_TIME.0, ALL_TIME.1), &everyone()).unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].model, "claude-opus-4-8");
+        assert_eq!(rows[0].requests, requests.len() as i64);
+        assert!(close(rows[0].cost_usd, cost));
+        let variants: Vec<Option<String>> = fx
+            .conn
+            .prepare("SELECT DISTINCT model_variant FROM metric_series WHERE name = 'claude_code.cost.usage'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(variants, vec![Some("1m".to_string())]);
+    }
+}
