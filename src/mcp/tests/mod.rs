@@ -413,6 +413,7 @@ mod activity;
 mod code;
 mod http;
 mod spend;
+mod visibility;
 
 #[tokio::test]
 async fn every_argument_of_every_tool_survives_hostile_values() {
