@@ -207,14 +207,10 @@ impl RangeArgs {
         default_days: Option<i64>,
     ) -> Result<TimeRange, QueryError> {
         let mut range = self.resolve(ctx.now(), default_days)?;
-        if range.days() > time::FIT_TO_DATA_AFTER_DAYS {
-            let visible = Visible::of(principal);
-            if let Some((first, last)) = ctx
-                .run(move |conn| crate::query::plan::data_extent(conn, &visible))
-                .await?
-            {
-                range.narrow_to(first, last);
-            }
+        if range.days() > time::FIT_TO_DATA_AFTER_DAYS
+            && let Some((first, last)) = ctx.questions.data_extent(Visible::of(principal)).await?
+        {
+            range.narrow_to(first, last);
         }
         Ok(range)
     }

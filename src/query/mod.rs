@@ -1,10 +1,10 @@
 //! The query layer: one module per question, SQL with bound parameters only.
 //!
-//! Every question is a plain function over a `&rusqlite::Connection` so it can
-//! be tested on its own. The tool layer (`crate::mcp`) runs them through a
-//! [`QueryRunner`], which the store implements with its reader pool and time
-//! budget; [`runner::ConnRunner`] is a small single-connection runner used by
-//! tests and offline commands.
+//! The tool layer (`crate::mcp`) asks through the [`Questions`] trait, one
+//! method per question with a typed answer; [`runner::Sqlite`] answers them
+//! with the plain functions over a `&rusqlite::Connection` in the modules
+//! below, each testable on its own, run on the store's reader pool (or one
+//! connection, in tests) under a time budget that stops the database work.
 //!
 //! Where each rule lives (one place each):
 //! * who may see what: [`visible::Visible`], built only from the caller's
@@ -25,6 +25,7 @@ pub mod latency;
 pub mod models;
 pub mod page;
 pub mod plan;
+pub mod questions;
 pub mod runner;
 pub mod sessions;
 pub mod time;
@@ -41,9 +42,9 @@ pub(crate) mod fixture;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-
 use crate::config::QueryLimits;
+
+pub use questions::Questions;
 
 /// Why a query produced no answer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -80,53 +81,12 @@ impl From<rusqlite::Error> for QueryError {
     }
 }
 
-/// A query as the runner sees it: work on one read connection returning JSON.
-pub type BoxedQuery = Box<
-    dyn FnOnce(&rusqlite::Connection) -> Result<serde_json::Value, QueryError> + Send + 'static,
->;
-
-/// Runs query closures on a read connection under a time budget that stops
-/// the database work (not only the wait). The store adapts its `read` to this
-/// in a few lines, e.g.:
-///
-/// ```ignore
-/// impl QueryRunner for store::Store {
-///     fn run_boxed(&self, budget: Duration, f: BoxedQuery) -> BoxFuture<'static, Result<Value, QueryError>> {
-///         let store = self.clone();
-///         Box::pin(async move {
-///             // Carry the closure's own error out through rusqlite's error type.
-///             let slot = Arc::new(Mutex::new(None));
-///             let s2 = slot.clone();
-///             let r = store.read(budget, move |conn| match f(conn) {
-///                 Ok(v) => Ok(v),
-///                 Err(e) => { *s2.lock().unwrap() = Some(e); Err(rusqlite::Error::InvalidQuery) }
-///             }).await;
-///             match r {
-///                 Ok(v) => Ok(v),
-///                 Err(_) if slot.lock().unwrap().is_some() => Err(slot.lock().unwrap().take().unwrap()),
-///                 Err(store::ReadError::TimedOut) => Err(QueryError::TimedOut),
-///                 Err(store::ReadError::Busy) => Err(QueryError::Busy),
-///                 Err(other) => Err(QueryError::Sql(other.to_string())),
-///             }
-///         })
-///     }
-/// }
-/// ```
-pub trait QueryRunner: Send + Sync + 'static {
-    /// Runs `f` on a read connection, interrupting SQLite after `budget`.
-    fn run_boxed(
-        &self,
-        budget: Duration,
-        f: BoxedQuery,
-    ) -> BoxFuture<'static, Result<serde_json::Value, QueryError>>;
-}
-
-/// Everything a tool call needs besides the caller: how to run queries and
-/// the operator's limits. Cheap to clone.
+/// Everything a tool call needs besides the caller: the questions' backend
+/// and the operator's limits. Cheap to clone.
 #[derive(Clone)]
 pub struct ToolContext {
-    /// Executes queries under the time budget.
-    pub runner: Arc<dyn QueryRunner>,
+    /// Answers the questions (the SQLite store, or another engine).
+    pub questions: Arc<dyn Questions>,
     /// Row caps, time budget and reply size cap.
     pub limits: QueryLimits,
     /// Fixed "now" for relative times (tests); `None` uses the clock.
@@ -134,15 +94,17 @@ pub struct ToolContext {
 }
 
 impl ToolContext {
-    /// A context whose queries run on the store's reader pool.
+    /// A context whose questions run on the store's reader pool, each within
+    /// the limits' time budget.
     pub fn over_store(store: crate::store::Store, limits: QueryLimits) -> Self {
-        Self::new(Arc::new(runner::StoreRunner::new(store)), limits)
+        let budget = Duration::from_millis(limits.time_budget_ms);
+        Self::new(Arc::new(runner::Sqlite::over_store(store, budget)), limits)
     }
 
-    /// A context over `runner` with `limits`, using the real clock.
-    pub fn new(runner: Arc<dyn QueryRunner>, limits: QueryLimits) -> Self {
+    /// A context over `questions` with `limits`, using the real clock.
+    pub fn new(questions: Arc<dyn Questions>, limits: QueryLimits) -> Self {
         ToolContext {
-            runner,
+            questions,
             limits,
             now: None,
         }
@@ -151,25 +113,6 @@ impl ToolContext {
     /// The current time (or the fixed test time).
     pub fn now(&self) -> jiff::Timestamp {
         self.now.unwrap_or_else(jiff::Timestamp::now)
-    }
-
-    /// The time budget of one query.
-    pub fn budget(&self) -> Duration {
-        Duration::from_millis(self.limits.time_budget_ms)
-    }
-
-    /// Runs a typed query closure and returns its JSON answer.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, QueryError>
-    where
-        T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> Result<T, QueryError> + Send + 'static,
-    {
-        let boxed: BoxedQuery = Box::new(move |conn| {
-            let value = f(conn)?;
-            serde_json::to_value(value).map_err(|e| QueryError::Sql(e.to_string()))
-        });
-        let value = self.runner.run_boxed(self.budget(), boxed).await?;
-        serde_json::from_value(value).map_err(|e| QueryError::Sql(e.to_string()))
     }
 }
 

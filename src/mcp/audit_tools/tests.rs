@@ -11,7 +11,7 @@ use crate::audit::{AuditRecord, AuditSink};
 use crate::auth::Scope;
 use crate::config::QueryLimits;
 use crate::mcp::audit::{CallMeta, audited};
-use crate::query::runner::ConnRunner;
+use crate::query::runner::Sqlite;
 
 fn principal(scope: Scope) -> Principal {
     Principal {
@@ -64,8 +64,9 @@ fn setup() -> (tempfile::TempDir, Arc<AuditLog>, AuditTools) {
     }
     let ro = Arc::new(AuditLog::open_read_only(dir.path()).unwrap());
     let ctx = ToolContext::new(
-        Arc::new(ConnRunner::new(
+        Arc::new(Sqlite::over_connection(
             rusqlite::Connection::open_in_memory().unwrap(),
+            std::time::Duration::from_secs(5),
         )),
         QueryLimits::default(),
     );
@@ -407,8 +408,9 @@ async fn reply_size_cap_trims_rows_and_the_cursor_continues_after_them() {
         ..QueryLimits::default()
     };
     let ctx = ToolContext::new(
-        Arc::new(ConnRunner::new(
+        Arc::new(Sqlite::over_connection(
             rusqlite::Connection::open_in_memory().unwrap(),
+            std::time::Duration::from_secs(5),
         )),
         limits,
     );

@@ -9,13 +9,14 @@ use super::*;
 use crate::audit::{AuditError, AuditRecord, Outcome};
 use crate::auth::Scope;
 use crate::config::QueryLimits;
+use crate::query::QueryError;
 use crate::query::fixture::generated::{self, DAY_NS, START_NS};
 use crate::query::fixture::{Fx, capture, close};
-use crate::query::runner::ConnRunner;
-use crate::query::{QueryError, QueryRunner};
+use crate::query::runner::Sqlite;
 
 pub(crate) fn ctx_over(fx: Fx, limits: QueryLimits) -> ToolContext {
-    let mut ctx = ToolContext::new(Arc::new(ConnRunner::new(fx.conn)), limits);
+    let budget = std::time::Duration::from_millis(limits.time_budget_ms);
+    let mut ctx = ToolContext::new(Arc::new(Sqlite::over_connection(fx.conn, budget)), limits);
     ctx.now = Some(jiff::Timestamp::from_nanosecond((START_NS + 11 * DAY_NS) as i128).unwrap());
     ctx
 }
@@ -238,21 +239,12 @@ async fn scopes_gate_the_tools() {
     assert!(r.is_error && r.text.contains("available"));
 }
 
-struct SlowRunner;
-
-impl QueryRunner for SlowRunner {
-    fn run_boxed(
-        &self,
-        _budget: std::time::Duration,
-        _f: crate::query::BoxedQuery,
-    ) -> futures::future::BoxFuture<'static, Result<Value, QueryError>> {
-        Box::pin(async { Err(QueryError::TimedOut) })
-    }
-}
-
 #[tokio::test]
 async fn timeouts_become_clear_tool_errors() {
-    let ctx = ToolContext::new(Arc::new(SlowRunner), QueryLimits::default());
+    let ctx = ToolContext::new(
+        Arc::new(Sqlite::failing(QueryError::TimedOut)),
+        QueryLimits::default(),
+    );
     let r = call_tool(
         &ctx,
         &principal(Scope::Read, &[]),
@@ -271,21 +263,21 @@ fn budget_interrupts_sqlite_and_connection_stays_usable() {
     let res = crate::query::runner::run_with_budget(
         &conn,
         std::time::Duration::from_millis(50),
-        Box::new(|c| {
+        |c: &rusqlite::Connection| {
             let n: i64 = c.query_row(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT COUNT(*) FROM n",
                 [],
                 |r| r.get(0),
             )?;
             Ok(json!(n))
-        }),
+        },
     );
     assert_eq!(res, Err(QueryError::TimedOut));
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     let ok = crate::query::runner::run_with_budget(
         &conn,
         std::time::Duration::from_secs(5),
-        Box::new(|c| Ok(json!(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))),
+        |c: &rusqlite::Connection| Ok(json!(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)),
     );
     assert_eq!(ok, Ok(json!(1)));
 }

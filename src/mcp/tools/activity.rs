@@ -48,9 +48,8 @@ pub(super) async fn search_events(
     let content = principal.scope.can_read_content();
     let r2 = range.clone();
     let page = ctx
-        .run(move |conn| {
-            crate::query::events::search_events(conn, &r2, &f, &ef, after, limit, content)
-        })
+        .questions
+        .search_events(r2, f, ef, after, limit, content)
         .await?;
     let mut out = Output {
         notes: note.into_iter().collect(),
@@ -100,7 +99,8 @@ pub(super) async fn list_sessions(
     let r2 = range.clone();
     let s2 = sort.clone();
     let (rows, more) = ctx
-        .run(move |conn| crate::query::sessions::list_sessions(conn, &r2, &f, &s2, offset, limit))
+        .questions
+        .list_sessions(r2, f, s2, offset, limit)
         .await?;
     let mut out = Output {
         notes,
@@ -161,11 +161,8 @@ pub(super) async fn session_timeline(
     let r2 = range.clone();
     let sid = session_id.clone();
     let t = ctx
-        .run(move |conn| {
-            crate::query::timeline::session_timeline(
-                conn, &r2, &visible, &sid, offset, limit, content,
-            )
-        })
+        .questions
+        .session_timeline(r2, visible, sid, offset, limit, content)
         .await?;
     if t.events.rows.iter().any(|h| h.content_withheld) {
         notes.push(format!(

@@ -25,9 +25,7 @@ pub(super) async fn tool_latency(
     notes.extend(more_notes);
     let tool = args::clean(&a.tool_name);
     let r2 = range.clone();
-    let (rows, mcp) = ctx
-        .run(move |conn| crate::query::latency::tool_latency(conn, &r2, &f, tool.as_deref()))
-        .await?;
+    let (rows, mcp) = ctx.questions.tool_latency(r2, f, tool).await?;
     let mut out = Output {
         notes,
         start: Some(Position::Offset(offset)),
@@ -71,9 +69,7 @@ pub(super) async fn top_edited_files(
     let (limit, offset, notes) = paging(ctx, "top_edited_files", hash, &a.page)?;
     let tool = args::clean(&a.tool_name);
     let r2 = range.clone();
-    let res = ctx
-        .run(move |conn| crate::query::files::top_edited_files(conn, &r2, &f, tool.as_deref()))
-        .await?;
+    let res = ctx.questions.top_edited_files(r2, f, tool).await?;
     let mut out = Output {
         notes,
         start: Some(Position::Offset(offset)),

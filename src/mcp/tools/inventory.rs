@@ -17,9 +17,7 @@ pub(super) async fn describe_data(
     let range = a.range.resolve_for(ctx, principal, Some(30)).await?;
     let f = crate::query::filter::Filter::new(crate::query::visible::Visible::of(principal));
     let r2 = range.clone();
-    let d = ctx
-        .run(move |conn| crate::query::describe::describe_data(conn, &f, &r2))
-        .await?;
+    let d = ctx.questions.describe_data(r2, f).await?;
     let mut out = Output::default();
     out.set("range", range.info());
     out.set("first_event", &d.first_event);

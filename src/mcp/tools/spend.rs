@@ -19,9 +19,7 @@ pub(super) async fn cost_by_developer(
     let f = a.who.filter(principal)?;
     let (limit, offset, notes) = paging(ctx, "cost_by_developer", hash, &a.page)?;
     let r2 = range.clone();
-    let res = ctx
-        .run(move |conn| crate::query::cost::cost_by_developer(conn, &r2, &f))
-        .await?;
+    let res = ctx.questions.cost_by_developer(r2, f).await?;
     let mut out = Output {
         notes,
         start: Some(Position::Offset(offset)),
@@ -70,9 +68,7 @@ pub(super) async fn model_breakdown(
     let f = a.who.filter(principal)?;
     let (limit, offset, mut notes) = paging(ctx, "model_breakdown", hash, &a.page)?;
     let r2 = range.clone();
-    let (rows, sources) = ctx
-        .run(move |conn| crate::query::models::model_breakdown(conn, &r2, &f))
-        .await?;
+    let (rows, sources) = ctx.questions.model_breakdown(r2, f).await?;
     notes.extend(sources.note());
     if sources.metrics {
         notes.push("requests and latency are unknown for metrics-only sessions (their tokens and cost come from metrics)".into());
@@ -125,9 +121,7 @@ pub(super) async fn usage_over_time(
     let f = a.who.filter(principal)?;
     let (limit, offset, mut notes) = paging(ctx, "usage_over_time", hash, &a.page)?;
     let r2 = range.clone();
-    let (points, sources) = ctx
-        .run(move |conn| crate::query::timeseries::usage_over_time(conn, &r2, &f, bucket, split))
-        .await?;
+    let (points, sources) = ctx.questions.usage_over_time(r2, f, bucket, split).await?;
     notes.extend(sources.note());
     if matches!(
         split,
