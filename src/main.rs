@@ -46,7 +46,7 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
-    /// Run one query tool locally (the same tools as over MCP), printing JSON.
+    /// Run one tool locally (the same tools as over MCP, audit tools included), printing JSON.
     Query {
         /// Tool name, e.g. cost_by_developer.
         tool: String,
@@ -372,7 +372,11 @@ async fn query(config: Config, tool: &str, arguments: &str) -> anyhow::Result<()
         scope: tokentally::auth::Scope::Audit,
         developers: Vec::new(),
     };
-    let reply = tokentally::mcp::call_tool(&ctx, &principal, tool, args).await;
+    let mut registry = tokentally::mcp::Registry::new(ctx);
+    if let Ok(log) = tokentally::audit::AuditLog::open_read_only(&config.data_dir) {
+        registry = registry.with_audit_log(std::sync::Arc::new(log));
+    }
+    let reply = registry.call(&principal, tool, args).await;
     println!("{}", serde_json::to_string_pretty(&reply.structured)?);
     eprintln!("{}", reply.text);
     store.close().await?;

@@ -163,8 +163,11 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     }));
 
     // MCP
-    let tool_ctx = crate::query::ToolContext::over_store(store.clone(), config.query.clone());
-    let tool_ctx_for_audit = tool_ctx.clone();
+    let registry = crate::mcp::Registry::new(crate::query::ToolContext::over_store(
+        store.clone(),
+        config.query.clone(),
+    ))
+    .with_audit_log(audit_reader);
     let mut mcp_hosts = Vec::new();
     if !config.allowed_hosts.is_empty() {
         // rmcp checks Host too; give it the same list as the guard in front.
@@ -173,7 +176,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         mcp_hosts.extend(config.allowed_hosts.iter().cloned());
     }
     let mcp_service = crate::mcp::mcp_service(
-        tool_ctx,
+        registry,
         audit.clone(),
         cancel.child_token(),
         crate::mcp::McpHttpConfig {
@@ -181,10 +184,6 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             allowed_origins: config.allowed_origins.clone(),
             sse_keep_alive: None,
         },
-        Some(Arc::new(crate::mcp::audit_tools::AuditTools::new(
-            audit_reader,
-            tool_ctx_for_audit,
-        ))),
     );
     let mcp_app = crate::http::mcp_router(mcp_service, guard);
     tasks.push(serve_axum(mcp, mcp_app, cancel.clone()));

@@ -3,32 +3,28 @@
 //! sequence number) and `audit_summary` (calls per token, tool and outcome,
 //! denials and top callers over a range).
 //!
-//! They plug into the MCP handler as [`ExtraTools`], so their calls are
-//! audited on the same path as the query tools. They read
-//! `<data_dir>/audit.db` through their own read-only [`AuditLog`] connection:
+//! They are declared in the one [`Registry`] beside the query tools, so
+//! their calls are checked, paged and audited on the same path. They read
+//! `<data_dir>/audit.db` through the registry's read-only [`AuditLog`]:
 //! they cannot write the log, do not wait behind appends, and the query tools
 //! have no handle on the log at all. Arguments, ranges, limits, cursors and
 //! replies use the query tools' helpers ([`super::args`], [`super::reply`]).
 
-use std::sync::Arc;
-
-use futures::future::BoxFuture;
-use rmcp::model::{Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::ExtraTools;
 use super::args::{self, PageArgs, RangeArgs};
-use super::reply::{Output, ToolReply, finish};
-use super::tools::{self, ToolSpec, output_schema, schema_of};
+use super::registry::Registry;
+use super::reply::Output;
+use super::tools::{self, output_schema, schema_of};
 use crate::audit::{
     AuditEntry, AuditError, AuditFilter, AuditLog, CallerCount, Outcome, OutcomeCount, TokenCount,
     ToolCount,
 };
 use crate::auth::Principal;
+use crate::query::QueryError;
 use crate::query::page::{self, Page, Position};
-use crate::query::{QueryError, ToolContext};
 
 /// Name of the tool listing audit records.
 pub const AUDIT_LOG: &str = "audit_log";
@@ -176,38 +172,8 @@ pub struct SummaryBody {
     pub top_callers: Vec<CallerCount>,
 }
 
-fn specs() -> [ToolSpec; 2] {
-    [
-        ToolSpec {
-            name: AUDIT_LOG,
-            title: "Audit log",
-            description: "Audit records of requests to this MCP server, newest first: who (token name and id, \
-                scope, peer address, MCP client), which tool with which arguments (content redacted), the outcome \
-                (ok, tool_error, unauthenticated, forbidden, rate_limited, timed_out, failed), rows, bytes and \
-                duration. Filter by token, tool, outcome and time. Use for 'what did token ci-bot do yesterday' or \
-                'show the refused requests today'. Paged with cursor. Audit-scope tokens only.",
-            input_schema: schema_of::<AuditLogArgs>,
-            row_schema: schema_of::<AuditLogRow>,
-        },
-        ToolSpec {
-            name: AUDIT_SUMMARY,
-            title: "Audit summary",
-            description: "Counts of audited requests over a time range: total, denied (unauthenticated, \
-                forbidden, rate limited), per outcome, per tool, the top caller addresses, and one row per token \
-                (calls and denials), busiest first. Use for 'who used the server this week' or 'which token keeps \
-                being refused'; then audit_log for the records. Audit-scope tokens only.",
-            input_schema: schema_of::<AuditSummaryArgs>,
-            row_schema: schema_of::<TokenCount>,
-        },
-    ]
-}
-
-fn spec(name: &str) -> Option<ToolSpec> {
-    specs().into_iter().find(|s| s.name == name)
-}
-
 /// The output schema of `audit_summary`: the common one plus [`SummaryBody`].
-fn summary_output_schema() -> Map<String, Value> {
+pub(crate) fn summary_output_schema() -> Map<String, Value> {
     let mut schema = output_schema(schema_of::<TokenCount>());
     let body = schema_of::<SummaryBody>();
     if let (Some(Value::Object(props)), Some(Value::Object(extra))) =
@@ -220,270 +186,177 @@ fn summary_output_schema() -> Map<String, Value> {
     schema
 }
 
-/// The audit tools as MCP tool definitions (read-only).
-pub fn audit_tool_definitions() -> Vec<Tool> {
-    specs()
-        .into_iter()
-        .map(|s| {
-            let out = if s.name == AUDIT_SUMMARY {
-                summary_output_schema()
+/// Runs a blocking read of the audit log off the async runtime.
+async fn read<T, F>(registry: &Registry, f: F) -> Result<T, QueryError>
+where
+    T: Send + 'static,
+    F: FnOnce(&AuditLog) -> Result<T, AuditError> + Send + 'static,
+{
+    let Some(log) = registry.audit_log.clone() else {
+        return Err(QueryError::Invalid(
+            "the audit log is not available here: ask the server's MCP endpoint, or use `tokentally audit`".into(),
+        ));
+    };
+    tokio::task::spawn_blocking(move || f(&log))
+        .await
+        .map_err(|e| QueryError::Sql(e.to_string()))?
+        .map_err(|e| QueryError::Sql(e.to_string()))
+}
+
+/// `audit_log`: records filtered by token, tool, outcome and time, newest first.
+pub(crate) async fn audit_log(
+    registry: &Registry,
+    _principal: &Principal,
+    a: Result<AuditLogArgs, QueryError>,
+    hash: &str,
+) -> Result<Output, QueryError> {
+    let a = a?;
+    let token = match &a.token {
+        Some(TokenRef::Id(id)) => Some(id.to_string()),
+        Some(TokenRef::Name(n)) => {
+            let n = Some(n.clone());
+            args::check_strings(&[("token", &n)])?;
+            args::clean(&n)
+        }
+        None => None,
+    };
+    args::check_strings(&[
+        ("tool", &a.tool),
+        ("outcome", &a.outcome),
+        ("cursor", &a.page.cursor),
+    ])?;
+    let outcome = args::clean(&a.outcome)
+        .map(|o| {
+            if OUTCOMES.iter().any(|x| x.as_str() == o) {
+                Ok(o)
             } else {
-                output_schema((s.row_schema)())
-            };
-            Tool::new(s.name, s.description, Arc::new((s.input_schema)()))
-                .with_title(s.title)
-                .with_raw_output_schema(Arc::new(out))
-                .with_annotations(
-                    ToolAnnotations::with_title(s.title)
-                        .read_only(true)
-                        .destructive(false)
-                        .idempotent(true)
-                        .open_world(false),
-                )
+                Err(QueryError::Invalid(format!(
+                    "unknown outcome {o:?}; use one of {}",
+                    OUTCOMES.map(Outcome::as_str).join(", ")
+                )))
+            }
         })
-        .collect()
-}
-
-/// The audit tools, answering from a read-only connection to the audit log.
-#[derive(Clone)]
-pub struct AuditTools {
-    log: Arc<AuditLog>,
-    /// The operator's limits and the clock, for the shared reply helpers;
-    /// its query runner (the telemetry store) is never used here.
-    ctx: ToolContext,
-}
-
-impl AuditTools {
-    /// Tools over `log` (open it with [`AuditLog::open_read_only`]), with the
-    /// limits and clock of `ctx`.
-    pub fn new(log: Arc<AuditLog>, ctx: ToolContext) -> AuditTools {
-        AuditTools { log, ctx }
-    }
-
-    async fn run(&self, principal: &Principal, name: &str, args: Value) -> ToolReply {
-        if !principal.scope.can_audit() {
-            return ToolReply::error(
-                Outcome::Forbidden,
-                format!(
-                    "{name} needs a token with scope audit; this token's scope is {}",
-                    principal.scope.as_str()
-                ),
-            );
+        .transpose()?;
+    let range = a.range.resolve(registry.ctx.now(), Some(DEFAULT_DAYS))?;
+    let (limit, note) = page::row_limit(a.page.limit, &registry.ctx.limits)?;
+    let pos = args::clean(&a.page.cursor)
+        .map(|c| page::decode(&c, AUDIT_LOG, hash))
+        .transpose()?;
+    let before_seq = match pos {
+        None => None,
+        Some(Position::After(_, seq)) => Some(
+            u64::try_from(seq)
+                .map_err(|_| QueryError::Invalid("cursor is not valid for audit_log".into()))?,
+        ),
+        Some(Position::Offset(_)) => {
+            return Err(QueryError::Invalid(
+                "cursor is not valid for audit_log".into(),
+            ));
         }
-        let Some(spec) = spec(name) else {
-            return ToolReply::error(Outcome::ToolError, format!("unknown tool {name:?}"));
-        };
-        let obj = match tools::check_args(&spec, &args) {
-            Ok(o) => o,
-            Err(e) => return ToolReply::from_query_error(e, &self.ctx),
-        };
-        let hash = tools::args_hash(name, &obj);
-        let result = if name == AUDIT_LOG {
-            self.audit_log(tools::parse(name, obj), &hash).await
+    };
+    let filter = AuditFilter {
+        token: token.clone(),
+        tool: args::clean(&a.tool),
+        outcome: outcome.clone(),
+        since: Some(timestamp(range.since_ns)?),
+        until: Some(timestamp(range.until_ns)?),
+        limit: Some(limit),
+        before_seq,
+    };
+    let found = read(registry, move |log| log.query(&filter)).await?;
+    let mut positions = Vec::with_capacity(found.entries.len());
+    let rows: Vec<AuditLogRow> = found
+        .entries
+        .into_iter()
+        .map(|e| {
+            let ns = i64::try_from(e.time.as_nanosecond()).unwrap_or(i64::MAX);
+            positions.push(Position::After(
+                ns,
+                i64::try_from(e.seq).unwrap_or(i64::MAX),
+            ));
+            AuditLogRow::from_entry(e, range.show(ns))
+        })
+        .collect();
+    let mut out = Output {
+        notes: note.into_iter().collect(),
+        start: pos,
+        ..Default::default()
+    };
+    out.set("range", range.info());
+    out.set("order", "newest first");
+    out.set(
+        "filters",
+        json!({"token": token, "tool": args::clean(&a.tool), "outcome": outcome}),
+    );
+    out.summary = format!(
+        "{} audit record(s){} between {} and {} ({}), newest first.",
+        rows.len(),
+        if found.truncated {
+            " (more available)"
         } else {
-            self.audit_summary(tools::parse(name, obj), &hash).await
-        };
-        match result {
-            Ok(out) => finish(&self.ctx, name, &hash, out),
-            Err(e) => ToolReply::from_query_error(e, &self.ctx),
-        }
-    }
+            ""
+        },
+        range.info().since,
+        range.info().until,
+        range.tz_name
+    );
+    out.page(Page {
+        rows,
+        positions,
+        more: found.truncated,
+    });
+    Ok(out)
+}
 
-    /// Runs a blocking read of the audit log off the async runtime.
-    async fn read<T, F>(&self, f: F) -> Result<T, QueryError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&AuditLog) -> Result<T, AuditError> + Send + 'static,
-    {
-        let log = self.log.clone();
-        tokio::task::spawn_blocking(move || f(&log))
-            .await
-            .map_err(|e| QueryError::Sql(e.to_string()))?
-            .map_err(|e| QueryError::Sql(e.to_string()))
-    }
-
-    async fn audit_log(
-        &self,
-        a: Result<AuditLogArgs, QueryError>,
-        hash: &str,
-    ) -> Result<Output, QueryError> {
-        let a = a?;
-        let token = match &a.token {
-            Some(TokenRef::Id(id)) => Some(id.to_string()),
-            Some(TokenRef::Name(n)) => {
-                let n = Some(n.clone());
-                args::check_strings(&[("token", &n)])?;
-                args::clean(&n)
-            }
-            None => None,
-        };
-        args::check_strings(&[
-            ("tool", &a.tool),
-            ("outcome", &a.outcome),
-            ("cursor", &a.page.cursor),
-        ])?;
-        let outcome = args::clean(&a.outcome)
-            .map(|o| {
-                if OUTCOMES.iter().any(|x| x.as_str() == o) {
-                    Ok(o)
-                } else {
-                    Err(QueryError::Invalid(format!(
-                        "unknown outcome {o:?}; use one of {}",
-                        OUTCOMES.map(Outcome::as_str).join(", ")
-                    )))
-                }
-            })
-            .transpose()?;
-        let range = a.range.resolve(self.ctx.now(), Some(DEFAULT_DAYS))?;
-        let (limit, note) = page::row_limit(a.page.limit, &self.ctx.limits)?;
-        let pos = args::clean(&a.page.cursor)
-            .map(|c| page::decode(&c, AUDIT_LOG, hash))
-            .transpose()?;
-        let before_seq = match pos {
-            None => None,
-            Some(Position::After(_, seq)) => Some(
-                u64::try_from(seq)
-                    .map_err(|_| QueryError::Invalid("cursor is not valid for audit_log".into()))?,
-            ),
-            Some(Position::Offset(_)) => {
-                return Err(QueryError::Invalid(
-                    "cursor is not valid for audit_log".into(),
-                ));
-            }
-        };
-        let filter = AuditFilter {
-            token: token.clone(),
-            tool: args::clean(&a.tool),
-            outcome: outcome.clone(),
-            since: Some(timestamp(range.since_ns)?),
-            until: Some(timestamp(range.until_ns)?),
-            limit: Some(limit),
-            before_seq,
-        };
-        let found = self.read(move |log| log.query(&filter)).await?;
-        let mut positions = Vec::with_capacity(found.entries.len());
-        let rows: Vec<AuditLogRow> = found
-            .entries
-            .into_iter()
-            .map(|e| {
-                let ns = i64::try_from(e.time.as_nanosecond()).unwrap_or(i64::MAX);
-                positions.push(Position::After(
-                    ns,
-                    i64::try_from(e.seq).unwrap_or(i64::MAX),
-                ));
-                AuditLogRow::from_entry(e, range.show(ns))
-            })
-            .collect();
-        let mut out = Output {
-            notes: note.into_iter().collect(),
-            start: pos,
-            ..Default::default()
-        };
-        out.set("range", range.info());
-        out.set("order", "newest first");
-        out.set(
-            "filters",
-            json!({"token": token, "tool": args::clean(&a.tool), "outcome": outcome}),
-        );
-        out.summary = format!(
-            "{} audit record(s){} between {} and {} ({}), newest first.",
-            rows.len(),
-            if found.truncated {
-                " (more available)"
-            } else {
-                ""
-            },
-            range.info().since,
-            range.info().until,
-            range.tz_name
-        );
-        out.page(Page {
-            rows,
-            positions,
-            more: found.truncated,
-        });
-        Ok(out)
-    }
-
-    async fn audit_summary(
-        &self,
-        a: Result<AuditSummaryArgs, QueryError>,
-        hash: &str,
-    ) -> Result<Output, QueryError> {
-        let a = a?;
-        let range = a.range.resolve(self.ctx.now(), Some(DEFAULT_DAYS))?;
-        let (limit, offset, notes) = tools::paging(&self.ctx, AUDIT_SUMMARY, hash, &a.page)?;
-        let (since, until) = (timestamp(range.since_ns)?, timestamp(range.until_ns)?);
-        let s = self
-            .read(move |log| log.summary(Some(since), Some(until)))
-            .await?;
-        let busiest = s.by_token.first().map(|t| {
-            format!(
-                " Busiest token: {} ({} call(s), {} denied).",
-                t.token_name.as_deref().unwrap_or("(no recognised token)"),
-                t.calls,
-                t.denied
-            )
-        });
-        let mut out = Output {
-            notes,
-            start: Some(Position::Offset(offset)),
-            ..Default::default()
-        };
-        out.set("range", range.info());
-        out.set("total", s.total);
-        out.set("denied", s.denied);
-        out.set("by_outcome", &s.by_outcome);
-        out.set("by_tool", &s.by_tool);
-        out.set("top_callers", &s.top_callers);
-        out.summary = format!(
-            "{} audit record(s) between {} and {} ({}): {} denied (unauthenticated, forbidden or rate limited), \
+/// `audit_summary`: counts per outcome, tool, caller and token over a range.
+pub(crate) async fn audit_summary(
+    registry: &Registry,
+    _principal: &Principal,
+    a: Result<AuditSummaryArgs, QueryError>,
+    hash: &str,
+) -> Result<Output, QueryError> {
+    let a = a?;
+    let range = a.range.resolve(registry.ctx.now(), Some(DEFAULT_DAYS))?;
+    let (limit, offset, notes) = tools::paging(&registry.ctx, AUDIT_SUMMARY, hash, &a.page)?;
+    let (since, until) = (timestamp(range.since_ns)?, timestamp(range.until_ns)?);
+    let s = read(registry, move |log| log.summary(Some(since), Some(until))).await?;
+    let busiest = s.by_token.first().map(|t| {
+        format!(
+            " Busiest token: {} ({} call(s), {} denied).",
+            t.token_name.as_deref().unwrap_or("(no recognised token)"),
+            t.calls,
+            t.denied
+        )
+    });
+    let mut out = Output {
+        notes,
+        start: Some(Position::Offset(offset)),
+        ..Default::default()
+    };
+    out.set("range", range.info());
+    out.set("total", s.total);
+    out.set("denied", s.denied);
+    out.set("by_outcome", &s.by_outcome);
+    out.set("by_tool", &s.by_tool);
+    out.set("top_callers", &s.top_callers);
+    out.summary = format!(
+        "{} audit record(s) between {} and {} ({}): {} denied (unauthenticated, forbidden or rate limited), \
              {} tool(s) called.{}",
-            s.total,
-            range.info().since,
-            range.info().until,
-            range.tz_name,
-            s.denied,
-            s.by_tool.len(),
-            busiest.unwrap_or_default()
-        );
-        out.page(Page::slice(s.by_token, offset, limit));
-        Ok(out)
-    }
+        s.total,
+        range.info().since,
+        range.info().until,
+        range.tz_name,
+        s.denied,
+        s.by_tool.len(),
+        busiest.unwrap_or_default()
+    );
+    out.page(Page::slice(s.by_token, offset, limit));
+    Ok(out)
 }
 
 fn timestamp(ns: i64) -> Result<jiff::Timestamp, QueryError> {
     jiff::Timestamp::from_nanosecond(i128::from(ns))
         .map_err(|e| QueryError::Invalid(format!("time out of range: {e}")))
-}
-
-impl ExtraTools for AuditTools {
-    fn list(&self, principal: &Principal) -> Vec<Tool> {
-        if principal.scope.can_audit() {
-            audit_tool_definitions()
-        } else {
-            Vec::new()
-        }
-    }
-
-    fn knows(&self, name: &str) -> bool {
-        name == AUDIT_LOG || name == AUDIT_SUMMARY
-    }
-
-    fn call(
-        &self,
-        principal: Principal,
-        name: String,
-        args: Value,
-    ) -> Option<BoxFuture<'static, ToolReply>> {
-        if !self.knows(&name) {
-            return None;
-        }
-        let this = self.clone();
-        Some(Box::pin(
-            async move { this.run(&principal, &name, args).await },
-        ))
-    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,10 @@ use super::*;
 use crate::audit::{AuditRecord, AuditSink};
 use crate::auth::Scope;
 use crate::config::QueryLimits;
+use crate::mcp::Registry;
 use crate::mcp::audit::{CallMeta, audited};
+use crate::mcp::reply::ToolReply;
+use crate::query::ToolContext;
 use crate::query::runner::Sqlite;
 
 fn principal(scope: Scope) -> Principal {
@@ -42,7 +45,7 @@ fn rec(
 }
 
 /// A log with seven records (seq 1..=7), and tools over a read-only handle.
-fn setup() -> (tempfile::TempDir, Arc<AuditLog>, AuditTools) {
+fn setup() -> (tempfile::TempDir, Arc<AuditLog>, Registry) {
     let dir = tempfile::tempdir().unwrap();
     let log = Arc::new(AuditLog::open(dir.path()).unwrap());
     let read = Some((2, "read"));
@@ -70,14 +73,11 @@ fn setup() -> (tempfile::TempDir, Arc<AuditLog>, AuditTools) {
         )),
         QueryLimits::default(),
     );
-    (dir, log, AuditTools::new(ro, ctx))
+    (dir, log, Registry::new(ctx).with_audit_log(ro))
 }
 
-async fn call(tools: &AuditTools, scope: Scope, name: &str, args: Value) -> ToolReply {
-    tools
-        .call(principal(scope), name.to_string(), args)
-        .unwrap()
-        .await
+async fn call(tools: &Registry, scope: Scope, name: &str, args: Value) -> ToolReply {
+    tools.call(&principal(scope), name, args).await
 }
 
 fn seqs(r: &ToolReply) -> Vec<u64> {
@@ -92,12 +92,25 @@ fn seqs(r: &ToolReply) -> Vec<u64> {
 #[test]
 fn only_audit_scope_sees_the_tools_and_they_are_documented() {
     let (_dir, _log, tools) = setup();
-    for scope in [Scope::Ingest, Scope::Read, Scope::ReadContent] {
-        assert!(tools.list(&principal(scope)).is_empty(), "{scope:?}");
+    assert!(tools.list(&principal(Scope::Ingest)).is_empty());
+    let audit_names = |scope| -> Vec<String> {
+        tools
+            .list(&principal(scope))
+            .iter()
+            .map(|t| t.name.to_string())
+            .filter(|n| n.starts_with("audit_"))
+            .collect()
+    };
+    for scope in [Scope::Read, Scope::ReadContent] {
+        assert!(audit_names(scope).is_empty(), "{scope:?}");
+        assert_eq!(tools.list(&principal(scope)).len(), 9, "{scope:?}");
     }
-    let defs = tools.list(&principal(Scope::Audit));
-    let names: Vec<&str> = defs.iter().map(|t| t.name.as_ref()).collect();
-    assert_eq!(names, vec![AUDIT_LOG, AUDIT_SUMMARY]);
+    assert_eq!(audit_names(Scope::Audit), vec![AUDIT_LOG, AUDIT_SUMMARY]);
+    let defs: Vec<_> = tools
+        .list(&principal(Scope::Audit))
+        .into_iter()
+        .filter(|t| t.name.starts_with("audit_"))
+        .collect();
     for t in &defs {
         assert_eq!(
             t.annotations.as_ref().and_then(|a| a.read_only_hint),
@@ -120,17 +133,12 @@ fn only_audit_scope_sees_the_tools_and_they_are_documented() {
     for k in ["total", "denied", "by_outcome", "by_tool", "top_callers"] {
         assert!(summary_out["properties"][k].is_object(), "{k}");
     }
-    assert!(tools.knows(AUDIT_LOG) && tools.knows(AUDIT_SUMMARY));
-    assert!(!tools.knows("cost_by_developer"));
-    assert!(
-        tools
-            .call(
-                principal(Scope::Audit),
-                "cost_by_developer".into(),
-                json!({})
-            )
-            .is_none()
-    );
+    for name in [AUDIT_LOG, AUDIT_SUMMARY] {
+        assert_eq!(
+            crate::mcp::registry::find(name).map(|t| t.needs),
+            Some(crate::mcp::registry::Needs::Audit)
+        );
+    }
 }
 
 #[tokio::test]
@@ -359,16 +367,15 @@ async fn audit_summary_counts_per_token_tool_outcome_and_caller() {
 async fn calls_to_the_audit_tools_are_audited_too() {
     let (_dir, log, tools) = setup();
     let sink: Arc<dyn AuditSink> = log.clone();
-    let extra: Arc<dyn ExtraTools> = Arc::new(tools);
     for (scope, outcome) in [(Scope::Audit, "ok"), (Scope::Read, "forbidden")] {
-        let x = extra.clone();
+        let x = tools.clone();
         let reply = audited(
             &sink,
             Some(&principal(scope)),
             AUDIT_LOG,
             json!({"outcome": "ok"}),
             CallMeta::default(),
-            move |p, n, a| x.call(p, n, a).unwrap(),
+            move |p, n, a| Box::pin(async move { x.call(&p, &n, a).await }),
         )
         .await
         .unwrap();
@@ -414,7 +421,8 @@ async fn reply_size_cap_trims_rows_and_the_cursor_continues_after_them() {
         )),
         limits,
     );
-    let tools = AuditTools::new(Arc::new(AuditLog::open_read_only(dir.path()).unwrap()), ctx);
+    let tools =
+        Registry::new(ctx).with_audit_log(Arc::new(AuditLog::open_read_only(dir.path()).unwrap()));
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..100 {

@@ -6,7 +6,12 @@ use super::*;
 /// `Authorization: Bearer <scope>` to a principal.
 async fn serve_mcp(ctx: ToolContext, sink: Arc<dyn AuditSink>) -> (String, CancellationToken) {
     let cancel = CancellationToken::new();
-    let svc = mcp_service(ctx, sink, cancel.clone(), McpHttpConfig::default(), None);
+    let svc = mcp_service(
+        Registry::new(ctx),
+        sink,
+        cancel.clone(),
+        McpHttpConfig::default(),
+    );
     let app = axum::Router::new()
         .nest_service("/mcp", svc)
         .layer(axum::middleware::from_fn(

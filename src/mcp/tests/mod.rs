@@ -9,10 +9,10 @@ use super::*;
 use crate::audit::{AuditError, AuditRecord, Outcome};
 use crate::auth::Scope;
 use crate::config::QueryLimits;
-use crate::query::QueryError;
 use crate::query::fixture::generated::{self, DAY_NS, START_NS};
 use crate::query::fixture::{Fx, capture, close};
 use crate::query::runner::Sqlite;
+use crate::query::{QueryError, ToolContext};
 
 pub(crate) fn ctx_over(fx: Fx, limits: QueryLimits) -> ToolContext {
     let budget = std::time::Duration::from_millis(limits.time_budget_ms);
@@ -374,8 +374,8 @@ async fn every_call_is_audited_and_a_failing_sink_fails_the_call() {
 
 #[test]
 fn tool_definitions_are_documented_and_read_only() {
-    let defs = query_tool_definitions();
-    assert!(!defs.is_empty());
+    let defs = registry::TOOLS.iter().map(registry::ToolDef::definition);
+    assert_eq!(defs.len(), 11);
     for t in defs {
         assert_eq!(
             t.annotations.as_ref().and_then(|a| a.read_only_hint),
@@ -425,7 +425,10 @@ async fn every_argument_of_every_tool_survives_hostile_values() {
         json!("x".repeat(1025)),
         json!(["a"]),
     ];
-    for spec in tools::tool_specs() {
+    for spec in registry::TOOLS
+        .iter()
+        .filter(|t| t.needs == registry::Needs::Query)
+    {
         let schema = (spec.input_schema)();
         let props: Vec<String> = schema["properties"]
             .as_object()

@@ -8,7 +8,7 @@ use crate::query::page::{self, Page, Position};
 use crate::query::usage::COST_NOTE;
 use crate::query::{QueryError, ToolContext};
 
-pub(super) async fn search_events(
+pub(crate) async fn search_events(
     ctx: &ToolContext,
     principal: &Principal,
     a: Result<args::SearchArgs, QueryError>,
@@ -81,7 +81,7 @@ pub(super) async fn search_events(
     Ok(out)
 }
 
-pub(super) async fn list_sessions(
+pub(crate) async fn list_sessions(
     ctx: &ToolContext,
     principal: &Principal,
     a: Result<args::SessionsArgs, QueryError>,
@@ -133,7 +133,7 @@ pub(super) async fn list_sessions(
     Ok(out)
 }
 
-pub(super) async fn session_timeline(
+pub(crate) async fn session_timeline(
     ctx: &ToolContext,
     principal: &Principal,
     a: Result<args::TimelineArgs, QueryError>,

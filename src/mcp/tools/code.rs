@@ -7,7 +7,7 @@ use crate::auth::Principal;
 use crate::query::page::{Page, Position};
 use crate::query::{QueryError, ToolContext};
 
-pub(super) async fn tool_latency(
+pub(crate) async fn tool_latency(
     ctx: &ToolContext,
     principal: &Principal,
     a: Result<AggregateArgs, QueryError>,
@@ -56,7 +56,7 @@ pub(super) async fn tool_latency(
     Ok(out)
 }
 
-pub(super) async fn top_edited_files(
+pub(crate) async fn top_edited_files(
     ctx: &ToolContext,
     principal: &Principal,
     a: Result<AggregateArgs, QueryError>,

@@ -8,10 +8,11 @@ use crate::auth::Principal;
 use crate::query::page::Page;
 use crate::query::{QueryError, ToolContext};
 
-pub(super) async fn describe_data(
+pub(crate) async fn describe_data(
     ctx: &ToolContext,
     principal: &Principal,
     a: Result<args::DescribeArgs, QueryError>,
+    _hash: &str,
 ) -> Result<Output, QueryError> {
     let a = a?;
     let range = a.range.resolve_for(ctx, principal, Some(30)).await?;

@@ -8,7 +8,7 @@ use crate::query::page::{Page, Position};
 use crate::query::usage::COST_NOTE;
 use crate::query::{QueryError, ToolContext};
 
-pub(super) async fn cost_by_developer(
+pub(crate) async fn cost_by_developer(
     ctx: &ToolContext,
     principal: &Principal,
     a: Result<AggregateArgs, QueryError>,
@@ -57,7 +57,7 @@ pub(super) async fn cost_by_developer(
     Ok(out)
 }
 
-pub(super) async fn model_breakdown(
+pub(crate) async fn model_breakdown(
     ctx: &ToolContext,
     principal: &Principal,
     a: Result<AggregateArgs, QueryError>,
@@ -106,7 +106,7 @@ pub(super) async fn model_breakdown(
     Ok(out)
 }
 
-pub(super) async fn usage_over_time(
+pub(crate) async fn usage_over_time(
     ctx: &ToolContext,
     principal: &Principal,
     a: Result<args::SeriesArgs, QueryError>,
