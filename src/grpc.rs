@@ -22,8 +22,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
-use crate::auth::TokenStore;
-use crate::http::guard::{IngestDenial, check_ingest_token};
+use crate::auth::{IngestDenial, TokenStore, check_ingest_token};
 use crate::otlp::{self, DecodeOptions, Decoded};
 use crate::store::{Store, StoreError};
 

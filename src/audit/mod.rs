@@ -1,7 +1,10 @@
 //! The tamper-evident audit log of every MCP request.
 //!
-//! * this file: the record every transport and tool fills in, the
-//!   [`AuditSink`] they append through, and [`redact_arguments`];
+//! * this file: the record, built by its two constructors
+//!   ([`AuditRecord::tool_call`], [`AuditRecord::denial`]), and the
+//!   [`AuditSink`] every transport appends through;
+//! * `redact`: [`redact_arguments`], the one redaction policy for
+//!   arguments (applied when a record is built and again when it is stored);
 //! * `log`: [`AuditLog`], the append-only, hash-chained SQLite store in its
 //!   own file `<data_dir>/audit.db` (out of reach of the read tools), and
 //!   [`AuditLog::verify`];
@@ -16,6 +19,8 @@ mod report;
 
 pub use log::{AuditEntry, AuditLog, ProblemKind, VerifyProblem, VerifyReport};
 pub use redact::redact_arguments;
+
+use crate::auth::redact_secrets;
 pub use report::{
     AuditFilter, AuditPage, AuditSummary, CallerCount, OutcomeCount, TokenCount, ToolCount,
 };
@@ -55,11 +60,15 @@ impl Outcome {
     }
 }
 
-/// One audit record, as filled in by a transport or tool. The log adds the
-/// time, sequence number and hash chain.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+/// One audit record: who called what, with which (redacted) arguments, and
+/// how it ended. Built by [`AuditRecord::tool_call`] and
+/// [`AuditRecord::denial`]; the log adds the time, sequence number and hash
+/// chain, and the `audit_log` tool returns it as it is stored.
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct AuditRecord {
-    /// Request id (JSON-RPC id or a generated one).
+    /// JSON-RPC request id, or one generated for the request.
     pub request_id: Option<String>,
     /// Token id, when a token was recognised.
     pub token_id: Option<i64>,
@@ -67,23 +76,24 @@ pub struct AuditRecord {
     pub token_name: Option<String>,
     /// Token scope, when a token was recognised.
     pub scope: Option<String>,
-    /// Peer address.
+    /// Peer address of the caller.
     pub peer: Option<String>,
-    /// `User-Agent` header.
+    /// The caller's `User-Agent`.
     pub user_agent: Option<String>,
     /// MCP client name from `initialize`.
     pub client_name: Option<String>,
     /// MCP client version from `initialize`.
     pub client_version: Option<String>,
-    /// JSON-RPC method (`tools/call`, `tools/list`, ...) or HTTP method and path for denials.
+    /// `tools/call`, or for denials at the transport the HTTP method and path.
     pub method: Option<String>,
-    /// Tool name for `tools/call`.
+    /// Tool called.
     pub tool: Option<String>,
-    /// Tool arguments, content-redacted and size-capped.
+    /// Arguments as logged: content-like values and secrets redacted, size-capped.
     pub arguments: Option<serde_json::Value>,
-    /// Outcome (`Outcome::as_str`).
+    /// How the request ended: `ok`, `tool_error`, `unauthenticated`,
+    /// `forbidden`, `rate_limited`, `timed_out` or `failed`.
     pub outcome: String,
-    /// Short detail (error message, denial reason).
+    /// Error message or denial reason.
     pub detail: Option<String>,
     /// Rows returned.
     pub rows: Option<u64>,
@@ -93,6 +103,102 @@ pub struct AuditRecord {
     pub bytes: Option<u64>,
     /// Duration of the call in milliseconds.
     pub duration_ms: Option<u64>,
+}
+
+/// Who made a request, as its transport saw it (nothing here is verified).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Caller {
+    /// JSON-RPC request id, or one generated for the request.
+    pub request_id: Option<String>,
+    /// Peer address.
+    pub peer: Option<String>,
+    /// `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// MCP client name from `initialize` (or the request's metadata).
+    pub client_name: Option<String>,
+    /// MCP client version.
+    pub client_version: Option<String>,
+}
+
+/// How a tool call ended, for its record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallResult {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The error message, for a call that failed.
+    pub error: Option<String>,
+    /// Rows returned.
+    pub rows: u64,
+    /// Whether the answer was truncated.
+    pub truncated: bool,
+    /// Bytes of the reply.
+    pub bytes: u64,
+    /// How long the call took.
+    pub duration: std::time::Duration,
+}
+
+/// Longest tool name, detail and client strings kept in a record.
+const MAX_TOOL: usize = 128;
+const MAX_DETAIL: usize = 500;
+
+fn cut(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+impl AuditRecord {
+    /// The record of one tool call (`tools/call`), whoever asked (`None`:
+    /// no verified token). Arguments are redacted with [`redact_arguments`].
+    pub fn tool_call(
+        principal: Option<&crate::auth::Principal>,
+        caller: Caller,
+        tool: &str,
+        arguments: &serde_json::Value,
+        result: CallResult,
+    ) -> AuditRecord {
+        AuditRecord {
+            method: Some("tools/call".into()),
+            tool: Some(cut(tool, MAX_TOOL)),
+            arguments: Some(redact_arguments(arguments)),
+            outcome: result.outcome.as_str().to_string(),
+            detail: result.error.map(|e| cut(&redact_secrets(&e), MAX_DETAIL)),
+            rows: Some(result.rows),
+            truncated: Some(result.truncated),
+            bytes: Some(result.bytes),
+            duration_ms: Some(u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX)),
+            ..AuditRecord::from_caller(principal, caller)
+        }
+    }
+
+    /// The record of a request refused before any tool ran: `method` is the
+    /// HTTP method and path (never the query string, which may hold a token).
+    pub fn denial(
+        principal: Option<&crate::auth::Principal>,
+        caller: Caller,
+        method: String,
+        outcome: Outcome,
+        detail: &str,
+    ) -> AuditRecord {
+        AuditRecord {
+            method: Some(method),
+            outcome: outcome.as_str().to_string(),
+            detail: Some(cut(&redact_secrets(detail), MAX_DETAIL)),
+            ..AuditRecord::from_caller(principal, caller)
+        }
+    }
+
+    fn from_caller(principal: Option<&crate::auth::Principal>, caller: Caller) -> AuditRecord {
+        AuditRecord {
+            request_id: caller.request_id,
+            token_id: principal.map(|p| p.token_id),
+            token_name: principal.map(|p| p.token_name.clone()),
+            scope: principal.map(|p| p.scope.as_str().to_string()),
+            peer: caller.peer,
+            user_agent: caller.user_agent,
+            client_name: caller.client_name,
+            client_version: caller.client_version,
+            ..AuditRecord::default()
+        }
+    }
 }
 
 /// Why an audit record could not be written (the call must then fail).

@@ -4,9 +4,13 @@
 
 use serde_json::{Map, Value};
 
+use crate::auth::redact_secrets;
+
 /// Keys whose values are replaced by `"[redacted]"` (compared case-insensitively).
 const REDACTED_KEYS: &[&str] = &[
     "prompt",
+    "error_contains",
+    "cursor",
     "content",
     "text",
     "old_string",
@@ -32,7 +36,9 @@ const REDACTED: &str = "[redacted]";
 
 /// Returns a copy of `arguments` safe to store in the audit log: values of
 /// content-like keys (`prompt`, `content`, `text`, `old_string`,
-/// `new_string`, `body`, and credential-like keys) become `"[redacted]"`,
+/// `new_string`, `body`, `error_contains`, `cursor`, and credential-like
+/// keys) become `"[redacted]"`, anything that looks like a tokentally secret
+/// becomes `tt_[redacted]` wherever it appears,
 /// strings over 200 bytes are cut with a `…[+N bytes]` marker, nesting past 6
 /// levels and collections past 32 items are elided, and if the result still
 /// serializes to more than 2 KB only the leading members that fit are kept
@@ -82,7 +88,7 @@ pub fn redact_arguments(arguments: &Value) -> Value {
 
 fn redact(value: &Value, depth: usize) -> Value {
     match value {
-        Value::String(s) => Value::String(cut(s)),
+        Value::String(s) => Value::String(cut(&redact_secrets(s))),
         Value::Array(items) if depth >= MAX_DEPTH => {
             Value::String(format!("[{} items]", items.len()))
         }
@@ -104,7 +110,7 @@ fn redact(value: &Value, depth: usize) -> Value {
         Value::Object(map) => {
             let mut out = Map::new();
             for (key, v) in map.iter().take(MAX_ITEMS) {
-                let key = cut(key);
+                let key = cut(&redact_secrets(key));
                 let lower = key.to_ascii_lowercase();
                 let v = if REDACTED_KEYS.contains(&lower.as_str()) {
                     Value::String(REDACTED.into())

@@ -12,7 +12,7 @@
 
 mod tokens;
 
-pub use tokens::{TokenError, TokenInfo, TokenStore};
+pub use tokens::{TokenError, TokenInfo, TokenStore, redact_secrets};
 
 use std::time::Duration;
 
@@ -171,6 +171,37 @@ pub fn parse_expires(text: &str) -> Result<Duration, TokenError> {
         return Err(invalid());
     }
     Ok(Duration::from_secs(secs))
+}
+
+/// Why an ingest request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngestDenial {
+    /// No valid token (401 / gRPC `UNAUTHENTICATED`).
+    #[error("ingest token required: {0}")]
+    Unauthenticated(AuthError),
+    /// A valid token of another scope (403 / gRPC `PERMISSION_DENIED`).
+    #[error("token scope does not allow ingest")]
+    Forbidden,
+    /// The token table could not be read (503 / gRPC `UNAVAILABLE`).
+    #[error("token store unavailable")]
+    Unavailable,
+}
+
+/// The ingest token check both OTLP transports call (HTTP and gRPC):
+/// `authorization` is the raw `Authorization` header (or gRPC metadata)
+/// value. Blocking (the token table may be read).
+pub fn check_ingest_token(
+    tokens: &TokenStore,
+    authorization: Option<&str>,
+) -> Result<Principal, IngestDenial> {
+    let value = authorization.ok_or(IngestDenial::Unauthenticated(AuthError::Missing))?;
+    let secret = parse_bearer(value).ok_or(IngestDenial::Unauthenticated(AuthError::Malformed))?;
+    match tokens.verify(secret) {
+        Ok(p) if p.scope.can_ingest() => Ok(p),
+        Ok(_) => Err(IngestDenial::Forbidden),
+        Err(AuthError::Store(_)) => Err(IngestDenial::Unavailable),
+        Err(e) => Err(IngestDenial::Unauthenticated(e)),
+    }
 }
 
 #[cfg(test)]

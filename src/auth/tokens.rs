@@ -30,6 +30,31 @@ const CACHE_MAX: usize = 1024;
 /// Prefix of every secret, so leaked tokens are recognisable by scanners.
 const SECRET_PREFIX: &str = "tt_";
 
+/// Replaces everything in `text` that looks like a secret (`tt_` and 16 or
+/// more hex digits: a whole or partly pasted token) with `tt_[redacted]`,
+/// so a secret pasted by mistake into an argument or a message is not kept.
+pub fn redact_secrets(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(SECRET_PREFIX) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(SECRET_PREFIX) {
+        let after = &rest[i + SECRET_PREFIX.len()..];
+        let hex = after.bytes().take_while(u8::is_ascii_hexdigit).count();
+        out.push_str(&rest[..i]);
+        if hex >= 16 {
+            out.push_str("tt_[redacted]");
+            rest = &after[hex..];
+        } else {
+            out.push_str(SECRET_PREFIX);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
 /// Why a token operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -558,5 +583,17 @@ mod tests {
         assert_eq!(store.verify(&first[1].1).unwrap().scope, Scope::Read);
         assert!(store.ensure_bootstrap_tokens().unwrap().is_empty());
         assert_eq!(store.list().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn secrets_are_redacted_wherever_they_appear() {
+        let secret = format!("tt_{}", "ab12".repeat(16));
+        assert_eq!(
+            redact_secrets(&format!("session {secret} and {secret}x")),
+            "session tt_[redacted] and tt_[redacted]x"
+        );
+        assert_eq!(redact_secrets("tt_abc is short"), "tt_abc is short");
+        assert_eq!(redact_secrets("no token"), "no token");
+        assert_eq!(redact_secrets(&secret[..20]), "tt_[redacted]");
     }
 }

@@ -19,7 +19,7 @@ use super::registry::Registry;
 use super::reply::Output;
 use super::tools::{self, output_schema, schema_of};
 use crate::audit::{
-    AuditEntry, AuditError, AuditFilter, AuditLog, CallerCount, Outcome, OutcomeCount, TokenCount,
+    AuditError, AuditFilter, AuditLog, AuditRecord, CallerCount, Outcome, OutcomeCount, TokenCount,
     ToolCount,
 };
 use crate::auth::Principal;
@@ -86,75 +86,17 @@ pub struct AuditSummaryArgs {
     pub page: PageArgs,
 }
 
-/// One audit record as `audit_log` returns it.
+/// One audit record as `audit_log` returns it: its place in the chain, its
+/// time, and the record as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AuditLogRow {
     /// Sequence number in the hash chain (1 = the first record ever).
     pub seq: u64,
     /// When the record was appended, RFC 3339 in the requested time zone.
     pub time: String,
-    /// How the request ended: `ok`, `tool_error`, `unauthenticated`,
-    /// `forbidden`, `rate_limited`, `timed_out` or `failed`.
-    pub outcome: String,
-    /// Token id, when a token was recognised.
-    pub token_id: Option<i64>,
-    /// Token name, when a token was recognised.
-    pub token_name: Option<String>,
-    /// Token scope, when a token was recognised.
-    pub scope: Option<String>,
-    /// `tools/call`, or for denials at the transport the HTTP method and path.
-    pub method: Option<String>,
-    /// Tool called.
-    pub tool: Option<String>,
-    /// Arguments as logged: content-like values redacted, size-capped.
-    pub arguments: Option<Value>,
-    /// Error message or denial reason.
-    pub detail: Option<String>,
-    /// Rows returned.
-    pub rows: Option<u64>,
-    /// Whether the answer was truncated.
-    pub truncated: Option<bool>,
-    /// Bytes of the reply.
-    pub bytes: Option<u64>,
-    /// Duration of the call in milliseconds.
-    pub duration_ms: Option<u64>,
-    /// Peer address of the caller.
-    pub peer: Option<String>,
-    /// The caller's `User-Agent`.
-    pub user_agent: Option<String>,
-    /// MCP client name from `initialize`.
-    pub client_name: Option<String>,
-    /// MCP client version from `initialize`.
-    pub client_version: Option<String>,
-    /// JSON-RPC or generated request id.
-    pub request_id: Option<String>,
-}
-
-impl AuditLogRow {
-    fn from_entry(e: AuditEntry, time: String) -> AuditLogRow {
-        let r = e.record;
-        AuditLogRow {
-            seq: e.seq,
-            time,
-            outcome: r.outcome,
-            token_id: r.token_id,
-            token_name: r.token_name,
-            scope: r.scope,
-            method: r.method,
-            tool: r.tool,
-            arguments: r.arguments,
-            detail: r.detail,
-            rows: r.rows,
-            truncated: r.truncated,
-            bytes: r.bytes,
-            duration_ms: r.duration_ms,
-            peer: r.peer,
-            user_agent: r.user_agent,
-            client_name: r.client_name,
-            client_version: r.client_version,
-            request_id: r.request_id,
-        }
-    }
+    /// The record.
+    #[serde(flatten)]
+    pub record: AuditRecord,
 }
 
 /// The fields `audit_summary` answers besides its per-token rows.
@@ -274,7 +216,11 @@ pub(crate) async fn audit_log(
                 ns,
                 i64::try_from(e.seq).unwrap_or(i64::MAX),
             ));
-            AuditLogRow::from_entry(e, range.show(ns))
+            AuditLogRow {
+                seq: e.seq,
+                time: range.show(ns),
+                record: e.record,
+            }
         })
         .collect();
     let mut out = Output {

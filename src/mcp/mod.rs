@@ -29,7 +29,6 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use tokio_util::sync::CancellationToken;
 
-pub use self::audit::CallMeta;
 pub use self::registry::Registry;
 pub use self::reply::ToolReply;
 pub use self::tools::call_tool;
@@ -112,7 +111,7 @@ impl ServerHandler for TokentallyMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let meta = CallMeta::from_context(&context);
+        let meta = audit::caller_of(&context);
         let name = request.name.to_string();
         let args = request
             .arguments

@@ -14,8 +14,8 @@
 //!   ([`RateLimiter::audit_ip_denial`]), so a flood cannot turn into a stream
 //!   of synchronous audit writes.
 //! * [`ingest_auth`] (OTLP/HTTP): an `ingest` token when the configuration
-//!   requires one. [`check_ingest_token`] is the same check for the gRPC
-//!   transport.
+//!   requires one, through [`check_ingest_token`] (in `auth`), which the
+//!   gRPC transport calls too.
 //!
 //! Token verification and audit appends are blocking (SQLite) and run in
 //! `spawn_blocking`.
@@ -28,8 +28,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 
-use crate::audit::{AuditRecord, AuditSink, Outcome};
-use crate::auth::{AuthError, Principal, TokenStore, parse_bearer};
+use crate::audit::{AuditRecord, AuditSink, Caller, Outcome};
+use crate::auth::{
+    AuthError, IngestDenial, Principal, TokenStore, check_ingest_token, parse_bearer,
+};
 use crate::ratelimit::{RateLimiter, retry_after_secs};
 
 /// Query parameters that carry a token in other servers; refused here.
@@ -233,23 +235,27 @@ pub async fn mcp_host_origin_guard(
     {
         return response;
     }
-    let record = AuditRecord {
-        request_id: Some(uuid::Uuid::new_v4().to_string()),
-        peer: peer.map(|ip| ip.to_string()),
-        user_agent: user_agent(req.headers()),
-        method: Some(format!("{} {}", req.method(), req.uri().path())),
-        outcome: Outcome::Forbidden.as_str().to_string(),
-        detail: Some(detail),
-        ..AuditRecord::default()
-    };
+    let record = AuditRecord::denial(
+        None,
+        caller(peer, req.headers(), uuid::Uuid::new_v4().to_string()),
+        format!("{} {}", req.method(), req.uri().path()),
+        Outcome::Forbidden,
+        &detail,
+    );
     append_denial(&state, record, response).await
 }
 
-fn user_agent(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|ua| ua.chars().take(256).collect())
+/// The caller of a refused request, as the HTTP layer sees it.
+fn caller(peer: Option<IpAddr>, headers: &HeaderMap, request_id: String) -> Caller {
+    Caller {
+        request_id: Some(request_id),
+        peer: peer.map(|ip| ip.to_string()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(256).collect()),
+        ..Caller::default()
+    }
 }
 
 /// Appends a denial's audit record, then answers `response`; 503 instead
@@ -383,22 +389,14 @@ pub async fn mcp_auth(State(state): State<GuardState>, mut req: Request, next: N
                 peer = ?peer,
                 "mcp request refused"
             );
-            let record = AuditRecord {
-                request_id: Some(request_id),
-                token_id: denial.principal.as_ref().map(|p| p.token_id),
-                token_name: denial.principal.as_ref().map(|p| p.token_name.clone()),
-                scope: denial
-                    .principal
-                    .as_ref()
-                    .map(|p| p.scope.as_str().to_string()),
-                peer: peer.map(|ip| ip.to_string()),
-                user_agent: user_agent(req.headers()),
+            let record = AuditRecord::denial(
+                denial.principal.as_ref(),
+                caller(peer, req.headers(), request_id),
                 // The path only: the query string may hold a token.
-                method: Some(format!("{} {}", req.method(), req.uri().path())),
-                outcome: denial.outcome.as_str().to_string(),
-                detail: Some(denial.detail),
-                ..AuditRecord::default()
-            };
+                format!("{} {}", req.method(), req.uri().path()),
+                denial.outcome,
+                &denial.detail,
+            );
             append_denial(&state, record, denial.response).await
         }
     }
@@ -477,36 +475,6 @@ async fn authorize_mcp(
         ));
     }
     Ok(principal)
-}
-
-/// Why an ingest request was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IngestDenial {
-    /// No valid token (401 / gRPC `UNAUTHENTICATED`).
-    #[error("ingest token required: {0}")]
-    Unauthenticated(AuthError),
-    /// A valid token of another scope (403 / gRPC `PERMISSION_DENIED`).
-    #[error("token scope does not allow ingest")]
-    Forbidden,
-    /// The token table could not be read (503 / gRPC `UNAVAILABLE`).
-    #[error("token store unavailable")]
-    Unavailable,
-}
-
-/// The ingest token check shared by OTLP/HTTP and OTLP/gRPC: `authorization`
-/// is the raw `Authorization` header (or gRPC metadata) value. Blocking.
-pub fn check_ingest_token(
-    tokens: &TokenStore,
-    authorization: Option<&str>,
-) -> Result<Principal, IngestDenial> {
-    let value = authorization.ok_or(IngestDenial::Unauthenticated(AuthError::Missing))?;
-    let secret = parse_bearer(value).ok_or(IngestDenial::Unauthenticated(AuthError::Malformed))?;
-    match tokens.verify(secret) {
-        Ok(p) if p.scope.can_ingest() => Ok(p),
-        Ok(_) => Err(IngestDenial::Forbidden),
-        Err(AuthError::Store(_)) => Err(IngestDenial::Unavailable),
-        Err(e) => Err(IngestDenial::Unauthenticated(e)),
-    }
 }
 
 /// OTLP/HTTP ingest: when tokens are required, only an `ingest` token passes

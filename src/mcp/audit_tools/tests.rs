@@ -11,7 +11,7 @@ use crate::audit::{AuditRecord, AuditSink};
 use crate::auth::Scope;
 use crate::config::QueryLimits;
 use crate::mcp::Registry;
-use crate::mcp::audit::{CallMeta, audited};
+use crate::mcp::audit::audited;
 use crate::mcp::reply::ToolReply;
 use crate::query::ToolContext;
 use crate::query::runner::Sqlite;
@@ -374,7 +374,7 @@ async fn calls_to_the_audit_tools_are_audited_too() {
             Some(&principal(scope)),
             AUDIT_LOG,
             json!({"outcome": "ok"}),
-            CallMeta::default(),
+            crate::audit::Caller::default(),
             move |p, n, a| Box::pin(async move { x.call(&p, &n, a).await }),
         )
         .await

@@ -323,7 +323,7 @@ async fn every_call_is_audited_and_a_failing_sink_fails_the_call() {
     let sink = Arc::new(VecSink::default());
     let dyn_sink: Arc<dyn AuditSink> = sink.clone();
     let p = principal(Scope::Read, &[]);
-    let meta = CallMeta {
+    let meta = crate::audit::Caller {
         user_agent: Some("claude-code/2.1.330".into()),
         client_name: Some("claude-code".into()),
         ..Default::default()
@@ -351,12 +351,25 @@ async fn every_call_is_audited_and_a_failing_sink_fails_the_call() {
     assert_eq!(r.client_name.as_deref(), Some("claude-code"));
     assert_eq!(r.user_agent.as_deref(), Some("claude-code/2.1.330"));
     assert_eq!(r.arguments.as_ref().unwrap()["team"], "platform");
-    let red = audit::redact_args(
-        &json!({"error_contains": "secret text", "cursor": "abc", "team": "x".repeat(5000)}),
-    );
-    assert_eq!(red["error_contains"], "[redacted]");
-    assert_eq!(red["cursor"], "[redacted]");
-    assert!(red.to_string().len() <= audit::MAX_AUDIT_ARGS_BYTES);
+    // Arguments go through the one redaction policy, a pasted secret included.
+    let secret = format!("tt_{}", "0f".repeat(32));
+    let c2 = ctx.clone();
+    audit::audited(
+        &dyn_sink,
+        Some(&p),
+        "search_events",
+        json!({"error_contains": "secret text", "cursor": "abc", "session_id": format!("see {secret}")}),
+        meta.clone(),
+        move |p, n, a| async move { call_tool(&c2, &p, &n, a).await },
+    )
+    .await
+    .unwrap();
+    let recs = sink.0.lock().unwrap().clone();
+    let logged = recs[1].arguments.as_ref().unwrap();
+    assert_eq!(logged["error_contains"], "[redacted]");
+    assert_eq!(logged["cursor"], "[redacted]");
+    assert_eq!(logged["session_id"], "see tt_[redacted]");
+    assert!(!format!("{:?}", recs[1]).contains(&secret));
     // A failing sink fails the call.
     let failing: Arc<dyn AuditSink> = Arc::new(VecSink(Mutex::new(Vec::new()), true));
     let c3 = ctx.clone();
