@@ -153,6 +153,7 @@ fn cost_counts_each_request_once_with_and_without_session_ids() {
         "v330_t1_json_text",
         "v330_t3_json_tools_details",
         "v2100_t3_json_tools",
+        "v332_subagent_sync_json",
     ] {
         let bodies = capture(run);
         let requests = api_requests(&bodies);
@@ -231,4 +232,34 @@ fn a_model_and_its_context_variant_are_one_row() {
             .collect();
         assert_eq!(variants, vec![Some("1m".to_string())]);
     }
+}
+
+#[test]
+fn gen_ai_usage_on_spans_is_kept_and_never_added_to_totals() {
+    // 2.1.332 puts gen_ai.usage.* on llm_request spans (input including
+    // cache reads and writes): stored, but the totals come from api_request.
+    let bodies = capture("v332_subagent_sync_json");
+    let requests = api_requests(&bodies);
+    let fx = load(&bodies);
+    let got = cost_by_developer(&fx.conn, &utc(ALL_TIME.0, ALL_TIME.1), &everyone()).unwrap();
+    let input: f64 = requests.iter().map(|r| r.2).sum();
+    assert_eq!(got.totals.input_tokens as f64, input);
+    assert_eq!(got.totals.api_requests, requests.len() as i64);
+    let spans: Vec<(i64, i64, String)> = fx
+        .conn
+        .prepare(
+            "SELECT json_extract(attrs, '$.\"gen_ai.usage.input_tokens\"'), \
+             json_extract(attrs, '$.\"gen_ai.usage.cache_read.input_tokens\"'), \
+             json_extract(attrs, '$.\"gen_ai.response.model\"') \
+             FROM spans WHERE name = 'claude_code.llm_request' ORDER BY start_ns",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(spans.len(), requests.len());
+    assert!(spans.iter().all(|s| s.0 == 200 && s.1 == 30), "{spans:?}");
+    let span_input: i64 = spans.iter().map(|s| s.0).sum();
+    assert!(span_input as f64 > input, "span input includes the cache");
 }

@@ -3,6 +3,7 @@
 //! restarts in `lifecycle`.
 
 mod lifecycle;
+mod recompute;
 mod write;
 
 use std::sync::Arc;

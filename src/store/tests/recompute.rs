@@ -1,0 +1,312 @@
+//! The writer's rollups, histograms and session totals equal a recomputation
+//! from the raw rows, after random batches written in random groups, with
+//! retries of earlier batches and cumulative metric series (resets
+//! included). The recomputation is SQL over the raw tables plus, for
+//! cumulative series, the delta rule restated here: nothing of the writer's
+//! in-memory sums is reused.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use rusqlite::Connection;
+
+use super::*;
+use crate::store::{WriterCache, write_batches};
+
+/// One generated record: (kind, context, hour, minute, model, amount, success).
+type Op = (u8, usize, i64, i64, usize, i64, bool);
+
+fn contexts() -> Vec<Arc<Context>> {
+    vec![
+        context(1, "s1", Some("alice@example.com"), true),
+        context(2, "s2", Some("bob@example.com"), true),
+        // A second context of session s1 (another scope), same developer.
+        context(3, "s1", Some("alice@example.com"), true),
+        // Not Claude Code: stored, and counted only where raw counts count it.
+        context(4, "s4", None, false),
+    ]
+}
+
+const MODELS: [&str; 3] = ["opus", "sonnet", "haiku"];
+
+fn event_of(n: u32, op: &Op) -> EventRow {
+    let (kind, _, hour, minute, model, amount, success) = *op;
+    let t = T0 + hour * H + minute * MIN + i64::from(n % 1000);
+    match kind {
+        0 => api_request(
+            n,
+            t,
+            MODELS[model],
+            [amount, amount * 2, amount % 7, amount % 3],
+            amount as f64 / 1024.0,
+            amount % 50,
+        ),
+        1 => EventRow {
+            model: Some(MODELS[model].into()),
+            status_code: Some(529),
+            ..event(n, t, "api_error")
+        },
+        2 => event(n, t, "user_prompt"),
+        _ => tool_result(n, t, ["Read", "Edit", "Bash"][model], success, amount % 40),
+    }
+}
+
+/// Cumulative totals of one series: each step adds `amount`, and every
+/// fifth point restarts the series (new start time, total from zero).
+fn cumulative_points(first: u32, steps: &[i64]) -> Vec<MetricPointRow> {
+    let mut out = Vec::new();
+    let (mut start, mut total) = (T0 - MIN, 0.0);
+    for (i, amount) in steps.iter().enumerate() {
+        if i % 5 == 4 {
+            start = T0 + i as i64 * MIN;
+            total = 0.0;
+        }
+        total += *amount as f64;
+        let time = T0 + (i as i64 + 1) * MIN;
+        let mut p = point(
+            first + i as u32,
+            "claude_code.cost.usage",
+            Temporality::Cumulative,
+            start,
+            time,
+            total,
+        );
+        p.model = Some("opus".into());
+        out.push(p);
+    }
+    out
+}
+
+fn rows(conn: &Connection, sql: &str) -> Vec<Vec<String>> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        (0..n)
+            .map(|i| {
+                Ok(match r.get::<_, rusqlite::types::Value>(i)? {
+                    rusqlite::types::Value::Real(x) => format!("{x:.6}"),
+                    // Numbers compare by value (SUM gives integers or reals).
+                    rusqlite::types::Value::Integer(x) => format!("{:.6}", x as f64),
+                    rusqlite::types::Value::Text(s) => s,
+                    rusqlite::types::Value::Null => "null".into(),
+                    rusqlite::types::Value::Blob(b) => format!("{b:?}"),
+                })
+            })
+            .collect()
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+fn same(conn: &Connection, kept: &str, recomputed: &str) {
+    assert_eq!(rows(conn, kept), rows(conn, recomputed), "{kept}");
+}
+
+fn check(conn: &Connection) {
+    same(
+        conn,
+        "SELECT hour, context_id, model, requests, errors, input_tokens, output_tokens, \
+         cache_read_tokens, cache_creation_tokens, cost_usd, duration_ms FROM api_hourly \
+         WHERE requests + errors > 0 ORDER BY 1, 2, 3",
+        "SELECT e.time_ns / 3600000000000, e.context_id, COALESCE(e.model, ''), \
+         SUM(e.event_name = 'api_request'), SUM(e.event_name = 'api_error'), \
+         SUM(CASE WHEN e.event_name = 'api_request' THEN e.input_tokens ELSE 0 END), \
+         SUM(CASE WHEN e.event_name = 'api_request' THEN e.output_tokens ELSE 0 END), \
+         SUM(CASE WHEN e.event_name = 'api_request' THEN e.cache_read_tokens ELSE 0 END), \
+         SUM(CASE WHEN e.event_name = 'api_request' THEN e.cache_creation_tokens ELSE 0 END), \
+         SUM(CASE WHEN e.event_name = 'api_request' THEN e.cost_usd ELSE 0 END), \
+         SUM(CASE WHEN e.event_name = 'api_request' THEN e.duration_ms ELSE 0 END) \
+         FROM events e JOIN contexts c ON c.id = e.context_id \
+         WHERE c.claude_code = 1 AND e.event_name IN ('api_request', 'api_error') \
+         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    );
+    same(
+        conn,
+        "SELECT hour, context_id, prompts FROM prompt_hourly ORDER BY 1, 2",
+        "SELECT time_ns / 3600000000000, context_id, COUNT(*) FROM events \
+         WHERE event_name = 'user_prompt' GROUP BY 1, 2 ORDER BY 1, 2",
+    );
+    same(
+        conn,
+        "SELECT hour, developer, tool_name, duration_ms, calls, failures FROM tool_latency_hist ORDER BY 1, 2, 3, 4",
+        "SELECT e.time_ns / 3600000000000, COALESCE(c.developer, ''), COALESCE(e.tool_name, ''), e.duration_ms, \
+         COUNT(*), SUM(e.success = 0) FROM events e JOIN contexts c ON c.id = e.context_id \
+         WHERE c.claude_code = 1 AND e.event_name = 'tool_result' AND e.duration_ms IS NOT NULL \
+         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+    );
+    same(
+        conn,
+        "SELECT hour, developer, model, duration_ms, requests FROM api_latency_hist ORDER BY 1, 2, 3, 4",
+        "SELECT e.time_ns / 3600000000000, COALESCE(c.developer, ''), COALESCE(e.model, ''), e.duration_ms, \
+         COUNT(*) FROM events e JOIN contexts c ON c.id = e.context_id \
+         WHERE c.claude_code = 1 AND e.event_name = 'api_request' AND e.duration_ms IS NOT NULL \
+         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+    );
+    same(
+        conn,
+        "SELECT s.session_id, s.events, s.prompts, s.api_requests, s.api_errors, s.tool_calls, \
+         s.tool_failures, s.input_tokens, s.output_tokens, s.cost_usd \
+         FROM sessions s WHERE s.events > 0 ORDER BY 1",
+        "SELECT s.session_id, COUNT(*), \
+         SUM(c.claude_code = 1 AND e.event_name = 'user_prompt'), \
+         SUM(c.claude_code = 1 AND e.event_name = 'api_request'), \
+         SUM(c.claude_code = 1 AND e.event_name = 'api_error'), \
+         SUM(c.claude_code = 1 AND e.event_name = 'tool_result'), \
+         SUM(c.claude_code = 1 AND e.event_name = 'tool_result' AND e.success = 0), \
+         SUM(CASE WHEN c.claude_code = 1 AND e.event_name = 'api_request' THEN e.input_tokens ELSE 0 END), \
+         SUM(CASE WHEN c.claude_code = 1 AND e.event_name = 'api_request' THEN e.output_tokens ELSE 0 END), \
+         SUM(CASE WHEN c.claude_code = 1 AND e.event_name = 'api_request' THEN e.cost_usd ELSE 0 END) \
+         FROM events e JOIN contexts c ON c.id = e.context_id JOIN sessions s ON s.id = c.session_ref \
+         GROUP BY s.id ORDER BY 1",
+    );
+    // A session spans its events and its metric points.
+    same(
+        conn,
+        "SELECT session_id, first_ns, last_ns, metric_cost_usd FROM sessions ORDER BY 1",
+        "SELECT s.session_id, MIN(t.time_ns), MAX(t.time_ns), \
+         (SELECT COALESCE(SUM(p.delta), 0.0) FROM metric_points p JOIN metric_series ms ON ms.id = p.series_id \
+          JOIN contexts c ON c.id = ms.context_id WHERE c.session_ref = s.id AND ms.name = 'claude_code.cost.usage') \
+         FROM sessions s JOIN (SELECT c.session_ref AS sref, e.time_ns FROM events e \
+           JOIN contexts c ON c.id = e.context_id \
+           UNION ALL SELECT c.session_ref, p.time_ns FROM metric_points p \
+           JOIN metric_series ms ON ms.id = p.series_id JOIN contexts c ON c.id = ms.context_id) t \
+         ON t.sref = s.id GROUP BY s.id ORDER BY 1",
+    );
+    // Metric sums: the per-interval value restated from the stored points.
+    let mut stmt = conn
+        .prepare(
+            "SELECT ms.id, ms.context_id, ms.name, COALESCE(ms.model, ''), COALESCE(ms.kind_attr, ''), \
+             ms.temporality, p.start_ns, p.time_ns, p.value FROM metric_points p \
+             JOIN metric_series ms ON ms.id = p.series_id ORDER BY ms.id, p.time_ns",
+        )
+        .unwrap();
+    type Key = (i64, i64, String, String, String);
+    let mut want: BTreeMap<Key, f64> = BTreeMap::new();
+    let mut last: BTreeMap<i64, (i64, f64)> = BTreeMap::new();
+    let points = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, i64>(7)?,
+                r.get::<_, f64>(8)?,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect::<Vec<_>>();
+    for (series, ctx, name, model, kind, temporality, start, time, value) in points {
+        let delta = if temporality == Temporality::Cumulative.as_i32() as i64 {
+            let d = match last.get(&series) {
+                Some(&(s, v)) if s == start && value >= v => value - v,
+                _ => value,
+            };
+            last.insert(series, (start, value));
+            d
+        } else {
+            value
+        };
+        *want.entry((time / H, ctx, name, model, kind)).or_default() += delta;
+    }
+    let mut stmt = conn
+        .prepare("SELECT hour, context_id, name, model, kind_attr, value FROM metric_hourly")
+        .unwrap();
+    let got: BTreeMap<Key, f64> = stmt
+        .query_map([], |r| {
+            Ok((
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
+                r.get(5)?,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    for (k, v) in &got {
+        assert!((v - want[k]).abs() < 1e-9, "{k:?}: {v} vs {}", want[k]);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn rollups_and_sessions_equal_a_recomputation_from_raw_rows(
+        ops in proptest::collection::vec(
+            (0u8..4, 0usize..4, 0i64..3, 0i64..60, 0usize..3, 1i64..500, any::<bool>()),
+            1..60,
+        ),
+        steps in proptest::collection::vec(0i64..100, 0..12),
+        deltas in proptest::collection::vec(1i64..100, 0..6),
+        groups in proptest::collection::vec(1usize..6, 1..20),
+        retries in proptest::collection::vec(any::<prop::sample::Index>(), 0..4),
+    ) {
+        let ctxs = contexts();
+        let mut batches: Vec<Batch> = Vec::new();
+        let mut n = 0u32;
+        let mut rest = &ops[..];
+        for size in groups.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (now, later) = rest.split_at((*size).min(rest.len()));
+            rest = later;
+            let mut batch = Batch::default();
+            for op in now {
+                n += 1;
+                batch.events.push(group(&ctxs[op.1], vec![event_of(n, op)]));
+            }
+            batches.push(batch);
+        }
+        // A cumulative series in its own batches, one point each, in time order.
+        for p in cumulative_points(10_000, &steps) {
+            batches.push(Batch {
+                metric_points: vec![group(&ctxs[0], vec![p])],
+                ..Batch::default()
+            });
+        }
+        // Delta points of a token series of another session.
+        let points: Vec<MetricPointRow> = deltas
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let mut p = point(20_000 + i as u32, "claude_code.token.usage", Temporality::Delta,
+                    T0 + i as i64 * MIN, T0 + (i as i64 + 1) * MIN, *d as f64);
+                p.kind_attr = Some("input".into());
+                p
+            })
+            .collect();
+        if !points.is_empty() {
+            batches.push(Batch {
+                metric_points: vec![group(&ctxs[1], points)],
+                ..Batch::default()
+            });
+        }
+        let conn = Connection::open_in_memory().unwrap();
+        crate::store::migrate(&conn).unwrap();
+        let mut cache = WriterCache::default();
+        // Written in groups of up to three batches per transaction, the way
+        // the writer groups whatever is queued; then earlier batches again.
+        for chunk in batches.chunks(3) {
+            let refs: Vec<&Batch> = chunk.iter().collect();
+            write_batches(&conn, &mut cache, &refs).unwrap();
+        }
+        for r in &retries {
+            if batches.is_empty() {
+                break;
+            }
+            let b = &batches[r.index(batches.len())];
+            let receipts = write_batches(&conn, &mut cache, &[b]).unwrap();
+            prop_assert_eq!(receipts[0].inserted, 0);
+        }
+        check(&conn);
+    }
+}
