@@ -12,19 +12,18 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
 
 use super::args::{self, PageArgs, RangeArgs};
 use super::registry::Registry;
 use super::reply::Output;
-use super::tools::{self, output_schema, schema_of};
+use super::tools;
 use crate::audit::{
-    AuditError, AuditFilter, AuditLog, AuditRecord, CallerCount, Outcome, OutcomeCount, TokenCount,
-    ToolCount,
+    AuditError, AuditFilter, AuditLog, AuditRecord, CallerCount, Outcome, OutcomeCount, ToolCount,
 };
 use crate::auth::Principal;
 use crate::query::QueryError;
 use crate::query::page::{self, Page, Position};
+use crate::query::time::RangeInfo;
 
 /// Name of the tool listing audit records.
 pub const AUDIT_LOG: &str = "audit_log";
@@ -99,9 +98,33 @@ pub struct AuditLogRow {
     pub record: AuditRecord,
 }
 
+/// `audit_log` besides its rows.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AuditLogBody {
+    /// The resolved time range.
+    pub range: RangeInfo,
+    /// Order of the rows.
+    pub order: String,
+    /// The filters applied.
+    pub filters: AppliedFilters,
+}
+
+/// The filters an `audit_log` answer applied.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AppliedFilters {
+    /// Token name or id.
+    pub token: Option<String>,
+    /// Tool name.
+    pub tool: Option<String>,
+    /// Outcome.
+    pub outcome: Option<String>,
+}
+
 /// The fields `audit_summary` answers besides its per-token rows.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct SummaryBody {
+    /// The resolved time range.
+    pub range: RangeInfo,
     /// All audit records in the range.
     pub total: u64,
     /// Records whose outcome is `unauthenticated`, `forbidden` or `rate_limited`.
@@ -112,20 +135,6 @@ pub struct SummaryBody {
     pub by_tool: Vec<ToolCount>,
     /// Peer addresses with the most records, most first (top 10).
     pub top_callers: Vec<CallerCount>,
-}
-
-/// The output schema of `audit_summary`: the common one plus [`SummaryBody`].
-pub(crate) fn summary_output_schema() -> Map<String, Value> {
-    let mut schema = output_schema(schema_of::<TokenCount>());
-    let body = schema_of::<SummaryBody>();
-    if let (Some(Value::Object(props)), Some(Value::Object(extra))) =
-        (schema.get_mut("properties"), body.get("properties"))
-    {
-        for (k, v) in extra {
-            props.insert(k.clone(), v.clone());
-        }
-    }
-    schema
 }
 
 /// Runs a blocking read of the audit log off the async runtime.
@@ -228,12 +237,15 @@ pub(crate) async fn audit_log(
         start: pos,
         ..Default::default()
     };
-    out.set("range", range.info());
-    out.set("order", "newest first");
-    out.set(
-        "filters",
-        json!({"token": token, "tool": args::clean(&a.tool), "outcome": outcome}),
-    );
+    out.body(&AuditLogBody {
+        range: range.info(),
+        order: "newest first".into(),
+        filters: AppliedFilters {
+            token: token.clone(),
+            tool: args::clean(&a.tool),
+            outcome: outcome.clone(),
+        },
+    });
     out.summary = format!(
         "{} audit record(s){} between {} and {} ({}), newest first.",
         rows.len(),
@@ -279,12 +291,14 @@ pub(crate) async fn audit_summary(
         start: Some(Position::Offset(offset)),
         ..Default::default()
     };
-    out.set("range", range.info());
-    out.set("total", s.total);
-    out.set("denied", s.denied);
-    out.set("by_outcome", &s.by_outcome);
-    out.set("by_tool", &s.by_tool);
-    out.set("top_callers", &s.top_callers);
+    out.body(&SummaryBody {
+        range: range.info(),
+        total: s.total,
+        denied: s.denied,
+        by_outcome: s.by_outcome.clone(),
+        by_tool: s.by_tool.clone(),
+        top_callers: s.top_callers.clone(),
+    });
     out.summary = format!(
         "{} audit record(s) between {} and {} ({}): {} denied (unauthenticated, forbidden or rate limited), \
              {} tool(s) called.{}",

@@ -69,7 +69,7 @@ impl ToolReply {
 /// A tool's answer before the common finishing (paging, size cap, text).
 #[derive(Debug, Default)]
 pub struct Output {
-    /// Everything but the rows (range, totals, source notes...).
+    /// Everything but the rows (range, totals, source notes...), from [`Output::body`].
     pub body: Map<String, Value>,
     /// Rows of this page.
     pub rows: Vec<Value>,
@@ -97,12 +97,12 @@ impl Output {
         self.more = p.more;
     }
 
-    /// Inserts a body field.
-    pub fn set(&mut self, key: &str, v: impl serde::Serialize) {
-        self.body.insert(
-            key.to_string(),
-            serde_json::to_value(v).unwrap_or(Value::Null),
-        );
+    /// Sets the body: every field of `body` (a struct whose schema is the
+    /// tool's reply schema, see `tools::reply_schema`).
+    pub fn body(&mut self, body: &impl serde::Serialize) {
+        if let Ok(Value::Object(fields)) = serde_json::to_value(body) {
+            self.body.extend(fields);
+        }
     }
 }
 

@@ -52,6 +52,28 @@ pub fn output_schema(row: Map<String, Value>) -> Map<String, Value> {
     }
 }
 
+/// The schema of a whole reply (`structuredContent`): the tool's body
+/// fields `B`, its rows `R`, and the paging fields every tool has. No other
+/// field is allowed, so the schema is the reply's whole contract.
+pub fn reply_schema<B: JsonSchema, R: JsonSchema>() -> Map<String, Value> {
+    let mut schema = output_schema(schema_of::<R>());
+    let body = schema_of::<B>();
+    if let (Some(Value::Object(props)), Some(Value::Object(extra))) =
+        (schema.get_mut("properties"), body.get("properties"))
+    {
+        for (k, v) in extra {
+            props.insert(k.clone(), v.clone());
+        }
+    }
+    if let (Some(Value::Array(required)), Some(Value::Array(extra))) =
+        (schema.get_mut("required"), body.get("required"))
+    {
+        required.extend(extra.iter().cloned());
+    }
+    schema.insert("additionalProperties".into(), Value::Bool(false));
+    schema
+}
+
 fn depth(v: &Value) -> usize {
     match v {
         Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),

@@ -417,6 +417,7 @@ fn tool_definitions_are_documented_and_read_only() {
 mod activity;
 mod code;
 mod http;
+mod schemas;
 mod spend;
 mod visibility;
 

@@ -4,8 +4,40 @@ use super::super::args::{self, AggregateArgs};
 use super::super::reply::Output;
 use super::paging;
 use crate::auth::Principal;
+use crate::query::latency::ToolLatency;
 use crate::query::page::{Page, Position};
+use crate::query::time::RangeInfo;
 use crate::query::{QueryError, ToolContext};
+
+/// `tool_latency` besides its rows.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct LatencyBody {
+    /// The resolved time range.
+    pub range: RangeInfo,
+    /// How the percentiles are defined.
+    pub percentile_definition: String,
+    /// MCP tool calls by server and tool.
+    pub mcp_breakdown: Vec<ToolLatency>,
+}
+
+/// `top_edited_files` besides its rows.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct FilesBody {
+    /// The resolved time range.
+    pub range: RangeInfo,
+    /// Edits in the range, with or without a file path.
+    pub total_edits: i64,
+    /// Edits that carried no file path.
+    pub edits_without_path: i64,
+    /// Accepted edit decisions.
+    pub accepted: i64,
+    /// Rejected edit decisions.
+    pub rejected: i64,
+    /// Accepted share of decided edits, 0..1.
+    pub acceptance_rate: Option<f64>,
+    /// Whether any edit carried a file path (OTEL_LOG_TOOL_DETAILS=1).
+    pub file_paths_available: bool,
+}
 
 pub(crate) async fn tool_latency(
     ctx: &ToolContext,
@@ -31,12 +63,11 @@ pub(crate) async fn tool_latency(
         start: Some(Position::Offset(offset)),
         ..Default::default()
     };
-    out.set("range", range.info());
-    out.set(
-        "percentile_definition",
-        "nearest rank: pN is the smallest duration d such that at least N% of calls took <= d ms (exact, from the stored millisecond values)",
-    );
-    out.set("mcp_breakdown", &mcp);
+    out.body(&LatencyBody {
+        range: range.info(),
+        percentile_definition: "nearest rank: pN is the smallest duration d such that at least N% of calls took <= d ms (exact, from the stored millisecond values)".into(),
+        mcp_breakdown: mcp,
+    });
     out.summary = format!(
         "{} tool(s) between {} and {} ({}).{}",
         rows.len(),
@@ -75,16 +106,16 @@ pub(crate) async fn top_edited_files(
         start: Some(Position::Offset(offset)),
         ..Default::default()
     };
-    out.set("range", range.info());
-    out.set("total_edits", res.total_edits);
-    out.set("edits_without_path", res.edits_without_path);
-    out.set("accepted", res.accepted);
-    out.set("rejected", res.rejected);
     let decided = res.accepted + res.rejected;
-    out.set(
-        "acceptance_rate",
-        (decided > 0).then(|| res.accepted as f64 / decided as f64),
-    );
+    out.body(&FilesBody {
+        range: range.info(),
+        total_edits: res.total_edits,
+        edits_without_path: res.edits_without_path,
+        accepted: res.accepted,
+        rejected: res.rejected,
+        acceptance_rate: (decided > 0).then(|| res.accepted as f64 / decided as f64),
+        file_paths_available: !res.files.is_empty(),
+    });
     let window = format!(
         "between {} and {} ({})",
         range.info().since,
@@ -92,7 +123,6 @@ pub(crate) async fn top_edited_files(
         range.tz_name
     );
     if res.files.is_empty() {
-        out.set("file_paths_available", false);
         out.summary = if res.total_edits > 0 {
             format!(
                 "{} edit(s) {window}, but none carries a file path. {ENABLE}.",
@@ -108,7 +138,6 @@ pub(crate) async fn top_edited_files(
         out.notes
             .push(crate::query::files::ENABLE_PATHS.to_string());
     } else {
-        out.set("file_paths_available", true);
         if res.edits_without_path > 0 {
             out.notes.push(format!(
                 "{} edit(s) had no file path and are only in the totals ({})",

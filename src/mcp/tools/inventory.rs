@@ -1,12 +1,54 @@
 //! `describe_data`: what the store holds, for planning and explaining gaps.
 
-use serde_json::json;
-
 use super::super::args::{self};
 use super::super::reply::Output;
 use crate::auth::Principal;
+use crate::query::describe::DeveloperInfo;
 use crate::query::page::Page;
+use crate::query::time::RangeInfo;
 use crate::query::{QueryError, ToolContext};
+
+/// `describe_data` besides its rows (counts per event, metric and span name).
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct DescribeBody {
+    /// The range the counts cover.
+    pub range: RangeInfo,
+    /// The first event the caller may see (all data).
+    pub first_event: Option<String>,
+    /// The last event the caller may see (all data).
+    pub last_event: Option<String>,
+    /// Developers and their identity kind.
+    pub developers: Vec<DeveloperInfo>,
+    /// Claude Code versions seen.
+    pub claude_code_versions: Vec<String>,
+    /// Sessions.
+    pub sessions: i64,
+    /// Resource attribute keys seen (for `attribute` filters).
+    pub resource_attribute_keys: Vec<String>,
+    /// Which optional data is present.
+    pub optional_data: OptionalData,
+    /// What is missing and how to enable it.
+    pub gaps: Vec<String>,
+}
+
+/// Which optional data the store holds.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct OptionalData {
+    /// Events (OTEL_LOGS_EXPORTER=otlp).
+    pub events: bool,
+    /// Metrics (OTEL_METRICS_EXPORTER=otlp).
+    pub metrics: bool,
+    /// Traces (CLAUDE_CODE_ENHANCED_TELEMETRY_BETA=1).
+    pub traces: bool,
+    /// File paths (OTEL_LOG_TOOL_DETAILS=1).
+    pub tool_details_file_paths: bool,
+    /// Prompt text (OTEL_LOG_USER_PROMPTS=1 and content capture on).
+    pub prompt_text: bool,
+    /// Sessions that sent metrics only.
+    pub metrics_only_sessions: i64,
+    /// Events whose content was removed at ingest.
+    pub events_with_content_removed_at_ingest: i64,
+}
 
 pub(crate) async fn describe_data(
     ctx: &ToolContext,
@@ -20,29 +62,19 @@ pub(crate) async fn describe_data(
     let r2 = range.clone();
     let d = ctx.questions.describe_data(r2, f).await?;
     let mut out = Output::default();
-    out.set("range", range.info());
-    out.set("first_event", &d.first_event);
-    out.set("last_event", &d.last_event);
     let has = |kind: &str, name: &str| d.names.iter().any(|n| n.kind == kind && n.name == name);
     let traces = d.names.iter().any(|n| n.kind == "span");
     let events = d.names.iter().any(|n| n.kind == "event");
     let metrics = d.names.iter().any(|n| n.kind == "metric");
-    out.set("developers", &d.developers);
-    out.set("claude_code_versions", &d.versions);
-    out.set("sessions", d.sessions);
-    out.set("resource_attribute_keys", &d.resource_attribute_keys);
-    out.set(
-        "optional_data",
-        json!({
-            "events": events,
-            "metrics": metrics,
-            "traces": traces,
-            "tool_details_file_paths": d.events_with_file_path > 0 || has("span", "claude_code.tool"),
-            "prompt_text": d.prompts_with_text > 0,
-            "metrics_only_sessions": d.metrics_only_sessions,
-            "events_with_content_removed_at_ingest": d.events_content_redacted,
-        }),
-    );
+    let optional_data = OptionalData {
+        events,
+        metrics,
+        traces,
+        tool_details_file_paths: d.events_with_file_path > 0 || has("span", "claude_code.tool"),
+        prompt_text: d.prompts_with_text > 0,
+        metrics_only_sessions: d.metrics_only_sessions,
+        events_with_content_removed_at_ingest: d.events_content_redacted,
+    };
     let mut gaps = Vec::new();
     if !events && metrics {
         gaps.push("only metrics are stored: set OTEL_LOGS_EXPORTER=otlp for events (requests, tools, prompts)".to_string());
@@ -59,7 +91,17 @@ pub(crate) async fn describe_data(
                 .into(),
         );
     }
-    out.set("gaps", &gaps);
+    out.body(&DescribeBody {
+        range: range.info(),
+        first_event: d.first_event.clone(),
+        last_event: d.last_event.clone(),
+        developers: d.developers.clone(),
+        claude_code_versions: d.versions.clone(),
+        sessions: d.sessions,
+        resource_attribute_keys: d.resource_attribute_keys.clone(),
+        optional_data,
+        gaps,
+    });
     out.summary = format!(
         "{} developer(s), {} session(s), {} event name(s), {} metric(s), {} span name(s); versions: {}.",
         d.developers.len(),

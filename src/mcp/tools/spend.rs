@@ -4,9 +4,58 @@ use super::super::args::{self, AggregateArgs};
 use super::super::reply::Output;
 use super::{money, paging};
 use crate::auth::Principal;
+use crate::query::cost::DeveloperCost;
 use crate::query::page::{Page, Position};
+use crate::query::time::RangeInfo;
 use crate::query::usage::COST_NOTE;
 use crate::query::{QueryError, ToolContext};
+
+/// `cost_by_developer` besides its rows.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct CostBody {
+    /// The resolved time range.
+    pub range: RangeInfo,
+    /// Sums over all developers (not only this page).
+    pub totals: DeveloperCost,
+    /// Where cost and tokens came from.
+    pub source: String,
+    /// What cost_usd is.
+    pub cost_note: String,
+    /// How developers are identified.
+    pub developer_identity: String,
+}
+
+/// `model_breakdown` besides its rows.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct ModelsBody {
+    /// The resolved time range.
+    pub range: RangeInfo,
+    /// Cost over all models in USD (Claude Code's estimate).
+    pub total_cost_usd: f64,
+    /// Where cost and tokens came from.
+    pub source: String,
+    /// What cost_usd is.
+    pub cost_note: String,
+    /// How the latency percentile is defined.
+    pub latency_note: String,
+}
+
+/// `usage_over_time` besides its rows.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct SeriesBody {
+    /// The resolved time range.
+    pub range: RangeInfo,
+    /// Bucket size: hour, day, week or total.
+    pub bucket: String,
+    /// The split dimension, if any.
+    pub split_by: Option<String>,
+    /// Cost over the whole series in USD (Claude Code's estimate).
+    pub total_cost_usd: f64,
+    /// Where cost and tokens came from.
+    pub source: String,
+    /// What cost_usd is.
+    pub cost_note: String,
+}
 
 pub(crate) async fn cost_by_developer(
     ctx: &ToolContext,
@@ -26,14 +75,13 @@ pub(crate) async fn cost_by_developer(
         ..Default::default()
     };
     out.notes.extend(res.sources.note());
-    out.set("range", range.info());
-    out.set("totals", &res.totals);
-    out.set("source", res.sources.describe());
-    out.set("cost_note", COST_NOTE);
-    out.set(
-        "developer_identity",
-        "developer is user.email when present, else user.account_uuid, else the anonymous user.id (see developer_kind)",
-    );
+    out.body(&CostBody {
+        range: range.info(),
+        totals: res.totals.clone(),
+        source: res.sources.describe().into(),
+        cost_note: COST_NOTE.into(),
+        developer_identity: "developer is user.email when present, else user.account_uuid, else the anonymous user.id (see developer_kind)".into(),
+    });
     let n = res.developers.len();
     out.summary = format!(
         "{n} developer(s) used {} (Claude Code's estimate) between {} and {} ({}); {} API requests, {} output tokens. Source: {}.",
@@ -79,14 +127,14 @@ pub(crate) async fn model_breakdown(
         ..Default::default()
     };
     let total: f64 = rows.iter().map(|r| r.cost_usd).sum();
-    out.set("range", range.info());
-    out.set("total_cost_usd", total);
-    out.set("source", sources.describe());
-    out.set("cost_note", COST_NOTE);
-    out.set(
-        "latency_note",
-        "p95 is the nearest-rank 95th percentile of api_request duration_ms (exact)",
-    );
+    out.body(&ModelsBody {
+        range: range.info(),
+        total_cost_usd: total,
+        source: sources.describe().into(),
+        cost_note: COST_NOTE.into(),
+        latency_note: "p95 is the nearest-rank 95th percentile of api_request duration_ms (exact)"
+            .into(),
+    });
     let most_output = rows
         .iter()
         .max_by_key(|r| r.output_tokens)
@@ -155,15 +203,14 @@ pub(crate) async fn usage_over_time(
                 .unwrap_or(std::cmp::Ordering::Equal)
         })
         .cloned();
-    out.set("range", range.info());
-    out.set(
-        "bucket",
-        args::clean(&a.bucket).unwrap_or_else(|| "day".into()),
-    );
-    out.set("split_by", args::clean(&a.split_by));
-    out.set("total_cost_usd", total);
-    out.set("source", sources.describe());
-    out.set("cost_note", COST_NOTE);
+    out.body(&SeriesBody {
+        range: range.info(),
+        bucket: args::clean(&a.bucket).unwrap_or_else(|| "day".into()),
+        split_by: args::clean(&a.split_by),
+        total_cost_usd: total,
+        source: sources.describe().into(),
+        cost_note: COST_NOTE.into(),
+    });
     out.summary = format!(
         "{} point(s) between {} and {} ({}), total {}.{}",
         points.len(),
