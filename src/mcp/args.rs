@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::auth::Principal;
+use crate::query::attribution;
 use crate::query::filter::{Filter, parse_attribute};
 use crate::query::time::{self, TimeRange};
 use crate::query::visible::Visible;
@@ -52,6 +53,14 @@ pub struct WhoArgs {
     pub mcp_tool: Option<String>,
     /// Only this Claude Code `query_source` (e.g. `repl_main_thread`, `sdk`).
     pub query_source: Option<String>,
+    /// Only requests of this subagent (`agent.name`, e.g. `general-purpose`).
+    pub agent: Option<String>,
+    /// Only requests made for this skill (`skill.name`).
+    pub skill: Option<String>,
+    /// Only requests made for this plugin (`plugin.name`).
+    pub plugin: Option<String>,
+    /// Only requests at this reasoning effort (`effort`, e.g. `high`).
+    pub effort: Option<String>,
 }
 
 /// Paging arguments shared by the tools.
@@ -147,7 +156,10 @@ pub struct SeriesArgs {
     pub page: PageArgs,
     /// Bucket size: `hour`, `day` (default), `week` (weeks start Monday, in `timezone`) or `total` (one bucket for the whole range).
     pub bucket: Option<String>,
-    /// Split each bucket by `model`, `developer`, `team`, `repository`, `branch`, `mcp_server` or `mcp_tool` (default: no split). Use bucket=total with a split for e.g. cost per repository.
+    /// Split each bucket by `model`, `developer`, `team`, `repository`, `branch`, `mcp_server`, `mcp_tool`,
+    /// or an attribution: `agent` (subagent), `skill`, `plugin`, `marketplace`, `effort`, `plan`,
+    /// `identity_source`, `user_groups`, `repository_owner`, `repository_url` (default: no split).
+    /// Use bucket=total with a split for e.g. cost per repository or which subagent costs the most.
     pub split_by: Option<String>,
 }
 
@@ -230,9 +242,22 @@ impl WhoArgs {
             ("mcp_server", &self.mcp_server),
             ("mcp_tool", &self.mcp_tool),
             ("query_source", &self.query_source),
+            ("agent", &self.agent),
+            ("skill", &self.skill),
+            ("plugin", &self.plugin),
+            ("effort", &self.effort),
         ] {
             check_len(name, v)?;
         }
+        let attribution = [
+            ("agent", &self.agent),
+            ("skill", &self.skill),
+            ("plugin", &self.plugin),
+            ("effort", &self.effort),
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| Some((attribution::find(name)?, nonempty(v)?)))
+        .collect();
         Ok(Filter {
             visible: Visible::of(principal),
             developer: nonempty(&self.developer),
@@ -247,6 +272,7 @@ impl WhoArgs {
             mcp_server: nonempty(&self.mcp_server),
             mcp_tool: nonempty(&self.mcp_tool),
             query_source: nonempty(&self.query_source),
+            attribution,
         })
     }
 }

@@ -79,6 +79,14 @@ fn number(v: &Value) -> f64 {
 
 /// (model, cost, input tokens) of every `api_request` event in the bodies.
 fn api_requests(bodies: &[(Signal, Value)]) -> Vec<(String, f64, f64)> {
+    api_requests_with(bodies, "model")
+        .into_iter()
+        .map(|(m, c, i)| (m.unwrap_or_default(), c, i))
+        .collect()
+}
+
+/// (the attribute `key`, cost, input tokens) of every `api_request` event.
+fn api_requests_with(bodies: &[(Signal, Value)], key: &str) -> Vec<(Option<String>, f64, f64)> {
     let mut out = Vec::new();
     for (signal, body) in bodies {
         if !matches!(signal, Signal::Logs) {
@@ -92,10 +100,9 @@ fn api_requests(bodies: &[(Signal, Value)]) -> Vec<(String, f64, f64)> {
                         == Some("api_request")
                     {
                         out.push((
-                            attr(a, "model").unwrap()["stringValue"]
-                                .as_str()
-                                .unwrap()
-                                .to_string(),
+                            attr(a, key)
+                                .and_then(|v| v["stringValue"].as_str())
+                                .map(str::to_string),
                             number(attr(a, "cost_usd").unwrap()),
                             number(attr(a, "input_tokens").unwrap()),
                         ));
@@ -262,4 +269,47 @@ fn gen_ai_usage_on_spans_is_kept_and_never_added_to_totals() {
     assert!(spans.iter().all(|s| s.0 == 200 && s.1 == 30), "{spans:?}");
     let span_input: i64 = spans.iter().map(|s| s.0).sum();
     assert!(span_input as f64 > input, "span input includes the cache");
+}
+
+#[test]
+fn cost_splits_and_filters_by_subagent() {
+    // 2.1.332: the subagent's api_request events and cost metrics carry
+    // agent.name; the main thread's carry none.
+    let bodies = capture("v332_subagent_sync_json");
+    let mut want: std::collections::BTreeMap<Option<String>, f64> = Default::default();
+    for (agent, cost, _) in api_requests_with(&bodies, "agent.name") {
+        *want.entry(agent).or_default() += cost;
+    }
+    assert_eq!(want.len(), 2, "{want:?}");
+    let fx = load(&bodies);
+    let range = utc(ALL_TIME.0, ALL_TIME.1);
+    let agent = super::attribution::find("agent").unwrap();
+    let (points, _) = super::timeseries::usage_over_time(
+        &fx.conn,
+        &range,
+        &everyone(),
+        super::timeseries::Bucket::Total,
+        super::timeseries::Split::Attribution(agent),
+    )
+    .unwrap();
+    let got: std::collections::BTreeMap<Option<String>, f64> =
+        points.iter().map(|p| (p.key.clone(), p.cost_usd)).collect();
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    for (k, v) in &want {
+        assert!(close(got[k], *v), "{k:?}: {} vs {v}", got[k]);
+    }
+    // The filter gives the subagent's part alone.
+    let f = Filter {
+        attribution: vec![(agent, "general-purpose".to_string())],
+        ..everyone()
+    };
+    let got = cost_by_developer(&fx.conn, &range, &f).unwrap();
+    assert!(close(
+        got.totals.cost_usd,
+        want[&Some("general-purpose".to_string())]
+    ));
+    assert_eq!(got.totals.api_requests, 3);
 }

@@ -9,6 +9,7 @@
 use rusqlite::types::Value;
 
 use super::QueryError;
+use super::attribution::Attribution;
 use super::visible::Visible;
 
 /// A context's team: `team.id`, else `team`, from the resource attributes
@@ -46,6 +47,9 @@ pub struct Filter {
     pub mcp_tool: Option<String>,
     /// Claude Code `query_source` (e.g. `sdk`, `repl_main_thread`).
     pub query_source: Option<String>,
+    /// Attribution dimensions (subagent, skill, plugin, effort...) and the
+    /// value each must have.
+    pub attribution: Vec<(&'static Attribution, String)>,
 }
 
 /// Accepts only plain attribute keys (letters, digits, `.`, `_`, `-`) so the
@@ -135,6 +139,15 @@ impl Filter {
             mcp_server: None,
             mcp_tool: None,
             query_source: None,
+            attribution: Vec::new(),
+        }
+    }
+
+    /// ` AND ...` on the attribution filters, for rows whose own attributes
+    /// are the JSON column `attrs` (with their context as alias `c`).
+    pub fn attribution_conditions(&self, sql: &mut Sql, attrs: &str) {
+        for (a, v) in &self.attribution {
+            sql.bind(&format!(" AND {} = ?", a.expr(attrs)), [text(v)]);
         }
     }
 
@@ -154,6 +167,7 @@ impl Filter {
             || self.mcp_server.is_some()
             || self.mcp_tool.is_some()
             || self.query_source.is_some()
+            || !self.attribution.is_empty()
     }
 
     /// Appends ` AND ...` conditions on contexts alias `c`.
@@ -209,6 +223,7 @@ impl Filter {
         if let Some(q) = &self.query_source {
             sql.bind(" AND e.query_source = ?", [text(q)]);
         }
+        self.attribution_conditions(sql, "e.attrs");
     }
 }
 

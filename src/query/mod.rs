@@ -16,6 +16,7 @@
 //! * [`time`] resolves `since`/`until`/`timezone` into a UTC range and
 //!   [`filter`] turns the common filters into SQL with bound parameters.
 
+pub mod attribution;
 pub mod cost;
 pub mod describe;
 pub mod events;

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::{Timestamp, ToSpan, Zoned};
 
+use super::attribution::{self, Attribution};
 use super::filter::Filter;
 use super::time::TimeRange;
 use super::usage::{self, Dim};
@@ -63,6 +64,8 @@ pub enum Split {
     McpServer,
     /// By MCP tool.
     McpTool,
+    /// By an attribution dimension (subagent, skill, plugin...).
+    Attribution(&'static Attribution),
 }
 
 impl Split {
@@ -77,9 +80,13 @@ impl Split {
             Some("branch") => Ok(Split::Branch),
             Some("mcp_server") => Ok(Split::McpServer),
             Some("mcp_tool") => Ok(Split::McpTool),
-            Some(o) => Err(QueryError::Invalid(format!(
-                "split_by {o:?} is not supported; use model, developer, team, repository, branch, mcp_server or mcp_tool"
-            ))),
+            Some(o) => match attribution::find(o) {
+                Some(a) => Ok(Split::Attribution(a)),
+                None => Err(QueryError::Invalid(format!(
+                    "split_by {o:?} is not supported; use model, developer, team, repository, branch, mcp_server, mcp_tool, {}",
+                    attribution::names()
+                ))),
+            },
         }
     }
 }
@@ -192,6 +199,7 @@ pub fn usage_over_time(
         Split::Branch => dims.push(Dim::Branch),
         Split::McpServer => dims.push(Dim::McpServer),
         Split::McpTool => dims.push(Dim::McpTool),
+        Split::Attribution(a) => dims.push(Dim::Attribution(a)),
     }
     let groups = usage::grouped(conn, range, f, &dims)?;
     let mut acc: BTreeMap<(i64, Option<String>), Acc> = BTreeMap::new();

@@ -31,29 +31,32 @@ pub enum Dim {
     McpServer,
     /// MCP tool (raw rows only).
     McpTool,
+    /// An attribution dimension: subagent, skill, plugin... (raw rows only).
+    Attribution(&'static super::attribution::Attribution),
 }
 
 impl Dim {
-    fn expr(self) -> &'static str {
+    fn expr(self) -> String {
         match self {
-            Dim::Developer => "c.developer",
-            Dim::DeveloperKind => "c.developer_kind",
-            Dim::Model => "u.model",
-            Dim::Hour => "u.hour",
-            Dim::Team => super::filter::TEAM_EXPR,
+            Dim::Developer => "c.developer".into(),
+            Dim::DeveloperKind => "c.developer_kind".into(),
+            Dim::Model => "u.model".into(),
+            Dim::Hour => "u.hour".into(),
+            Dim::Team => super::filter::TEAM_EXPR.into(),
             Dim::Repository => {
-                "COALESCE(u.repository, CAST(json_extract(c.resource_attrs, '$.\"repo.name\"') AS TEXT))"
+                "COALESCE(u.repository, CAST(json_extract(c.resource_attrs, '$.\"repo.name\"') AS TEXT))".into()
             }
-            Dim::Branch => "u.branch",
-            Dim::McpServer => "u.mcp_server",
-            Dim::McpTool => "u.mcp_tool",
+            Dim::Branch => "u.branch".into(),
+            Dim::McpServer => "u.mcp_server".into(),
+            Dim::McpTool => "u.mcp_tool".into(),
+            Dim::Attribution(a) => a.expr("u.attrs"),
         }
     }
 
     fn needs_raw(self) -> bool {
         matches!(
             self,
-            Dim::Repository | Dim::Branch | Dim::McpServer | Dim::McpTool
+            Dim::Repository | Dim::Branch | Dim::McpServer | Dim::McpTool | Dim::Attribution(_)
         )
     }
 }
@@ -146,7 +149,7 @@ fn raw_events(sql: &mut Sql, from: i64, to: i64, f: &Filter) {
          CASE WHEN e.event_name = 'api_request' THEN COALESCE(e.cost_usd, 0) ELSE 0 END AS cost, \
          CASE WHEN e.event_name = 'api_request' THEN COALESCE(e.duration_ms, 0) ELSE 0 END AS duration, \
          e.repository AS repository, e.branch AS branch, e.mcp_server AS mcp_server, \
-         e.mcp_tool AS mcp_tool, 'events' AS source \
+         e.mcp_tool AS mcp_tool, 'events' AS source, e.attrs AS attrs \
          FROM events e JOIN contexts c ON c.id = e.context_id \
          WHERE e.time_ns >= ? AND e.time_ns < ? AND e.event_name IN ('api_request', 'api_error')",
             hour_of_sql("e.time_ns")),
@@ -163,14 +166,30 @@ fn raw_metrics(sql: &mut Sql, from: i64, to: i64, f: &Filter) {
          CASE WHEN ms.name = 'claude_code.token.usage' AND ms.kind_attr = 'cacheRead' THEN p.delta ELSE 0 END, \
          CASE WHEN ms.name = 'claude_code.token.usage' AND ms.kind_attr = 'cacheCreation' THEN p.delta ELSE 0 END, \
          CASE WHEN ms.name = 'claude_code.cost.usage' THEN p.delta ELSE 0 END, 0, \
-         NULL, NULL, CAST(json_extract(ms.attrs, '$.\"mcp_server.name\"') AS TEXT), \
-         CAST(json_extract(ms.attrs, '$.\"mcp_tool.name\"') AS TEXT), 'metrics' \
+         CAST(json_extract(ms.attrs, '$.\"vcs.repository.name\"') AS TEXT), NULL, \
+         CAST(json_extract(ms.attrs, '$.\"mcp_server.name\"') AS TEXT), \
+         CAST(json_extract(ms.attrs, '$.\"mcp_tool.name\"') AS TEXT), 'metrics', ms.attrs \
          FROM metric_points p JOIN metric_series ms ON ms.id = p.series_id \
+         JOIN contexts c ON c.id = ms.context_id \
          WHERE p.time_ns >= ? AND p.time_ns < ? AND ms.name IN ", hour_of_sql("p.time_ns")),
         [int(from), int(to)],
     );
     sql.push(METRIC_NAMES);
-    if f.repository.is_some() || f.branch.is_some() {
+    if let Some(r) = &f.repository {
+        // OTEL_METRICS_INCLUDE_REPOSITORY puts the repository on each point.
+        sql.bind(
+            " AND (json_extract(ms.attrs, '$.\"vcs.repository.name\"') = ? \
+             OR CAST(json_extract(c.resource_attrs, '$.\"repo.name\"') AS TEXT) = ? \
+             OR CAST(json_extract(c.resource_attrs, '$.\"vcs.repository.name\"') AS TEXT) = ?)",
+            [
+                Value::Text(r.clone()),
+                Value::Text(r.clone()),
+                Value::Text(r.clone()),
+            ],
+        );
+    }
+    if f.branch.is_some() {
+        // Metric points carry no branch.
         sql.push(" AND 0");
     }
     if let Some(s) = &f.mcp_server {
@@ -191,6 +210,7 @@ fn raw_metrics(sql: &mut Sql, from: i64, to: i64, f: &Filter) {
             [Value::Text(q.clone())],
         );
     }
+    f.attribution_conditions(sql, "ms.attrs");
 }
 
 fn rollup_events(sql: &mut Sql, hs: i64, he: i64) {
@@ -199,7 +219,7 @@ fn rollup_events(sql: &mut Sql, hs: i64, he: i64) {
          errors AS errors, input_tokens AS input, output_tokens AS output, \
          cache_read_tokens AS cache_read, cache_creation_tokens AS cache_creation, cost_usd AS cost, \
          duration_ms AS duration, NULL AS repository, NULL AS branch, NULL AS mcp_server, \
-         NULL AS mcp_tool, 'events' AS source FROM api_hourly WHERE hour >= ? AND hour < ?",
+         NULL AS mcp_tool, 'events' AS source, NULL AS attrs FROM api_hourly WHERE hour >= ? AND hour < ?",
         [int(hs), int(he)],
     );
 }
@@ -212,7 +232,7 @@ fn rollup_metrics(sql: &mut Sql, hs: i64, he: i64) {
          CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'cacheRead' THEN value ELSE 0 END, \
          CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'cacheCreation' THEN value ELSE 0 END, \
          CASE WHEN name = 'claude_code.cost.usage' THEN value ELSE 0 END, 0, \
-         NULL, NULL, NULL, NULL, 'metrics' FROM metric_hourly WHERE hour >= ? AND hour < ? AND name IN ",
+         NULL, NULL, NULL, NULL, 'metrics', NULL FROM metric_hourly WHERE hour >= ? AND hour < ? AND name IN ",
         [int(hs), int(he)],
     );
     sql.push(METRIC_NAMES);
@@ -258,7 +278,7 @@ pub fn grouped_with(
     force_raw: bool,
 ) -> Result<Vec<UsageGroup>, QueryError> {
     let force_raw = force_raw || dims.iter().any(|d| d.needs_raw());
-    let keys: Vec<&str> = dims.iter().map(|d| d.expr()).collect();
+    let keys: Vec<String> = dims.iter().map(|d| d.expr()).collect();
     let mut sql = Sql::default();
     sql.push("SELECT ");
     for k in &keys {

@@ -173,7 +173,11 @@ pub(crate) async fn usage_over_time(
     notes.extend(sources.note());
     if matches!(
         split,
-        Split::Repository | Split::Branch | Split::McpServer | Split::McpTool
+        Split::Repository
+            | Split::Branch
+            | Split::McpServer
+            | Split::McpTool
+            | Split::Attribution(_)
     ) {
         notes.push(
             "this split reads raw events for the whole range; usage whose records do not carry the value is under key null"
