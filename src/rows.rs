@@ -55,6 +55,57 @@ pub fn split_model(raw: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Most tokens of one kind one record may report (100 times the largest
+/// context window): more is refused as a poisoned value, and sums over any
+/// realistic store stay far inside `i64`.
+pub const MAX_TOKENS: i64 = 100_000_000;
+/// Most cost one record may report, in USD.
+pub const MAX_COST_USD: f64 = 10_000.0;
+/// Longest duration one record may report, in ms (about 11 days).
+pub const MAX_DURATION_MS: i64 = 1_000_000_000;
+
+impl EventRow {
+    /// Why the typed values cannot be true (negative or absurd token
+    /// counts, a non-finite or negative cost, a negative or absurd
+    /// duration), if so: such a record is refused, never stored, so one
+    /// request cannot break the totals of everyone who sees its developer.
+    pub fn out_of_range(&self) -> Option<String> {
+        for (name, v) in [
+            ("input_tokens", self.input_tokens),
+            ("output_tokens", self.output_tokens),
+            ("cache_read_tokens", self.cache_read_tokens),
+            ("cache_creation_tokens", self.cache_creation_tokens),
+        ] {
+            if let Some(v) = v
+                && !(0..=MAX_TOKENS).contains(&v)
+            {
+                return Some(format!("{name} {v} is outside 0..={MAX_TOKENS}"));
+            }
+        }
+        if let Some(c) = self.cost_usd
+            && !(c.is_finite() && (0.0..=MAX_COST_USD).contains(&c))
+        {
+            return Some(format!("cost_usd {c} is outside 0..={MAX_COST_USD}"));
+        }
+        for (name, v) in [("duration_ms", self.duration_ms), ("ttft_ms", self.ttft_ms)] {
+            if let Some(v) = v
+                && !(0..=MAX_DURATION_MS).contains(&v)
+            {
+                return Some(format!("{name} {v} is outside 0..={MAX_DURATION_MS}"));
+            }
+        }
+        None
+    }
+}
+
+impl MetricPointRow {
+    /// Why the value cannot be stored, if so: a non-finite value (NaN,
+    /// ±Infinity) would make every sum over it unanswerable.
+    pub fn out_of_range(&self) -> Option<String> {
+        (!self.value.is_finite()).then(|| format!("value {} is not a finite number", self.value))
+    }
+}
+
 /// What many records share: resource, scope and the attributes Claude Code
 /// repeats on every record of a session (identity, terminal, version, and the
 /// `OTEL_RESOURCE_ATTRIBUTES` copies). Stored once, referenced by id.

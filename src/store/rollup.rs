@@ -147,22 +147,23 @@ impl<'b> Rollups<'b> {
         match e.event_name.as_str() {
             "api_request" => {
                 session.api_requests += 1;
-                session.input_tokens += tokens[0];
-                session.output_tokens += tokens[1];
-                session.cache_read_tokens += tokens[2];
-                session.cache_creation_tokens += tokens[3];
+                session.input_tokens = session.input_tokens.saturating_add(tokens[0]);
+                session.output_tokens = session.output_tokens.saturating_add(tokens[1]);
+                session.cache_read_tokens = session.cache_read_tokens.saturating_add(tokens[2]);
+                session.cache_creation_tokens =
+                    session.cache_creation_tokens.saturating_add(tokens[3]);
                 session.cost_usd += cost;
                 let sums = self
                     .api
                     .entry((hour, target.context_id, model))
                     .or_default();
                 sums.requests += 1;
-                sums.input_tokens += tokens[0];
-                sums.output_tokens += tokens[1];
-                sums.cache_read_tokens += tokens[2];
-                sums.cache_creation_tokens += tokens[3];
+                sums.input_tokens = sums.input_tokens.saturating_add(tokens[0]);
+                sums.output_tokens = sums.output_tokens.saturating_add(tokens[1]);
+                sums.cache_read_tokens = sums.cache_read_tokens.saturating_add(tokens[2]);
+                sums.cache_creation_tokens = sums.cache_creation_tokens.saturating_add(tokens[3]);
                 sums.cost_usd += cost;
-                sums.duration_ms += e.duration_ms.unwrap_or(0);
+                sums.duration_ms = sums.duration_ms.saturating_add(e.duration_ms.unwrap_or(0));
                 if let Some(ms) = e.duration_ms {
                     *self
                         .api_latency

@@ -379,3 +379,117 @@ async fn injected_prompt_text_reaches_only_read_content_marked_as_data() {
     }
     t.stop().await;
 }
+
+fn cost_points(points: Vec<Value>, temporality: i64) -> Vec<u8> {
+    json!({"resourceMetrics": [{
+        "resource": {"attributes": [attr("service.name", json!("claude-code"))]},
+        "scopeMetrics": [{
+            "scope": {"name": "com.anthropic.claude_code", "version": "2.1.330"},
+            "metrics": [{
+                "name": "claude_code.cost.usage", "unit": "USD",
+                "sum": {"aggregationTemporality": temporality, "isMonotonic": true, "dataPoints": points}
+            }]
+        }]
+    }]})
+    .to_string()
+    .into_bytes()
+}
+
+fn cost_point(dev: &str, session: &str, start: i64, time: i64, value: Value) -> Value {
+    json!({
+        "attributes": [
+            attr("user.email", json!(dev)),
+            attr("session.id", json!(session)),
+            attr("model", json!("claude-sonnet-4-5"))
+        ],
+        "startTimeUnixNano": start.to_string(),
+        "timeUnixNano": time.to_string(),
+        "asDouble": value
+    })
+}
+
+// Hardening (3): one ingest request, which needs no token on loopback,
+// cannot poison the cost tools for everyone who sees its developer.
+#[tokio::test]
+async fn poisoned_values_are_refused_per_record_and_answers_stay_right() {
+    let t = start().await;
+    ingest_two_developers(&t).await;
+    let base = now_ns() - 1_800_000_000_000;
+    let poisoned = vec![
+        api_request(DEV_A, "sa-1", base, 10, 1, i64::MAX, 0.1),
+        api_request(DEV_A, "sa-1", base + 1, 11, 1, i64::MAX, 0.1),
+        api_request(DEV_A, "sa-1", base + 2, 12, -5, 1, 0.1),
+        // An honest record in the same request is kept.
+        api_request(DEV_A, "sa-1", base + 3, 13, 10, 1, 0.25),
+    ];
+    let resp = post_logs(&t, logs_body(poisoned), None).await;
+    assert_eq!(resp.status(), 200);
+    let answer: Value = resp.json().await.unwrap();
+    let rejected = &answer["partialSuccess"]["rejectedLogRecords"];
+    assert!(rejected == "3" || rejected == 3, "{answer}");
+    assert!(
+        answer["partialSuccess"]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("output_tokens"),
+        "{answer}"
+    );
+    let post_metrics = |body: Vec<u8>| {
+        t.http
+            .post(t.otlp_url("/v1/metrics"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    // A delta +Infinity and NaN for a metrics-only session of DEV_B.
+    let resp = post_metrics(cost_points(
+        vec![
+            cost_point(DEV_B, "sb-metrics", base, base + 10, json!("Infinity")),
+            cost_point(DEV_B, "sb-metrics", base + 10, base + 20, json!("NaN")),
+            cost_point(DEV_B, "sb-metrics", base + 20, base + 30, json!(0.5)),
+        ],
+        1,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    let answer: Value = resp.json().await.unwrap();
+    let rejected = &answer["partialSuccess"]["rejectedDataPoints"];
+    assert!(rejected == "2" || rejected == 2, "{answer}");
+    // A cumulative series going +Infinity then -Infinity: refused point by
+    // point, the rest of the export kept (it used to fail whole with a 500).
+    let resp = post_metrics(cost_points(
+        vec![
+            cost_point(DEV_B, "sb-cum", base, base + 10, json!("Infinity")),
+            cost_point(DEV_B, "sb-cum", base, base + 20, json!("-Infinity")),
+            cost_point(DEV_B, "sb-cum", base, base + 30, json!(0.125)),
+        ],
+        2,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+
+    // Every tool that sums cost still answers, with the honest numbers:
+    // $0.75 + $0.25 for DEV_A, $3.00 + $0.50 + $0.125 for DEV_B.
+    let mut s = Session::open(&t.mcp_url(), &t.bootstrap_token("read")).await;
+    let c = s.call_ok("cost_by_developer", json!({})).await;
+    assert_eq!(c["totals"]["cost_usd"], 4.625, "{c}");
+    let a = c["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["developer"] == DEV_A)
+        .unwrap();
+    assert_eq!(a["output_tokens"], 31, "{a}");
+    assert_eq!(a["input_tokens"], 310);
+    for tool in [
+        "usage_over_time",
+        "model_breakdown",
+        "list_sessions",
+        "describe_data",
+    ] {
+        s.call_ok(tool, json!({})).await;
+    }
+    t.stop().await;
+}

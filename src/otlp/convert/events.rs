@@ -40,6 +40,12 @@ pub fn logs_to_batch(req: &ExportLogsServiceRequest, opts: &DecodeOptions) -> De
                 let claude_code = scope.claude_code || marker.is_some();
                 let ctx_key = split.compute(&scope, &record.attributes, claude_code);
                 let mut row = event_row(record, &split, marker, claude_code, opts.capture_content);
+                if let Some(why) = row.out_of_range() {
+                    rejects.reject(|| {
+                        format!("resourceLogs[{ri}].scopeLogs[{si}].logRecords[{li}]: {why}")
+                    });
+                    continue;
+                }
                 row.time_ns = time_ns;
                 row.observed_ns = observed_ns;
                 row.dedup = dedup.key(&ctx_key, b"log", record);

@@ -175,6 +175,11 @@ impl Converter {
                 detail,
                 ..proto.clone()
             };
+            if let Some(why) = row.out_of_range() {
+                self.rejects
+                    .reject(|| format!("{}: {why}", at.describe(pi)));
+                continue;
+            }
             for (i, kv) in kvs.iter().enumerate() {
                 if self.split.is_shared(i) || typed(&mut row, kv) {
                     continue;
@@ -241,15 +246,12 @@ point!(HistogramDataPoint);
 point!(ExponentialHistogramDataPoint);
 point!(SummaryDataPoint);
 
-/// A value for the `NOT NULL` column: NaN (which SQLite cannot store) and a
-/// missing value become 0 with the truth in `detail`.
+/// A value for the `NOT NULL` column: a missing value becomes 0 with
+/// `no_value` in `detail`; a non-finite one is kept so that the point is
+/// refused ([`MetricPointRow::out_of_range`]).
 fn finite(value: Option<f64>, detail: &mut Map<String, Value>) -> f64 {
     match value {
-        Some(v) if !v.is_nan() => v,
-        Some(v) => {
-            detail.insert("value".into(), attrs::double(v));
-            0.0
-        }
+        Some(v) => v,
         None => {
             detail.insert("no_value".into(), Value::Bool(true));
             0.0
