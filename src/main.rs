@@ -158,12 +158,17 @@ fn load_config(args: &StoreArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// Log filter when `TOKENTALLY_LOG` is unset. The MCP library logs session
+/// ids at INFO; a session id lets its holder use the session, so its INFO
+/// lines stay off.
+const DEFAULT_LOG: &str = "info,rmcp=warn";
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TOKENTALLY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
         )
         .with_writer(std::io::stderr)
         .init();

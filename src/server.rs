@@ -122,6 +122,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             &config.allowed_origins,
         ),
         ingest_requires_token,
+        sessions: Default::default(),
     };
 
     let mut tasks = Vec::new();

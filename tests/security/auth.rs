@@ -342,3 +342,86 @@ async fn token_cli_creates_lists_and_revokes() {
     assert_eq!(r.status, 401);
     t.stop().await;
 }
+
+// Hardening (1): an MCP session belongs to the token that opened it. Another
+// token naming it (a call, the GET stream with Last-Event-ID, DELETE) gets
+// 404 as if it did not exist, is audited, and the owner keeps its session.
+#[tokio::test]
+async fn a_session_is_bound_to_the_token_that_opened_it() {
+    let t = start().await;
+    ingest_two_developers(&t).await;
+    let other = create_token(&t, "other", Scope::Read, &["nobody@example.com"]);
+    let mut owner = Session::open(&t.mcp_url(), &t.bootstrap_token("read")).await;
+    let sid = owner.id.clone().expect("the session has an id");
+    let call = rpc_body(
+        5,
+        "tools/call",
+        json!({"name": "cost_by_developer", "arguments": {}}),
+    );
+    let r = post(
+        &owner.http,
+        &t.mcp_url(),
+        Some(&other),
+        Some(&sid),
+        &[],
+        call,
+        Some(&json!(5)),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert!(!r.text.contains("developer"), "{}", r.text);
+    let http = reqwest::Client::new();
+    let get = http
+        .get(t.mcp_url())
+        .header("authorization", format!("Bearer {other}"))
+        .header("mcp-session-id", &sid)
+        .header("last-event-id", "0/1")
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 404);
+    let delete = http
+        .delete(t.mcp_url())
+        .header("authorization", format!("Bearer {other}"))
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 404);
+    // The owner's session is intact and answers.
+    let c = owner.call_ok("cost_by_developer", json!({})).await;
+    assert_eq!(c["totals"]["cost_usd"], 3.75, "{c}");
+    // Three denials, audited under the other token, without the session id.
+    let entries = audit_entries(t.dir.path());
+    let denied: Vec<_> = entries
+        .iter()
+        .filter(|e| {
+            e.record
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("did not open"))
+        })
+        .collect();
+    assert_eq!(denied.len(), 3, "{denied:#?}");
+    for e in &denied {
+        assert_eq!(e.record.outcome, "forbidden");
+        assert_eq!(e.record.token_name.as_deref(), Some("other"));
+    }
+    assert!(!format!("{entries:?}").contains(&sid));
+    // The owner may end it; then it is gone for the owner too.
+    let delete = http
+        .delete(t.mcp_url())
+        .header(
+            "authorization",
+            format!("Bearer {}", t.bootstrap_token("read")),
+        )
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert!(delete.status().is_success(), "{}", delete.status());
+    let r = owner.call_raw("describe_data", json!({})).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    t.stop().await;
+}

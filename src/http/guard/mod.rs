@@ -34,6 +34,13 @@ use crate::auth::{
 };
 use crate::ratelimit::{RateLimiter, retry_after_secs};
 
+mod sessions;
+
+pub use sessions::SessionOwners;
+
+/// The streamable-HTTP session header.
+const MCP_SESSION_ID: &str = "mcp-session-id";
+
 /// Query parameters that carry a token in other servers; refused here.
 const QUERY_TOKEN_PARAMS: &[&str] = &["access_token", "token"];
 
@@ -50,6 +57,8 @@ pub struct GuardState {
     pub host_check: HostCheck,
     /// Whether OTLP ingest requires an `ingest` token.
     pub ingest_requires_token: bool,
+    /// Which token opened each MCP session.
+    pub sessions: Arc<SessionOwners>,
 }
 
 /// Which `Host` and `Origin` headers a listener accepts: loopback names and
@@ -370,8 +379,40 @@ pub async fn mcp_auth(State(state): State<GuardState>, mut req: Request, next: N
     let ip = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     match authorize_mcp(&state, req.headers(), req.uri(), ip).await {
         Ok(principal) => {
+            let session = req
+                .headers()
+                .get(MCP_SESSION_ID)
+                .map(|v| v.to_str().map(str::to_owned));
+            let session = match session {
+                None => None,
+                Some(Ok(id)) if state.sessions.owned_by(&id, principal.token_id) => Some(id),
+                Some(_) => {
+                    let record = AuditRecord::denial(
+                        Some(&principal),
+                        caller(peer, req.headers(), uuid::Uuid::new_v4().to_string()),
+                        format!("{} {}", req.method(), req.uri().path()),
+                        Outcome::Forbidden,
+                        "Mcp-Session-Id of a session this token did not open",
+                    );
+                    let response = (StatusCode::NOT_FOUND, "session not found").into_response();
+                    return append_denial(&state, record, response).await;
+                }
+            };
+            let ends = req.method() == http::Method::DELETE;
+            let token_id = principal.token_id;
             req.extensions_mut().insert(principal);
-            next.run(req).await
+            let response = next.run(req).await;
+            match &session {
+                None => {
+                    if let Some(Ok(id)) = response.headers().get(MCP_SESSION_ID).map(|v| v.to_str())
+                    {
+                        state.sessions.bind(id, token_id);
+                    }
+                }
+                Some(id) if ends && response.status().is_success() => state.sessions.remove(id),
+                Some(_) => {}
+            }
+            response
         }
         Err(denial) => {
             let sampled_out = denial.outcome == Outcome::RateLimited

@@ -42,6 +42,7 @@ fn fixture(token_burst: u32) -> Fixture {
             &["https://dash.internal.example".into()],
         ),
         ingest_requires_token: true,
+        sessions: Default::default(),
     };
     Fixture {
         _dir: dir,
