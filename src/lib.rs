@@ -12,11 +12,13 @@
 //! * [`http`], [`grpc`]: thin transports (OTLP/HTTP, `/mcp`, OTLP/gRPC).
 //! * [`auth`], [`audit`], [`ratelimit`]: tokens and scopes, the tamper-evident
 //!   audit log, rate limits.
+//! * [`content`]: what counts as user content, for ingest, reads and audit.
 //! * [`server`]: wires everything together under one cancellation token.
 
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod content;
 pub mod grpc;
 pub mod http;
 pub mod mcp;

@@ -6,16 +6,16 @@ use serde_json::{Map, Value};
 
 use crate::auth::redact_secrets;
 
-/// Keys whose values are replaced by `"[redacted]"` (compared case-insensitively).
+/// Keys whose values are replaced by `"[redacted]"` (compared
+/// case-insensitively) besides what [`crate::content`] calls content: the
+/// tools' own arguments that hold searched text or cursors, text of edits,
+/// and credentials.
 const REDACTED_KEYS: &[&str] = &[
-    "prompt",
     "error_contains",
     "cursor",
-    "content",
     "text",
     "old_string",
     "new_string",
-    "body",
     "token",
     "access_token",
     "authorization",
@@ -112,7 +112,9 @@ fn redact(value: &Value, depth: usize) -> Value {
             for (key, v) in map.iter().take(MAX_ITEMS) {
                 let key = cut(&redact_secrets(key));
                 let lower = key.to_ascii_lowercase();
-                let v = if REDACTED_KEYS.contains(&lower.as_str()) {
+                let v = if REDACTED_KEYS.contains(&lower.as_str())
+                    || crate::content::is_content_key(&lower)
+                {
                     Value::String(REDACTED.into())
                 } else {
                     redact(v, depth + 1)

@@ -10,30 +10,41 @@ use super::page::{Page, Position};
 use super::time::TimeRange;
 use crate::store::event_time;
 
-/// Attribute keys that carry content rather than metadata.
-pub const CONTENT_KEYS: [&str; 9] = [
-    "prompt",
-    "prompt_text",
-    "user_prompt",
-    "response",
-    "body",
-    "tool_input",
-    "tool_parameters",
-    "full_command",
-    "llm_request.context",
-];
-
-/// Splits attributes into metadata and content.
-pub fn split_content(attrs: Option<&str>) -> (Map<String, Value>, Map<String, Value>) {
+/// Splits an event's stored attributes into metadata and content, as
+/// [`crate::content`] defines it: content attributes whole, and for
+/// `tool_input` / `tool_parameters` their content members (the metadata
+/// members stay with the metadata).
+pub fn split_content(
+    event_name: &str,
+    attrs: Option<&str>,
+) -> (Map<String, Value>, Map<String, Value>) {
     let mut meta = Map::new();
     let mut content = Map::new();
-    if let Some(Ok(Value::Object(m))) = attrs.map(serde_json::from_str::<Value>) {
-        for (k, v) in m {
-            if CONTENT_KEYS.contains(&k.as_str()) {
+    let Some(Ok(Value::Object(m))) = attrs.map(serde_json::from_str::<Value>) else {
+        return (meta, content);
+    };
+    for (k, v) in m {
+        if crate::content::is_content(event_name, &k) {
+            content.insert(k, v);
+        } else if crate::content::TOOL_INPUT_KEYS.contains(&k.as_str()) {
+            let parsed = v
+                .as_str()
+                .and_then(|s| serde_json::from_str::<Value>(s).ok());
+            let Some(Value::Object(members)) = parsed else {
                 content.insert(k, v);
-            } else {
-                meta.insert(k, v);
+                continue;
+            };
+            let (kept, held): (Map<String, Value>, Map<String, Value>) = members
+                .into_iter()
+                .partition(|(m, _)| crate::content::is_tool_input_metadata(m));
+            if !kept.is_empty() {
+                meta.insert(k.clone(), Value::String(Value::Object(kept).to_string()));
             }
+            if !held.is_empty() {
+                content.insert(k, Value::String(Value::Object(held).to_string()));
+            }
+        } else {
+            meta.insert(k, v);
         }
     }
     (meta, content)
@@ -139,9 +150,10 @@ pub fn read_hit(
     content: bool,
 ) -> rusqlite::Result<(i64, i64, EventHit)> {
     let time_ns: i64 = r.get(1)?;
+    let event_name: String = r.get(2)?;
     let attrs: Option<String> = r.get(28)?;
     let body: Option<String> = r.get(29)?;
-    let (mut meta, mut body_content) = split_content(attrs.as_deref());
+    let (mut meta, mut body_content) = split_content(&event_name, attrs.as_deref());
     let event_timestamp_ms: Option<i64> = r.get(30)?;
     if let Some(text) = event_timestamp_ms.and_then(|ms| event_time::text(time_ns, ms)) {
         meta.insert(event_time::KEY.into(), Value::String(text));
@@ -155,7 +167,7 @@ pub fn read_hit(
         time_ns,
         EventHit {
             time: range.show(time_ns),
-            event_name: r.get(2)?,
+            event_name,
             developer: r.get(3)?,
             developer_kind: r.get(4)?,
             session_id: r.get(5)?,

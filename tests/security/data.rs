@@ -493,3 +493,125 @@ async fn poisoned_values_are_refused_per_record_and_answers_stay_right() {
     }
     t.stop().await;
 }
+
+// Hardening (2): with content capture on, content reaches only read:content
+// tokens, and only under untrusted_content; read and audit tokens get the
+// metadata (the file path of an edit) without it.
+#[tokio::test]
+async fn captured_content_reaches_only_read_content_under_untrusted_content() {
+    let t = TestServer::start_with(|c| c.capture_content = true).await;
+    let base = now_ns() - 600_000_000_000;
+    let records = vec![
+        event(
+            "user_prompt",
+            DEV_A,
+            "sc-1",
+            base,
+            1,
+            &[("prompt", json!("SECRET-PROMPT"))],
+        ),
+        event(
+            "assistant_response",
+            DEV_A,
+            "sc-1",
+            base + 1,
+            2,
+            &[
+                ("content", json!("SECRET-RESPONSE")),
+                ("response_length", json!(15)),
+            ],
+        ),
+        event(
+            "system_prompt",
+            DEV_A,
+            "sc-1",
+            base + 2,
+            3,
+            &[
+                ("system_prompt", json!("SECRET-SYSTEM")),
+                ("system_prompt_hash", json!("abc")),
+            ],
+        ),
+        event(
+            "tool_result",
+            DEV_A,
+            "sc-1",
+            base + 3,
+            4,
+            &[
+                ("tool_name", json!("Edit")),
+                ("tool", json!("SECRET-TOOL")),
+                (
+                    "tool_input",
+                    json!(r#"{"file_path":"/src/a.rs","new_string":"SECRET-EDIT"}"#),
+                ),
+            ],
+        ),
+        event(
+            "hook_execution_start",
+            DEV_A,
+            "sc-1",
+            base + 4,
+            5,
+            &[("hook_definitions", json!("SECRET-HOOK"))],
+        ),
+    ];
+    let resp = post_logs(&t, logs_body(records), None).await;
+    assert_eq!(resp.status(), 200);
+    let secrets = [
+        "SECRET-PROMPT",
+        "SECRET-RESPONSE",
+        "SECRET-SYSTEM",
+        "SECRET-TOOL",
+        "SECRET-EDIT",
+        "SECRET-HOOK",
+    ];
+    let calls = [
+        ("search_events", json!({"since": "1h", "limit": 100})),
+        (
+            "session_timeline",
+            json!({"session_id": "sc-1", "limit": 100}),
+        ),
+    ];
+    for token in [t.bootstrap_token("read"), t.bootstrap_token("audit")] {
+        let mut s = Session::open(&t.mcp_url(), &token).await;
+        for (tool, args) in &calls {
+            let r = s.call_ok(tool, args.clone()).await;
+            let text = r.to_string();
+            for secret in secrets {
+                assert!(!text.contains(secret), "{tool}: {secret} in {text}");
+            }
+            assert!(
+                text.contains("/src/a.rs"),
+                "{tool}: the path is metadata: {text}"
+            );
+            assert!(text.contains("system_prompt_hash"), "{tool}: {text}");
+        }
+    }
+    let reader = create_token(&t, "content-reader", Scope::ReadContent, &[]);
+    let mut s = Session::open(&t.mcp_url(), &reader).await;
+    for (tool, args) in &calls {
+        let r = s.call_ok(tool, args.clone()).await;
+        let rows = r["rows"].as_array().unwrap();
+        for secret in secrets {
+            let outside: Vec<&Value> = rows
+                .iter()
+                .filter(|row| {
+                    let mut row = (*row).clone();
+                    row.as_object_mut().unwrap().remove("untrusted_content");
+                    row.to_string().contains(secret)
+                })
+                .collect();
+            assert!(
+                outside.is_empty(),
+                "{tool}: {secret} outside untrusted_content: {outside:?}"
+            );
+            assert!(
+                rows.iter()
+                    .any(|row| row["untrusted_content"].to_string().contains(secret)),
+                "{tool}: {secret} missing from untrusted_content"
+            );
+        }
+    }
+    t.stop().await;
+}

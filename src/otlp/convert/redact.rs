@@ -1,48 +1,12 @@
-//! Content capture: which attributes carry user content (prompt text,
-//! responses, raw API bodies, tool schemas, the contents inside `tool_input`)
-//! and are dropped unless the operator turned capture on; and the metadata
-//! read out of the `tool_input` / `tool_parameters` JSON strings.
+//! Content capture at ingest: what [`crate::content`] calls content is
+//! dropped unless the operator turned capture on; and the metadata read out
+//! of the `tool_input` / `tool_parameters` JSON strings.
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use serde_json::{Map, Value};
 
 use super::attrs;
-
-/// Whether attribute `key` of a record named `event_name` is content.
-pub(super) fn is_content(event_name: &str, key: &str) -> bool {
-    match key {
-        "prompt" | "prompt_text" | "user_prompt" | "response" | "content" | "system_prompt" => true,
-        "body" => matches!(event_name, "api_request_body" | "api_response_body"),
-        "tool" => event_name == "tool",
-        _ => false,
-    }
-}
-
-/// Claude Code's own placeholder when it was told not to log prompts; not
-/// content, and worth keeping as a sign that the sender redacted.
-pub(super) fn is_sender_placeholder(value: Option<&str>) -> bool {
-    value == Some("<REDACTED>")
-}
-
-/// `tool_input` keys kept when content capture is off: where a tool acted
-/// and how, never what it wrote.
-fn is_tool_input_metadata(key: &str) -> bool {
-    matches!(
-        key,
-        "file_path"
-            | "notebook_path"
-            | "path"
-            | "pattern"
-            | "glob"
-            | "url"
-            | "command"
-            | "description"
-            | "subagent_type"
-            | "skill"
-            | "offset"
-            | "limit"
-    )
-}
+use crate::content::{TOOL_INPUT_KEYS, is_content, is_sender_placeholder, is_tool_input_metadata};
 
 /// Parses a JSON-object string attribute (`tool_input`, `tool_parameters`).
 pub(super) fn parse_object(raw: &str) -> Option<Map<String, Value>> {
@@ -125,9 +89,9 @@ pub(super) fn content_attr(
     redacted: &mut bool,
 ) -> Option<Option<Value>> {
     let key = kv.key.as_str();
-    if key == "tool_input" || key == "tool_parameters" {
+    if TOOL_INPUT_KEYS.contains(&key) {
         let Some(raw) = attrs::str_of(kv.value.as_ref()) else {
-            if capture || key == "tool_parameters" {
+            if capture {
                 return Some(Some(attrs::to_json(kv.value.as_ref())));
             }
             *redacted = true;
@@ -137,7 +101,7 @@ pub(super) fn content_attr(
         if let Some(obj) = &parsed {
             details.read(obj);
         }
-        if capture || key == "tool_parameters" {
+        if capture {
             return Some(Some(Value::String(raw.to_owned())));
         }
         let (kept, dropped) = filter_tool_input(raw, parsed.as_ref());
