@@ -101,6 +101,14 @@ impl Sql {
         self
     }
 
+    /// A copy of this fragment.
+    pub fn clone_sql(&self) -> Sql {
+        Sql {
+            text: self.text.clone(),
+            params: self.params.clone(),
+        }
+    }
+
     /// Appends another fragment.
     pub fn append(&mut self, other: Sql) -> &mut Self {
         self.text.push_str(&other.text);

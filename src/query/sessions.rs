@@ -80,6 +80,10 @@ pub struct SessionSummary {
     pub cost_usd: f64,
     /// `events` (api_request totals) or `metrics` (cost/token metrics only).
     pub source: String,
+    /// True when records of other developers carry this session id: the
+    /// numbers are then those of the records this caller may see.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
 }
 
 /// Session columns read by [`read_session`] (alias `s`).
@@ -125,8 +129,122 @@ pub fn read_session(
             cache_creation_tokens: pick(14, 20)?,
             cost_usd: if events { r.get(15)? } else { r.get(16)? },
             source: if events { "events" } else { "metrics" }.to_string(),
+            shared: false,
         },
     ))
+}
+
+/// For a caller limited to some developers (`f`'s visibility and developer
+/// filter): when session `sref` also holds records of others, its summary
+/// from the caller's records alone, marked `shared`; `None` when the whole
+/// session is the caller's (or the caller is not limited).
+pub fn own_part(
+    conn: &rusqlite::Connection,
+    f: &Filter,
+    sref: i64,
+    range: &TimeRange,
+    whole: &SessionSummary,
+) -> Result<Option<SessionSummary>, QueryError> {
+    if f.visible.is_everyone() && f.developer.is_none() {
+        return Ok(None);
+    }
+    let mut mine = Sql::default();
+    f.developer_conditions(&mut mine, "c.developer");
+    let mut sql = Sql::default();
+    sql.bind(
+        "SELECT COUNT(*) FROM contexts c WHERE c.session_ref = ? AND NOT COALESCE((1",
+        [int(sref)],
+    );
+    sql.append(mine.clone_sql());
+    sql.push("), 0)");
+    let others: i64 = conn.query_row(
+        &sql.text,
+        rusqlite::params_from_iter(sql.params.iter()),
+        |r| r.get(0),
+    )?;
+    if others == 0 {
+        return Ok(None);
+    }
+    let mut sql = Sql::default();
+    sql.bind(
+        "SELECT MIN(c.developer), MIN(c.developer_kind), MIN(e.time_ns), MAX(e.time_ns), \
+         COALESCE(SUM(c.claude_code = 1 AND e.event_name = 'user_prompt'), 0), \
+         COALESCE(SUM(c.claude_code = 1 AND e.event_name = 'api_request'), 0), \
+         COALESCE(SUM(c.claude_code = 1 AND e.event_name = 'api_error'), 0), \
+         COALESCE(SUM(c.claude_code = 1 AND e.event_name = 'tool_result'), 0), \
+         COALESCE(SUM(c.claude_code = 1 AND e.event_name = 'tool_result' AND e.success = 0), 0), \
+         COALESCE(SUM(CASE WHEN c.claude_code = 1 AND e.event_name = 'api_request' THEN e.input_tokens END), 0), \
+         COALESCE(SUM(CASE WHEN c.claude_code = 1 AND e.event_name = 'api_request' THEN e.output_tokens END), 0), \
+         COALESCE(SUM(CASE WHEN c.claude_code = 1 AND e.event_name = 'api_request' THEN e.cache_read_tokens END), 0), \
+         COALESCE(SUM(CASE WHEN c.claude_code = 1 AND e.event_name = 'api_request' THEN e.cache_creation_tokens END), 0), \
+         COALESCE(SUM(CASE WHEN c.claude_code = 1 AND e.event_name = 'api_request' THEN e.cost_usd END), 0.0) \
+         FROM contexts c LEFT JOIN events e ON e.context_id = c.id WHERE c.session_ref = ?",
+        [int(sref)],
+    );
+    sql.append(mine.clone_sql());
+    let mut s = conn.query_row(
+        &sql.text,
+        rusqlite::params_from_iter(sql.params.iter()),
+        |r| {
+            Ok(SessionSummary {
+                session_id: whole.session_id.clone(),
+                developer: r.get(0)?,
+                developer_kind: r.get(1)?,
+                start: r
+                    .get::<_, Option<i64>>(2)?
+                    .map(|t| range.show(t))
+                    .unwrap_or_default(),
+                end: r
+                    .get::<_, Option<i64>>(3)?
+                    .map(|t| range.show(t))
+                    .unwrap_or_default(),
+                duration_s: match (r.get::<_, Option<i64>>(2)?, r.get::<_, Option<i64>>(3)?) {
+                    (Some(a), Some(b)) => (b - a) as f64 / 1e9,
+                    _ => 0.0,
+                },
+                main_model: None,
+                prompts: r.get(4)?,
+                api_requests: r.get(5)?,
+                api_errors: r.get(6)?,
+                tool_calls: r.get(7)?,
+                tool_failures: r.get(8)?,
+                input_tokens: r.get(9)?,
+                output_tokens: r.get(10)?,
+                cache_read_tokens: r.get(11)?,
+                cache_creation_tokens: r.get(12)?,
+                cost_usd: r.get(13)?,
+                source: "events".into(),
+                shared: true,
+            })
+        },
+    )?;
+    if !session_from_events(s.api_requests) {
+        // The caller's part comes from its cost/token metrics.
+        let mut sql = Sql::default();
+        sql.bind(
+            "SELECT ms.name, COALESCE(ms.kind_attr, ''), SUM(p.delta) FROM metric_points p \
+             JOIN metric_series ms ON ms.id = p.series_id JOIN contexts c ON c.id = ms.context_id \
+             WHERE c.session_ref = ? AND ms.name IN ('claude_code.cost.usage', 'claude_code.token.usage')",
+            [int(sref)],
+        );
+        sql.append(mine);
+        sql.push(" GROUP BY 1, 2");
+        let mut stmt = conn.prepare(&sql.text)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
+        s.source = "metrics".into();
+        while let Some(r) = rows.next()? {
+            let (name, kind, v): (String, String, f64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            match (name.as_str(), kind.as_str()) {
+                ("claude_code.cost.usage", _) => s.cost_usd += v,
+                (_, "input") => s.input_tokens += v.round() as i64,
+                (_, "output") => s.output_tokens += v.round() as i64,
+                (_, "cacheRead") => s.cache_read_tokens += v.round() as i64,
+                (_, "cacheCreation") => s.cache_creation_tokens += v.round() as i64,
+                _ => {}
+            }
+        }
+    }
+    Ok(Some(s))
 }
 
 /// The model with the highest cost (then requests) in a session.
@@ -150,10 +268,17 @@ pub fn main_model(
     })
 }
 
-/// Developer restriction and developer on `sessions` alias `s`; other
-/// context filters through the session's contexts.
+/// Visibility and developer on `sessions` alias `s` (a session is visible
+/// when any of its records is); other context filters through the
+/// session's contexts.
 pub fn session_conditions(f: &Filter, sql: &mut Sql) {
-    f.developer_conditions(sql, "s.developer");
+    f.visible.session_condition(sql);
+    if let Some(d) = &f.developer {
+        sql.bind(
+            " AND EXISTS (SELECT 1 FROM contexts cd WHERE cd.session_ref = s.id AND cd.developer = ?)",
+            [text(d)],
+        );
+    }
     if let Some(id) = &f.session_id {
         sql.bind(" AND s.session_id = ?", [text(id)]);
     }
@@ -220,6 +345,9 @@ pub fn list_sessions(
     out.truncate(limit);
     let mut list = Vec::with_capacity(out.len());
     for (id, mut s) in out {
+        if let Some(own) = own_part(conn, f, id, range, &s)? {
+            s = own;
+        }
         s.main_model = main_model(conn, id, s.source == "events")?;
         list.push(s);
     }

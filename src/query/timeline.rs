@@ -79,6 +79,13 @@ pub fn session_timeline(
     };
     let (sref, mut session) = read_session(row, range)?;
     drop(rows);
+    if let Some(own) = super::sessions::own_part(conn, &f, sref, range, &session)? {
+        session = own;
+    }
+    // Only the caller's records of the session (another developer may have
+    // sent records under the same session id).
+    let mut mine = Sql::default();
+    f.developer_conditions(&mut mine, "c.developer");
     session.main_model = main_model(conn, sref, session.source == "events")?;
 
     let order = " ORDER BY e.time_ns, e.sequence, e.id";
@@ -90,6 +97,7 @@ pub fn session_timeline(
         ),
         [int(sref)],
     );
+    sql.append(mine.clone_sql());
     sql.push(order);
     sql.bind(
         " LIMIT ? OFFSET ?",
@@ -110,13 +118,18 @@ pub fn session_timeline(
         .collect();
 
     // Turns over the whole session (small: one row per event, few columns).
-    let mut stmt = conn.prepare(&format!(
+    let mut sql = Sql::default();
+    sql.bind(
         "SELECT e.prompt_id, e.time_ns, e.event_name, e.model, e.success, \
          COALESCE(e.input_tokens, 0) + COALESCE(e.output_tokens, 0) + COALESCE(e.cache_read_tokens, 0) \
          + COALESCE(e.cache_creation_tokens, 0), COALESCE(e.cost_usd, 0) \
-         FROM events e JOIN contexts c ON c.id = e.context_id WHERE c.session_ref = ?1{order}"
-    ))?;
-    let mut rows = stmt.query([sref])?;
+         FROM events e JOIN contexts c ON c.id = e.context_id WHERE c.session_ref = ?",
+        [int(sref)],
+    );
+    sql.append(mine);
+    sql.push(order);
+    let mut stmt = conn.prepare(&sql.text)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
     let mut turns: Vec<Turn> = Vec::new();
     let mut index: BTreeMap<Option<String>, usize> = BTreeMap::new();
     while let Some(r) = rows.next()? {

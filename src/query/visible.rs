@@ -73,6 +73,20 @@ impl Visible {
     }
 }
 
+impl Visible {
+    /// Appends ` AND <session is visible>` for sessions alias `s`: a session
+    /// is visible when any of its records is (its contexts' own developers,
+    /// not the developer who happened to send first).
+    pub fn session_condition(&self, sql: &mut Sql) {
+        if self.is_everyone() {
+            return;
+        }
+        sql.push(" AND EXISTS (SELECT 1 FROM contexts cv WHERE cv.session_ref = s.id");
+        self.condition(sql, "cv.developer");
+        sql.push(")");
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     //! Principals for query-layer tests.

@@ -615,3 +615,75 @@ async fn captured_content_reaches_only_read_content_under_untrusted_content() {
     }
     t.stop().await;
 }
+
+// Hardening (4): a developer who sends records under another developer's
+// session id cannot show them to that developer: visibility follows each
+// record's own developer, and the shared session says so.
+#[tokio::test]
+async fn a_squatted_session_shows_each_viewer_only_its_own_records() {
+    let t = start().await;
+    ingest_two_developers(&t).await;
+    let base = now_ns() - 1_800_000_000_000;
+    // DEV_B writes into DEV_A's session sa-1: an expensive request and an edit.
+    let squat = vec![
+        api_request(DEV_B, "sa-1", base, 50, 5000, 500, 9.0),
+        event(
+            "tool_result",
+            DEV_B,
+            "sa-1",
+            base + 1,
+            51,
+            &[
+                ("tool_name", json!("Edit")),
+                ("tool_input", json!(r#"{"file_path":"/secret/b-only.rs"}"#)),
+            ],
+        ),
+    ];
+    assert_eq!(post_logs(&t, logs_body(squat), None).await.status(), 200);
+    let a_only = create_token(&t, "a-only", Scope::Read, &[DEV_A]);
+    let mut s = Session::open(&t.mcp_url(), &a_only).await;
+    let list = s.call_ok("list_sessions", json!({})).await;
+    let rows = list["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{list}");
+    let row = &rows[0];
+    assert_eq!(row["session_id"], "sa-1");
+    assert_eq!(row["developer"], DEV_A);
+    assert_eq!(row["cost_usd"], 0.75, "{row}");
+    assert_eq!(row["api_requests"], 2);
+    assert_eq!(row["tool_calls"], 0);
+    assert_eq!(row["shared"], true);
+    let tl = s
+        .call_ok(
+            "session_timeline",
+            json!({"session_id": "sa-1", "limit": 100}),
+        )
+        .await;
+    let text = tl.to_string();
+    assert!(!text.contains(DEV_B), "{text}");
+    assert!(!text.contains("b-only.rs"), "{text}");
+    assert_eq!(tl["rows"].as_array().unwrap().len(), 2, "{tl}");
+    assert_eq!(tl["session"]["cost_usd"], 0.75);
+    assert_eq!(tl["session"]["shared"], true);
+    // DEV_B's own bound token sees its part of sa-1, not DEV_A's.
+    let b_only = create_token(&t, "b-only", Scope::Read, &[DEV_B]);
+    let mut s = Session::open(&t.mcp_url(), &b_only).await;
+    let tl = s
+        .call_ok(
+            "session_timeline",
+            json!({"session_id": "sa-1", "limit": 100}),
+        )
+        .await;
+    assert_eq!(tl["session"]["cost_usd"], 9.0, "{tl}");
+    assert!(!tl.to_string().contains(DEV_A));
+    // An unrestricted token sees the whole session.
+    let mut s = Session::open(&t.mcp_url(), &t.bootstrap_token("read")).await;
+    let tl = s
+        .call_ok(
+            "session_timeline",
+            json!({"session_id": "sa-1", "limit": 100}),
+        )
+        .await;
+    assert_eq!(tl["session"]["cost_usd"], 9.75, "{tl}");
+    assert_eq!(tl["rows"].as_array().unwrap().len(), 4);
+    t.stop().await;
+}
