@@ -56,7 +56,7 @@ enum Command {
     },
     /// Delete data older than the retention period now.
     Prune {
-        /// Keep this much, e.g. 90d.
+        /// Keep this much, e.g. 90d, 3months, 1 week.
         #[arg(long)]
         retention: String,
     },
@@ -97,7 +97,7 @@ enum TokenAction {
         /// Restrict to these developers (email, account uuid or user id); repeatable.
         #[arg(long = "developer")]
         developers: Vec<String>,
-        /// Expire after this long, e.g. 30d, 12h, 2w.
+        /// Expire after this long, e.g. 30m, 12h, 30d, 2w, 1 week, P7D.
         #[arg(long)]
         expires: Option<String>,
     },
@@ -142,8 +142,11 @@ fn parse_ingest_auth(s: &str) -> Result<IngestAuth, String> {
 
 /// Parses `90d`, `12h`, `2w` into whole days (retention) or a Duration.
 fn parse_duration(s: &str) -> anyhow::Result<std::time::Duration> {
-    tokentally::auth::parse_expires(s).with_context(|| {
-        format!("invalid duration {s:?}: use a number followed by h, d or w, e.g. 90d")
+    tokentally::duration::parse(s).with_context(|| {
+        format!(
+            "invalid duration {s:?}: use {}",
+            tokentally::duration::FORMS
+        )
     })
 }
 

@@ -64,8 +64,8 @@ pub enum TokenError {
     /// A developer id is empty or longer than 256 bytes.
     #[error("invalid developer {0:?}")]
     InvalidDeveloper(String),
-    /// `--expires` is not a positive number followed by h, d or w.
-    #[error("invalid expiry {0:?}: use a number followed by h, d or w (e.g. 30d)")]
+    /// `--expires` is not a positive length of time.
+    #[error("invalid expiry {0:?}: use a length such as 30m, 12h, 30d, 2w or P7D")]
     InvalidExpiry(String),
     /// A token with this name already exists (names are never reused).
     #[error("a token named {0:?} already exists")]

@@ -137,7 +137,7 @@ fn zoned_ns(z: &Zoned) -> i64 {
 fn bad(what: &str, value: &str) -> QueryError {
     QueryError::Invalid(format!(
         "{what} {value:?} is not understood: use RFC 3339 (2026-11-20T09:00:00Z), a relative \
-         duration (30m, 24h, 7d, 2w) or one of today, yesterday, this_week, last_week"
+         duration (30m, 24h, 7d, 2w, 1 week, P7D) or one of today, yesterday, this_week, last_week"
     ))
 }
 
@@ -176,20 +176,10 @@ fn period(word: &str, now: &Zoned) -> Result<Option<(i64, i64)>, QueryError> {
     Ok(out)
 }
 
-/// A relative duration such as `30m`, `24h`, `7d`, `2w`.
+/// A relative duration such as `30m`, `24h`, `7d`, `1 week`, `P7D`
+/// ([`crate::duration`]), in ns.
 fn relative(value: &str) -> Option<i64> {
-    let v = value.trim();
-    let (last, _) = v.char_indices().last()?;
-    let (num, unit) = v.split_at(last);
-    let n: i64 = num.parse().ok().filter(|n| *n >= 0)?;
-    let unit_ns: i64 = match unit {
-        "m" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        "d" => 86_400_000_000_000,
-        "w" => 7 * 86_400_000_000_000,
-        _ => return None,
-    };
-    n.checked_mul(unit_ns)
+    i64::try_from(crate::duration::parse(value)?.as_nanos()).ok()
 }
 
 /// One end given by the caller: an instant, or a period `[start, end)`.
