@@ -269,28 +269,60 @@ fn print_banner(config: &Config, server: &tokentally::server::RunningServer) {
             "  claude mcp add --transport http tokentally http://{mcp}/mcp --header \"Authorization: Bearer <read token>\""
         );
     } else {
-        println!();
-        println!("First start: these tokens were created. Their secrets are shown only now:");
-        for (info, secret) in &server.bootstrap_tokens {
-            println!(
-                "  {:<8} scope {:<13} {}",
-                info.name,
-                info.scope.as_str(),
-                secret
-            );
-        }
-        if let Some((_, secret)) = server
+        let read = server
             .bootstrap_tokens
             .iter()
             .find(|(i, _)| i.scope == tokentally::auth::Scope::Read)
-        {
-            println!();
-            println!("Ask it questions from Claude Code:");
-            println!(
-                "  claude mcp add --transport http tokentally http://{mcp}/mcp --header \"Authorization: Bearer {secret}\""
-            );
+            .map(|(_, secret)| secret.as_str())
+            .unwrap_or("<read token>");
+        let mut text = String::from(
+            "First start: these tokens were created. Their secrets are shown only once:\n",
+        );
+        for (info, secret) in &server.bootstrap_tokens {
+            text.push_str(&format!(
+                "  {:<8} scope {:<13} {}\n",
+                info.name,
+                info.scope.as_str(),
+                secret
+            ));
+        }
+        text.push_str(&format!(
+            "\nAsk it questions from Claude Code:\n  claude mcp add --transport http tokentally http://{mcp}/mcp --header \"Authorization: Bearer {read}\"\n"
+        ));
+        println!();
+        // Secrets go to a person at a terminal, never into a service log:
+        // otherwise they are written once to a file only the owner can read.
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            print!("{text}");
+        } else {
+            match write_first_start_tokens(&config.data_dir, &text) {
+                Ok(path) => println!(
+                    "First start: the new tokens' secrets were written to {} (mode 0600); read it once and delete it.",
+                    path.display()
+                ),
+                Err(e) => eprintln!(
+                    "First start: the new tokens' secrets could not be written ({e}); create new ones with `tokentally token create`."
+                ),
+            }
         }
     }
+}
+
+/// Writes the first-start secrets to a new file that only the owner can read.
+fn write_first_start_tokens(
+    data_dir: &std::path::Path,
+    text: &str,
+) -> std::io::Result<std::path::PathBuf> {
+    use std::io::Write;
+    let path = data_dir.join("first-start-tokens.txt");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(path)
 }
 
 fn token(config: Config, action: TokenAction) -> anyhow::Result<()> {

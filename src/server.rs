@@ -38,10 +38,14 @@ pub enum ServerError {
     #[error("audit log: {0}")]
     Audit(String),
     /// A listener could not bind.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr} ({what}): {source}; choose another address with {flag}")]
     Bind {
         /// The address.
         addr: SocketAddr,
+        /// Which listener.
+        what: &'static str,
+        /// The flag (or config key) that moves it.
+        flag: &'static str,
         /// Why.
         source: std::io::Error,
     },
@@ -65,21 +69,45 @@ pub struct RunningServer {
     tasks: Vec<JoinHandle<()>>,
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind { addr, source })
+/// Binds one listener and reads back its address (port 0 resolved).
+async fn bind(
+    addr: SocketAddr,
+    what: &'static str,
+    flag: &'static str,
+) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let err = |source| ServerError::Bind {
+        addr,
+        what,
+        flag,
+        source,
+    };
+    let listener = TcpListener::bind(addr).await.map_err(err)?;
+    let local = listener.local_addr().map_err(err)?;
+    Ok((listener, local))
 }
 
 /// Starts every listener and background task.
 pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     config.validate()?;
+    // Every listener first: a port already taken (often by a local
+    // OpenTelemetry Collector on 4317/4318) must fail the start before the
+    // first-start tokens are created, or their secrets would be lost.
+    let (otlp_http, otlp_http_addr) = bind(
+        config.otlp_http_addr,
+        "OTLP/HTTP",
+        "--otlp-http (otlp_http_addr)",
+    )
+    .await?;
+    let (otlp_grpc, otlp_grpc_addr) = bind(
+        config.otlp_grpc_addr,
+        "OTLP/gRPC",
+        "--otlp-grpc (otlp_grpc_addr)",
+    )
+    .await?;
+    let (mcp, mcp_addr) = bind(config.mcp_addr, "MCP", "--mcp (mcp_addr)").await?;
     let store = Store::open(&config.data_dir, StoreOptions::from_config(&config))?;
     let tokens =
         TokenStore::open(&config.data_dir).map_err(|e| ServerError::Auth(e.to_string()))?;
-    let bootstrap_tokens = tokens
-        .ensure_bootstrap_tokens()
-        .map_err(|e| ServerError::Auth(e.to_string()))?;
     let audit: Arc<dyn AuditSink> =
         Arc::new(AuditLog::open(&config.data_dir).map_err(|e| ServerError::Audit(e.to_string()))?);
     // The audit tools read through their own read-only connection: they
@@ -88,24 +116,11 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         AuditLog::open_read_only(&config.data_dir)
             .map_err(|e| ServerError::Audit(e.to_string()))?,
     );
+    let bootstrap_tokens = tokens
+        .ensure_bootstrap_tokens()
+        .map_err(|e| ServerError::Auth(e.to_string()))?;
     let limiter = Arc::new(RateLimiter::new(&config.rate_limit));
     let ingest_requires_token = config.ingest_requires_token();
-
-    let otlp_http = bind(config.otlp_http_addr).await?;
-    let otlp_grpc = bind(config.otlp_grpc_addr).await?;
-    let mcp = bind(config.mcp_addr).await?;
-    let otlp_http_addr = otlp_http.local_addr().map_err(|source| ServerError::Bind {
-        addr: config.otlp_http_addr,
-        source,
-    })?;
-    let otlp_grpc_addr = otlp_grpc.local_addr().map_err(|source| ServerError::Bind {
-        addr: config.otlp_grpc_addr,
-        source,
-    })?;
-    let mcp_addr = mcp.local_addr().map_err(|source| ServerError::Bind {
-        addr: config.mcp_addr,
-        source,
-    })?;
 
     let cancel = CancellationToken::new();
     let decode = DecodeOptions {

@@ -425,3 +425,81 @@ async fn a_session_is_bound_to_the_token_that_opened_it() {
     assert_eq!(r.status, 404, "{}", r.text);
     t.stop().await;
 }
+
+// A port already taken fails the start before the first-start tokens are
+// created, and says which flag moves it; the next start then creates and
+// returns them (their secrets are not lost).
+#[tokio::test]
+async fn a_taken_port_fails_the_start_before_any_token_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut config = common::test_config(dir.path());
+    config.otlp_http_addr = taken.local_addr().unwrap();
+    let err = match tokentally::server::start(config.clone()).await {
+        Ok(_) => panic!("started on a taken port"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("--otlp-http"), "{err}");
+    assert!(
+        TokenStore::open(dir.path())
+            .unwrap()
+            .list()
+            .unwrap()
+            .is_empty(),
+        "tokens were created by a start that failed"
+    );
+    drop(taken);
+    config.otlp_http_addr = "127.0.0.1:0".parse().unwrap();
+    let server = tokentally::server::start(config).await.unwrap();
+    let scopes: Vec<Scope> = server
+        .bootstrap_tokens
+        .iter()
+        .map(|(i, _)| i.scope)
+        .collect();
+    assert_eq!(scopes, vec![Scope::Audit, Scope::Read]);
+    server.shutdown().await.unwrap();
+}
+
+// Hardening (8): the first-start secrets never go to a non-terminal stdout
+// (journald, container logs); they are written once to a 0600 file.
+#[test]
+fn first_start_secrets_go_to_an_owner_only_file_not_to_a_log() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokentally"))
+        .args([
+            "serve",
+            "--otlp-http",
+            "127.0.0.1:0",
+            "--otlp-grpc",
+            "127.0.0.1:0",
+        ])
+        .args(["--mcp", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut banner = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.contains("first-start-tokens.txt") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!banner.contains("tt_"), "{banner}");
+    let path = dir.path().join("first-start-tokens.txt");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.matches("tt_").count(), 3, "{text}"); // two tokens, one claude line
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
