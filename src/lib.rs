@@ -19,6 +19,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod content;
+pub mod datadir;
 pub mod duration;
 pub mod grpc;
 pub mod http;

@@ -258,13 +258,14 @@ fn unavailable(e: impl std::fmt::Display) -> AuditError {
 impl AuditLog {
     /// Opens (creating if needed) `<data_dir>/audit.db` for appending.
     pub fn open(data_dir: &Path) -> Result<AuditLog, AuditError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| unavailable(format!("{}: {e}", data_dir.display())))?;
-        let conn = Connection::open(data_dir.join("audit.db")).map_err(unavailable)?;
+        crate::datadir::prepare(data_dir).map_err(unavailable)?;
+        let path = data_dir.join("audit.db");
+        let conn = Connection::open(&path).map_err(unavailable)?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(unavailable)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(unavailable)?;
+        crate::datadir::restrict(&path);
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;

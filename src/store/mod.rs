@@ -307,16 +307,12 @@ impl Store {
 /// run while the server may be running: they share the file through WAL and
 /// wait up to a few seconds for the writer's lock.
 pub fn open_admin_connection(data_dir: &Path) -> Result<rusqlite::Connection, StoreError> {
-    std::fs::create_dir_all(data_dir).map_err(|e| {
-        StoreError::Open(format!(
-            "cannot create data directory {}: {e}",
-            data_dir.display()
-        ))
-    })?;
+    crate::datadir::prepare(data_dir).map_err(StoreError::Open)?;
     let path = data_dir.join(DB_FILE_NAME);
     let conn = rusqlite::Connection::open(&path)
         .map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
     migrate::configure(&conn).map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
+    crate::datadir::restrict(&path);
     migrate(&conn)?;
     Ok(conn)
 }

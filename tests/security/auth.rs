@@ -465,7 +465,9 @@ async fn a_taken_port_fails_the_start_before_any_token_exists() {
 #[test]
 fn first_start_secrets_go_to_an_owner_only_file_not_to_a_log() {
     use std::io::{BufRead, BufReader};
-    let dir = tempfile::tempdir().unwrap();
+    let base = tempfile::tempdir().unwrap();
+    // A data dir that serve creates itself.
+    let dir = base.path().join("new");
     let mut child = Command::new(env!("CARGO_BIN_EXE_tokentally"))
         .args([
             "serve",
@@ -475,7 +477,7 @@ fn first_start_secrets_go_to_an_owner_only_file_not_to_a_log() {
             "127.0.0.1:0",
         ])
         .args(["--mcp", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
+        .arg(&dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -493,13 +495,43 @@ fn first_start_secrets_go_to_an_owner_only_file_not_to_a_log() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!banner.contains("tt_"), "{banner}");
-    let path = dir.path().join("first-start-tokens.txt");
+    let path = dir.join("first-start-tokens.txt");
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text.matches("tt_").count(), 3, "{text}"); // two tokens, one claude line
     #[cfg(unix)]
     {
+        // The data dir is the owner's alone, and so is every file in it.
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        let mut files = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+            files += 1;
+        }
+        assert!(files >= 3, "the databases and the secrets file");
     }
+}
+
+// A data dir that other users may write is refused.
+#[cfg(unix)]
+#[test]
+fn a_data_dir_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tokentally"))
+        .args(["token", "list", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("writable by other users"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing was created"
+    );
 }
