@@ -113,7 +113,17 @@ enum TokenAction {
 #[derive(Subcommand)]
 enum AuditAction {
     /// Check the hash chain; exits non-zero and says where if anything was changed.
-    Verify,
+    Verify {
+        /// Fail unless the log holds at least this many records (a count
+        /// seen earlier, e.g. by a SIEM: a log cut back since fails).
+        #[arg(long)]
+        expect_at_least: Option<u64>,
+        /// Fail unless the log still holds the record with this hash (the
+        /// head_hash of an earlier verify, or the hash of the last line an
+        /// export sent elsewhere).
+        #[arg(long)]
+        head: Option<String>,
+    },
     /// Print the last records as JSON lines.
     Tail {
         /// How many.
@@ -366,8 +376,14 @@ fn audit(config: Config, action: AuditAction) -> anyhow::Result<()> {
     let log = tokentally::audit::AuditLog::open_read_only(&config.data_dir)
         .with_context(|| format!("cannot open the audit log in {}", config.data_dir.display()))?;
     match action {
-        AuditAction::Verify => {
-            let report = log.verify()?;
+        AuditAction::Verify {
+            expect_at_least,
+            head,
+        } => {
+            let report = log.verify_with(&tokentally::audit::Witness {
+                at_least: expect_at_least,
+                head,
+            })?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             if !report.ok {
                 bail!("the audit log has been tampered with");

@@ -183,7 +183,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         store.clone(),
         config.query.clone(),
     ))
-    .with_audit_log(audit_reader);
+    .with_audit_log(audit_reader.clone());
+    let audit_witness = audit_reader;
     let mut mcp_hosts = Vec::new();
     if !config.allowed_hosts.is_empty() {
         // rmcp checks Host too; give it the same list as the guard in front.
@@ -203,6 +204,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     );
     let mcp_app = crate::http::mcp_router(mcp_service, guard);
     tasks.push(serve_axum(mcp, mcp_app, cancel.clone()));
+
+    tasks.push(spawn_audit_witness(audit_witness, cancel.clone()));
 
     // Retention
     if let Some(days) = config.retention_days {
@@ -258,6 +261,36 @@ fn spawn_retention(store: Store, days: u32, cancel: CancellationToken) -> JoinHa
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            }
+        }
+    })
+}
+
+/// How often the audit head goes to the server log.
+const AUDIT_WITNESS_EVERY: Duration = Duration::from_secs(600);
+
+/// Writes the audit log's head (records and last hash) to the server log at
+/// start, every ten minutes and at shutdown: a log collector that keeps
+/// these lines is the outside witness `audit verify --expect-at-least N
+/// --head HASH` needs to show the log was not cut back.
+fn spawn_audit_witness(log: Arc<AuditLog>, cancel: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let l = log.clone();
+            match tokio::task::spawn_blocking(move || l.head()).await {
+                Ok(Ok(Some((records, hash)))) => {
+                    tracing::info!(records, head_hash = %hash, "audit log head")
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the audit head"),
+                Err(e) => tracing::warn!(error = %e, "cannot read the audit head"),
+            }
+            if cancel.is_cancelled() {
+                return;
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = tokio::time::sleep(AUDIT_WITNESS_EVERY) => {}
             }
         }
     })

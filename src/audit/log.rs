@@ -105,8 +105,22 @@ pub struct VerifyReport {
     pub last_seq: Option<u64>,
     /// Sequence number recorded in the head (what the log should end at).
     pub head_seq: Option<u64>,
+    /// Hash of the last record (hex): keep it (or the last exported line's
+    /// `hash`) outside this machine, and pass it to `audit verify --head`
+    /// later to prove the log was not cut back since.
+    pub head_hash: Option<String>,
     /// Problems in sequence order (at most 100).
     pub problems: Vec<VerifyProblem>,
+}
+
+/// What an outside witness saw of the log earlier: a later verify fails if
+/// the log no longer reaches it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Witness {
+    /// The log held at least this many records.
+    pub at_least: Option<u64>,
+    /// A record with this hash (hex) was in the chain.
+    pub head: Option<String>,
 }
 
 /// One break in the chain.
@@ -136,6 +150,9 @@ pub enum ProblemKind {
     HeadMismatch,
     /// The row cannot be read as an audit record.
     Unreadable,
+    /// The log is shorter than a witness saw it, or no longer holds the
+    /// record a witness kept: its tail was cut and the head rewritten.
+    Rewound,
 }
 
 /// A record as stored: what the hash covers.
@@ -295,6 +312,60 @@ impl AuditLog {
             .map_err(|_| AuditError::Internal("audit log lock poisoned".into()))
     }
 
+    /// [`AuditLog::verify`], then the log held against what a witness saw
+    /// earlier. A hash chain and its head alone cannot show that newest
+    /// records were deleted and the head rewritten to match; a record count
+    /// or hash kept elsewhere can.
+    pub fn verify_with(&self, witness: &Witness) -> Result<VerifyReport, AuditError> {
+        let mut report = self.verify()?;
+        if let Some(n) = witness.at_least
+            && report.records < n
+        {
+            report.problems.push(VerifyProblem {
+                seq: report.records + 1,
+                kind: ProblemKind::Rewound,
+                detail: format!(
+                    "the log holds {} records; a witness saw at least {n}",
+                    report.records
+                ),
+            });
+        }
+        if let Some(h) = &witness.head {
+            let want = hex::decode(h.trim()).map_err(|_| {
+                AuditError::Internal(format!("--head {h:?} is not a hex record hash"))
+            })?;
+            let conn = self.conn()?;
+            let found: Option<i64> = conn
+                .query_row("SELECT seq FROM audit_log WHERE hash = ?1", [&want], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(unavailable)?;
+            if found.is_none() {
+                report.problems.push(VerifyProblem {
+                    seq: report.records + 1,
+                    kind: ProblemKind::Rewound,
+                    detail: format!("no record has the witnessed hash {h}"),
+                });
+            }
+        }
+        report.ok = report.problems.is_empty();
+        Ok(report)
+    }
+
+    /// The head: records written and the last record's hash (hex).
+    pub fn head(&self) -> Result<Option<(u64, String)>, AuditError> {
+        let conn = self.conn()?;
+        conn.query_row("SELECT count, hash FROM audit_head WHERE id = 1", [], |r| {
+            Ok((
+                u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                hex::encode(r.get::<_, Vec<u8>>(1)?),
+            ))
+        })
+        .optional()
+        .map_err(unavailable)
+    }
+
     /// Re-reads the whole log and checks every link of the chain and the head.
     pub fn verify(&self) -> Result<VerifyReport, AuditError> {
         let conn = self.conn()?;
@@ -398,6 +469,7 @@ impl AuditLog {
             records: u64::try_from(records).unwrap_or(0),
             last_seq: last_seq.and_then(|s| u64::try_from(s).ok()),
             head_seq: head.and_then(|h| u64::try_from(h.0).ok()),
+            head_hash: (records > 0).then(|| hex::encode(&expected_prev)),
             problems,
         })
     }
@@ -629,6 +701,42 @@ mod tests {
         assert_eq!(problem_seqs(&report), vec![(6, ProblemKind::HeadMismatch)]);
         assert_eq!(report.last_seq, Some(5));
         assert_eq!(report.head_seq, Some(6));
+    }
+
+    /// Cutting the newest records and rewriting the head to match passes the
+    /// chain check alone (a hash chain cannot see it), and fails against
+    /// what a witness kept: the count or the last hash.
+    #[test]
+    fn a_rewound_tail_fails_against_a_witness() {
+        let (_dir, log, raw) = log_with(8);
+        let before = log.verify().unwrap();
+        let (count, hash) = (before.records, before.head_hash.clone().unwrap());
+        assert_eq!(log.head().unwrap(), Some((8, hash.clone())));
+        raw.execute_batch(
+            "DELETE FROM audit_log WHERE seq > 5; \
+             UPDATE audit_head SET seq = 5, count = 5, hash = (SELECT hash FROM audit_log WHERE seq = 5);",
+        )
+        .unwrap();
+        assert!(log.verify().unwrap().ok, "the limit this test exists for");
+        let witness = |at_least, head| Witness { at_least, head };
+        let r = log.verify_with(&witness(Some(count), None)).unwrap();
+        assert!(!r.ok);
+        assert_eq!(problem_seqs(&r), vec![(6, ProblemKind::Rewound)]);
+        let r = log.verify_with(&witness(None, Some(hash.clone()))).unwrap();
+        assert_eq!(problem_seqs(&r), vec![(6, ProblemKind::Rewound)]);
+        // Nothing left at all: still caught.
+        raw.execute_batch("DELETE FROM audit_log; DELETE FROM audit_head;")
+            .unwrap();
+        assert!(log.verify().unwrap().ok);
+        assert!(
+            !log.verify_with(&witness(Some(count), Some(hash)))
+                .unwrap()
+                .ok
+        );
+        // A witness the log still reaches passes.
+        let (_dir, log, _raw) = log_with(3);
+        let r = log.verify().unwrap();
+        assert!(log.verify_with(&witness(Some(3), r.head_hash)).unwrap().ok);
     }
 
     #[test]

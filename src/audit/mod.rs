@@ -17,7 +17,7 @@ mod log;
 mod redact;
 mod report;
 
-pub use log::{AuditEntry, AuditLog, ProblemKind, VerifyProblem, VerifyReport};
+pub use log::{AuditEntry, AuditLog, ProblemKind, VerifyProblem, VerifyReport, Witness};
 pub use redact::redact_arguments;
 
 use crate::auth::redact_secrets;
