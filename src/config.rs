@@ -97,6 +97,12 @@ pub struct QueryLimits {
     pub readers: usize,
     /// How long a query may wait for a free read connection, in milliseconds.
     pub queue_deadline_ms: u64,
+    /// Tool calls one token may have running at once; more wait
+    /// (`per_token_wait_ms`), then get a tool error saying when to retry, so
+    /// one token's heavy calls cannot take every read connection.
+    pub per_token_calls: usize,
+    /// How long a call waits for one of its token's slots, in milliseconds.
+    pub per_token_wait_ms: u64,
 }
 
 /// Rate limits, per token and per client address.
@@ -154,6 +160,8 @@ impl Default for QueryLimits {
             max_reply_bytes: 80_000,
             readers: 4,
             queue_deadline_ms: 2_000,
+            per_token_calls: 2,
+            per_token_wait_ms: 1_000,
         }
     }
 }

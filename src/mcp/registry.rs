@@ -259,6 +259,30 @@ pub struct Registry {
     /// The audit log the audit tools read (`None`: they answer that it is
     /// not available on this surface).
     pub audit_log: Option<Arc<AuditLog>>,
+    /// Calls in flight per token (shared by every clone).
+    slots: Arc<Slots>,
+}
+
+/// Each token's share of the query capacity: at most
+/// `QueryLimits::per_token_calls` calls at once, so cheap calls of one
+/// token never wait behind another token's heavy ones.
+#[derive(Default)]
+struct Slots {
+    by_token: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl Slots {
+    fn of(&self, token_id: i64, per_token: usize) -> Arc<tokio::sync::Semaphore> {
+        let mut map = self.by_token.lock().unwrap_or_else(|p| p.into_inner());
+        // Idle tokens' entries go when the map grows (a full semaphore has
+        // no call in flight).
+        if map.len() > 10_000 {
+            map.retain(|_, s| s.available_permits() < per_token);
+        }
+        map.entry(token_id)
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(per_token.max(1))))
+            .clone()
+    }
 }
 
 impl Registry {
@@ -267,6 +291,7 @@ impl Registry {
         Registry {
             ctx,
             audit_log: None,
+            slots: Arc::default(),
         }
     }
 
@@ -315,6 +340,21 @@ impl Registry {
             Err(e) => return ToolReply::from_query_error(e, &self.ctx),
         };
         let hash = tools::args_hash(name, &obj);
+        let limits = &self.ctx.limits;
+        let slots = self.slots.of(principal.token_id, limits.per_token_calls);
+        let wait = std::time::Duration::from_millis(limits.per_token_wait_ms);
+        let _slot = match tokio::time::timeout(wait, slots.acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            _ => {
+                return ToolReply::error(
+                    Outcome::RateLimited,
+                    format!(
+                        "this token already has {} tool calls running; retry in a few seconds, when one has finished",
+                        limits.per_token_calls.max(1)
+                    ),
+                );
+            }
+        };
         match (tool.call)(self, principal, obj, &hash).await {
             Ok(out) => finish(&self.ctx, name, &hash, out),
             Err(e) => ToolReply::from_query_error(e, &self.ctx),

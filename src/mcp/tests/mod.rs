@@ -416,6 +416,7 @@ fn tool_definitions_are_documented_and_read_only() {
 
 mod activity;
 mod code;
+mod fairness;
 mod http;
 mod schemas;
 mod spend;
