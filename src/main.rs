@@ -314,6 +314,11 @@ fn print_banner(config: &Config, server: &tokentally::server::RunningServer) {
                     "First start: the new tokens' secrets could not be written ({e}); create new ones with `tokentally token create`."
                 ),
             }
+            println!();
+            println!("Ask it questions from Claude Code (the read token is in that file):");
+            println!(
+                "  claude mcp add --transport http tokentally http://{mcp}/mcp --header \"Authorization: Bearer <read token>\""
+            );
         }
     }
 }

@@ -488,13 +488,14 @@ fn first_start_secrets_go_to_an_owner_only_file_not_to_a_log() {
         let line = line.unwrap();
         banner.push_str(&line);
         banner.push('\n');
-        if line.contains("first-start-tokens.txt") {
+        if line.contains("claude mcp add") {
             break;
         }
     }
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!banner.contains("tt_"), "{banner}");
+    assert!(banner.contains("first-start-tokens.txt"), "{banner}");
     let path = dir.join("first-start-tokens.txt");
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text.matches("tt_").count(), 3, "{text}"); // two tokens, one claude line
