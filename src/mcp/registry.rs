@@ -82,29 +82,35 @@ impl ToolDef {
     }
 }
 
-/// A [`CallFn`] for a tool answered by `$f(ctx, principal, args, hash)` or,
-/// with `registry`, by `$f(registry, principal, args, hash)`, whose
-/// arguments deserialize into `$args`.
+/// What a tool function answers from: the query tools take the
+/// [`ToolContext`], the audit tools the whole [`Registry`] (for its log).
+trait Env {
+    fn of(r: &Registry) -> &Self;
+}
+
+impl Env for ToolContext {
+    fn of(r: &Registry) -> &Self {
+        &r.ctx
+    }
+}
+
+impl Env for Registry {
+    fn of(r: &Registry) -> &Self {
+        r
+    }
+}
+
+/// A [`CallFn`] for a tool answered by `$f(env, principal, args, hash)`,
+/// whose arguments deserialize into `$args`.
 macro_rules! call {
-    ($name:literal, $args:ty, ctx $f:path) => {{
+    ($name:literal, $args:ty, $f:path) => {{
         fn call<'a>(
             r: &'a Registry,
             p: &'a Principal,
             obj: Map<String, Value>,
             hash: &'a str,
         ) -> BoxFuture<'a, Result<Output, QueryError>> {
-            Box::pin($f(&r.ctx, p, tools::parse::<$args>($name, obj), hash))
-        }
-        call as CallFn
-    }};
-    ($name:literal, $args:ty, registry $f:path) => {{
-        fn call<'a>(
-            r: &'a Registry,
-            p: &'a Principal,
-            obj: Map<String, Value>,
-            hash: &'a str,
-        ) -> BoxFuture<'a, Result<Output, QueryError>> {
-            Box::pin($f(r, p, tools::parse::<$args>($name, obj), hash))
+            Box::pin($f(Env::of(r), p, tools::parse::<$args>($name, obj), hash))
         }
         call as CallFn
     }};
@@ -122,7 +128,7 @@ pub static TOOLS: &[ToolDef] = &[
         needs: Needs::Query,
         input_schema: schema_of::<AggregateArgs>,
         output_schema: reply_schema::<spend::CostBody, crate::query::cost::DeveloperCost>,
-        call: call!("cost_by_developer", AggregateArgs, ctx spend::cost_by_developer),
+        call: call!("cost_by_developer", AggregateArgs, spend::cost_by_developer),
     },
     ToolDef {
         name: "model_breakdown",
@@ -133,7 +139,7 @@ pub static TOOLS: &[ToolDef] = &[
         needs: Needs::Query,
         input_schema: schema_of::<AggregateArgs>,
         output_schema: reply_schema::<spend::ModelsBody, crate::query::models::ModelUsage>,
-        call: call!("model_breakdown", AggregateArgs, ctx spend::model_breakdown),
+        call: call!("model_breakdown", AggregateArgs, spend::model_breakdown),
     },
     ToolDef {
         name: "tool_latency",
@@ -144,7 +150,7 @@ pub static TOOLS: &[ToolDef] = &[
         needs: Needs::Query,
         input_schema: schema_of::<AggregateArgs>,
         output_schema: reply_schema::<code::LatencyBody, crate::query::latency::ToolLatency>,
-        call: call!("tool_latency", AggregateArgs, ctx code::tool_latency),
+        call: call!("tool_latency", AggregateArgs, code::tool_latency),
     },
     ToolDef {
         name: "search_events",
@@ -156,7 +162,7 @@ pub static TOOLS: &[ToolDef] = &[
         needs: Needs::Query,
         input_schema: schema_of::<args::SearchArgs>,
         output_schema: reply_schema::<activity::EventsBody, crate::query::events::EventHit>,
-        call: call!("search_events", args::SearchArgs, ctx activity::search_events),
+        call: call!("search_events", args::SearchArgs, activity::search_events),
     },
     ToolDef {
         name: "top_edited_files",
@@ -168,7 +174,7 @@ pub static TOOLS: &[ToolDef] = &[
         needs: Needs::Query,
         input_schema: schema_of::<AggregateArgs>,
         output_schema: reply_schema::<code::FilesBody, crate::query::files::FileEdits>,
-        call: call!("top_edited_files", AggregateArgs, ctx code::top_edited_files),
+        call: call!("top_edited_files", AggregateArgs, code::top_edited_files),
     },
     ToolDef {
         name: "list_sessions",
@@ -180,7 +186,7 @@ pub static TOOLS: &[ToolDef] = &[
         needs: Needs::Query,
         input_schema: schema_of::<args::SessionsArgs>,
         output_schema: reply_schema::<activity::SessionsBody, crate::query::sessions::SessionSummary>,
-        call: call!("list_sessions", args::SessionsArgs, ctx activity::list_sessions),
+        call: call!("list_sessions", args::SessionsArgs, activity::list_sessions),
     },
     ToolDef {
         name: "session_timeline",
@@ -192,7 +198,11 @@ pub static TOOLS: &[ToolDef] = &[
         needs: Needs::Query,
         input_schema: schema_of::<args::TimelineArgs>,
         output_schema: reply_schema::<activity::TimelineBody, crate::query::events::EventHit>,
-        call: call!("session_timeline", args::TimelineArgs, ctx activity::session_timeline),
+        call: call!(
+            "session_timeline",
+            args::TimelineArgs,
+            activity::session_timeline
+        ),
     },
     ToolDef {
         name: "usage_over_time",
@@ -204,7 +214,7 @@ pub static TOOLS: &[ToolDef] = &[
         needs: Needs::Query,
         input_schema: schema_of::<args::SeriesArgs>,
         output_schema: reply_schema::<spend::SeriesBody, crate::query::timeseries::SeriesPoint>,
-        call: call!("usage_over_time", args::SeriesArgs, ctx spend::usage_over_time),
+        call: call!("usage_over_time", args::SeriesArgs, spend::usage_over_time),
     },
     ToolDef {
         name: "describe_data",
@@ -216,7 +226,11 @@ pub static TOOLS: &[ToolDef] = &[
         needs: Needs::Query,
         input_schema: schema_of::<args::DescribeArgs>,
         output_schema: reply_schema::<inventory::DescribeBody, crate::query::describe::NameCount>,
-        call: call!("describe_data", args::DescribeArgs, ctx inventory::describe_data),
+        call: call!(
+            "describe_data",
+            args::DescribeArgs,
+            inventory::describe_data
+        ),
     },
     ToolDef {
         name: audit_tools::AUDIT_LOG,
@@ -229,7 +243,7 @@ pub static TOOLS: &[ToolDef] = &[
         needs: Needs::Audit,
         input_schema: schema_of::<AuditLogArgs>,
         output_schema: reply_schema::<audit_tools::AuditLogBody, audit_tools::AuditLogRow>,
-        call: call!("audit_log", AuditLogArgs, registry audit_tools::audit_log),
+        call: call!("audit_log", AuditLogArgs, audit_tools::audit_log),
     },
     ToolDef {
         name: audit_tools::AUDIT_SUMMARY,
@@ -241,7 +255,11 @@ pub static TOOLS: &[ToolDef] = &[
         needs: Needs::Audit,
         input_schema: schema_of::<AuditSummaryArgs>,
         output_schema: reply_schema::<audit_tools::SummaryBody, crate::audit::TokenCount>,
-        call: call!("audit_summary", AuditSummaryArgs, registry audit_tools::audit_summary),
+        call: call!(
+            "audit_summary",
+            AuditSummaryArgs,
+            audit_tools::audit_summary
+        ),
     },
 ];
 
