@@ -3,13 +3,18 @@
 //! OTLP/JSON (not through the code under test): a request is counted once
 //! whichever signals report it, with or without a `session.id`, and one
 //! model is one row whatever its spelling.
+//!
+//! The answers are asked through the [`Questions`] trait, so the same
+//! checks apply to any backend; `backend` builds the SQLite one. The few
+//! checks of what is stored (the model variant column, span attributes)
+//! read the SQLite store itself.
 
 use serde_json::Value;
 
-use super::cost::cost_by_developer;
 use super::filter::Filter;
 use super::fixture::{Fx, close, utc};
-use super::models::model_breakdown;
+use super::questions::Questions;
+use super::runner::Sqlite;
 use super::visible::testing::visible;
 use crate::otlp::Signal;
 
@@ -147,14 +152,23 @@ fn load(bodies: &[(Signal, Value)]) -> Fx {
     fx
 }
 
+/// The backend under test, holding `bodies` as ingest would store them.
+fn backend(bodies: &[(Signal, Value)]) -> Box<dyn Questions> {
+    let fx = load(bodies);
+    Box::new(Sqlite::over_connection(
+        fx.conn,
+        std::time::Duration::from_secs(30),
+    ))
+}
+
 const ALL_TIME: (i64, i64) = (1_700_000_000_000_000_000, 1_900_000_000_000_000_000);
 
 fn everyone() -> Filter {
     Filter::new(visible(&[]))
 }
 
-#[test]
-fn cost_counts_each_request_once_with_and_without_session_ids() {
+#[tokio::test]
+async fn cost_counts_each_request_once_with_and_without_session_ids() {
     for run in [
         "t1_json_text",
         "v330_t1_json_text",
@@ -177,9 +191,10 @@ fn cost_counts_each_request_once_with_and_without_session_ids() {
             ("as sent", &bodies, false),
             ("no session.id", &stripped, true),
         ] {
-            let fx = load(bodies);
-            let got =
-                cost_by_developer(&fx.conn, &utc(ALL_TIME.0, ALL_TIME.1), &everyone()).unwrap();
+            let got = backend(bodies)
+                .cost_by_developer(utc(ALL_TIME.0, ALL_TIME.1), everyone())
+                .await
+                .unwrap();
             assert_eq!(got.developers.len(), 1, "{run} {label}");
             assert!(
                 close(got.totals.cost_usd, cost),
@@ -197,21 +212,23 @@ fn cost_counts_each_request_once_with_and_without_session_ids() {
     }
 }
 
-#[test]
-fn metrics_alone_without_session_ids_still_count() {
+#[tokio::test]
+async fn metrics_alone_without_session_ids_still_count() {
     let mut bodies: Vec<_> = capture("v330_t3_json_tools_details")
         .into_iter()
         .filter(|(s, _)| matches!(s, Signal::Metrics))
         .collect();
     bodies.iter_mut().for_each(|(_, b)| without_session_ids(b));
-    let fx = load(&bodies);
-    let got = cost_by_developer(&fx.conn, &utc(ALL_TIME.0, ALL_TIME.1), &everyone()).unwrap();
+    let got = backend(&bodies)
+        .cost_by_developer(utc(ALL_TIME.0, ALL_TIME.1), everyone())
+        .await
+        .unwrap();
     assert!(close(got.totals.cost_usd, metric_cost(&bodies)));
     assert_eq!(got.totals.source, "metrics");
 }
 
-#[test]
-fn a_model_and_its_context_variant_are_one_row() {
+#[tokio::test]
+async fn a_model_and_its_context_variant_are_one_row() {
     // 2.1.197: api_request says claude-opus-4-8, the metrics claude-opus-4-8[1m].
     let bodies = capture("t1_json_text");
     let requests = api_requests(&bodies);
@@ -222,13 +239,15 @@ fn a_model_and_its_context_variant_are_one_row() {
         .iter_mut()
         .for_each(|(_, b)| without_session_ids(b));
     for bodies in [&bodies, &stripped] {
-        let fx = load(bodies);
-        let (rows, _) =
-            model_breakdown(&fx.conn, &utc(ALL_TIME.0, ALL_TIME.1), &everyone()).unwrap();
+        let (rows, _) = backend(bodies)
+            .model_breakdown(utc(ALL_TIME.0, ALL_TIME.1), everyone())
+            .await
+            .unwrap();
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(rows[0].model, "claude-opus-4-8");
         assert_eq!(rows[0].requests, requests.len() as i64);
         assert!(close(rows[0].cost_usd, cost));
+        let fx = load(bodies);
         let variants: Vec<Option<String>> = fx
             .conn
             .prepare("SELECT DISTINCT model_variant FROM metric_series WHERE name = 'claude_code.cost.usage'")
@@ -241,14 +260,17 @@ fn a_model_and_its_context_variant_are_one_row() {
     }
 }
 
-#[test]
-fn gen_ai_usage_on_spans_is_kept_and_never_added_to_totals() {
+#[tokio::test]
+async fn gen_ai_usage_on_spans_is_kept_and_never_added_to_totals() {
     // 2.1.332 puts gen_ai.usage.* on llm_request spans (input including
     // cache reads and writes): stored, but the totals come from api_request.
     let bodies = capture("v332_subagent_sync_json");
     let requests = api_requests(&bodies);
+    let got = backend(&bodies)
+        .cost_by_developer(utc(ALL_TIME.0, ALL_TIME.1), everyone())
+        .await
+        .unwrap();
     let fx = load(&bodies);
-    let got = cost_by_developer(&fx.conn, &utc(ALL_TIME.0, ALL_TIME.1), &everyone()).unwrap();
     let input: f64 = requests.iter().map(|r| r.2).sum();
     assert_eq!(got.totals.input_tokens as f64, input);
     assert_eq!(got.totals.api_requests, requests.len() as i64);
@@ -271,8 +293,8 @@ fn gen_ai_usage_on_spans_is_kept_and_never_added_to_totals() {
     assert!(span_input as f64 > input, "span input includes the cache");
 }
 
-#[test]
-fn cost_splits_and_filters_by_subagent() {
+#[tokio::test]
+async fn cost_splits_and_filters_by_subagent() {
     // 2.1.332: the subagent's api_request events and cost metrics carry
     // agent.name; the main thread's carry none.
     let bodies = capture("v332_subagent_sync_json");
@@ -281,17 +303,18 @@ fn cost_splits_and_filters_by_subagent() {
         *want.entry(agent).or_default() += cost;
     }
     assert_eq!(want.len(), 2, "{want:?}");
-    let fx = load(&bodies);
+    let questions = backend(&bodies);
     let range = utc(ALL_TIME.0, ALL_TIME.1);
     let agent = super::attribution::find("agent").unwrap();
-    let (points, _) = super::timeseries::usage_over_time(
-        &fx.conn,
-        &range,
-        &everyone(),
-        super::timeseries::Bucket::Total,
-        super::timeseries::Split::Attribution(agent),
-    )
-    .unwrap();
+    let (points, _) = questions
+        .usage_over_time(
+            range.clone(),
+            everyone(),
+            super::timeseries::Bucket::Total,
+            super::timeseries::Split::Attribution(agent),
+        )
+        .await
+        .unwrap();
     let got: std::collections::BTreeMap<Option<String>, f64> =
         points.iter().map(|p| (p.key.clone(), p.cost_usd)).collect();
     assert_eq!(
@@ -306,7 +329,7 @@ fn cost_splits_and_filters_by_subagent() {
         attribution: vec![(agent, "general-purpose".to_string())],
         ..everyone()
     };
-    let got = cost_by_developer(&fx.conn, &range, &f).unwrap();
+    let got = questions.cost_by_developer(range, f).await.unwrap();
     assert!(close(
         got.totals.cost_usd,
         want[&Some("general-purpose".to_string())]
