@@ -144,6 +144,80 @@ impl TraceService for OtlpGrpc {
     }
 }
 
+/// OTLP clients retry `OUT_OF_RANGE` and `INTERNAL` (the codes tonic's
+/// codec gives an oversized message and undecodable bytes), so a bad export
+/// would be resent forever. This maps them, on the way out, to the codes
+/// OTLP treats as final: `RESOURCE_EXHAUSTED` for too large (with a message
+/// saying so) and `INVALID_ARGUMENT` for garbage. Our own `INTERNAL`
+/// answers (a store failure) keep their code. The status travels in the
+/// response headers (trailers-only answers) or in the trailers.
+pub fn final_status_codes(
+    response: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    let (mut parts, body) = response.into_parts();
+    map_status(&mut parts.headers);
+    http::Response::from_parts(parts, tonic::body::Body::new(FinalTrailers(body)))
+}
+
+fn map_status(h: &mut http::HeaderMap) {
+    let status = h.get("grpc-status").and_then(|v| v.to_str().ok());
+    let message = h
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        // grpc-message is percent-encoded.
+        .replace("%20", " ");
+    let mapped = match status {
+        Some("11") if message.contains("too large") => Some((
+            "8",
+            "the export is larger than max_body_bytes; send smaller batches",
+        )),
+        Some("13") if message.contains("decode") => {
+            Some(("3", "the body is not a valid OTLP protobuf message"))
+        }
+        _ => None,
+    };
+    if let Some((code, text)) = mapped {
+        h.insert("grpc-status", http::HeaderValue::from_static(code));
+        // Spaces and these marks need no percent-encoding in grpc-message.
+        h.insert("grpc-message", http::HeaderValue::from_static(text));
+    }
+}
+
+/// A response body whose trailers go through [`map_status`].
+struct FinalTrailers(tonic::body::Body);
+
+impl http_body::Body for FinalTrailers {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.0).poll_frame(cx);
+        polled.map(|frame| {
+            frame.map(|f| {
+                f.map(|mut frame| {
+                    if let Some(trailers) = frame.trailers_mut() {
+                        map_status(trailers);
+                    }
+                    frame
+                })
+            })
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.0.size_hint()
+    }
+}
+
 /// Requires an `ingest` token in the `authorization` metadata when set.
 #[derive(Clone)]
 struct IngestInterceptor {

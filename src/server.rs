@@ -170,6 +170,9 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     tasks.push(tokio::spawn(async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(otlp_grpc);
         let result = tonic::transport::Server::builder()
+            .layer(tower::util::MapResponseLayer::new(
+                crate::grpc::final_status_codes,
+            ))
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, grpc_cancel.cancelled_owned())
             .await;

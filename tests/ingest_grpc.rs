@@ -105,3 +105,51 @@ async fn grpc_requires_an_ingest_token_when_configured() {
     assert_eq!(count(&t.db(), "SELECT count(*) FROM events"), 3);
     t.stop().await;
 }
+
+// An oversized export and undecodable bytes get the status codes OTLP
+// clients treat as final (RESOURCE_EXHAUSTED, INVALID_ARGUMENT), not the
+// retryable OUT_OF_RANGE and INTERNAL, so a bad export is not resent forever.
+#[tokio::test]
+async fn bad_exports_get_final_status_codes() {
+    let t = TestServer::start_with(|c| c.max_body_bytes = 2048).await;
+    let channel = tonic::transport::Endpoint::from_shared(t.grpc_url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let req = decode_logs(&fixture(&format!("{RUN}002_v1_logs.json")), Encoding::Json).unwrap();
+    let err = LogsServiceClient::new(channel)
+        .export(req)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+    assert!(err.message().contains("max_body_bytes"), "{err:?}");
+
+    // One gRPC frame of bytes that are no protobuf message.
+    let garbage: &[u8] = &[0xff, 0xff, 0xff, 0xff, 0x0f, 0x01];
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(garbage.len() as u32).to_be_bytes());
+    frame.extend_from_slice(garbage);
+    let http = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let resp = http
+        .post(format!(
+            "{}/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+            t.grpc_url()
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(frame)
+        .send()
+        .await
+        .unwrap();
+    let status = resp
+        .headers()
+        .get("grpc-status")
+        .map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(status.as_deref(), Some("3"), "{:?}", resp.headers());
+    assert_eq!(count(&t.db(), "SELECT count(*) FROM events"), 0);
+    t.stop().await;
+}
