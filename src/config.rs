@@ -78,6 +78,30 @@ pub struct Config {
     pub rate_limit: RateLimits,
     /// Store writer tuning.
     pub writer: WriterConfig,
+    /// Connection limits of the HTTP listeners (OTLP/HTTP and MCP).
+    pub connections: ConnectionLimits,
+}
+
+/// How long and how many connections a client may hold on the HTTP listeners.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionLimits {
+    /// A client must send a request's whole header within this many
+    /// milliseconds (a connection waiting for its next request too), or the
+    /// connection is closed: slow-header clients cannot hold connections.
+    pub header_read_timeout_ms: u64,
+    /// Most open connections from one address per listener; more are closed
+    /// at once.
+    pub max_per_ip: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout_ms: 30_000,
+            max_per_ip: 256,
+        }
+    }
 }
 
 /// Limits every tool call obeys; arguments can lower them, never raise them.
@@ -147,6 +171,7 @@ impl Default for Config {
             query: QueryLimits::default(),
             rate_limit: RateLimits::default(),
             writer: WriterConfig::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }

@@ -161,7 +161,12 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         http::StatusCode::REQUEST_TIMEOUT,
         Duration::from_secs(60),
     ));
-    tasks.push(serve_axum(otlp_http, otlp_app, cancel.clone()));
+    tasks.push(serve_axum(
+        otlp_http,
+        otlp_app,
+        config.connections.clone(),
+        cancel.clone(),
+    ));
 
     // OTLP/gRPC
     let routes =
@@ -206,7 +211,12 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         },
     );
     let mcp_app = crate::http::mcp_router(mcp_service, guard);
-    tasks.push(serve_axum(mcp, mcp_app, cancel.clone()));
+    tasks.push(serve_axum(
+        mcp,
+        mcp_app,
+        config.connections.clone(),
+        cancel.clone(),
+    ));
 
     tasks.push(spawn_audit_witness(audit_witness, cancel.clone()));
 
@@ -227,22 +237,99 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     })
 }
 
+/// Serves `app` on `listener` until `cancel`, then lets open requests
+/// finish. Each connection must send a request's whole header within the
+/// configured time (else it is closed), and one address may hold at most
+/// `max_per_ip` connections; the peer address reaches handlers as
+/// `ConnectInfo<SocketAddr>`.
 fn serve_axum(
     listener: TcpListener,
     app: axum::Router,
+    limits: crate::config::ConnectionLimits,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tower::Service;
     tokio::spawn(async move {
-        let result = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(cancel.cancelled_owned())
-        .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "HTTP server stopped");
+        let mut make = app.into_make_service_with_connect_info::<SocketAddr>();
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let per_ip: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
+            Arc::default();
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms.max(1)));
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = cancel.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let Some(slot) = ConnectionSlot::take(&per_ip, peer.ip(), limits.max_per_ip) else {
+                drop(stream);
+                continue;
+            };
+            let Ok(svc) = make.call(peer).await;
+            let conn = builder
+                .serve_connection_with_upgrades(
+                    TokioIo::new(stream),
+                    hyper_util::service::TowerToHyperService::new(svc),
+                )
+                .into_owned();
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                let _ = conn.await;
+                drop(slot);
+            });
         }
+        // Open requests get a while to finish; idle connections close now.
+        let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
     })
+}
+
+/// One open connection counted against its address.
+struct ConnectionSlot {
+    counts: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    ip: std::net::IpAddr,
+}
+
+impl ConnectionSlot {
+    fn take(
+        counts: &Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+        ip: std::net::IpAddr,
+        max: usize,
+    ) -> Option<ConnectionSlot> {
+        let mut map = counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max.max(1) {
+            return None;
+        }
+        *n += 1;
+        Some(ConnectionSlot {
+            counts: counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
 
 fn spawn_retention(store: Store, days: u32, cancel: CancellationToken) -> JoinHandle<()> {

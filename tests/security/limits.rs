@@ -421,3 +421,68 @@ async fn a_flood_of_guessed_tokens_meets_the_per_address_limit() {
     assert!(entries.iter().all(|e| e.record.token_id.is_none()));
     t.stop().await;
 }
+
+// Hardening (7): a client sending its headers a byte at a time is closed
+// after the header timeout, one address cannot hold more than its share of
+// connections, and a normal client is still served meanwhile.
+#[tokio::test]
+async fn slow_headers_are_timed_out_and_connections_per_address_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = TestServer::start_with(|c| {
+        c.connections.header_read_timeout_ms = 300;
+        c.connections.max_per_ip = 4;
+    })
+    .await;
+    for addr in [t.running().otlp_http_addr, t.running().mcp_addr] {
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"POST /v1/logs HTTP/1.1\r\nHo")
+            .await
+            .unwrap();
+        // The server closes it; a bounded wait keeps the test from hanging.
+        let mut buf = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let _ = slow.write_all(b"s").await;
+                match slow.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "{addr}: a slow-header client was never closed"
+        );
+    }
+    // Four idle connections from this address fill its share; a fifth is
+    // closed at once, without an answer.
+    let addr = t.running().otlp_http_addr;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let mut fifth = tokio::net::TcpStream::connect(addr).await.unwrap();
+    fifth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .ok();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), fifth.read_to_end(&mut answer)).await;
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    drop(held);
+    // Once they are gone (closed by the header timeout or by us), a normal
+    // client is served.
+    let mut ok = false;
+    for _ in 0..50 {
+        if let Ok(r) = t.http.get(t.otlp_url("/healthz")).send().await
+            && r.status() == 200
+        {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "a normal client was not served");
+    t.stop().await;
+}
