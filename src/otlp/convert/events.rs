@@ -71,6 +71,13 @@ pub fn logs_to_batch(req: &ExportLogsServiceRequest, opts: &DecodeOptions) -> De
 /// Checks the ids and returns the record time (else the observed time) and
 /// the observed time.
 fn check(record: &LogRecord) -> Result<(i64, i64), String> {
+    if record.attributes.len() > super::MAX_ATTRIBUTES {
+        return Err(format!(
+            "{} attributes; at most {} are accepted",
+            record.attributes.len(),
+            super::MAX_ATTRIBUTES
+        ));
+    }
     check_id(&record.trace_id, 16, false, "traceId")?;
     check_id(&record.span_id, 8, false, "spanId")?;
     let observed = nanos(record.observed_time_unix_nano)

@@ -159,6 +159,16 @@ impl Converter {
                     .reject(|| format!("{}: no timeUnixNano", at.describe(pi)));
                 continue;
             }
+            if p.buckets() > MAX_BUCKETS || p.attributes().len() > super::MAX_ATTRIBUTES {
+                self.rejects.reject(|| {
+                    format!(
+                        "{}: more than {MAX_BUCKETS} buckets or {} attributes",
+                        at.describe(pi),
+                        super::MAX_ATTRIBUTES
+                    )
+                });
+                continue;
+            }
             let kvs = p.attributes();
             let ctx_key = self.split.compute(scope, kvs, scope.claude_code);
             let Reading {
@@ -219,15 +229,21 @@ fn typed(row: &mut MetricPointRow, kv: &KeyValue) -> bool {
     }
 }
 
+/// Most buckets (or quantiles) one data point may carry: an exporter's
+/// histograms have tens; a million would be kept in memory as JSON detail.
+pub(crate) const MAX_BUCKETS: usize = 4096;
+
 /// The parts of a data point every kind has.
 trait Point: prost::Message {
     fn attributes(&self) -> &[KeyValue];
     fn start(&self) -> u64;
     fn time(&self) -> u64;
+    /// Buckets, bounds and quantiles the point carries.
+    fn buckets(&self) -> usize;
 }
 
 macro_rules! point {
-    ($t:ty) => {
+    ($t:ty, |$p:ident| $buckets:expr) => {
         impl Point for $t {
             fn attributes(&self) -> &[KeyValue] {
                 &self.attributes
@@ -238,13 +254,21 @@ macro_rules! point {
             fn time(&self) -> u64 {
                 self.time_unix_nano
             }
+            fn buckets(&self) -> usize {
+                let $p = self;
+                $buckets
+            }
         }
     };
 }
-point!(NumberDataPoint);
-point!(HistogramDataPoint);
-point!(ExponentialHistogramDataPoint);
-point!(SummaryDataPoint);
+point!(NumberDataPoint, |_p| 0);
+point!(HistogramDataPoint, |p| p.bucket_counts.len()
+    + p.explicit_bounds.len());
+point!(ExponentialHistogramDataPoint, |p| {
+    p.positive.as_ref().map_or(0, |b| b.bucket_counts.len())
+        + p.negative.as_ref().map_or(0, |b| b.bucket_counts.len())
+});
+point!(SummaryDataPoint, |p| p.quantile_values.len());
 
 /// A value for the `NOT NULL` column: a missing value becomes 0 with
 /// `no_value` in `detail`; a non-finite one is kept so that the point is

@@ -25,6 +25,11 @@ pub use events::logs_to_batch;
 pub use metrics::metrics_to_batch;
 pub use spans::traces_to_batch;
 
+/// Most attributes one record (log record, data point, span) may carry:
+/// exporters cap theirs at 128 by default; more is refused rather than held
+/// in memory and stored.
+pub(crate) const MAX_ATTRIBUTES: usize = 1024;
+
 /// Scope names that identify Claude Code all start with this.
 const CLAUDE_CODE_SCOPE: &str = "com.anthropic.claude_code";
 

@@ -58,6 +58,15 @@ pub fn traces_to_batch(req: &ExportTraceServiceRequest, opts: &DecodeOptions) ->
 
 /// Checks ids and returns (start, end) in signed nanoseconds.
 fn check(span: &Span) -> Result<(i64, i64), String> {
+    let many = span.attributes.len() > super::MAX_ATTRIBUTES
+        || span.events.len() > super::MAX_ATTRIBUTES
+        || span.links.len() > super::MAX_ATTRIBUTES;
+    if many {
+        return Err(format!(
+            "more than {} attributes, events or links",
+            super::MAX_ATTRIBUTES
+        ));
+    }
     check_id(&span.trace_id, 16, true, "traceId")?;
     check_id(&span.span_id, 8, true, "spanId")?;
     check_id(&span.parent_span_id, 8, false, "parentSpanId")?;

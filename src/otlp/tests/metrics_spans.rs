@@ -172,3 +172,67 @@ fn spans_typed() {
         Some((1795281160961742298 - 1795281159963000000) / 1_000_000)
     );
 }
+
+/// A data point with a million buckets, or a record with thousands of
+/// attributes, is refused on its own (it would be held in memory and stored
+/// as JSON detail); the rest of the request is kept.
+#[test]
+fn oversized_points_and_records_are_refused() {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Histogram, HistogramDataPoint, Metric, ResourceMetrics, ScopeMetrics, metric,
+    };
+    let point = |buckets: usize| HistogramDataPoint {
+        time_unix_nano: 1_795_000_000_000_000_000,
+        count: 1,
+        sum: Some(1.0),
+        bucket_counts: vec![0; buckets],
+        explicit_bounds: vec![0.0; buckets.saturating_sub(1)],
+        ..Default::default()
+    };
+    let req = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "h".into(),
+                    data: Some(metric::Data::Histogram(Histogram {
+                        data_points: vec![point(1_000_000), point(8)],
+                        aggregation_temporality: 1,
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let d = crate::otlp::metrics_to_batch(&req, &opts(false));
+    assert_eq!((d.batch.len(), d.rejected), (1, 1), "{:?}", d.message);
+    assert!(d.message.unwrap().contains("buckets"));
+    let kv = |i: usize| KeyValue {
+        key: format!("k{i}"),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::IntValue(i as i64)),
+        }),
+        ..Default::default()
+    };
+    let record = |n: usize| LogRecord {
+        time_unix_nano: 1_795_000_000_000_000_000,
+        attributes: (0..n).map(kv).collect(),
+        ..Default::default()
+    };
+    let req = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![record(5000), record(10)],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let d = crate::otlp::logs_to_batch(&req, &opts(false));
+    assert_eq!((d.batch.len(), d.rejected), (1, 1), "{:?}", d.message);
+}
