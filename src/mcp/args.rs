@@ -19,9 +19,10 @@ pub const MAX_STRING_BYTES: usize = 1024;
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct RangeArgs {
     /// Start of the range (inclusive): RFC 3339 (`2026-11-20T09:00:00Z`), a date
-    /// (`2026-11-20`, the whole day), a relative duration before now (`30m`, `24h`,
-    /// `7d`, `2w`) or `today`, `yesterday`, `this_week`, `last_week` (calendar
-    /// periods in `timezone`; alone they also set the end). Default: 7 days ago.
+    /// (`2026-11-20`: from that day on), a length of time before now (`30m`, `24h`,
+    /// `7d`, `2w`, `1 week`, `P7D`) or `today`, `yesterday`, `this_week`, `last_week`,
+    /// `this_month`, `last_month` (calendar periods in `timezone`; alone they also set
+    /// the end). Default: 7 days ago.
     pub since: Option<String>,
     /// End of the range (exclusive), same forms as `since` (`now` = now). Default: now.
     pub until: Option<String>,

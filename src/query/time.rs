@@ -8,7 +8,7 @@
 //! today midnight); as `until` it means the period's start; `now` is now.
 
 use jiff::tz::TimeZone;
-use jiff::{Span, Timestamp, ToSpan, Zoned};
+use jiff::{Timestamp, ToSpan, Zoned};
 
 use super::QueryError;
 
@@ -137,7 +137,8 @@ fn zoned_ns(z: &Zoned) -> i64 {
 fn bad(what: &str, value: &str) -> QueryError {
     QueryError::Invalid(format!(
         "{what} {value:?} is not understood: use RFC 3339 (2026-11-20T09:00:00Z), a relative \
-         duration (30m, 24h, 7d, 2w, 1 week, P7D) or one of today, yesterday, this_week, last_week"
+         duration (30m, 24h, 7d, 2w, 1 week, P7D) or one of today, yesterday, this_week, last_week, \
+         this_month, last_month"
     ))
 }
 
@@ -163,6 +164,18 @@ fn period(word: &str, now: &Zoned) -> Result<Option<(i64, i64)>, QueryError> {
             Some((zoned_ns(&y), zoned_ns(&today)))
         }
         "this_week" => Some((zoned_ns(&week_start()?), zoned_ns(now))),
+        "this_month" => {
+            let first = today.first_of_month().map_err(err)?;
+            Some((zoned_ns(&first), zoned_ns(now)))
+        }
+        "last_month" => {
+            let first = today.first_of_month().map_err(err)?;
+            let prev = first
+                .checked_sub(1.month())
+                .and_then(|z| z.first_of_month())
+                .map_err(err)?;
+            Some((zoned_ns(&prev), zoned_ns(&first)))
+        }
         "last_week" => {
             let ws = week_start()?;
             let prev = ws
@@ -200,15 +213,13 @@ fn point(value: &str, now: &Zoned, what: &str) -> Result<(i64, Option<i64>), Que
     if let Ok(ts) = v.parse::<Timestamp>() {
         return Ok((ts_ns(ts), None));
     }
-    // A civil date (a whole day) or datetime without offset, in the zone.
+    // A civil date (its midnight: as `since` alone, from that day on) or a
+    // datetime without offset, in the zone.
     if let Ok(d) = v.parse::<jiff::civil::Date>() {
         let z = d
             .to_zoned(now.time_zone().clone())
             .map_err(|_| bad(what, value))?;
-        let next = z
-            .checked_add(Span::new().days(1))
-            .map_err(|_| bad(what, value))?;
-        return Ok((zoned_ns(&z), Some(zoned_ns(&next))));
+        return Ok((zoned_ns(&z), None));
     }
     if let Ok(dt) = v.parse::<jiff::civil::DateTime>() {
         let z = dt
@@ -333,9 +344,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.since_ns, ns("2026-11-20T08:00:00Z"));
+        // A date alone as since: from that day on, until now.
         let r = resolve(Some("2026-11-20"), None, Some("Asia/Tokyo"), now, None).unwrap();
         assert_eq!(r.since_ns, ns("2026-11-19T15:00:00Z"));
-        assert_eq!(r.until_ns, ns("2026-11-20T15:00:00Z"));
+        assert_eq!(r.until_ns, ns("2026-11-21T12:00:00Z"));
+        // Billing periods.
+        let r = resolve(Some("this_month"), None, None, now, None).unwrap();
+        assert_eq!(r.since_ns, ns("2026-11-01T00:00:00Z"));
+        assert_eq!(r.until_ns, ns("2026-11-21T12:00:00Z"));
+        let r = resolve(Some("last_month"), None, Some("Europe/Berlin"), now, None).unwrap();
+        assert_eq!(r.since_ns, ns("2026-09-30T22:00:00Z"));
+        assert_eq!(r.until_ns, ns("2026-10-31T23:00:00Z"));
     }
 
     #[test]
