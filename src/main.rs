@@ -65,13 +65,13 @@ enum Command {
 #[derive(Args)]
 struct ServeArgs {
     /// OTLP/gRPC listen address.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_listen_addr)]
     otlp_grpc: Option<SocketAddr>,
     /// OTLP/HTTP listen address.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_listen_addr)]
     otlp_http: Option<SocketAddr>,
     /// MCP listen address (endpoint /mcp).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_listen_addr)]
     mcp: Option<SocketAddr>,
     /// Delete data older than this (e.g. 90d); default keeps everything.
     #[arg(long)]
@@ -141,6 +141,23 @@ enum AuditAction {
     },
 }
 
+/// A listen address: `IP:PORT`, or `HOST:PORT` resolved now
+/// (`localhost:4319`; an IPv4 address is preferred when a name has both).
+fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(s)
+        .map_err(|e| format!("{s:?} is not HOST:PORT ({e}); e.g. 127.0.0.1:4319"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{s:?} resolves to no address"))
+}
+
 fn parse_ingest_auth(s: &str) -> Result<IngestAuth, String> {
     match s {
         "auto" => Ok(IngestAuth::Auto),
@@ -160,6 +177,18 @@ fn parse_duration(s: &str) -> anyhow::Result<std::time::Duration> {
     })
 }
 
+/// Commands that only read refuse a data dir that does not exist, rather
+/// than creating an empty store and answering with no data.
+fn existing_data_dir(config: &Config) -> anyhow::Result<&Config> {
+    if !config.data_dir.is_dir() {
+        bail!(
+            "no data directory at {}: check --data-dir (serve creates it on first start)",
+            config.data_dir.display()
+        );
+    }
+    Ok(config)
+}
+
 fn load_config(args: &StoreArgs) -> anyhow::Result<Config> {
     let mut config = match &args.config {
         Some(path) => Config::from_file(path)?,
@@ -176,14 +205,37 @@ fn load_config(args: &StoreArgs) -> anyhow::Result<Config> {
 /// lines stay off.
 const DEFAULT_LOG: &str = "info,rmcp=warn";
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    // `query --help` lists the tools it can run, from the registry.
+    let tools: Vec<&str> = tokentally::mcp::registry::TOOLS
+        .iter()
+        .map(|t| t.name)
+        .collect();
+    let command = <Cli as clap::CommandFactory>::command().mut_subcommand("query", |c| {
+        c.after_help(format!("Tools: {}", tools.join(", ")))
+    });
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with each cause once ("a: b: c"), not a backtrace.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TOKENTALLY_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -195,9 +247,24 @@ fn main() -> anyhow::Result<()> {
 async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve(load_config(&store)?, args).await,
-        Command::Token { action } => token(load_config(&store)?, action),
-        Command::Audit { action } => audit(load_config(&store)?, action),
-        Command::Query { tool, arguments } => query(load_config(&store)?, &tool, &arguments).await,
+        Command::Token { action } => {
+            let config = load_config(&store)?;
+            if matches!(action, TokenAction::List) {
+                existing_data_dir(&config)?;
+            }
+            token(config, action)
+        }
+        Command::Audit { action } => {
+            audit(existing_data_dir(&load_config(&store)?)?.clone(), action)
+        }
+        Command::Query { tool, arguments } => {
+            query(
+                existing_data_dir(&load_config(&store)?)?.clone(),
+                &tool,
+                &arguments,
+            )
+            .await
+        }
         Command::Prune { retention } => {
             let config = load_config(&store)?;
             let keep = parse_duration(&retention)?;

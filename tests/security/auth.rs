@@ -536,3 +536,62 @@ fn a_data_dir_others_can_write_is_refused() {
         "nothing was created"
     );
 }
+
+// CLI: --data-dir after the subcommand, one duration grammar, and read-only
+// commands that refuse a data dir that does not exist instead of answering
+// from a new empty store.
+#[test]
+fn cli_options_anywhere_one_duration_grammar_no_silent_empty_store() {
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("data");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tokentally"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&dir)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["query", "cost_by_developer"][..],
+        &["token", "list"][..],
+        &["audit", "verify"][..],
+    ] {
+        let out = run(args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no data directory"), "{args:?}: {err}");
+        assert_eq!(
+            err.matches("no data directory").count(),
+            1,
+            "said once: {err}"
+        );
+    }
+    assert!(!dir.exists(), "a read-only command created the data dir");
+    let out = run(&[
+        "token",
+        "create",
+        "--name",
+        "short",
+        "--scope",
+        "read",
+        "--expires",
+        "30m",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("tt_"));
+    let out = run(&["prune", "--retention", "3months"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["token", "list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"short\""));
+    let out = run(&["query", "--help"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cost_by_developer, model_breakdown"));
+}
