@@ -17,6 +17,10 @@ use tokentally::config::{Config, IngestAuth};
 struct Cli {
     #[command(flatten)]
     store: StoreArgs,
+    /// Log lines on stderr as `text` (default) or `json` (one object a line).
+    /// The level is set with TOKENTALLY_LOG (e.g. `debug`, `info,tokentally=debug`).
+    #[arg(long, global = true, env = "TOKENTALLY_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -229,14 +233,17 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TOKENTALLY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
-        )
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOKENTALLY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if cli.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

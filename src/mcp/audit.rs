@@ -73,6 +73,15 @@ where
             duration: started.elapsed(),
         },
     );
+    // One concise line per tool call (no arguments: they may hold content).
+    tracing::info!(
+        tool = record.tool.as_deref().unwrap_or(""),
+        outcome = %record.outcome,
+        token = record.token_name.as_deref().unwrap_or("-"),
+        rows = record.rows.unwrap_or(0),
+        ms = record.duration_ms.unwrap_or(0),
+        "tool call"
+    );
     let sink = sink.clone();
     tokio::task::spawn_blocking(move || sink.append(record))
         .await

@@ -52,6 +52,54 @@ pub(crate) struct Writer {
     deferred: VecDeque<Request>,
     max_records: usize,
     cache: WriterCache,
+    summary: Summary,
+}
+
+/// What was written since the last log line: one concise line per minute
+/// while ingest runs, rather than one per request.
+struct Summary {
+    since: std::time::Instant,
+    commits: u64,
+    stored: u64,
+    duplicates: u64,
+}
+
+/// How often the writer logs what it stored.
+const SUMMARY_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Summary {
+    fn new() -> Summary {
+        Summary {
+            since: std::time::Instant::now(),
+            commits: 0,
+            stored: 0,
+            duplicates: 0,
+        }
+    }
+
+    fn add(&mut self, receipts: &[WriteReceipt]) {
+        self.commits += 1;
+        for r in receipts {
+            self.stored += r.inserted;
+            self.duplicates += r.duplicates;
+        }
+        if self.since.elapsed() >= SUMMARY_EVERY {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.commits > 0 {
+            tracing::info!(
+                stored = self.stored,
+                duplicates = self.duplicates,
+                commits = self.commits,
+                seconds = self.since.elapsed().as_secs(),
+                "ingest stored records"
+            );
+        }
+        *self = Summary::new();
+    }
 }
 
 impl Writer {
@@ -67,6 +115,7 @@ impl Writer {
             deferred: VecDeque::new(),
             max_records,
             cache: WriterCache::default(),
+            summary: Summary::new(),
         }
     }
 
@@ -136,6 +185,7 @@ impl Writer {
         let batches: Vec<&Batch> = group.iter().map(|(b, _)| b).collect();
         match insert::write_batches(&self.conn, &mut self.cache, &batches) {
             Ok(receipts) => {
+                self.summary.add(&receipts);
                 for ((_, ack), receipt) in group.into_iter().zip(receipts) {
                     let _ = ack.send(Ok(receipt));
                 }
@@ -193,6 +243,7 @@ impl Writer {
 
     /// Refuses what is still queued, then folds the WAL into the database.
     fn shut_down(&mut self) -> Result<(), StoreError> {
+        self.summary.flush();
         self.queue.close();
         // Requests queued after `Close` are dropped: their callers see `Closed`.
         self.deferred.clear();
