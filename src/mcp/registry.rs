@@ -373,9 +373,48 @@ impl Registry {
                 );
             }
         };
+        let named_developer = obj
+            .get("developer")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         match (tool.call)(self, principal, obj, &hash).await {
-            Ok(out) => finish(&self.ctx, name, &hash, out),
+            Ok(mut out) => {
+                if out.rows.is_empty() && tool.needs == Needs::Query && !out.has_start() {
+                    out.notes
+                        .extend(self.why_empty(principal, named_developer.as_deref()).await);
+                }
+                finish(&self.ctx, name, &hash, out)
+            }
             Err(e) => ToolReply::from_query_error(e, &self.ctx),
         }
+    }
+
+    /// Why an answer has no rows, and what to do: the span of the data the
+    /// caller can see, so an empty first answer is never just "$0".
+    async fn why_empty(&self, principal: &Principal, developer: Option<&str>) -> Option<String> {
+        let extent = self
+            .ctx
+            .questions
+            .data_extent(crate::query::visible::Visible::of(principal))
+            .await
+            .ok()?;
+        let utc = jiff::tz::TimeZone::UTC;
+        let mut note = match extent {
+            None => "nothing is stored that this token may see yet: check that telemetry arrives \
+                     (describe_data shows what is stored)"
+                .to_string(),
+            Some((first, last)) => format!(
+                "nothing matched in this range; the data this token can see runs from {} to {}: \
+                 widen since/until or loosen the filters",
+                crate::query::time::show_ns(first, &utc),
+                crate::query::time::show_ns(last, &utc)
+            ),
+        };
+        if let Some(d) = developer {
+            note.push_str(&format!(
+                "; no records matched developer {d:?} (describe_data lists the developers you can see)"
+            ));
+        }
+        Some(note)
     }
 }

@@ -97,6 +97,12 @@ impl Output {
         self.more = p.more;
     }
 
+    /// Whether this answer is a later page (its emptiness then means the
+    /// pages ran out, not that nothing matched).
+    pub fn has_start(&self) -> bool {
+        !matches!(self.start, None | Some(Position::Offset(0)))
+    }
+
     /// Sets the body: every field of `body` (a struct whose schema is the
     /// tool's reply schema, see `tools::reply_schema`).
     pub fn body(&mut self, body: &impl serde::Serialize) {

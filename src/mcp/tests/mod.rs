@@ -489,3 +489,68 @@ async fn every_argument_of_every_tool_survives_hostile_values() {
         .sum();
     assert_eq!(total as usize, ds.records.len());
 }
+
+#[tokio::test]
+async fn empty_answers_say_why_and_what_to_do() {
+    let (ctx, ds) = generated_ctx();
+    // The span of the data, read from the generated records themselves.
+    let times = ds
+        .records
+        .iter()
+        .map(|r| r.ev.time_ns)
+        .chain(ds.metrics.iter().map(|m| m.time_ns))
+        .chain(ds.spans.iter().map(|s| s.start_ns));
+    let (first, last) = times.fold((i64::MAX, i64::MIN), |(a, b), t| (a.min(t), b.max(t)));
+    let utc = jiff::tz::TimeZone::UTC;
+    let p = principal(Scope::Read, &[]);
+    let old = json!({"since": "2020-01-01", "until": "2020-02-01"});
+    for tool in [
+        "cost_by_developer",
+        "model_breakdown",
+        "list_sessions",
+        "search_events",
+        "tool_latency",
+    ] {
+        let r = call_tool(&ctx, &p, tool, old.clone()).await;
+        assert!(!r.is_error, "{tool}: {}", r.text);
+        assert_eq!(r.rows, 0);
+        let notes = r.structured["notes"].to_string();
+        assert!(
+            notes.contains(&format!(
+                "runs from {} to {}",
+                crate::query::time::show_ns(first, &utc),
+                crate::query::time::show_ns(last, &utc)
+            )),
+            "{tool}: {notes}"
+        );
+    }
+    let r = call_tool(
+        &ctx,
+        &p,
+        "cost_by_developer",
+        json!({"since": ALL, "developer": "bob"}),
+    )
+    .await;
+    assert!(
+        r.structured["notes"]
+            .to_string()
+            .contains("developer \\\"bob\\\""),
+        "{}",
+        r.structured
+    );
+    // A token that can see nobody's data is told so, not shown a span.
+    let nobody = principal(Scope::Read, &["nobody@example.com"]);
+    let r = call_tool(&ctx, &nobody, "cost_by_developer", json!({"since": ALL})).await;
+    assert!(
+        r.structured["notes"]
+            .to_string()
+            .contains("nothing is stored that this token may see")
+    );
+    // An answer with rows carries no such note.
+    let r = call_tool(&ctx, &p, "cost_by_developer", json!({"since": ALL})).await;
+    assert!(
+        !r.structured["notes"]
+            .to_string()
+            .contains("nothing matched")
+    );
+}
