@@ -73,7 +73,21 @@ pub struct PageArgs {
     pub cursor: Option<String>,
 }
 
-/// Arguments of the aggregate tools (`cost_by_developer`, `model_breakdown`, `tool_latency`, `top_edited_files`).
+/// Arguments of the spend tools (`cost_by_developer`, `model_breakdown`).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct SpendArgs {
+    /// Time range (`since`, `until`, `timezone`).
+    #[serde(flatten)]
+    pub range: RangeArgs,
+    /// Who/what filters (developer, team, attribute, model, session...).
+    #[serde(flatten)]
+    pub who: WhoArgs,
+    /// Paging (`limit`, `cursor`).
+    #[serde(flatten)]
+    pub page: PageArgs,
+}
+
+/// Arguments of the tool-use tools (`tool_latency`, `top_edited_files`).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct AggregateArgs {
     /// Time range (`since`, `until`, `timezone`).

@@ -126,9 +126,13 @@ pub static TOOLS: &[ToolDef] = &[
             range, most expensive first, with totals. Use for 'what did Claude Code cost per developer last week'. \
             Filter by team, resource attribute, model, repository, MCP server/tool.",
         needs: Needs::Query,
-        input_schema: schema_of::<AggregateArgs>,
+        input_schema: schema_of::<args::SpendArgs>,
         output_schema: reply_schema::<spend::CostBody, crate::query::cost::DeveloperCost>,
-        call: call!("cost_by_developer", AggregateArgs, spend::cost_by_developer),
+        call: call!(
+            "cost_by_developer",
+            args::SpendArgs,
+            spend::cost_by_developer
+        ),
     },
     ToolDef {
         name: "model_breakdown",
@@ -137,9 +141,9 @@ pub static TOOLS: &[ToolDef] = &[
             (exact), API errors. Use for 'which model produced the most output tokens yesterday and what did \
             each model cost'.",
         needs: Needs::Query,
-        input_schema: schema_of::<AggregateArgs>,
+        input_schema: schema_of::<args::SpendArgs>,
         output_schema: reply_schema::<spend::ModelsBody, crate::query::models::ModelUsage>,
-        call: call!("model_breakdown", AggregateArgs, spend::model_breakdown),
+        call: call!("model_breakdown", args::SpendArgs, spend::model_breakdown),
     },
     ToolDef {
         name: "tool_latency",

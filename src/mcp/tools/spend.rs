@@ -1,6 +1,6 @@
 //! Tools about spend: cost per developer, per model, and over time.
 
-use super::super::args::{self, AggregateArgs};
+use super::super::args::{self, SpendArgs};
 use super::super::reply::Output;
 use super::{money, paging};
 use crate::auth::Principal;
@@ -60,7 +60,7 @@ pub struct SeriesBody {
 pub(crate) async fn cost_by_developer(
     ctx: &ToolContext,
     principal: &Principal,
-    a: Result<AggregateArgs, QueryError>,
+    a: Result<SpendArgs, QueryError>,
     hash: &str,
 ) -> Result<Output, QueryError> {
     let a = a?;
@@ -108,7 +108,7 @@ pub(crate) async fn cost_by_developer(
 pub(crate) async fn model_breakdown(
     ctx: &ToolContext,
     principal: &Principal,
-    a: Result<AggregateArgs, QueryError>,
+    a: Result<SpendArgs, QueryError>,
     hash: &str,
 ) -> Result<Output, QueryError> {
     let a = a?;

@@ -13,6 +13,18 @@ use super::{
 use crate::otlp::{DecodeOptions, Decoded};
 use crate::rows::{Attrs, Batch, EventRow};
 
+#[cfg(test)]
+#[test]
+fn statuses_are_read_from_error_messages() {
+    assert_eq!(status_in_text("Repeated 529 Overloaded errors"), Some(529));
+    assert_eq!(
+        status_in_text("API Error: 429 {\"type\":\"error\"}"),
+        Some(429)
+    );
+    assert_eq!(status_in_text("retry 3 of 10 after 1200 ms"), None);
+    assert_eq!(status_in_text("port 5290 refused"), None);
+}
+
 /// Log bodies of Claude Code events are `claude_code.<event name>`.
 const BODY_PREFIX: &str = "claude_code.";
 
@@ -183,7 +195,26 @@ fn event_row(
     set_once(&mut row.branch, details.branch);
     row.event_name = event_name;
     row.attrs = attrs_out;
+    if row.status_code.is_none()
+        && matches!(
+            row.event_name.as_str(),
+            "api_error" | "api_retries_exhausted"
+        )
+    {
+        // Claude Code often gives the HTTP status only in the message
+        // ("Repeated 529 Overloaded errors").
+        row.status_code = row.error.as_deref().and_then(status_in_text);
+    }
     row
+}
+
+/// The HTTP error status (400-599) an error message names, if it names one:
+/// the first three-digit number standing alone.
+fn status_in_text(text: &str) -> Option<i64> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .filter(|w| w.len() == 3)
+        .filter_map(|w| w.parse::<i64>().ok())
+        .find(|n| (400..=599).contains(n))
 }
 
 /// Moves one attribute into its typed column; false when it has none (or

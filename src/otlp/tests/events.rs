@@ -100,8 +100,10 @@ fn api_error_529_fixture() {
         Some("Repeated 529 Overloaded errors")
     );
     assert_eq!(api_error.duration_ms, Some(8));
-    // This capture carries no status_code attribute: nothing is invented.
-    assert_eq!(api_error.status_code, None);
+    // This capture carries no status_code attribute: the status is read
+    // from the message, so search_events {"status_code": 529} finds it.
+    assert_eq!(api_error.status_code, Some(529));
+    assert!(api_error.attrs.get("status_code").is_none());
     assert_eq!(api_error.attrs.get("attempt"), Some(&json!(3)));
     let exhausted = event(&d, 8);
     assert_eq!(exhausted.event_name, "api_retries_exhausted");
