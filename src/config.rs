@@ -133,9 +133,10 @@ pub struct QueryLimits {
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimits {
-    /// MCP requests per minute allowed to one token.
+    /// Tool calls per minute allowed to one token (protocol messages such as
+    /// initialize, notifications and the GET stream do not count).
     pub per_token_per_minute: u32,
-    /// Burst allowed to one token.
+    /// Tool calls one token may make at once before the per-minute rate applies.
     pub per_token_burst: u32,
     /// MCP requests per minute allowed from one IP address, checked before
     /// the token is looked up.
@@ -194,8 +195,8 @@ impl Default for QueryLimits {
 impl Default for RateLimits {
     fn default() -> Self {
         RateLimits {
-            per_token_per_minute: 60,
-            per_token_burst: 20,
+            per_token_per_minute: 120,
+            per_token_burst: 100,
             per_ip_per_minute: 600,
             per_ip_burst: 100,
         }

@@ -191,7 +191,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         store.clone(),
         config.query.clone(),
     ))
-    .with_audit_log(audit_reader.clone());
+    .with_audit_log(audit_reader.clone())
+    .with_rate_limiter(limiter.clone());
     let audit_witness = audit_reader;
     let mut mcp_hosts = Vec::new();
     if !config.allowed_hosts.is_empty() {

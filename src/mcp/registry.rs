@@ -283,6 +283,8 @@ pub struct Registry {
     pub audit_log: Option<Arc<AuditLog>>,
     /// Calls in flight per token (shared by every clone).
     slots: Arc<Slots>,
+    /// Tool calls per token per minute, when the surface limits them.
+    limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
 }
 
 /// Each token's share of the query capacity: at most
@@ -314,7 +316,14 @@ impl Registry {
             ctx,
             audit_log: None,
             slots: Arc::default(),
+            limiter: None,
         }
+    }
+
+    /// Counts every tool call against its token's rate limit.
+    pub fn with_rate_limiter(mut self, limiter: Arc<crate::ratelimit::RateLimiter>) -> Registry {
+        self.limiter = Some(limiter);
+        self
     }
 
     /// Lets the audit tools read `log` (opened read-only).
@@ -356,6 +365,17 @@ impl Registry {
                 ),
             };
             return ToolReply::error(Outcome::Forbidden, message);
+        }
+        if let Some(limiter) = &self.limiter
+            && let Err(wait) = limiter.check_token(principal.token_id)
+        {
+            return ToolReply::error(
+                Outcome::RateLimited,
+                format!(
+                    "this token made too many tool calls in the last minute; retry in {} s",
+                    crate::ratelimit::retry_after_secs(wait)
+                ),
+            );
         }
         let obj = match tools::check_args(tool, &args) {
             Ok(o) => o,

@@ -507,14 +507,9 @@ async fn authorize_mcp(
             forbidden_scope(),
         ));
     }
-    if let Err(wait) = state.limiter.check_token(principal.token_id) {
-        return Err(deny(
-            Outcome::RateLimited,
-            "per-token rate limit",
-            Some(principal),
-            too_many(wait),
-        ));
-    }
+    // The per-token limit counts tool calls, in the registry: the protocol
+    // messages of a session (initialize, notifications, the GET stream)
+    // must not use up a token's budget.
     Ok(principal)
 }
 

@@ -354,38 +354,20 @@ fn host_check_accepts_loopback_bound_and_listed_hosts_only() {
     }
 }
 
+/// The per-token limit counts tool calls (in the registry), not HTTP
+/// requests: a session's protocol messages past the token's burst pass.
 #[tokio::test]
-async fn per_token_burst_then_429_with_retry_after_and_other_tokens_served() {
+async fn http_requests_do_not_use_up_the_per_token_limit() {
     let f = fixture(3);
     let router = mcp_router(&f.state);
     let read = format!("Bearer {}", f.read);
-    for _ in 0..3 {
+    for _ in 0..10 {
         assert_eq!(
             send(&router, request("/mcp", Some(&read))).await.0,
             StatusCode::OK
         );
     }
-    let (status, headers, _) = send(&router, request("/mcp", Some(&read))).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = headers[header::RETRY_AFTER]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=60).contains(&retry), "{retry}");
-    let admin = format!("Bearer {}", f.admin);
-    assert_eq!(
-        send(&router, request("/mcp", Some(&admin))).await.0,
-        StatusCode::OK
-    );
-    assert_eq!(
-        outcomes(&f.audit),
-        vec![(
-            "rate_limited".to_string(),
-            Some("reader".to_string()),
-            Some("per-token rate limit".to_string())
-        )]
-    );
+    assert!(outcomes(&f.audit).is_empty());
 }
 
 #[tokio::test]
