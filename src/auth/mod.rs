@@ -90,7 +90,8 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// The developer restriction to apply in the query layer, if any.
+    /// The developers this token is bound to, if any (the query layer reads
+    /// it only through `query::visible::Visible::of`).
     pub fn developer_restriction(&self) -> Option<&[String]> {
         if self.developers.is_empty() {
             None

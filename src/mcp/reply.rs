@@ -112,9 +112,45 @@ impl Output {
     }
 }
 
+/// Makes a value as small as it can be without losing meaning: object
+/// members that are `null` are left out (an absent optional field means the
+/// same), money (`*_usd`) is rounded to 6 decimals and shares and rates
+/// (`*_share`, `*_rate`) to 4, so `0.017837500000000003` reads `0.017838`.
+fn compact(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            for (k, x) in m.iter_mut() {
+                let digits = if k.ends_with("_usd") {
+                    Some(6)
+                } else if k.ends_with("_share") || k.ends_with("_rate") {
+                    Some(4)
+                } else {
+                    None
+                };
+                match (digits, x.as_f64()) {
+                    (Some(d), Some(f)) if x.is_f64() => {
+                        let scale = 10f64.powi(d);
+                        *x = serde_json::Number::from_f64((f * scale).round() / scale)
+                            .map(Value::Number)
+                            .unwrap_or(Value::Null);
+                    }
+                    _ => compact(x),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(compact),
+        _ => {}
+    }
+}
+
 /// Applies the reply-size cap and builds the reply.
 pub fn finish(ctx: &ToolContext, tool: &str, args_hash: &str, mut out: Output) -> ToolReply {
     let max = ctx.limits.max_reply_bytes.max(1024);
+    out.rows.iter_mut().for_each(compact);
+    for v in out.body.values_mut() {
+        compact(v);
+    }
     // The text content repeats the JSON for clients that ignore structured
     // content, so the JSON gets half the budget.
     let budget = (max / 2).saturating_sub(out.summary.len() + 512);

@@ -83,7 +83,7 @@ fn count(conn: &rusqlite::Connection, sql: &Sql) -> Result<i64, QueryError> {
         .unwrap_or(0))
 }
 
-/// Runs the question (restricted by `f`'s developer restriction).
+/// Runs the question (limited to what `f`'s `Visible` may see).
 pub fn describe_data(
     conn: &rusqlite::Connection,
     f: &Filter,

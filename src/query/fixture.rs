@@ -323,6 +323,12 @@ pub fn utc(since_ns: i64, until_ns: i64) -> super::time::TimeRange {
     }
 }
 
+/// Comparison of an amount of money in a tool reply (rounded to 6
+/// decimals, the precision answers promise) with an exact sum.
+pub fn close_usd(reply: f64, exact: f64) -> bool {
+    (reply - exact).abs() <= 5e-7 + 1e-9 * exact.abs()
+}
+
 /// Float comparison for sums computed in a different order.
 pub fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()))

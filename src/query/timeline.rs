@@ -1,6 +1,7 @@
 //! `session_timeline`: one session turn by turn. The session is looked up
-//! under the caller's developer restriction, so another developer's session
-//! is "not found", never shown.
+//! through the caller's `Visible`, so another developer's session is "not
+//! found", never shown; and only the caller's own records of a session are
+//! shown (another developer may have sent records under the same id).
 
 use std::collections::BTreeMap;
 

@@ -187,7 +187,7 @@ async fn list_sessions_sorted_with_totals_and_restriction() {
     assert_eq!(rows.len(), sessions.len());
     for r in &rows {
         let (cost, req, prompts) = sessions[r["session_id"].as_str().unwrap()];
-        assert!(close(r["cost_usd"].as_f64().unwrap(), cost), "{r}");
+        assert!(close_usd(r["cost_usd"].as_f64().unwrap(), cost), "{r}");
         assert_eq!(
             (
                 r["api_requests"].as_i64().unwrap(),

@@ -20,10 +20,13 @@ async fn capture_tools_answer_concrete_numbers() {
     assert_eq!(m["model"], "claude-opus-5-5");
     assert_eq!(m["requests"], 7);
     assert_eq!(m["output_tokens"], 84);
-    assert!(close(m["cost_usd"].as_f64().unwrap(), 7.0 * 0.000976));
+    assert!(close_usd(m["cost_usd"].as_f64().unwrap(), 7.0 * 0.000976));
     assert_eq!(m["cost_share"], 1.0);
     // durations 85, 19, 69, 32, 30, 26, 19: mean 40, p95 nearest rank = 7th = 85.
-    assert!(close(m["mean_latency_ms"].as_f64().unwrap(), 280.0 / 7.0));
+    assert!(close_usd(
+        m["mean_latency_ms"].as_f64().unwrap(),
+        280.0 / 7.0
+    ));
     assert_eq!(m["p95_latency_ms"], 85);
     let r = call_tool(
         &ctx,
@@ -318,12 +321,12 @@ async fn latency_with_partial_hour_edges_matches_raw_records() {
             .map(|m| m.value)
             .sum();
         assert!(
-            close(row["cost_usd"].as_f64().unwrap(), cost + metric_cost),
+            close_usd(row["cost_usd"].as_f64().unwrap(), cost + metric_cost),
             "{model}"
         );
         let mean = d.iter().sum::<i64>() as f64 / d.len() as f64;
         assert!(
-            close(row["mean_latency_ms"].as_f64().unwrap(), mean),
+            close_usd(row["mean_latency_ms"].as_f64().unwrap(), mean),
             "{model}"
         );
         assert_eq!(row["p95_latency_ms"], rank(&mut d, 95.0), "{model}");

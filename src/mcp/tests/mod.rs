@@ -10,7 +10,7 @@ use crate::audit::{AuditError, AuditRecord, Outcome};
 use crate::auth::Scope;
 use crate::config::QueryLimits;
 use crate::query::fixture::generated::{self, DAY_NS, START_NS};
-use crate::query::fixture::{Fx, capture, close};
+use crate::query::fixture::{Fx, capture, close_usd};
 use crate::query::runner::Sqlite;
 use crate::query::{QueryError, ToolContext};
 

@@ -24,7 +24,7 @@ async fn cost_by_developer_matches_query_and_totals() {
             })
             .map(|m| m.value)
             .sum::<f64>();
-    assert!(close(
+    assert!(close_usd(
         r.structured["totals"]["cost_usd"].as_f64().unwrap(),
         expected
     ));
@@ -162,7 +162,7 @@ async fn usage_over_time_daily_in_utc_and_new_york() {
             let d = start.to_zoned(zone.clone()).date();
             let (cost, req, devs) = exp.get(&d).cloned().unwrap_or_default();
             assert!(
-                close(r["cost_usd"].as_f64().unwrap(), cost),
+                close_usd(r["cost_usd"].as_f64().unwrap(), cost),
                 "{tz} {d}: {r}"
             );
             assert_eq!(r["requests"], req, "{tz} {d}");
@@ -325,7 +325,7 @@ async fn usage_split_by_repository_and_mcp_server_in_total() {
         assert_eq!(got.len(), exp.len(), "{split}: {got:?}");
         for (k, (c, n)) in &exp {
             let (gc, gn) = got[k];
-            assert!(close(gc, *c), "{split} {k:?}");
+            assert!(close_usd(gc, *c), "{split} {k:?}");
             assert_eq!(gn, *n, "{split} {k:?}");
         }
     }

@@ -57,7 +57,11 @@ fn same_sums(a: &BTreeMap<String, Vec<f64>>, b: &BTreeMap<String, Vec<f64>>, wha
     );
     for (k, x) in a {
         for (i, (p, q)) in x.iter().zip(&b[k]).enumerate() {
-            assert!(close(*p, *q), "{what} {k} field {i}: {p} vs {q}");
+            // Each side sums values rounded to 6 decimals (money) in replies.
+            assert!(
+                (p - q).abs() <= 1e-5 + 1e-9 * q.abs(),
+                "{what} {k} field {i}: {p} vs {q}"
+            );
         }
     }
 }
