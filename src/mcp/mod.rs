@@ -30,8 +30,8 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use tokio_util::sync::CancellationToken;
 
 pub use self::registry::Registry;
+pub use self::registry::call_tool;
 pub use self::reply::ToolReply;
-pub use self::tools::call_tool;
 use crate::audit::AuditSink;
 use crate::auth::Principal;
 

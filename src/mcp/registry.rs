@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use super::args::{self, AggregateArgs};
 use super::audit_tools::{self, AuditLogArgs, AuditSummaryArgs};
 use super::reply::{Output, ToolReply, finish};
-use super::tools::{self, activity, code, inventory, reply_schema, schema_of, spend};
+use super::tools::{activity, code, inventory, reply_schema, schema_of, spend};
 use crate::audit::{AuditLog, Outcome};
 use crate::auth::Principal;
 use crate::query::{QueryError, ToolContext};
@@ -110,7 +110,7 @@ macro_rules! call {
             obj: Map<String, Value>,
             hash: &'a str,
         ) -> BoxFuture<'a, Result<Output, QueryError>> {
-            Box::pin($f(Env::of(r), p, tools::parse::<$args>($name, obj), hash))
+            Box::pin($f(Env::of(r), p, parse::<$args>($name, obj), hash))
         }
         call as CallFn
     }};
@@ -377,11 +377,11 @@ impl Registry {
                 ),
             );
         }
-        let obj = match tools::check_args(tool, &args) {
+        let obj = match check_args(tool, &args) {
             Ok(o) => o,
             Err(e) => return ToolReply::from_query_error(e, &self.ctx),
         };
-        let hash = tools::args_hash(name, &obj);
+        let hash = args_hash(name, &obj);
         let limits = &self.ctx.limits;
         let slots = self.slots.of(principal.token_id, limits.per_token_calls);
         let wait = std::time::Duration::from_millis(limits.per_token_wait_ms);
@@ -441,4 +441,94 @@ impl Registry {
         }
         Some(note)
     }
+}
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// The argument names of a tool, from its schema; generated once per tool
+/// (tool names are unique across the query and audit tools).
+fn known_arguments(spec: &ToolDef) -> std::sync::Arc<[String]> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type ByTool = HashMap<&'static str, Arc<[String]>>;
+    static KNOWN: OnceLock<Mutex<ByTool>> = OnceLock::new();
+    let mut known = KNOWN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    known
+        .entry(spec.name)
+        .or_insert_with(|| {
+            (spec.input_schema)()
+                .get("properties")
+                .and_then(|p| p.as_object())
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default()
+        })
+        .clone()
+}
+
+/// Checks the argument object against the tool's schema properties.
+fn check_args(spec: &ToolDef, args: &Value) -> Result<Map<String, Value>, QueryError> {
+    let obj = match args {
+        Value::Null => Map::new(),
+        Value::Object(o) => o.clone(),
+        _ => {
+            return Err(QueryError::Invalid(
+                "arguments must be a JSON object".into(),
+            ));
+        }
+    };
+    if depth(args) > 4 {
+        return Err(QueryError::Invalid(
+            "arguments are nested too deeply; every argument is a plain value".into(),
+        ));
+    }
+    let known = known_arguments(spec);
+    for k in obj.keys() {
+        if !known.contains(k) {
+            let list: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
+            return Err(QueryError::Invalid(format!(
+                "unknown argument {k:?} for {}; known arguments: {}",
+                spec.name,
+                list.join(", ")
+            )));
+        }
+    }
+    Ok(obj)
+}
+
+/// Hash of the arguments that define the question (not limit/cursor), binding cursors to it.
+fn args_hash(tool: &str, obj: &Map<String, Value>) -> String {
+    let mut o = obj.clone();
+    o.remove("limit");
+    o.remove("cursor");
+    let text = format!("{tool}\n{}", Value::Object(o));
+    blake3::hash(text.as_bytes()).to_hex()[..16].to_string()
+}
+
+/// Deserializes checked arguments, turning serde's message into a tool error.
+fn parse<T: serde::de::DeserializeOwned>(
+    tool: &str,
+    obj: Map<String, Value>,
+) -> Result<T, QueryError> {
+    serde_json::from_value(Value::Object(obj))
+        .map_err(|e| QueryError::Invalid(format!("invalid arguments for {tool}: {e}")))
+}
+
+/// Runs one tool for `principal` through the [`Registry`] over `ctx` (the
+/// audit tools, which need the audit log, answer that it is not available).
+pub async fn call_tool(
+    ctx: &ToolContext,
+    principal: &Principal,
+    name: &str,
+    args: Value,
+) -> ToolReply {
+    Registry::new(ctx.clone()).call(principal, name, args).await
 }

@@ -6,10 +6,9 @@
 //! work on the hourly rollups; event-level filters (repository, branch, MCP
 //! server and tool, query source) need raw rows (alias `e` for events).
 
-use rusqlite::types::Value;
-
 use super::QueryError;
 use super::attribution::Attribution;
+pub use super::sql::{Sql, int, text};
 use super::visible::Visible;
 
 /// A context's team: `team.id`, else `team`, from the resource attributes
@@ -76,55 +75,6 @@ pub fn parse_attribute(arg: &str) -> Result<(String, String), QueryError> {
         )));
     }
     Ok((k.to_string(), v.trim().to_string()))
-}
-
-/// SQL text plus its bound parameters, built together so they cannot drift.
-#[derive(Debug, Default)]
-pub struct Sql {
-    /// The SQL text with `?` placeholders.
-    pub text: String,
-    /// The parameters, in order.
-    pub params: Vec<Value>,
-}
-
-impl Sql {
-    /// Appends text.
-    pub fn push(&mut self, s: &str) -> &mut Self {
-        self.text.push_str(s);
-        self
-    }
-
-    /// Appends text with one bound parameter per `?` in it.
-    pub fn bind(&mut self, s: &str, values: impl IntoIterator<Item = Value>) -> &mut Self {
-        self.text.push_str(s);
-        self.params.extend(values);
-        self
-    }
-
-    /// A copy of this fragment.
-    pub fn clone_sql(&self) -> Sql {
-        Sql {
-            text: self.text.clone(),
-            params: self.params.clone(),
-        }
-    }
-
-    /// Appends another fragment.
-    pub fn append(&mut self, other: Sql) -> &mut Self {
-        self.text.push_str(&other.text);
-        self.params.extend(other.params);
-        self
-    }
-}
-
-/// A text parameter.
-pub fn text(s: &str) -> Value {
-    Value::Text(s.to_string())
-}
-
-/// An integer parameter.
-pub fn int(i: i64) -> Value {
-    Value::Integer(i)
 }
 
 /// The JSON path for a plain attribute key (validated by `attribute_key_ok`).

@@ -29,6 +29,7 @@ pub mod plan;
 pub mod questions;
 pub mod runner;
 pub mod sessions;
+pub mod sql;
 pub mod time;
 pub mod timeline;
 pub mod timeseries;

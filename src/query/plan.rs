@@ -17,7 +17,7 @@
 //!   same requests are never counted from both signals
 //!   ([`counted_condition`]).
 
-use super::filter::Sql;
+use super::sql::Sql;
 use super::time::TimeRange;
 use super::visible::Visible;
 

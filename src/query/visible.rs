@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use super::filter::{Sql, text};
+use super::sql::{Sql, text};
 use crate::auth::Principal;
 
 /// The developers whose records a caller may read.
