@@ -108,7 +108,8 @@ impl Default for ConnectionLimits {
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QueryLimits {
-    /// Default number of rows a tool returns.
+    /// Default number of rows a tool returns (20 keeps a default answer
+    /// well under 20 KB; callers ask for more with `limit`).
     pub default_rows: usize,
     /// Ceiling on rows any call may ask for.
     pub max_rows: usize,
@@ -180,7 +181,7 @@ impl Default for Config {
 impl Default for QueryLimits {
     fn default() -> Self {
         QueryLimits {
-            default_rows: 100,
+            default_rows: 20,
             max_rows: 1000,
             time_budget_ms: 5_000,
             max_reply_bytes: 80_000,

@@ -554,3 +554,24 @@ async fn empty_answers_say_why_and_what_to_do() {
             .contains("nothing matched")
     );
 }
+
+#[tokio::test]
+async fn every_default_reply_is_well_under_twenty_kilobytes() {
+    // What Claude Code reads: the text block (summary and JSON) it is given.
+    let (ctx, ds) = generated_ctx();
+    let p = principal(Scope::Read, &[]);
+    for tool in registry::TOOLS
+        .iter()
+        .filter(|t| t.needs == registry::Needs::Query)
+    {
+        let args = match tool.name {
+            "session_timeline" => json!({"session_id": ds.records[0].session_id}),
+            _ => json!({"since": ALL}),
+        };
+        let r = call_tool(&ctx, &p, tool.name, args).await;
+        assert!(!r.is_error, "{}: {}", tool.name, r.text);
+        let shown = crate::mcp::to_call_tool_result(&r);
+        let bytes = serde_json::to_string(&shown).unwrap().len();
+        assert!(bytes < 20_000, "{}: {bytes} bytes", tool.name);
+    }
+}
