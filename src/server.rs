@@ -157,6 +157,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         },
         guard.clone(),
     )
+    .merge(crate::http::readiness_router(store.clone()))
     .layer(tower_http::timeout::TimeoutLayer::with_status_code(
         http::StatusCode::REQUEST_TIMEOUT,
         Duration::from_secs(60),
@@ -211,7 +212,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             sse_keep_alive: None,
         },
     );
-    let mcp_app = crate::http::mcp_router(mcp_service, guard);
+    let mcp_app = crate::http::mcp_router(mcp_service, guard)
+        .merge(crate::http::readiness_router(store.clone()));
     tasks.push(serve_axum(
         mcp,
         mcp_app,

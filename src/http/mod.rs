@@ -11,6 +11,29 @@ use self::guard::GuardState;
 use self::otlp::OtlpState;
 use crate::otlp::Signal;
 
+/// `GET /readyz` (no auth, no data): 200 when the store takes writes, else
+/// 503 with `Retry-After` and the reason.
+pub fn readiness_router(store: crate::store::Store) -> Router {
+    Router::new()
+        .route("/readyz", get(readyz))
+        .with_state(store)
+}
+
+async fn readyz(
+    axum::extract::State(store): axum::extract::State<crate::store::Store>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match store.ready().await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            [(http::header::RETRY_AFTER, "5")],
+            format!("not ready: {e}"),
+        )
+            .into_response(),
+    }
+}
+
 /// `GET /healthz`: liveness, no data, no auth.
 async fn healthz() -> &'static str {
     "ok"

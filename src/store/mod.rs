@@ -238,6 +238,23 @@ impl Store {
         receipt.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Whether the store takes writes now: the writer runs and the database
+    /// grants it a write transaction (`/readyz`).
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let (ack, done) = oneshot::channel();
+        self.inner
+            .requests
+            .try_send(writer::Request::Ping { ack })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+            })?;
+        done.await.map_err(|_| StoreError::Closed)?
+    }
+
     /// Runs `f` on a read-only connection. Past `budget` the SQLite work is
     /// interrupted and the call answers [`ReadError::TimedOut`]; the
     /// connection stays usable.

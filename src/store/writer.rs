@@ -35,6 +35,11 @@ pub(crate) enum Request {
         /// Answered when the prune is complete.
         ack: Ack<PruneReceipt>,
     },
+    /// Check that the database takes a write transaction (readiness).
+    Ping {
+        /// Answered once a write lock was taken and released.
+        ack: Ack<()>,
+    },
     /// Write what is queued before this, checkpoint and stop.
     Close {
         /// Answered after the checkpoint.
@@ -139,6 +144,13 @@ impl Writer {
                 }
                 Request::Prune { older_than_ns, ack } => {
                     let result = self.prune(older_than_ns);
+                    let _ = ack.send(result);
+                }
+                Request::Ping { ack } => {
+                    let result = self
+                        .conn
+                        .execute_batch("BEGIN IMMEDIATE; COMMIT")
+                        .map_err(StoreError::from);
                     let _ = ack.send(result);
                 }
                 Request::Close { ack } => {

@@ -309,8 +309,20 @@ async fn locked_databases_refuse_cleanly_and_lose_nothing_acknowledged() {
     // Queries still answer while the writer is locked out.
     let cost = s.call_ok("cost_by_developer", json!({})).await;
     assert_eq!(cost["totals"]["api_requests"], 1);
+    // Readiness says the store cannot take writes, and why.
+    let ready = t.http.get(t.otlp_url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(ready.headers().contains_key("retry-after"));
     locker.execute_batch("ROLLBACK").unwrap();
     drop(locker);
+    for url in [
+        t.otlp_url("/readyz"),
+        t.mcp_url().replace("/mcp", "/readyz"),
+    ] {
+        let ready = t.http.get(&url).send().await.unwrap();
+        assert_eq!(ready.status(), 200, "{url}");
+        assert_eq!(ready.text().await.unwrap(), "ready");
+    }
 
     assert_eq!(
         count(&t.db(), "SELECT count(*) FROM events"),
