@@ -142,6 +142,7 @@ pub struct SessionsArgs {
     #[serde(flatten)]
     pub page: PageArgs,
     /// Sort key, largest/newest first: `start` (default), `cost`, `duration`, `prompts`, `tokens`, `errors`, `tool_calls`.
+    #[schemars(extend("enum" = ["start", "cost", "duration", "prompts", "tokens", "errors", "tool_calls"]))]
     pub sort_by: Option<String>,
 }
 
@@ -170,6 +171,7 @@ pub struct SeriesArgs {
     #[serde(flatten)]
     pub page: PageArgs,
     /// Bucket size: `hour`, `day` (default), `week` (weeks start Monday, in `timezone`) or `total` (one bucket for the whole range).
+    #[schemars(extend("enum" = ["hour", "day", "week", "total"]))]
     pub bucket: Option<String>,
     /// Split each bucket by `model`, `developer`, `team`, `repository`, `branch`, `mcp_server`, `mcp_tool`,
     /// or an attribution: `agent` (subagent), `skill`, `plugin`, `marketplace`, `effort`, `plan`,

@@ -24,9 +24,36 @@ pub fn schema_of<T: JsonSchema>() -> Map<String, Value> {
         Ok(Value::Object(mut m)) => {
             m.remove("$schema");
             m.remove("title");
-            m
+            let mut v = Value::Object(m);
+            portable(&mut v);
+            match v {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            }
         }
         _ => Map::new(),
+    }
+}
+
+/// Makes a schema portable across MCP clients: an optional field is
+/// described by its type alone (`"type": ["string", "null"]` becomes
+/// `"type": "string"`), since an absent field already means "not given" and
+/// replies leave null members out. Several clients warn on type arrays.
+fn portable(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::Array(types)) = m.get("type") {
+                let rest: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+                if rest.len() == 1 && types.len() == 2 {
+                    m.insert("type".into(), rest[0].clone());
+                }
+            }
+            for x in m.values_mut() {
+                portable(x);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(portable),
+        _ => {}
     }
 }
 
