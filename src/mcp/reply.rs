@@ -148,6 +148,7 @@ fn compact(v: &mut Value) {
 pub fn finish(ctx: &ToolContext, tool: &str, args_hash: &str, mut out: Output) -> ToolReply {
     let max = ctx.limits.max_reply_bytes.max(1024);
     out.rows.iter_mut().for_each(compact);
+    out.body.retain(|_, v| !v.is_null());
     for v in out.body.values_mut() {
         compact(v);
     }

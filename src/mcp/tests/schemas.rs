@@ -34,6 +34,12 @@ async fn check_all(registry: &Registry, session: &str) {
         );
         validate(tool.name, &(tool.output_schema)(), &reply);
     }
+    // Optional body fields left unset (no split) validate too.
+    let tool = crate::mcp::registry::find("usage_over_time").unwrap();
+    let reply = registry
+        .call(&p, tool.name, json!({"since": ALL, "until": "2027-01-01"}))
+        .await;
+    validate(tool.name, &(tool.output_schema)(), &reply);
 }
 
 #[tokio::test]
