@@ -87,18 +87,13 @@ pub struct SpendArgs {
     pub page: PageArgs,
 }
 
-/// Arguments of the tool-use tools (`tool_latency`, `top_edited_files`).
+/// Arguments of the tool-use tools (`tool_latency`, `top_edited_files`):
+/// those of the spend tools and a tool name.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct AggregateArgs {
-    /// Time range (`since`, `until`, `timezone`).
+    /// Range, filters and paging, as for the spend tools.
     #[serde(flatten)]
-    pub range: RangeArgs,
-    /// Who/what filters (developer, team, attribute, model, session...).
-    #[serde(flatten)]
-    pub who: WhoArgs,
-    /// Paging (`limit`, `cursor`).
-    #[serde(flatten)]
-    pub page: PageArgs,
+    pub common: SpendArgs,
     /// Only this tool (`tool_latency`, `top_edited_files`), as Claude Code names it: `Edit`, `Bash`, `mcp_tool`...
     pub tool_name: Option<String>,
 }

@@ -47,13 +47,13 @@ pub(crate) async fn tool_latency(
 ) -> Result<Output, QueryError> {
     let a = a?;
     args::check_strings(&[("tool_name", &a.tool_name)])?;
-    let range = a.range.resolve_for(ctx, principal, Some(7)).await?;
-    let mut f = a.who.filter(principal)?;
+    let range = a.common.range.resolve_for(ctx, principal, Some(7)).await?;
+    let mut f = a.common.who.filter(principal)?;
     let mut notes = Vec::new();
     if f.model.take().is_some() {
         notes.push("model is ignored: tool results carry no model".to_string());
     }
-    let (limit, offset, more_notes) = paging(ctx, "tool_latency", hash, &a.page)?;
+    let (limit, offset, more_notes) = paging(ctx, "tool_latency", hash, &a.common.page)?;
     notes.extend(more_notes);
     let tool = args::clean(&a.tool_name);
     let r2 = range.clone();
@@ -95,9 +95,9 @@ pub(crate) async fn top_edited_files(
 ) -> Result<Output, QueryError> {
     let a = a?;
     args::check_strings(&[("tool_name", &a.tool_name)])?;
-    let range = a.range.resolve_for(ctx, principal, Some(7)).await?;
-    let f = a.who.filter(principal)?;
-    let (limit, offset, notes) = paging(ctx, "top_edited_files", hash, &a.page)?;
+    let range = a.common.range.resolve_for(ctx, principal, Some(7)).await?;
+    let f = a.common.who.filter(principal)?;
+    let (limit, offset, notes) = paging(ctx, "top_edited_files", hash, &a.common.page)?;
     let tool = args::clean(&a.tool_name);
     let r2 = range.clone();
     let res = ctx.questions.top_edited_files(r2, f, tool).await?;
