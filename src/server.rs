@@ -256,8 +256,7 @@ fn serve_axum(
     tokio::spawn(async move {
         let mut make = app.into_make_service_with_connect_info::<SocketAddr>();
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let per_ip: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
-            Arc::default();
+        let per_ip: Arc<ConnectionCounts> = Arc::default();
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -298,15 +297,18 @@ fn serve_axum(
     })
 }
 
+/// Open connections per address of one listener.
+type ConnectionCounts = std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>;
+
 /// One open connection counted against its address.
 struct ConnectionSlot {
-    counts: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    counts: Arc<ConnectionCounts>,
     ip: std::net::IpAddr,
 }
 
 impl ConnectionSlot {
     fn take(
-        counts: &Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+        counts: &Arc<ConnectionCounts>,
         ip: std::net::IpAddr,
         max: usize,
     ) -> Option<ConnectionSlot> {

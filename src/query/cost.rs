@@ -56,12 +56,7 @@ pub struct CostByDeveloper {
 
 /// Label for a group's sources.
 pub fn source_label(u: &Usage) -> String {
-    match (u.from_events, u.from_metrics) {
-        (true, true) => "events+metrics",
-        (false, true) => "metrics",
-        _ => "events",
-    }
-    .to_string()
+    u.sources.label().to_string()
 }
 
 /// `user_prompt` events per developer in the range: whole hours from
@@ -194,12 +189,7 @@ pub fn cost_by_developer(
     }
     let all_days: BTreeSet<jiff::civil::Date> = days.values().flatten().copied().collect();
     t.active_days = all_days.len() as i64;
-    t.source = match (out.sources.events, out.sources.metrics) {
-        (true, true) => "events+metrics",
-        (false, true) => "metrics",
-        _ => "events",
-    }
-    .to_string();
+    t.source = out.sources.label().to_string();
     out.developers = devs;
     Ok(out)
 }

@@ -155,7 +155,7 @@ pub fn own_part(
         "SELECT COUNT(*) FROM contexts c WHERE c.session_ref = ? AND NOT COALESCE((1",
         [int(sref)],
     );
-    sql.append(mine.clone_sql());
+    sql.append(mine.clone());
     sql.push("), 0)");
     let others: i64 = conn.query_row(
         &sql.text,
@@ -181,7 +181,7 @@ pub fn own_part(
          FROM contexts c LEFT JOIN events e ON e.context_id = c.id WHERE c.session_ref = ?",
         [int(sref)],
     );
-    sql.append(mine.clone_sql());
+    sql.append(mine.clone());
     let mut s = conn.query_row(
         &sql.text,
         rusqlite::params_from_iter(sql.params.iter()),

@@ -5,7 +5,7 @@
 use rusqlite::types::Value;
 
 /// SQL text plus its bound parameters, built together so they cannot drift.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Sql {
     /// The SQL text with `?` placeholders.
     pub text: String,
@@ -25,14 +25,6 @@ impl Sql {
         self.text.push_str(s);
         self.params.extend(values);
         self
-    }
-
-    /// A copy of this fragment.
-    pub fn clone_sql(&self) -> Sql {
-        Sql {
-            text: self.text.clone(),
-            params: self.params.clone(),
-        }
     }
 
     /// Appends another fragment.

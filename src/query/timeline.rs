@@ -98,7 +98,7 @@ pub fn session_timeline(
         ),
         [int(sref)],
     );
-    sql.append(mine.clone_sql());
+    sql.append(mine.clone());
     sql.push(order);
     sql.bind(
         " LIMIT ? OFFSET ?",

@@ -82,13 +82,8 @@ pub struct Usage {
     pub duration_ms: i64,
     /// Distinct sessions that contributed.
     pub sessions: i64,
-    /// Whether any number came from `api_request` events.
-    pub from_events: bool,
-    /// Whether any number came from cost/token metrics.
-    pub from_metrics: bool,
-    /// Whether any counted record carried no `session.id` (its events and
-    /// metrics were told apart by developer and hour, see [`super::plan`]).
-    pub sessionless: bool,
+    /// Which sources the numbers came from.
+    pub sources: Sources,
 }
 
 /// Which sources an answer's numbers came from.
@@ -98,16 +93,26 @@ pub struct Sources {
     pub events: bool,
     /// Some numbers came from cost/token metrics.
     pub metrics: bool,
-    /// Some counted records carried no `session.id`.
+    /// Some counted records carried no `session.id` (their events and
+    /// metrics were told apart by developer and hour, see [`super::plan`]).
     pub sessionless: bool,
 }
 
 impl Sources {
     /// Adds the sources of one group.
     pub fn add(&mut self, u: &Usage) {
-        self.events |= u.from_events;
-        self.metrics |= u.from_metrics;
-        self.sessionless |= u.sessionless;
+        self.events |= u.sources.events;
+        self.metrics |= u.sources.metrics;
+        self.sessionless |= u.sources.sessionless;
+    }
+
+    /// The short label of rows: `events`, `metrics` or `events+metrics`.
+    pub fn label(&self) -> &'static str {
+        match (self.events, self.metrics) {
+            (true, true) => "events+metrics",
+            (false, true) => "metrics",
+            _ => "events",
+        }
     }
 
     /// The `source` field of answers.
@@ -331,9 +336,11 @@ pub fn grouped_with(
                 cost_usd: row.get::<_, Option<f64>>(n + 6)?.unwrap_or(0.0),
                 duration_ms: num(7)?,
                 sessions: row.get(n + 8)?,
-                from_events: row.get::<_, Option<bool>>(n + 9)?.unwrap_or(false),
-                from_metrics: row.get::<_, Option<bool>>(n + 10)?.unwrap_or(false),
-                sessionless: row.get::<_, Option<bool>>(n + 11)?.unwrap_or(false),
+                sources: Sources {
+                    events: row.get::<_, Option<bool>>(n + 9)?.unwrap_or(false),
+                    metrics: row.get::<_, Option<bool>>(n + 10)?.unwrap_or(false),
+                    sessionless: row.get::<_, Option<bool>>(n + 11)?.unwrap_or(false),
+                },
             },
         })
     })?;
