@@ -1,56 +1,51 @@
-//! Ingest and query benchmark on synthetic Claude-Code-shaped telemetry.
+//! Ingest and query benchmark on generated team telemetry ([`tokentally::demo`]).
 //!
 //! ```text
-//! cargo run --release --example bench -- [--events N] [--dir D] [--csv FILE] [--http]
+//! cargo run --release --example bench -- [--events N] [--shape team|long]
+//!     [--dir D] [--csv DIR] [--http]
 //! ```
 //!
-//! 1. Generates N events (api_request, tool_decision, tool_result, user_prompt,
-//!    ...) over 30 days for 50 developers, as OTLP `ExportLogsServiceRequest`s
-//!    of 500 records, shaped like Claude Code 2.1.330's (all common attributes
-//!    repeated on every record, as Claude Code sends them).
-//! 2. Ingests them through the real path (`otlp::logs_to_batch` then
+//! 1. Generates N events (plus their metric points) of the chosen shape as
+//!    OTLP protobuf requests, as Claude Code 2.1.330 sends them.
+//! 2. Ingests them through the real path (`otlp::decode_*`, `*_to_batch`,
 //!    `Store::write`, several requests in flight) and prints events/s, then
 //!    the database size per event. With `--http`, also sends 200k events over
 //!    OTLP/HTTP protobuf to an in-process server and prints events/s.
-//! 3. Runs the tools (`cost_by_developer` for 7 days, `model_breakdown`,
-//!    `tool_latency`) through the same code as MCP and prints the median of 5
-//!    runs. With `--csv FILE`, writes the raw rows so `tools/bench` can time
-//!    the same question in DuckDB in the same run.
+//! 3. Runs every query tool for 1, 7 and 30 days and all data, and one
+//!    session's timeline and events, through the same code as MCP, and
+//!    prints the median of several runs. With `--csv DIR`, writes the
+//!    generated events and points so `tools/duckdb_bench.py` can ask the same
+//!    questions in DuckDB in the same run.
 //!
 //! Figures only; nothing here asserts a time.
 
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::resource::v1::Resource;
 use tokentally::auth::{Principal, Scope};
+use tokentally::demo::{Generator, Plan, Shape, TruthEvent, TruthPoint};
 use tokentally::otlp::{self, DecodeOptions};
 use tokentally::store::{Store, StoreOptions};
 
-const DEVELOPERS: u64 = 50;
-const EVENTS_PER_SESSION: u64 = 200;
-const BATCH: u64 = 500;
-const DAYS: i64 = 30;
-const MODELS: [&str; 3] = ["claude-opus-5-5", "claude-sonnet-4-6", "claude-haiku-5-0"];
-const TOOLS: [&str; 6] = ["Read", "Edit", "Bash", "Write", "Grep", "mcp_tool"];
-
 struct Args {
     events: u64,
+    shape: Shape,
     dir: Option<PathBuf>,
     csv: Option<PathBuf>,
     http: bool,
+    query_only: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         events: 1_000_000,
+        shape: Shape::Team,
         dir: None,
         csv: None,
         http: false,
+        query_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -58,283 +53,64 @@ fn parse_args() -> anyhow::Result<Args> {
             "--events" => {
                 args.events = it.next().context("--events N")?.replace('_', "").parse()?
             }
+            "--shape" => {
+                args.shape = it
+                    .next()
+                    .context("--shape team|long")?
+                    .parse()
+                    .map_err(anyhow::Error::msg)?
+            }
             "--dir" => args.dir = Some(it.next().context("--dir D")?.into()),
-            "--csv" => args.csv = Some(it.next().context("--csv FILE")?.into()),
+            "--csv" => args.csv = Some(it.next().context("--csv DIR")?.into()),
             "--http" => args.http = true,
+            // Only the queries, on the store of an earlier run (--dir).
+            "--query-only" => args.query_only = true,
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
     Ok(args)
 }
 
-/// A tiny deterministic generator (splitmix64), so runs are comparable.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+fn plan(args: &Args, end_ns: i64) -> Plan {
+    let mut plan = Plan::team(args.events, end_ns);
+    if args.shape == Shape::Long {
+        plan.shape = Shape::Long;
+        plan.developers = 50;
     }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+    plan
 }
 
-fn kv(key: &str, v: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(v) }),
-        ..Default::default()
-    }
-}
-fn s(key: &str, v: impl Into<String>) -> KeyValue {
-    kv(key, any_value::Value::StringValue(v.into()))
-}
-fn i(key: &str, v: i64) -> KeyValue {
-    kv(key, any_value::Value::IntValue(v))
-}
-fn d(key: &str, v: f64) -> KeyValue {
-    kv(key, any_value::Value::DoubleValue(v))
-}
-
-/// One row as written to the CSV for DuckDB (api_request and tool_result only
-/// carry numbers; other events are rows too, so DuckDB scans as many rows).
-struct CsvRow {
-    time_ns: i64,
-    event: &'static str,
-    developer: String,
-    model: &'static str,
-    input: i64,
-    output: i64,
-    cache_read: i64,
-    cache_creation: i64,
-    cost: f64,
-    tool: &'static str,
-    duration_ms: i64,
-}
-
-/// Generates the requests for session `sid` (EVENTS_PER_SESSION events).
-fn session_requests(
-    sid: u64,
-    end_ns: i64,
-    rng: &mut Rng,
-    csv: &mut Vec<CsvRow>,
-) -> Vec<ExportLogsServiceRequest> {
-    let dev = sid % DEVELOPERS;
-    let email = format!("dev{dev:02}@example.com");
-    let session = format!(
-        "{:08x}-{:04x}-4000-8000-{:012x}",
-        sid,
-        sid % 65536,
-        sid * 7919
-    );
-    let user_id = format!("{:064x}", dev * 0x1234_5678_9abc_def1);
-    let start = end_ns - (rng.below(DAYS as u64 * 86_400) as i64) * 1_000_000_000;
-    let model = MODELS[(dev % 3) as usize];
-    let common = vec![
-        s("team.id", format!("team-{}", dev % 5)),
-        s("user.id", user_id),
-        s("user.email", email.clone()),
-        s("session.id", session),
-        s("app.version", "2.1.330"),
-        s("organization.id", "org-1"),
-        s("terminal.type", "xterm-256color"),
-    ];
-    let mut records = Vec::with_capacity(EVENTS_PER_SESSION as usize);
-    let mut prompt = String::new();
-    for seq in 0..EVENTS_PER_SESSION {
-        let t = start + (seq as i64) * 2_000_000_000;
-        let mut attrs = common.clone();
-        let kind = if seq % 20 == 0 { 0 } else { 1 + rng.below(10) };
-        let (event, extra): (&'static str, Vec<KeyValue>) = match kind {
-            0 => {
-                prompt = format!("{sid:x}-{seq}");
-                ("user_prompt", vec![s("prompt_length", "42")])
-            }
-            1..=4 => {
-                let input = 100 + rng.below(5000) as i64;
-                let output = 10 + rng.below(2000) as i64;
-                let cache_read = rng.below(20000) as i64;
-                let cache_creation = rng.below(3000) as i64;
-                let cost =
-                    (input as f64 * 3.0 + output as f64 * 15.0 + cache_read as f64 * 0.3) / 1e6;
-                let duration = 200 + rng.below(20000) as i64;
-                csv.push(CsvRow {
-                    time_ns: t,
-                    event: "api_request",
-                    developer: email.clone(),
-                    model,
-                    input,
-                    output,
-                    cache_read,
-                    cache_creation,
-                    cost,
-                    tool: "",
-                    duration_ms: duration,
-                });
-                (
-                    "api_request",
-                    vec![
-                        s("model", model),
-                        i("input_tokens", input),
-                        i("output_tokens", output),
-                        i("cache_read_tokens", cache_read),
-                        i("cache_creation_tokens", cache_creation),
-                        d("cost_usd", cost),
-                        i("cost_usd_micros", (cost * 1e6) as i64),
-                        i("duration_ms", duration),
-                        i("ttft_ms", duration / 4),
-                        s("request_id", format!("req_{sid:x}_{seq}")),
-                        s("speed", "normal"),
-                        s("query_source", "main"),
-                    ],
-                )
-            }
-            5..=6 => {
-                let tool = TOOLS[rng.below(TOOLS.len() as u64) as usize];
-                (
-                    "tool_decision",
-                    vec![
-                        s(
-                            "decision",
-                            if rng.below(10) == 0 {
-                                "reject"
-                            } else {
-                                "accept"
-                            },
-                        ),
-                        s("source", "config"),
-                        s("tool_name", tool),
-                        s("tool_use_id", format!("toolu_{sid:x}_{seq}")),
-                    ],
-                )
-            }
-            7..=9 => {
-                let tool = TOOLS[rng.below(TOOLS.len() as u64) as usize];
-                let duration = rng.below(5000) as i64;
-                csv.push(CsvRow {
-                    time_ns: t,
-                    event: "tool_result",
-                    developer: email.clone(),
-                    model: "",
-                    input: 0,
-                    output: 0,
-                    cache_read: 0,
-                    cache_creation: 0,
-                    cost: 0.0,
-                    tool,
-                    duration_ms: duration,
-                });
-                (
-                    "tool_result",
-                    vec![
-                        s("tool_name", tool),
-                        s("tool_use_id", format!("toolu_{sid:x}_{seq}")),
-                        s("success", if rng.below(20) == 0 { "false" } else { "true" }),
-                        s("duration_ms", duration.to_string()),
-                        s(
-                            "tool_input",
-                            format!(
-                                "{{\"file_path\":\"/src/mod{}/file{}.rs\"}}",
-                                dev % 7,
-                                rng.below(40)
-                            ),
-                        ),
-                        s("tool_result_size_bytes", "1200"),
-                    ],
-                )
-            }
-            _ => (
-                "assistant_response",
-                vec![s("model", model), i("response_length", 512)],
-            ),
-        };
-        if !matches!(event, "api_request" | "tool_result") {
-            csv.push(CsvRow {
-                time_ns: t,
-                event,
-                developer: email.clone(),
-                model: "",
-                input: 0,
-                output: 0,
-                cache_read: 0,
-                cache_creation: 0,
-                cost: 0.0,
-                tool: "",
-                duration_ms: 0,
-            });
-        }
-        attrs.push(s("event.name", event));
-        // Claude Code stamps each event with its time, as JavaScript's
-        // Date.toISOString() writes it.
-        let stamp = jiff::Timestamp::from_nanosecond(i128::from(t))
-            .map(|ts| ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-            .unwrap_or_default();
-        attrs.push(s("event.timestamp", stamp));
-        attrs.push(i("event.sequence", seq as i64));
-        if !prompt.is_empty() {
-            attrs.push(s("prompt.id", prompt.clone()));
-        }
-        attrs.extend(extra);
-        records.push(LogRecord {
-            time_unix_nano: t as u64,
-            observed_time_unix_nano: t as u64,
-            body: Some(AnyValue {
-                value: Some(any_value::Value::StringValue(format!(
-                    "claude_code.{event}"
-                ))),
-            }),
-            attributes: attrs,
-            ..Default::default()
-        });
-    }
-    records
-        .chunks(BATCH as usize)
-        .map(|chunk| ExportLogsServiceRequest {
-            resource_logs: vec![ResourceLogs {
-                resource: Some(Resource {
-                    attributes: vec![
-                        s("service.name", "claude-code"),
-                        s("service.version", "2.1.330"),
-                        s("team.id", format!("team-{}", dev % 5)),
-                        s("os.type", "linux"),
-                        s("host.arch", "amd64"),
-                    ],
-                    ..Default::default()
-                }),
-                scope_logs: vec![ScopeLogs {
-                    scope: Some(InstrumentationScope {
-                        name: "com.anthropic.claude_code.events".into(),
-                        version: "2.1.330".into(),
-                        ..Default::default()
-                    }),
-                    log_records: chunk.to_vec(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        })
-        .collect()
-}
-
-fn write_csv(w: &mut impl std::io::Write, rows: &[CsvRow]) -> anyhow::Result<()> {
+fn write_events(w: &mut impl Write, rows: &[TruthEvent]) -> std::io::Result<()> {
     for r in rows {
         writeln!(
             w,
-            "{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.time_ns,
-            r.event,
+            r.event_name,
             r.developer,
+            r.session_id,
             r.model,
-            r.input,
-            r.output,
-            r.cache_read,
-            r.cache_creation,
-            r.cost,
-            r.tool,
-            r.duration_ms
+            r.input_tokens,
+            r.output_tokens,
+            r.cache_read_tokens,
+            r.cache_creation_tokens,
+            r.cost_usd,
+            r.tool_name,
+            r.duration_ms,
+            r.success,
+            r.decision,
+            r.file_path
+        )?;
+    }
+    Ok(())
+}
+
+fn write_points(w: &mut impl Write, rows: &[TruthPoint]) -> std::io::Result<()> {
+    for r in rows {
+        writeln!(
+            w,
+            "{},{},{},{},{},{},{}",
+            r.time_ns, r.name, r.developer, r.session_id, r.model, r.kind, r.value
         )?;
     }
     Ok(())
@@ -345,9 +121,16 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// A request body in the generated file: 1 byte signal (0 logs, 1
+/// metrics), 4 bytes length, the protobuf.
+fn put(w: &mut impl Write, signal: u8, body: &[u8]) -> std::io::Result<()> {
+    w.write_all(&[signal])?;
+    w.write_all(&(body.len() as u32).to_le_bytes())?;
+    w.write_all(body)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    use std::io::{BufReader, BufWriter, Read, Write};
     let args = parse_args()?;
     let tmp = tempfile::tempdir()?;
     let dir = args.dir.clone().unwrap_or_else(|| tmp.path().join("data"));
@@ -355,66 +138,114 @@ async fn main() -> anyhow::Result<()> {
         data_dir: dir.clone(),
         ..Default::default()
     };
-    let sessions = args.events.div_ceil(EVENTS_PER_SESSION);
-    let total_events = sessions * EVENTS_PER_SESSION;
     let end_ns = i64::try_from(jiff::Timestamp::now().as_nanosecond())?;
+    let plan = plan(&args, end_ns);
+    let probe_session = if args.query_only {
+        anyhow::ensure!(args.dir.is_some(), "--query-only needs --dir");
+        args.csv
+            .as_ref()
+            .and_then(|d| std::fs::read_to_string(d.join("probe_session")).ok())
+            .unwrap_or_default()
+    } else {
+        ingest(&args, &dir, &config, &plan).await?
+    };
+    queries(&dir, &config, probe_session).await?;
+    if args.http {
+        http_ingest(&config, &plan).await?;
+    }
+    Ok(())
+}
 
-    // 1. Generate: length-prefixed protobuf request bodies in a file (and the
-    //    CSV for DuckDB), so ingest below measures decode + store only.
-    println!(
-        "generating {total_events} events ({sessions} sessions, {DEVELOPERS} developers, {DAYS} days)"
-    );
+/// Steps 1 and 2; returns the id of a session of 60+ events.
+async fn ingest(
+    args: &Args,
+    dir: &std::path::Path,
+    config: &tokentally::config::Config,
+    plan: &Plan,
+) -> anyhow::Result<String> {
+    let tmp = tempfile::tempdir()?;
+
+    // 1. Generate: request bodies in a file (and the CSVs for DuckDB), so
+    //    ingest below measures decode + store only.
     let bodies_path = tmp.path().join("requests.bin");
     let mut bodies = BufWriter::new(std::fs::File::create(&bodies_path)?);
     let mut csv = match &args.csv {
-        Some(p) => Some(BufWriter::new(std::fs::File::create(p)?)),
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            let mut e = BufWriter::new(std::fs::File::create(d.join("events.csv"))?);
+            writeln!(
+                e,
+                "time_ns,event_name,developer,session_id,model,input_tokens,output_tokens,cache_read_tokens,cache_creation_tokens,cost_usd,tool_name,duration_ms,success,decision,file_path"
+            )?;
+            let mut p = BufWriter::new(std::fs::File::create(d.join("points.csv"))?);
+            writeln!(p, "time_ns,name,developer,session_id,model,type,value")?;
+            Some((e, p))
+        }
         None => None,
     };
-    if let Some(w) = csv.as_mut() {
-        writeln!(
-            w,
-            "time_ns,event_name,developer,model,input_tokens,output_tokens,cache_read_tokens,cache_creation_tokens,cost_usd,tool_name,duration_ms"
-        )?;
-    }
-    let mut rng = Rng(42);
+    let (mut events, mut points, mut sessions, mut metrics_only, mut sessionless) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut wire_bytes = 0usize;
     let mut requests = 0u64;
-    for sid in 0..sessions {
-        let mut rows = Vec::new();
-        for r in session_requests(sid, end_ns, &mut rng, &mut rows) {
-            let bytes = prost::Message::encode_to_vec(&r);
-            wire_bytes += bytes.len();
-            requests += 1;
-            bodies.write_all(&(bytes.len() as u32).to_le_bytes())?;
-            bodies.write_all(&bytes)?;
+    let mut probe_session = String::new();
+    for s in Generator::new(plan.clone()) {
+        sessions += 1;
+        events += s.events.len() as u64;
+        points += s.points.len() as u64;
+        metrics_only += u64::from(s.logs.is_empty());
+        sessionless += u64::from(s.events.first().is_some_and(|e| e.session_id.is_empty()));
+        if probe_session.is_empty() && s.events.len() >= 60 && !s.events[0].session_id.is_empty() {
+            probe_session = s.events[0].session_id.clone();
         }
-        if let Some(w) = csv.as_mut() {
-            write_csv(w, &rows)?;
+        for r in &s.logs {
+            let b = prost::Message::encode_to_vec(r);
+            wire_bytes += b.len();
+            requests += 1;
+            put(&mut bodies, 0, &b)?;
+        }
+        for r in &s.metrics {
+            let b = prost::Message::encode_to_vec(r);
+            wire_bytes += b.len();
+            requests += 1;
+            put(&mut bodies, 1, &b)?;
+        }
+        if let Some((e, p)) = csv.as_mut() {
+            write_events(e, &s.events)?;
+            write_points(p, &s.points)?;
         }
     }
     bodies.flush()?;
-    if let Some(mut w) = csv {
-        w.flush()?;
+    if let Some((mut e, mut p)) = csv {
+        e.flush()?;
+        p.flush()?;
     }
     println!(
+        "generated {events} events and {points} metric points: {sessions} sessions ({:.0} events per session with events; {metrics_only} metrics-only, {sessionless} without session.id), {} developers, {} days, shape {:?}",
+        events as f64 / (sessions - metrics_only).max(1) as f64,
+        plan.developers,
+        plan.days,
+        plan.shape
+    );
+    println!(
         "  {requests} requests, protobuf on the wire: {:.0} bytes/event",
-        wire_bytes as f64 / total_events as f64
+        wire_bytes as f64 / events as f64
     );
 
     // 2. Ingest: protobuf decode + rows + durable store writes, 4 requests in flight.
-    let store = Store::open(&dir, StoreOptions::from_config(&config))?;
+    let store = Store::open(dir, StoreOptions::from_config(config))?;
     let opts = DecodeOptions {
         max_body_bytes: config.max_body_bytes,
         capture_content: false,
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u8, Vec<u8>)>(16);
     let reader = std::thread::spawn(move || -> anyhow::Result<()> {
         let mut r = BufReader::new(std::fs::File::open(&bodies_path)?);
-        let mut len = [0u8; 4];
-        while r.read_exact(&mut len).is_ok() {
-            let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+        let mut head = [0u8; 5];
+        while r.read_exact(&mut head).is_ok() {
+            let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
+            let mut body = vec![0u8; len as usize];
             r.read_exact(&mut body)?;
-            if tx.blocking_send(body).is_err() {
+            if tx.blocking_send((head[0], body)).is_err() {
                 break;
             }
         }
@@ -422,7 +253,7 @@ async fn main() -> anyhow::Result<()> {
     });
     let started = Instant::now();
     let mut inflight = tokio::task::JoinSet::new();
-    while let Some(body) = rx.recv().await {
+    while let Some((signal, body)) = rx.recv().await {
         while inflight.len() >= 4 {
             inflight.join_next().await.context("join")???;
         }
@@ -430,8 +261,13 @@ async fn main() -> anyhow::Result<()> {
         let opts = opts.clone();
         inflight.spawn(async move {
             let decoded = tokio::task::spawn_blocking(move || {
-                otlp::decode_logs(&body, otlp::Encoding::Protobuf)
-                    .map(|req| otlp::logs_to_batch(&req, &opts))
+                if signal == 0 {
+                    otlp::decode_logs(&body, otlp::Encoding::Protobuf)
+                        .map(|req| otlp::logs_to_batch(&req, &opts))
+                } else {
+                    otlp::decode_metrics(&body, otlp::Encoding::Protobuf)
+                        .map(|req| otlp::metrics_to_batch(&req, &opts))
+                }
             })
             .await??;
             // At most 4 requests are in flight, far below the writer's queue
@@ -449,8 +285,9 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("reader thread panicked"))??;
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "ingest (protobuf decode + rows + durable group commits): {total_events} events in {secs:.1} s = {:.0} events/s",
-        total_events as f64 / secs
+        "ingest (protobuf decode + rows + durable group commits): {events} events + {points} points in {secs:.1} s = {:.0} events/s ({:.0} records/s)",
+        events as f64 / secs,
+        (events + points) as f64 / secs
     );
     store.close().await?;
     let db_bytes: u64 = ["tokentally.db", "tokentally.db-wal"]
@@ -459,12 +296,28 @@ async fn main() -> anyhow::Result<()> {
         .map(|m| m.len())
         .sum();
     println!(
-        "  on disk: {:.0} bytes/event (database, indexes and rollups included)",
-        db_bytes as f64 / total_events as f64
+        "  on disk: {:.0} bytes/event (database, indexes and rollups included; metric points counted with the events they accompany)",
+        db_bytes as f64 / events as f64
     );
 
-    // 3. Queries through the tool layer, exactly as MCP runs them.
-    let store = Store::open(&dir, StoreOptions::from_config(&config))?;
+    if let Some(d) = &args.csv {
+        std::fs::write(d.join("probe_session"), &probe_session)?;
+    }
+    Ok(probe_session)
+}
+
+/// Step 3: queries through the tool layer, exactly as MCP runs them.
+async fn queries(
+    dir: &std::path::Path,
+    config: &tokentally::config::Config,
+    probe_session: String,
+) -> anyhow::Result<()> {
+    let t = Instant::now();
+    let store = Store::open(dir, StoreOptions::from_config(config))?;
+    println!(
+        "start-up: store opened in {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
     let ctx = tokentally::query::ToolContext::over_store(store.clone(), config.query.clone());
     let principal = Principal {
         token_id: 0,
@@ -472,36 +325,56 @@ async fn main() -> anyhow::Result<()> {
         scope: Scope::Read,
         developers: Vec::new(),
     };
-    for (tool, tool_args) in [
-        ("cost_by_developer", serde_json::json!({"since": "7d"})),
-        ("cost_by_developer", serde_json::json!({"since": "30d"})),
-        ("model_breakdown", serde_json::json!({"since": "7d"})),
-        ("tool_latency", serde_json::json!({"since": "7d"})),
-    ] {
+    let mut questions: Vec<(String, &str, serde_json::Value)> = Vec::new();
+    for (label, since) in [("1d", "1d"), ("7d", "7d"), ("30d", "30d"), ("all", "400d")] {
+        for tool in [
+            "describe_data",
+            "cost_by_developer",
+            "model_breakdown",
+            "usage_over_time",
+            "tool_latency",
+            "top_edited_files",
+            "list_sessions",
+            "search_events",
+        ] {
+            questions.push((label.into(), tool, serde_json::json!({ "since": since })));
+        }
+    }
+    questions.push((
+        "session".into(),
+        "session_timeline",
+        serde_json::json!({ "session_id": probe_session }),
+    ));
+    questions.push((
+        "session".into(),
+        "search_events",
+        serde_json::json!({ "session_id": probe_session, "since": "400d" }),
+    ));
+    for (label, tool, tool_args) in questions {
         let mut times = Vec::new();
         let mut summary = String::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
         for _ in 0..5 {
             let t = Instant::now();
             let reply = tokentally::mcp::call_tool(&ctx, &principal, tool, tool_args.clone()).await;
             times.push(t.elapsed());
-            anyhow::ensure!(!reply.is_error, "{tool} failed: {}", reply.text);
             summary = reply.text.lines().next().unwrap_or_default().to_string();
+            if reply.is_error || Instant::now() > deadline {
+                break;
+            }
         }
+        summary.truncate(90);
         println!(
-            "query {tool} {tool_args}: median {:.1} ms  ({summary})",
+            "query {tool} {label}: median {:.1} ms  ({summary})",
             median(times).as_secs_f64() * 1e3
         );
     }
     store.close().await?;
-
-    if args.http {
-        http_ingest(&config).await?;
-    }
     Ok(())
 }
 
 /// End-to-end OTLP/HTTP protobuf ingest into an in-process server.
-async fn http_ingest(base: &tokentally::config::Config) -> anyhow::Result<()> {
+async fn http_ingest(base: &tokentally::config::Config, plan: &Plan) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let config = tokentally::config::Config {
         data_dir: tmp.path().to_path_buf(),
@@ -512,14 +385,17 @@ async fn http_ingest(base: &tokentally::config::Config) -> anyhow::Result<()> {
     };
     let server = tokentally::server::start(config).await?;
     let url = format!("http://{}/v1/logs", server.otlp_http_addr);
-    let mut rng = Rng(7);
-    let mut sink = Vec::new();
-    let end_ns = i64::try_from(jiff::Timestamp::now().as_nanosecond())?;
-    let bodies: Vec<Vec<u8>> = (0..1000)
-        .flat_map(|sid| session_requests(sid, end_ns, &mut rng, &mut sink))
-        .map(|r| prost::Message::encode_to_vec(&r))
-        .collect();
-    let events = 1000 * EVENTS_PER_SESSION;
+    let small = Plan {
+        events: 200_000,
+        seed: 7,
+        ..plan.clone()
+    };
+    let mut events = 0usize;
+    let mut bodies = Vec::new();
+    for s in Generator::new(small) {
+        events += s.events.len();
+        bodies.extend(s.logs.iter().map(prost::Message::encode_to_vec));
+    }
     let client = reqwest::Client::new();
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
@@ -554,7 +430,7 @@ async fn http_ingest(base: &tokentally::config::Config) -> anyhow::Result<()> {
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "ingest over OTLP/HTTP protobuf (client on the same 2 cores): {events} events in {secs:.1} s = {:.0} events/s",
+        "ingest over OTLP/HTTP protobuf (client on the same cores): {events} events in {secs:.1} s = {:.0} events/s",
         events as f64 / secs
     );
     server.shutdown().await?;

@@ -20,6 +20,7 @@ pub mod auth;
 pub mod config;
 pub mod content;
 pub mod datadir;
+pub mod demo;
 pub mod duration;
 pub mod grpc;
 pub mod http;

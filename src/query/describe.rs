@@ -3,6 +3,7 @@
 
 use super::QueryError;
 use super::filter::{Filter, Sql, int};
+use super::plan;
 use super::time::TimeRange;
 
 /// Count of one event name or metric.
@@ -83,148 +84,221 @@ fn count(conn: &rusqlite::Connection, sql: &Sql) -> Result<i64, QueryError> {
         .unwrap_or(0))
 }
 
-/// Runs the question (limited to what `f`'s `Visible` may see).
+/// Counts of one signal and name.
+#[derive(Default)]
+struct Tally {
+    count: i64,
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+/// What the catalog and raw edges say about the range.
+#[derive(Default)]
+struct Catalog {
+    names: std::collections::BTreeMap<(String, String), Tally>,
+    with_path: i64,
+    with_text: i64,
+    redacted: i64,
+}
+
+impl Catalog {
+    fn add(&mut self, r: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
+        let t = self.names.entry((r.get(0)?, r.get(1)?)).or_default();
+        t.count += r.get::<_, i64>(2)?;
+        let (first, last): (Option<i64>, Option<i64>) = (r.get(3)?, r.get(4)?);
+        t.first = t.first.into_iter().chain(first).min();
+        t.last = t.last.into_iter().chain(last).max();
+        self.with_path += r.get::<_, Option<i64>>(5)?.unwrap_or(0);
+        self.with_text += r.get::<_, Option<i64>>(6)?.unwrap_or(0);
+        self.redacted += r.get::<_, Option<i64>>(7)?.unwrap_or(0);
+        Ok(())
+    }
+}
+
+const CATALOG_COLUMNS: &str = "signal, name, SUM(records), MIN(first_ns), MAX(last_ns), \
+    SUM(with_path), SUM(with_text), SUM(redacted)";
+
+/// The catalog over `range`: whole UTC days from `catalog_daily`, whole
+/// hours from `catalog_hourly`, the partial hours at the edges from raw rows
+/// (see [`plan::tiers`]).
+fn catalog(
+    conn: &rusqlite::Connection,
+    f: &Filter,
+    range: &TimeRange,
+) -> Result<Catalog, QueryError> {
+    let tiers = plan::tiers(range);
+    let mut parts = Vec::new();
+    let mut bucketed = |table: &str, column: &str, (from, to): (i64, i64)| {
+        let mut sql = Sql::default();
+        sql.bind(
+            &format!("SELECT {CATALOG_COLUMNS} FROM {table} WHERE {column} >= ? AND {column} < ?"),
+            [int(from), int(to)],
+        );
+        f.developer_conditions(&mut sql, "NULLIF(developer, '')");
+        sql.push(" GROUP BY signal, name");
+        parts.push(sql);
+    };
+    if let Some(days) = tiers.days {
+        bucketed("catalog_daily", "day", days);
+    }
+    for hours in tiers.hours {
+        bucketed("catalog_hourly", "hour", hours);
+    }
+    for (from, to) in tiers.raw {
+        for (head, time) in [
+            (
+                "SELECT 'event', e.event_name, COUNT(*), MIN(e.time_ns), MAX(e.time_ns), \
+                 SUM(e.file_path IS NOT NULL), \
+                 SUM(e.event_name = 'user_prompt' AND json_extract(e.attrs, '$.prompt') IS NOT NULL), \
+                 SUM(e.content_redacted) FROM events e JOIN contexts c ON c.id = e.context_id WHERE 1",
+                "e.time_ns",
+            ),
+            (
+                "SELECT 'metric', ms.name, COUNT(*), MIN(p.time_ns), MAX(p.time_ns), 0, 0, 0 \
+                 FROM metric_points p JOIN metric_series ms ON ms.id = p.series_id \
+                 JOIN contexts c ON c.id = ms.context_id WHERE 1",
+                "p.time_ns",
+            ),
+            (
+                "SELECT 'span', s.name, COUNT(*), MIN(s.start_ns), MAX(s.start_ns), 0, 0, 0 \
+                 FROM spans s JOIN contexts c ON c.id = s.context_id WHERE 1",
+                "s.start_ns",
+            ),
+        ] {
+            let mut sql = Sql::default();
+            sql.bind(
+                &format!("{head} AND {time} >= ? AND {time} < ?"),
+                [int(from), int(to)],
+            );
+            f.developer_conditions(&mut sql, "c.developer");
+            sql.push(" GROUP BY 2");
+            parts.push(sql);
+        }
+    }
+    let mut out = Catalog::default();
+    for sql in parts {
+        let mut stmt = conn.prepare(&sql.text)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
+        while let Some(r) = rows.next()? {
+            out.add(r)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the question (limited to what `f`'s `Visible` may see). Every part
+/// reads a catalog kept at ingest or the sessions table, never all raw rows:
+/// counts per name from [`catalog`], developers and all-time bounds from
+/// `catalog_daily`, versions and resource keys from `context_values`.
 pub fn describe_data(
     conn: &rusqlite::Connection,
     f: &Filter,
     range: &TimeRange,
 ) -> Result<DataDescription, QueryError> {
-    let ctx = |head: &str, tail: &str| {
+    let dev = |head: &str, column: &str, tail: &str| {
         let mut s = Sql::default();
         s.push(head);
-        f.context_conditions(&mut s);
+        f.developer_conditions(&mut s, column);
         s.push(tail);
         s
     };
-    // Same, with `time BETWEEN` the range for the column named in `time`.
-    let timed = |head: &str, time: &str, tail: &str| {
+    let sessions = |head: &str| {
         let mut s = Sql::default();
-        s.bind(
-            &format!("{head} AND {time} >= ? AND {time} < ?"),
-            [int(range.since_ns), int(range.until_ns)],
-        );
-        f.context_conditions(&mut s);
-        s.push(tail);
+        s.push(head);
+        f.visible.session_condition(&mut s);
+        if let Some(d) = &f.developer {
+            s.bind(" AND s.developer = ?", [super::filter::text(d)]);
+        }
         s
     };
     let mut d = DataDescription::default();
-    let name_row = |kind: &'static str| {
-        move |r: &rusqlite::Row<'_>| {
-            Ok(NameCount {
-                kind: kind.to_string(),
-                name: r.get(0)?,
-                count: r.get(1)?,
-                first: r.get::<_, Option<i64>>(2)?.map(|t| range.show(t)),
-                last: r.get::<_, Option<i64>>(3)?.map(|t| range.show(t)),
-            })
-        }
+    let cat = catalog(conn, f, range)?;
+    let mut names: Vec<NameCount> = cat
+        .names
+        .into_iter()
+        .map(|((kind, name), t)| NameCount {
+            kind,
+            name,
+            count: t.count,
+            first: t.first.map(|t| range.show(t)),
+            last: t.last.map(|t| range.show(t)),
+        })
+        .collect();
+    let order = |k: &str| match k {
+        "event" => 0,
+        "metric" => 1,
+        _ => 2,
     };
-    d.names.extend(rows(
-        conn,
-        &timed(
-            "SELECT e.event_name, COUNT(*), MIN(e.time_ns), MAX(e.time_ns) FROM events e \
-             JOIN contexts c ON c.id = e.context_id WHERE 1",
-            "e.time_ns",
-            " GROUP BY e.event_name ORDER BY COUNT(*) DESC, e.event_name",
-        ),
-        name_row("event"),
-    )?);
-    d.names.extend(rows(
-        conn,
-        &timed(
-            "SELECT ms.name, COUNT(*), MIN(p.time_ns), MAX(p.time_ns) FROM metric_points p \
-             JOIN metric_series ms ON ms.id = p.series_id JOIN contexts c ON c.id = ms.context_id WHERE 1",
-            "p.time_ns",
-            " GROUP BY ms.name ORDER BY COUNT(*) DESC, ms.name",
-        ),
-        name_row("metric"),
-    )?);
-    d.names.extend(rows(
-        conn,
-        &timed(
-            "SELECT s.name, COUNT(*), MIN(s.start_ns), MAX(s.start_ns) FROM spans s \
-             JOIN contexts c ON c.id = s.context_id WHERE 1",
-            "s.start_ns",
-            " GROUP BY s.name ORDER BY COUNT(*) DESC, s.name",
-        ),
-        name_row("span"),
-    )?);
+    names.sort_by(|a, b| {
+        order(&a.kind)
+            .cmp(&order(&b.kind))
+            .then(b.count.cmp(&a.count))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    d.names = names;
+    d.events_with_file_path = cat.with_path;
+    d.prompts_with_text = cat.with_text;
+    d.events_content_redacted = cat.redacted;
+    let mut by_developer = sessions("SELECT s.developer, COUNT(*) FROM sessions s WHERE 1");
+    by_developer.push(" GROUP BY s.developer");
+    let per_developer: std::collections::HashMap<Option<String>, i64> =
+        rows(conn, &by_developer, |r| Ok((r.get(0)?, r.get(1)?)))?
+            .into_iter()
+            .collect();
     d.developers = rows(
         conn,
-        &ctx(
-            "SELECT c.developer, c.developer_kind, COUNT(DISTINCT c.session_ref) FROM contexts c WHERE 1",
-            " GROUP BY c.developer, c.developer_kind ORDER BY 3 DESC, c.developer LIMIT 200",
+        &dev(
+            "SELECT NULLIF(developer, ''), NULLIF(developer_kind, '') FROM catalog_daily WHERE 1",
+            "NULLIF(developer, '')",
+            " GROUP BY developer, developer_kind",
         ),
         |r| {
             Ok(DeveloperInfo {
                 developer: r.get(0)?,
                 developer_kind: r.get(1)?,
-                sessions: r.get(2)?,
+                sessions: 0,
             })
         },
     )?;
+    for info in &mut d.developers {
+        info.sessions = per_developer.get(&info.developer).copied().unwrap_or(0);
+    }
+    d.developers.sort_by(|a, b| {
+        b.sessions
+            .cmp(&a.sessions)
+            .then_with(|| a.developer.cmp(&b.developer))
+    });
+    d.developers.truncate(200);
     d.versions = rows(
         conn,
-        &ctx(
-            "SELECT DISTINCT c.app_version FROM contexts c WHERE c.app_version IS NOT NULL",
-            " ORDER BY c.app_version",
+        &dev(
+            "SELECT DISTINCT value FROM context_values WHERE kind = 'version'",
+            "NULLIF(developer, '')",
+            " ORDER BY value",
         ),
         |r| r.get(0),
     )?;
-    d.sessions = count(
-        conn,
-        &ctx(
-            "SELECT COUNT(DISTINCT c.session_ref) FROM contexts c WHERE 1",
-            "",
-        ),
-    )?;
+    d.sessions = count(conn, &sessions("SELECT COUNT(*) FROM sessions s WHERE 1"))?;
     d.metrics_only_sessions = count(
         conn,
-        &ctx(
-            "SELECT COUNT(DISTINCT s.id) FROM sessions s JOIN contexts c ON c.session_ref = s.id \
-             WHERE s.api_requests = 0 AND s.metric_cost_usd > 0",
-            "",
-        ),
-    )?;
-    d.events_with_file_path = count(
-        conn,
-        &timed(
-            "SELECT COUNT(*) FROM events e JOIN contexts c ON c.id = e.context_id WHERE e.file_path IS NOT NULL",
-            "e.time_ns",
-            "",
-        ),
-    )?;
-    d.prompts_with_text = count(
-        conn,
-        &timed(
-            "SELECT COUNT(*) FROM events e JOIN contexts c ON c.id = e.context_id \
-             WHERE e.event_name = 'user_prompt' AND json_extract(e.attrs, '$.prompt') IS NOT NULL",
-            "e.time_ns",
-            "",
-        ),
-    )?;
-    d.events_content_redacted = count(
-        conn,
-        &timed(
-            "SELECT COUNT(*) FROM events e JOIN contexts c ON c.id = e.context_id WHERE e.content_redacted = 1",
-            "e.time_ns",
-            "",
+        &sessions(
+            "SELECT COUNT(*) FROM sessions s WHERE s.api_requests = 0 AND s.metric_cost_usd > 0",
         ),
     )?;
     d.resource_attribute_keys = rows(
         conn,
-        &ctx(
-            "SELECT DISTINCT j.key FROM contexts c, json_each(c.resource_attrs) j WHERE 1",
-            " ORDER BY j.key LIMIT 200",
+        &dev(
+            "SELECT DISTINCT value FROM context_values WHERE kind = 'resource_key'",
+            "NULLIF(developer, '')",
+            " ORDER BY value LIMIT 200",
         ),
         |r| r.get(0),
     )?;
-    // Overall span: per-context MIN/MAX through the (context, time) index.
     let span = rows(
         conn,
-        &ctx(
-            "SELECT MIN((SELECT MIN(e.time_ns) FROM events e WHERE e.context_id = c.id)), \
-             MAX((SELECT MAX(e.time_ns) FROM events e WHERE e.context_id = c.id)) FROM contexts c WHERE 1",
+        &dev(
+            "SELECT MIN(first_ns), MAX(last_ns) FROM catalog_daily WHERE signal = 'event'",
+            "NULLIF(developer, '')",
             "",
         ),
         |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
@@ -234,4 +308,102 @@ pub fn describe_data(
         d.last_event = last.map(|t| range.show(t));
     }
     Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::query::fixture::generated::{self, DAY_NS, START_NS};
+    use crate::query::fixture::utc;
+    use crate::query::visible::testing::visible;
+
+    /// Counts and bounds per event name in `[since, until)`, by iterating
+    /// over the generated records.
+    fn expected(
+        ds: &generated::Dataset,
+        since: i64,
+        until: i64,
+        devs: &[&str],
+    ) -> BTreeMap<String, (i64, i64, i64)> {
+        let mut out: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+        for r in &ds.records {
+            let t = r.ev.time_ns;
+            if t < since || t >= until || !(devs.is_empty() || devs.contains(&&*r.developer)) {
+                continue;
+            }
+            let e = out
+                .entry(r.ev.event_name.clone())
+                .or_insert((0, i64::MAX, i64::MIN));
+            e.0 += 1;
+            e.1 = e.1.min(t);
+            e.2 = e.2.max(t);
+        }
+        out
+    }
+
+    #[test]
+    fn counts_per_name_match_the_records_across_days_hours_and_raw_edges() {
+        let ds = generated::build();
+        let h = crate::query::HOUR_NS;
+        // Ranges that take whole days, whole hours and raw edges, one
+        // aligned on days, one inside a day, and all data.
+        let ranges = [
+            (
+                START_NS + DAY_NS + 5 * h + 1_234,
+                START_NS + 7 * DAY_NS + 3 * h + 99,
+            ),
+            (START_NS + 2 * DAY_NS, START_NS + 5 * DAY_NS),
+            (
+                START_NS + 3 * DAY_NS + 9 * h + 7,
+                START_NS + 3 * DAY_NS + 17 * h,
+            ),
+            (0, i64::MAX / 2),
+        ];
+        let alice = ds.records[0].developer.clone();
+        for (since, until) in ranges {
+            for devs in [vec![], vec![alice.as_str()]] {
+                let range = utc(since, until);
+                let f = Filter::new(visible(&devs));
+                let d = describe_data(&ds.fx.conn, &f, &range).unwrap();
+                let got: BTreeMap<String, (i64, i64, i64)> = d
+                    .names
+                    .iter()
+                    .filter(|n| n.kind == "event")
+                    .map(|n| {
+                        let parse = |s: &Option<String>| {
+                            s.as_deref()
+                                .unwrap()
+                                .parse::<jiff::Timestamp>()
+                                .unwrap()
+                                .as_nanosecond() as i64
+                        };
+                        // Shown times are rounded to milliseconds.
+                        (
+                            n.name.clone(),
+                            (
+                                n.count,
+                                parse(&n.first) / 1_000_000,
+                                parse(&n.last) / 1_000_000,
+                            ),
+                        )
+                    })
+                    .collect();
+                let want: BTreeMap<String, (i64, i64, i64)> = expected(&ds, since, until, &devs)
+                    .into_iter()
+                    .map(|(k, (n, a, b))| (k, (n, a / 1_000_000, b / 1_000_000)))
+                    .collect();
+                assert_eq!(got, want, "range {since}..{until} devs {devs:?}");
+                let paths = ds
+                    .records
+                    .iter()
+                    .filter(|r| r.ev.time_ns >= since && r.ev.time_ns < until)
+                    .filter(|r| devs.is_empty() || devs.contains(&&*r.developer))
+                    .filter(|r| r.ev.file_path.is_some())
+                    .count() as i64;
+                assert_eq!(d.events_with_file_path, paths);
+            }
+        }
+    }
 }

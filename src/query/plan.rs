@@ -67,6 +67,52 @@ pub fn segments(range: &TimeRange, raw_only: bool) -> Segments {
     }
 }
 
+/// Hours per rollup day (UTC days: a day rollup is keyed by `hour / 24`).
+pub const HOURS_PER_DAY: i64 = 24;
+
+/// How one range is answered from day rollups, hour rollups and raw rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tiers {
+    /// Whole UTC days `[first, end)` (day numbers).
+    pub days: Option<(i64, i64)>,
+    /// Whole hours `[first, end)` (hour numbers) outside those days.
+    pub hours: Vec<(i64, i64)>,
+    /// Spans answered from raw rows (the partial hours at the edges).
+    pub raw: Vec<RawSpan>,
+}
+
+/// Splits `range` into whole UTC days, the whole hours around them and the
+/// raw edges, so a month reads about thirty rows per key rather than seven
+/// hundred.
+pub fn tiers(range: &TimeRange) -> Tiers {
+    let seg = segments(range, false);
+    let Some((hs, he)) = seg.rollup_hours else {
+        return Tiers {
+            days: None,
+            hours: Vec::new(),
+            raw: seg.raw,
+        };
+    };
+    let ds = hs.div_euclid(HOURS_PER_DAY) + i64::from(hs.rem_euclid(HOURS_PER_DAY) != 0);
+    let de = he.div_euclid(HOURS_PER_DAY);
+    if ds >= de {
+        return Tiers {
+            days: None,
+            hours: vec![(hs, he)],
+            raw: seg.raw,
+        };
+    }
+    let hours = [(hs, ds * HOURS_PER_DAY), (de * HOURS_PER_DAY, he)]
+        .into_iter()
+        .filter(|(a, b)| a < b)
+        .collect();
+    Tiers {
+        days: Some((ds, de)),
+        hours,
+        raw: seg.raw,
+    }
+}
+
 /// SQL for the hour number of a time column (matches the rollups' keys).
 pub fn hour_of_sql(time_column: &str) -> String {
     format!("{time_column} / {HOUR_NS}")
@@ -163,5 +209,33 @@ mod tests {
         assert_eq!(s.raw, vec![(-h - 1, -h)]);
         // Empty.
         assert!(segments(&utc(7, 7), false).raw.is_empty());
+    }
+
+    #[test]
+    fn tiers_take_whole_days_then_hours_then_raw_edges() {
+        let (h, d) = (HOUR_NS, 24 * HOUR_NS);
+        // From 05:00:00.000000005 on day 1 to 03:00:00.000000007 on day 4.
+        let t = tiers(&utc(d + 5 * h + 5, 4 * d + 3 * h + 7));
+        assert_eq!(t.days, Some((2, 4)));
+        assert_eq!(t.hours, vec![(30, 48), (96, 99)]);
+        assert_eq!(
+            t.raw,
+            vec![
+                (d + 5 * h + 5, d + 6 * h),
+                (4 * d + 3 * h, 4 * d + 3 * h + 7)
+            ]
+        );
+        // Aligned on days: days only.
+        let t = tiers(&utc(d, 3 * d));
+        assert_eq!((t.days, t.hours.len(), t.raw.len()), (Some((1, 3)), 0, 0));
+        // Less than a whole day: hours and edges.
+        let t = tiers(&utc(d + 5 * h, d + 9 * h + 1));
+        assert_eq!(t.days, None);
+        assert_eq!(t.hours, vec![(29, 33)]);
+        assert_eq!(t.raw, vec![(d + 9 * h, d + 9 * h + 1)]);
+        // Within one hour: raw only.
+        let t = tiers(&utc(h + 1, h + 2));
+        assert_eq!((t.days, t.hours.len()), (None, 0));
+        assert_eq!(t.raw, vec![(h + 1, h + 2)]);
     }
 }

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Statement, params};
 
 use super::WriteReceipt;
 use super::event_time;
-use super::rollup::{Rollups, Target};
+use super::rollup::{CatalogEntry, Rollups, Target};
 use super::series::{LastPoint, SeriesKey, cumulative_delta, series_key};
 use crate::rows::{Attrs, Batch, Context, DedupKey, EventRow, MetricPointRow, SpanRow};
 
@@ -163,6 +163,12 @@ impl<'c, 'b> Tx<'c, 'b> {
             let mut insert = conn.prepare_cached(INSERT_SPAN)?;
             for span in &group.rows {
                 let inserted = Self::span(&mut insert, target, span)?;
+                if inserted {
+                    self.rollups.add_catalog(
+                        &group.context,
+                        CatalogEntry::named("span", &span.name, span.start_ns),
+                    );
+                }
                 count(&mut receipt, inserted);
             }
         }
@@ -220,6 +226,22 @@ impl<'c, 'b> Tx<'c, 'b> {
         Ok(Some(id))
     }
 
+    /// Records the version and resource attribute keys of a new context
+    /// (describe_data lists them without scanning contexts).
+    fn context_values(&self, ctx: &Context) -> rusqlite::Result<()> {
+        let developer = ctx.developer.as_deref().unwrap_or("");
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT OR IGNORE INTO context_values (developer, kind, value) VALUES (?1, ?2, ?3)",
+        )?;
+        if let Some(v) = &ctx.app_version {
+            stmt.execute(params![developer, "version", v])?;
+        }
+        for key in ctx.resource_attrs.keys() {
+            stmt.execute(params![developer, "resource_key", key])?;
+        }
+        Ok(())
+    }
+
     fn context(
         &mut self,
         ctx: &Context,
@@ -229,7 +251,7 @@ impl<'c, 'b> Tx<'c, 'b> {
         if let Some(&id) = self.cache.contexts.get(&ctx.key) {
             return Ok(id);
         }
-        self.conn
+        let created = self.conn
             .prepare_cached(
                 "INSERT OR IGNORE INTO contexts (key, session_ref, claude_code, service_name,
                     scope_name, scope_version, developer, developer_kind, user_email,
@@ -256,6 +278,9 @@ impl<'c, 'b> Tx<'c, 'b> {
                 to_json(&ctx.shared_attrs)?,
                 first,
             ])?;
+        if created == 1 {
+            self.context_values(ctx)?;
+        }
         let (id, session_ref): (i64, Option<i64>) = self
             .conn
             .prepare_cached("SELECT id, session_ref FROM contexts WHERE key = ?1")?
@@ -354,7 +379,7 @@ impl<'c, 'b> Tx<'c, 'b> {
             cached.last = Some(next);
             self.dirty_series.push(key);
         }
-        self.rollups.add_point(target, p, delta);
+        self.rollups.add_point(ctx, target, p, delta);
         Ok(true)
     }
 

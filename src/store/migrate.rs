@@ -6,7 +6,11 @@ use super::{BUSY_TIMEOUT, StoreError};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`. Append only:
 /// a shipped migration is never edited.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema_v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_v3.sql"),
+];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -122,10 +122,23 @@ fn delete_rollups_and_orphans(conn: &Connection, cutoff_ns: i64) -> rusqlite::Re
         "metric_hourly",
         "tool_latency_hist",
         "api_latency_hist",
+        "catalog_hourly",
     ] {
         // Table names come from the fixed list above.
         conn.execute(&format!("DELETE FROM {table} WHERE hour < ?1"), [hour])?;
     }
+    // The cutoff's day keeps only its hours from the cutoff on, summed again
+    // from the hourly catalog.
+    let day = hour.div_euclid(24);
+    conn.execute("DELETE FROM catalog_daily WHERE day <= ?1", [day])?;
+    conn.execute(
+        "INSERT INTO catalog_daily
+         SELECT ?1, developer, developer_kind, signal, name, SUM(records), MIN(first_ns),
+                MAX(last_ns), SUM(with_path), SUM(with_text), SUM(redacted)
+         FROM catalog_hourly WHERE hour >= ?2 AND hour < (?1 + 1) * 24
+         GROUP BY developer, developer_kind, signal, name",
+        [day, hour],
+    )?;
     conn.execute(
         "DELETE FROM metric_series WHERE NOT EXISTS
             (SELECT 1 FROM metric_points p WHERE p.series_id = metric_series.id)",
@@ -146,6 +159,13 @@ fn delete_rollups_and_orphans(conn: &Connection, cutoff_ns: i64) -> rusqlite::Re
            AND id NOT IN (SELECT context_id FROM api_hourly)
            AND id NOT IN (SELECT context_id FROM prompt_hourly)
            AND id NOT IN (SELECT context_id FROM metric_hourly)",
+        [],
+    )?;
+    // Versions and resource keys stay listed while any context of their
+    // developer remains (they are recorded per developer, not per context).
+    conn.execute(
+        "DELETE FROM context_values
+         WHERE developer NOT IN (SELECT COALESCE(developer, '') FROM contexts)",
         [],
     )?;
     Ok(())

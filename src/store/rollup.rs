@@ -1,5 +1,6 @@
 //! Rollups kept in the same transaction as the raw rows: `api_hourly`,
-//! `prompt_hourly`, `metric_hourly`, the exact latency histograms and session totals.
+//! `prompt_hourly`, `metric_hourly`, the exact latency histograms, session
+//! totals and the catalog (`catalog_hourly`, `catalog_daily`).
 //!
 //! Sums are kept in memory for the whole transaction and written with one
 //! upsert (`x = x + excluded.x`) per key, so a group commit of many batches
@@ -88,9 +89,84 @@ impl SessionSums<'_> {
 /// `metric_hourly` key: hour, context, name, model, `type`.
 type MetricKey<'b> = (i64, i64, &'b str, &'b str, &'b str);
 
+/// `catalog_hourly` key: hour, developer, developer kind, signal, name
+/// (`''` for no developer or kind).
+type CatalogKey<'b> = (i64, &'b str, &'static str, &'static str, &'b str);
+
+/// Sums for one catalog row.
+struct CatalogSums {
+    records: i64,
+    first_ns: i64,
+    last_ns: i64,
+    with_path: i64,
+    with_text: i64,
+    redacted: i64,
+}
+
+impl Default for CatalogSums {
+    fn default() -> Self {
+        CatalogSums {
+            records: 0,
+            first_ns: i64::MAX,
+            last_ns: i64::MIN,
+            with_path: 0,
+            with_text: 0,
+            redacted: 0,
+        }
+    }
+}
+
+impl CatalogSums {
+    fn merge(&mut self, o: &CatalogSums) {
+        self.records += o.records;
+        self.first_ns = self.first_ns.min(o.first_ns);
+        self.last_ns = self.last_ns.max(o.last_ns);
+        self.with_path += o.with_path;
+        self.with_text += o.with_text;
+        self.redacted += o.redacted;
+    }
+}
+
+/// One record as the catalog counts it.
+pub(crate) struct CatalogEntry<'b> {
+    pub(crate) signal: &'static str,
+    pub(crate) name: &'b str,
+    pub(crate) time_ns: i64,
+    pub(crate) with_path: bool,
+    pub(crate) with_text: bool,
+    pub(crate) redacted: bool,
+}
+
+impl<'b> CatalogEntry<'b> {
+    /// An event: its name, time, and what describe_data reports of it.
+    pub(crate) fn event(e: &'b EventRow) -> Self {
+        CatalogEntry {
+            signal: "event",
+            name: &e.event_name,
+            time_ns: e.time_ns,
+            with_path: e.file_path.is_some(),
+            with_text: e.event_name == "user_prompt" && e.attrs.contains_key("prompt"),
+            redacted: e.content_redacted,
+        }
+    }
+
+    /// A metric point or span: name and time only.
+    pub(crate) fn named(signal: &'static str, name: &'b str, time_ns: i64) -> Self {
+        CatalogEntry {
+            signal,
+            name,
+            time_ns,
+            with_path: false,
+            with_text: false,
+            redacted: false,
+        }
+    }
+}
+
 /// Everything one transaction adds to the rollups.
 #[derive(Default)]
 pub(crate) struct Rollups<'b> {
+    catalog: HashMap<CatalogKey<'b>, CatalogSums>,
     api: HashMap<(i64, i64, &'b str), ApiSums>,
     tool_latency: HashMap<(i64, &'b str, &'b str, i64), (i64, i64)>,
     api_latency: HashMap<(i64, &'b str, &'b str, i64), i64>,
@@ -120,8 +196,29 @@ impl<'b> Rollups<'b> {
         }
     }
 
+    /// Counts an inserted record in the catalog (describe_data).
+    pub(crate) fn add_catalog(&mut self, ctx: &'b Context, r: CatalogEntry<'b>) {
+        let key = (
+            hour_of(r.time_ns),
+            ctx.developer.as_deref().unwrap_or(""),
+            ctx.developer_kind.map(|k| k.as_str()).unwrap_or(""),
+            r.signal,
+            r.name,
+        );
+        let sums = self.catalog.entry(key).or_default();
+        sums.merge(&CatalogSums {
+            records: 1,
+            first_ns: r.time_ns,
+            last_ns: r.time_ns,
+            with_path: i64::from(r.with_path),
+            with_text: i64::from(r.with_text),
+            redacted: i64::from(r.redacted),
+        });
+    }
+
     /// Adds an inserted event.
     pub(crate) fn add_event(&mut self, ctx: &'b Context, target: Target, e: &'b EventRow) {
+        self.add_catalog(ctx, CatalogEntry::event(e));
         let mut no_session = SessionSums::new(0, 0);
         let session = match target.session {
             Some(id) => self.sessions.get_mut(&id).unwrap_or(&mut no_session),
@@ -198,7 +295,14 @@ impl<'b> Rollups<'b> {
     }
 
     /// Adds an inserted metric point whose per-interval value is `delta`.
-    pub(crate) fn add_point(&mut self, target: Target, p: &'b MetricPointRow, delta: f64) {
+    pub(crate) fn add_point(
+        &mut self,
+        ctx: &'b Context,
+        target: Target,
+        p: &'b MetricPointRow,
+        delta: f64,
+    ) {
+        self.add_catalog(ctx, CatalogEntry::named("metric", &p.name, p.time_ns));
         let model = p.model.as_deref().unwrap_or("");
         let kind_attr = p.kind_attr.as_deref().unwrap_or("");
         let sums = self
@@ -227,6 +331,7 @@ impl<'b> Rollups<'b> {
 
     /// Writes the sums: one upsert per rollup key, one update per session.
     pub(crate) fn write(&self, conn: &Connection) -> rusqlite::Result<()> {
+        self.write_catalog(conn)?;
         let mut stmt = conn.prepare_cached(
             "INSERT INTO api_hourly (hour, context_id, model, requests, errors, input_tokens,
                 output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, duration_ms)
@@ -335,6 +440,51 @@ impl<'b> Rollups<'b> {
                 s.metric_tokens[2],
                 s.metric_tokens[3],
             ])?;
+        }
+        Ok(())
+    }
+
+    /// Upserts the catalog rows, hourly and daily.
+    fn write_catalog(&self, conn: &Connection) -> rusqlite::Result<()> {
+        let mut daily: HashMap<CatalogKey<'b>, CatalogSums> = HashMap::new();
+        for (&(hour, dev, kind, signal, name), sums) in &self.catalog {
+            daily
+                .entry((hour.div_euclid(24), dev, kind, signal, name))
+                .or_default()
+                .merge(sums);
+        }
+        for (table, bucket, rows) in [
+            ("catalog_hourly", "hour", &self.catalog),
+            ("catalog_daily", "day", &daily),
+        ] {
+            // Table and column names come from the fixed list above.
+            let mut stmt = conn.prepare_cached(&format!(
+                "INSERT INTO {table} ({bucket}, developer, developer_kind, signal, name, records,
+                    first_ns, last_ns, with_path, with_text, redacted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT ({bucket}, developer, developer_kind, signal, name) DO UPDATE SET
+                    records = records + excluded.records,
+                    first_ns = min(first_ns, excluded.first_ns),
+                    last_ns = max(last_ns, excluded.last_ns),
+                    with_path = with_path + excluded.with_path,
+                    with_text = with_text + excluded.with_text,
+                    redacted = redacted + excluded.redacted"
+            ))?;
+            for ((b, dev, kind, signal, name), s) in rows {
+                stmt.execute(params![
+                    b,
+                    dev,
+                    kind,
+                    signal,
+                    name,
+                    s.records,
+                    s.first_ns,
+                    s.last_ns,
+                    s.with_path,
+                    s.with_text,
+                    s.redacted
+                ])?;
+            }
         }
         Ok(())
     }

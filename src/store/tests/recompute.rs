@@ -160,6 +160,34 @@ fn check(conn: &Connection) {
          FROM events e JOIN contexts c ON c.id = e.context_id JOIN sessions s ON s.id = c.session_ref \
          GROUP BY s.id ORDER BY 1",
     );
+    // The catalog: every record by hour (and by day), developer and name.
+    let recount = "SELECT b, dev, kind, signal, name, COUNT(*) AS n, MIN(t) AS f, MAX(t) AS l, \
+         SUM(path) AS p, SUM(txt) AS x, SUM(red) AS r FROM (\
+         SELECT e.time_ns / 3600000000000 AS b, COALESCE(c.developer, '') AS dev, \
+           COALESCE(c.developer_kind, '') AS kind, 'event' AS signal, e.event_name AS name, e.time_ns AS t, \
+           e.file_path IS NOT NULL AS path, \
+           (e.event_name = 'user_prompt' AND json_extract(e.attrs, '$.prompt') IS NOT NULL) AS txt, \
+           e.content_redacted AS red FROM events e JOIN contexts c ON c.id = e.context_id \
+         UNION ALL SELECT p.time_ns / 3600000000000, COALESCE(c.developer, ''), \
+           COALESCE(c.developer_kind, ''), 'metric', ms.name, p.time_ns, 0, 0, 0 FROM metric_points p \
+           JOIN metric_series ms ON ms.id = p.series_id JOIN contexts c ON c.id = ms.context_id) \
+         GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5";
+    same(
+        conn,
+        "SELECT hour, developer, developer_kind, signal, name, records, first_ns, last_ns, \
+         with_path, with_text, redacted FROM catalog_hourly ORDER BY 1, 2, 3, 4, 5",
+        recount,
+    );
+    same(
+        conn,
+        "SELECT day, developer, developer_kind, signal, name, records, first_ns, last_ns, \
+         with_path, with_text, redacted FROM catalog_daily ORDER BY 1, 2, 3, 4, 5",
+        &format!(
+            "SELECT b / 24, dev, kind, signal, name, SUM(n), MIN(f), MAX(l), SUM(p), SUM(x), SUM(r) \
+             FROM ({}) GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
+            recount.trim_end_matches(" ORDER BY 1, 2, 3, 4, 5")
+        ),
+    );
     // A session spans its events and its metric points.
     same(
         conn,

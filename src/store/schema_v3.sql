@@ -1,0 +1,83 @@
+-- tokentally store schema, version 3: what describe_data reads, kept at
+-- ingest so it never scans raw rows, and the indexes that let a session's
+-- rollup rows be found without scanning the rollups.
+--
+-- * catalog_hourly / catalog_daily: per UTC hour (day) and developer, the
+--   records of each signal and name with their first and last time, and
+--   for events how many carry a file path, prompt text or lost content.
+--   Written in the same transaction as the raw rows; describe_data answers
+--   whole days from catalog_daily, whole hours from catalog_hourly and the
+--   partial hours at the edges from raw rows. Developer '' = none.
+-- * context_values: per developer, the Claude Code versions and resource
+--   attribute keys its contexts carry (written when a context is created).
+
+CREATE TABLE IF NOT EXISTS catalog_hourly (
+    hour INTEGER NOT NULL,
+    developer TEXT NOT NULL,
+    developer_kind TEXT NOT NULL,
+    signal TEXT NOT NULL,
+    name TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    first_ns INTEGER NOT NULL,
+    last_ns INTEGER NOT NULL,
+    with_path INTEGER NOT NULL,
+    with_text INTEGER NOT NULL,
+    redacted INTEGER NOT NULL,
+    PRIMARY KEY (hour, developer, developer_kind, signal, name)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS catalog_daily (
+    day INTEGER NOT NULL,
+    developer TEXT NOT NULL,
+    developer_kind TEXT NOT NULL,
+    signal TEXT NOT NULL,
+    name TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    first_ns INTEGER NOT NULL,
+    last_ns INTEGER NOT NULL,
+    with_path INTEGER NOT NULL,
+    with_text INTEGER NOT NULL,
+    redacted INTEGER NOT NULL,
+    PRIMARY KEY (day, developer, developer_kind, signal, name)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS context_values (
+    developer TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (developer, kind, value)
+) WITHOUT ROWID;
+
+CREATE INDEX IF NOT EXISTS api_hourly_context ON api_hourly(context_id);
+CREATE INDEX IF NOT EXISTS metric_hourly_context ON metric_hourly(context_id);
+CREATE INDEX IF NOT EXISTS prompt_hourly_context ON prompt_hourly(context_id);
+
+INSERT INTO catalog_hourly
+SELECT e.time_ns / 3600000000000, COALESCE(c.developer, ''), COALESCE(c.developer_kind, ''),
+       'event', e.event_name, COUNT(*), MIN(e.time_ns), MAX(e.time_ns),
+       SUM(e.file_path IS NOT NULL),
+       SUM(e.event_name = 'user_prompt' AND json_extract(e.attrs, '$.prompt') IS NOT NULL),
+       SUM(e.content_redacted)
+FROM events e JOIN contexts c ON c.id = e.context_id GROUP BY 1, 2, 3, 4, 5;
+
+INSERT INTO catalog_hourly
+SELECT p.time_ns / 3600000000000, COALESCE(c.developer, ''), COALESCE(c.developer_kind, ''),
+       'metric', ms.name, COUNT(*), MIN(p.time_ns), MAX(p.time_ns), 0, 0, 0
+FROM metric_points p JOIN metric_series ms ON ms.id = p.series_id
+JOIN contexts c ON c.id = ms.context_id GROUP BY 1, 2, 3, 4, 5;
+
+INSERT INTO catalog_hourly
+SELECT s.start_ns / 3600000000000, COALESCE(c.developer, ''), COALESCE(c.developer_kind, ''),
+       'span', s.name, COUNT(*), MIN(s.start_ns), MAX(s.start_ns), 0, 0, 0
+FROM spans s JOIN contexts c ON c.id = s.context_id GROUP BY 1, 2, 3, 4, 5;
+
+INSERT INTO catalog_daily
+SELECT hour / 24, developer, developer_kind, signal, name, SUM(records), MIN(first_ns),
+       MAX(last_ns), SUM(with_path), SUM(with_text), SUM(redacted)
+FROM catalog_hourly GROUP BY 1, 2, 3, 4, 5;
+
+INSERT OR IGNORE INTO context_values
+SELECT COALESCE(developer, ''), 'version', app_version FROM contexts WHERE app_version IS NOT NULL;
+
+INSERT OR IGNORE INTO context_values
+SELECT COALESCE(c.developer, ''), 'resource_key', j.key FROM contexts c, json_each(c.resource_attrs) j;
