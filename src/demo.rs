@@ -237,6 +237,7 @@ enum Kind {
     Full,
     MetricsOnly,
     NoSessionId,
+    MetricsOnlyNoSessionId,
 }
 
 struct Request {
@@ -259,7 +260,8 @@ fn session(plan: &Plan, sid: u64, rng: &mut Rng) -> Session {
         Shape::Long => (Kind::Full, 200),
         Shape::Team => {
             let kind = match rng.percent() {
-                0..8 => Kind::MetricsOnly,
+                0..6 => Kind::MetricsOnly,
+                6..8 => Kind::MetricsOnlyNoSessionId,
                 8..13 => Kind::NoSessionId,
                 _ => Kind::Full,
             };
@@ -278,7 +280,7 @@ fn session(plan: &Plan, sid: u64, rng: &mut Rng) -> Session {
         sid % 65536,
         sid.wrapping_mul(7919) & 0xffff_ffff_ffff
     );
-    let with_session = kind != Kind::NoSessionId;
+    let with_session = !matches!(kind, Kind::NoSessionId | Kind::MetricsOnlyNoSessionId);
     let user_id = format!("{:064x}", (dev + 1).wrapping_mul(0x1234_5678_9abc_def1));
     let team = format!("team-{}", dev % 5);
     // Mostly working hours (UTC 07–19), any day of the range.
@@ -528,7 +530,7 @@ fn session(plan: &Plan, sid: u64, rng: &mut Rng) -> Session {
             value,
         }
     });
-    if kind == Kind::MetricsOnly {
+    if matches!(kind, Kind::MetricsOnly | Kind::MetricsOnlyNoSessionId) {
         out.events.clear();
     } else {
         out.logs = records

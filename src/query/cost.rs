@@ -351,6 +351,99 @@ mod tests {
         }
     }
 
+    /// A generated team (many short sessions, metrics-only sessions,
+    /// records without session ids): cost and tokens per developer equal
+    /// the rule restated over the generated rows: events where a session
+    /// has api_requests, its metrics where it has none, and a sessionless
+    /// point only in hours (and the hour after) where its developer sent no
+    /// api_request.
+    #[test]
+    fn a_generated_team_counts_each_request_once() {
+        use crate::demo::{Generator, Plan};
+        let end = START_NS + 12 * DAY_NS;
+        let sessions: Vec<_> = Generator::new(Plan {
+            developers: 30,
+            days: 4,
+            ..Plan::team(6_000, end)
+        })
+        .collect();
+        let mut fx = Fx::new();
+        fx.ingest_demo(&sessions);
+        let h = HOUR_NS;
+        let busy: BTreeSet<(String, i64)> = sessions
+            .iter()
+            .flat_map(|s| &s.events)
+            .filter(|e| e.event_name == "api_request")
+            .map(|e| (e.developer.clone(), e.time_ns.div_euclid(h)))
+            .collect();
+        let ranges = [
+            (end - 4 * DAY_NS, end),
+            (end - 3 * DAY_NS + 7 * h + 123, end - DAY_NS + 5 * h + 77),
+        ];
+        let mut sessionless_counted = false;
+        for (since, until) in ranges {
+            let mut want: BTreeMap<String, (f64, i64, i64)> = BTreeMap::new();
+            for s in &sessions {
+                let from_events = s.events.iter().any(|e| e.event_name == "api_request");
+                let sessionless = s.points.first().is_some_and(|p| p.session_id.is_empty());
+                for e in &s.events {
+                    if e.event_name == "api_request" && e.time_ns >= since && e.time_ns < until {
+                        let w = want.entry(e.developer.clone()).or_default();
+                        w.0 += e.cost_usd;
+                        w.1 += e.input_tokens;
+                        w.2 += 1;
+                    }
+                }
+                if from_events && !sessionless {
+                    continue;
+                }
+                for p in &s.points {
+                    let hour = p.time_ns.div_euclid(h);
+                    if p.time_ns < since
+                        || p.time_ns >= until
+                        || (sessionless
+                            && (busy.contains(&(p.developer.clone(), hour))
+                                || busy.contains(&(p.developer.clone(), hour - 1))))
+                    {
+                        continue;
+                    }
+                    sessionless_counted |= sessionless;
+                    let w = want.entry(p.developer.clone()).or_default();
+                    match (p.name, p.kind) {
+                        ("claude_code.cost.usage", _) => w.0 += p.value,
+                        (_, "input") => w.1 += p.value as i64,
+                        _ => {}
+                    }
+                }
+            }
+            let got = cost_by_developer(&fx.conn, &utc(since, until), &Filter::new(visible(&[])))
+                .unwrap();
+            let got: BTreeMap<String, (f64, i64, i64)> = got
+                .developers
+                .iter()
+                .map(|d| {
+                    (
+                        d.developer.clone().unwrap(),
+                        (d.cost_usd, d.input_tokens, d.api_requests),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                got.keys().collect::<Vec<_>>(),
+                want.keys().collect::<Vec<_>>()
+            );
+            for (dev, w) in &want {
+                let g = got[dev];
+                assert!(close(g.0, w.0), "{dev}: cost {} vs {}", g.0, w.0);
+                assert_eq!((g.1, g.2), (w.1, w.2), "{dev}: input tokens, requests");
+            }
+        }
+        assert!(
+            sessionless_counted,
+            "the data must exercise the sessionless rule"
+        );
+    }
+
     #[test]
     fn metrics_only_sessions_count_once_and_say_so() {
         let ds = generated::build();

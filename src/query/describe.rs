@@ -155,7 +155,7 @@ fn catalog(
             ),
             (
                 "SELECT 'metric', ms.name, COUNT(*), MIN(p.time_ns), MAX(p.time_ns), 0, 0, 0 \
-                 FROM metric_points p JOIN metric_series ms ON ms.id = p.series_id \
+                 FROM metric_points p CROSS JOIN metric_series ms ON ms.id = p.series_id \
                  JOIN contexts c ON c.id = ms.context_id WHERE 1",
                 "p.time_ns",
             ),

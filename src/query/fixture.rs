@@ -147,6 +147,24 @@ impl Fx {
         self.write(d.batch);
     }
 
+    /// Decodes generated team telemetry ([`crate::demo`]) with the real
+    /// decoder and writes it, one request per transaction.
+    pub fn ingest_demo(&mut self, sessions: &[crate::demo::Session]) {
+        let opts = crate::otlp::DecodeOptions::default();
+        for s in sessions {
+            for r in &s.logs {
+                let d = crate::otlp::logs_to_batch(r, &opts);
+                assert_eq!(d.rejected, 0, "{:?}", d.message);
+                self.write(d.batch);
+            }
+            for r in &s.metrics {
+                let d = crate::otlp::metrics_to_batch(r, &opts);
+                assert_eq!(d.rejected, 0, "{:?}", d.message);
+                self.write(d.batch);
+            }
+        }
+    }
+
     /// Registers a context (identity + resource) as the decoder builds it;
     /// returns a handle for the record methods.
     pub fn context(&mut self, spec: &CtxSpec, _first_ns: i64) -> i64 {

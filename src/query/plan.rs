@@ -135,9 +135,8 @@ pub fn counted_condition() -> String {
     format!(
         " AND ((u.source = 'events' AND (s.id IS NULL OR {SESSION_FROM_EVENTS})) \
          OR (u.source = 'metrics' AND s.id IS NOT NULL AND NOT ({SESSION_FROM_EVENTS})) \
-         OR (u.source = 'metrics' AND s.id IS NULL AND NOT EXISTS (SELECT 1 FROM api_hourly h2 \
-             JOIN contexts c2 ON c2.id = h2.context_id \
-             WHERE h2.hour IN (u.hour, u.hour - 1) AND h2.requests > 0 AND c2.developer IS c.developer)))"
+         OR (u.source = 'metrics' AND s.id IS NULL AND NOT EXISTS (SELECT 1 FROM api_developer_hours d \
+             WHERE d.developer = COALESCE(c.developer, '') AND d.hour IN (u.hour, u.hour - 1))))"
     )
 }
 

@@ -163,6 +163,9 @@ fn raw_events(sql: &mut Sql, from: i64, to: i64, f: &Filter) {
     f.event_only_conditions(sql);
 }
 
+/// Raw metric points of `[from, to)`: driven by the points' time index
+/// (`CROSS JOIN` keeps that order; by series name the planner would probe
+/// every series of the store).
 fn raw_metrics(sql: &mut Sql, from: i64, to: i64, f: &Filter) {
     sql.bind(
         &format!("SELECT ms.context_id, {}, COALESCE(ms.model, ''), 0, 0, \
@@ -174,7 +177,7 @@ fn raw_metrics(sql: &mut Sql, from: i64, to: i64, f: &Filter) {
          CAST(json_extract(ms.attrs, '$.\"vcs.repository.name\"') AS TEXT), NULL, \
          CAST(json_extract(ms.attrs, '$.\"mcp_server.name\"') AS TEXT), \
          CAST(json_extract(ms.attrs, '$.\"mcp_tool.name\"') AS TEXT), 'metrics', ms.attrs \
-         FROM metric_points p JOIN metric_series ms ON ms.id = p.series_id \
+         FROM metric_points p CROSS JOIN metric_series ms ON ms.id = p.series_id \
          JOIN contexts c ON c.id = ms.context_id \
          WHERE p.time_ns >= ? AND p.time_ns < ? AND ms.name IN ", hour_of_sql("p.time_ns")),
         [int(from), int(to)],
@@ -230,14 +233,22 @@ fn rollup_events(sql: &mut Sql, hs: i64, he: i64) {
 }
 
 fn rollup_metrics(sql: &mut Sql, hs: i64, he: i64) {
+    // Only contexts whose metrics can count (sessions without api_request
+    // events, and records without a session), found through the sessions'
+    // partial index rather than by reading every session's metric rows.
     sql.bind(
-        "SELECT context_id, hour, model, 0, 0, \
-         CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'input' THEN value ELSE 0 END, \
-         CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'output' THEN value ELSE 0 END, \
-         CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'cacheRead' THEN value ELSE 0 END, \
-         CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'cacheCreation' THEN value ELSE 0 END, \
-         CASE WHEN name = 'claude_code.cost.usage' THEN value ELSE 0 END, 0, \
-         NULL, NULL, NULL, NULL, 'metrics', NULL FROM metric_hourly WHERE hour >= ? AND hour < ? AND name IN ",
+        "SELECT u.context_id, u.hour, u.model, 0, 0, \
+         CASE WHEN u.name = 'claude_code.token.usage' AND u.kind_attr = 'input' THEN u.value ELSE 0 END, \
+         CASE WHEN u.name = 'claude_code.token.usage' AND u.kind_attr = 'output' THEN u.value ELSE 0 END, \
+         CASE WHEN u.name = 'claude_code.token.usage' AND u.kind_attr = 'cacheRead' THEN u.value ELSE 0 END, \
+         CASE WHEN u.name = 'claude_code.token.usage' AND u.kind_attr = 'cacheCreation' THEN u.value ELSE 0 END, \
+         CASE WHEN u.name = 'claude_code.cost.usage' THEN u.value ELSE 0 END, 0, \
+         NULL, NULL, NULL, NULL, 'metrics', NULL FROM (\
+           SELECT cm.id AS cid FROM sessions sm JOIN contexts cm ON cm.session_ref = sm.id \
+           WHERE sm.api_requests = 0 \
+           UNION ALL SELECT id FROM contexts WHERE session_ref IS NULL) AS m \
+         CROSS JOIN metric_hourly u ON u.context_id = m.cid \
+         WHERE u.hour >= ? AND u.hour < ? AND u.name IN ",
         [int(hs), int(he)],
     );
     sql.push(METRIC_NAMES);

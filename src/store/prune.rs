@@ -123,6 +123,7 @@ fn delete_rollups_and_orphans(conn: &Connection, cutoff_ns: i64) -> rusqlite::Re
         "tool_latency_hist",
         "api_latency_hist",
         "catalog_hourly",
+        "api_developer_hours",
     ] {
         // Table names come from the fixed list above.
         conn.execute(&format!("DELETE FROM {table} WHERE hour < ?1"), [hour])?;

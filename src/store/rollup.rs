@@ -166,6 +166,7 @@ impl<'b> CatalogEntry<'b> {
 /// Everything one transaction adds to the rollups.
 #[derive(Default)]
 pub(crate) struct Rollups<'b> {
+    api_developer_hours: std::collections::HashSet<(&'b str, i64)>,
     catalog: HashMap<CatalogKey<'b>, CatalogSums>,
     api: HashMap<(i64, i64, &'b str), ApiSums>,
     tool_latency: HashMap<(i64, &'b str, &'b str, i64), (i64, i64)>,
@@ -261,6 +262,7 @@ impl<'b> Rollups<'b> {
                 sums.cache_creation_tokens = sums.cache_creation_tokens.saturating_add(tokens[3]);
                 sums.cost_usd += cost;
                 sums.duration_ms = sums.duration_ms.saturating_add(e.duration_ms.unwrap_or(0));
+                self.api_developer_hours.insert((developer, hour));
                 if let Some(ms) = e.duration_ms {
                     *self
                         .api_latency
@@ -332,6 +334,12 @@ impl<'b> Rollups<'b> {
     /// Writes the sums: one upsert per rollup key, one update per session.
     pub(crate) fn write(&self, conn: &Connection) -> rusqlite::Result<()> {
         self.write_catalog(conn)?;
+        let mut stmt = conn.prepare_cached(
+            "INSERT OR IGNORE INTO api_developer_hours (developer, hour) VALUES (?1, ?2)",
+        )?;
+        for (developer, hour) in &self.api_developer_hours {
+            stmt.execute(params![developer, hour])?;
+        }
         let mut stmt = conn.prepare_cached(
             "INSERT INTO api_hourly (hour, context_id, model, requests, errors, input_tokens,
                 output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, duration_ms)

@@ -8,6 +8,9 @@
 --   Written in the same transaction as the raw rows; describe_data answers
 --   whole days from catalog_daily, whole hours from catalog_hourly and the
 --   partial hours at the edges from raw rows. Developer '' = none.
+-- * api_developer_hours: the UTC hours in which each developer sent
+--   api_request events (Claude Code contexts): the rule for metrics without
+--   a session id asks it once per metric row.
 -- * context_values: per developer, the Claude Code versions and resource
 --   attribute keys its contexts carry (written when a context is created).
 
@@ -48,8 +51,20 @@ CREATE TABLE IF NOT EXISTS context_values (
     PRIMARY KEY (developer, kind, value)
 ) WITHOUT ROWID;
 
+CREATE TABLE IF NOT EXISTS api_developer_hours (
+    developer TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    PRIMARY KEY (developer, hour)
+) WITHOUT ROWID;
+
 CREATE INDEX IF NOT EXISTS api_hourly_context ON api_hourly(context_id);
-CREATE INDEX IF NOT EXISTS metric_hourly_context ON metric_hourly(context_id);
+CREATE INDEX IF NOT EXISTS metric_hourly_context ON metric_hourly(context_id, hour);
+-- Sessions counted from their metrics (usage reads only their metric rows).
+CREATE INDEX IF NOT EXISTS sessions_metrics_only ON sessions(id) WHERE api_requests = 0;
+
+INSERT OR IGNORE INTO api_developer_hours
+SELECT DISTINCT COALESCE(c.developer, ''), h.hour FROM api_hourly h
+JOIN contexts c ON c.id = h.context_id WHERE h.requests > 0;
 CREATE INDEX IF NOT EXISTS prompt_hourly_context ON prompt_hourly(context_id);
 
 INSERT INTO catalog_hourly

@@ -160,6 +160,14 @@ fn check(conn: &Connection) {
          FROM events e JOIN contexts c ON c.id = e.context_id JOIN sessions s ON s.id = c.session_ref \
          GROUP BY s.id ORDER BY 1",
     );
+    // Developer hours with API requests, as the sessionless rule reads them.
+    same(
+        conn,
+        "SELECT developer, hour FROM api_developer_hours ORDER BY 1, 2",
+        "SELECT DISTINCT COALESCE(c.developer, ''), e.time_ns / 3600000000000 FROM events e \
+         JOIN contexts c ON c.id = e.context_id WHERE c.claude_code = 1 AND e.event_name = 'api_request' \
+         ORDER BY 1, 2",
+    );
     // The catalog: every record by hour (and by day), developer and name.
     let recount = "SELECT b, dev, kind, signal, name, COUNT(*) AS n, MIN(t) AS f, MAX(t) AS l, \
          SUM(path) AS p, SUM(txt) AS x, SUM(red) AS r FROM (\
