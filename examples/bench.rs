@@ -359,7 +359,11 @@ async fn queries(
             let reply = tokentally::mcp::call_tool(&ctx, &principal, tool, tool_args.clone()).await;
             times.push(t.elapsed());
             summary = reply.text.lines().next().unwrap_or_default().to_string();
-            if reply.is_error || Instant::now() > deadline {
+            if reply.is_error {
+                summary = format!("ERROR {summary}");
+                break;
+            }
+            if Instant::now() > deadline {
                 break;
             }
         }

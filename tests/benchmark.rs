@@ -1,0 +1,69 @@
+//! The benchmark still works: `examples/bench` generates a small team,
+//! ingests it through the real path and asks every tool, each answering
+//! without an error. No time is asserted (the benchmark prints figures;
+//! `tools/bench` compares them with DuckDB in one run).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The example binary Cargo built beside this test (`cargo test
+/// --all-targets` builds examples into `<target>/<profile>/examples`).
+fn bench_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    profile_dir
+        .join("examples")
+        .join(format!("bench{}", std::env::consts::EXE_SUFFIX))
+}
+
+#[test]
+fn every_question_of_the_benchmark_answers_on_a_small_team() {
+    let bin = bench_binary();
+    assert!(
+        bin.exists(),
+        "{} is missing: run the suite with `cargo test --all-targets` (tools/test)",
+        bin.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(&bin)
+        .args(["--events", "3000", "--csv"])
+        .arg(dir.path().join("csv"))
+        .arg("--dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("metrics-only"), "{stdout}");
+    let tools = [
+        "describe_data",
+        "cost_by_developer",
+        "model_breakdown",
+        "usage_over_time",
+        "tool_latency",
+        "top_edited_files",
+        "list_sessions",
+        "search_events",
+    ];
+    for label in ["1d", "7d", "30d", "all"] {
+        for tool in tools {
+            let line = stdout
+                .lines()
+                .find(|l| l.starts_with(&format!("query {tool} {label}: median")))
+                .unwrap_or_else(|| panic!("no line for {tool} {label}:\n{stdout}"));
+            assert!(!line.contains("ERROR"), "{line}");
+        }
+    }
+    assert!(stdout.contains("query session_timeline session: median"));
+    // The timeline names the probe session, which the CSV records.
+    let probe = std::fs::read_to_string(dir.path().join("csv/probe_session")).unwrap();
+    assert!(!probe.is_empty());
+    assert!(stdout.contains(&format!("Session {probe}")), "{stdout}");
+    // Every generated event is in the CSV DuckDB reads (header + rows).
+    let csv = std::fs::read_to_string(dir.path().join("csv/events.csv")).unwrap();
+    assert!(csv.lines().count() > 3000);
+}
