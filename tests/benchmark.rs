@@ -3,6 +3,8 @@
 //! without an error. No time is asserted (the benchmark prints figures;
 //! `tools/bench` compares them with DuckDB in one run).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 use std::process::Command;
 
