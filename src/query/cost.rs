@@ -125,23 +125,31 @@ pub fn cost_by_developer(
     range: &TimeRange,
     f: &Filter,
 ) -> Result<CostByDeveloper, QueryError> {
-    let groups = usage::grouped(conn, range, f, &[Dim::Developer, Dim::DeveloperKind])?;
-    let hours = usage::grouped(conn, range, f, &[Dim::Developer, Dim::Hour])?;
+    // One pass by developer and hour: sums add up over hours, active days
+    // are the hours' local dates, sessions the union of the hours' sessions.
+    let groups = usage::grouped_with_sessions(
+        conn,
+        range,
+        f,
+        &[Dim::Developer, Dim::DeveloperKind, Dim::Hour],
+    )?;
     let prompts = prompts_by_developer(conn, range, f)?;
     let mut days: BTreeMap<Option<String>, BTreeSet<jiff::civil::Date>> = BTreeMap::new();
-    for g in &hours {
-        let dev = g.keys.first().and_then(key_str);
-        if let Some(h) = g.keys.get(1).and_then(|v| v.as_i64())
-            && let Some(d) = local_date_of_hour(h, range)
-        {
-            days.entry(dev).or_default().insert(d);
-        }
-    }
+    let mut sessions: BTreeMap<Option<String>, BTreeSet<i64>> = BTreeMap::new();
     let mut out = CostByDeveloper::default();
     let mut by_dev: BTreeMap<Option<String>, DeveloperCost> = BTreeMap::new();
     for g in groups {
         let dev = g.keys.first().and_then(key_str);
         let kind = g.keys.get(1).and_then(key_str);
+        if let Some(h) = g.keys.get(2).and_then(|v| v.as_i64())
+            && let Some(d) = local_date_of_hour(h, range)
+        {
+            days.entry(dev.clone()).or_default().insert(d);
+        }
+        sessions
+            .entry(dev.clone())
+            .or_default()
+            .extend(g.session_refs.iter().copied());
         let u = &g.usage;
         out.sources.add(u);
         let e = by_dev.entry(dev.clone()).or_insert_with(|| DeveloperCost {
@@ -156,13 +164,15 @@ pub fn cost_by_developer(
         e.cache_creation_tokens += u.cache_creation_tokens;
         e.api_requests += u.requests;
         e.api_errors += u.errors;
-        e.sessions += u.sessions;
         let label = source_label(u);
         e.source = if e.source.is_empty() || e.source == label {
             label
         } else {
             "events+metrics".to_string()
         };
+    }
+    for (dev, e) in by_dev.iter_mut() {
+        e.sessions = sessions.get(dev).map(|s| s.len() as i64).unwrap_or(0);
     }
     for (dev, e) in by_dev.iter_mut() {
         e.prompts = prompts.get(dev).copied().unwrap_or(0);

@@ -138,6 +138,10 @@ pub struct UsageGroup {
     pub keys: Vec<serde_json::Value>,
     /// The sums.
     pub usage: Usage,
+    /// The sessions (`sessions.id`) that contributed, only from
+    /// [`grouped_with_sessions`] (empty otherwise).
+    #[serde(skip)]
+    pub session_refs: Vec<i64>,
 }
 
 const METRIC_NAMES: &str = "('claude_code.cost.usage', 'claude_code.token.usage')";
@@ -293,6 +297,29 @@ pub fn grouped_with(
     dims: &[Dim],
     force_raw: bool,
 ) -> Result<Vec<UsageGroup>, QueryError> {
+    query_groups(conn, range, f, dims, force_raw, false)
+}
+
+/// [`grouped`], each group also listing the sessions that contributed, so
+/// a caller can group finely (by hour) and still count distinct sessions
+/// over coarser groups in one pass.
+pub fn grouped_with_sessions(
+    conn: &rusqlite::Connection,
+    range: &TimeRange,
+    f: &Filter,
+    dims: &[Dim],
+) -> Result<Vec<UsageGroup>, QueryError> {
+    query_groups(conn, range, f, dims, false, true)
+}
+
+fn query_groups(
+    conn: &rusqlite::Connection,
+    range: &TimeRange,
+    f: &Filter,
+    dims: &[Dim],
+    force_raw: bool,
+    with_sessions: bool,
+) -> Result<Vec<UsageGroup>, QueryError> {
     let force_raw = force_raw || dims.iter().any(|d| d.needs_raw());
     let keys: Vec<String> = dims.iter().map(|d| d.expr()).collect();
     let mut sql = Sql::default();
@@ -303,8 +330,13 @@ pub fn grouped_with(
     sql.push(
         "SUM(u.requests), SUM(u.errors), SUM(u.input), SUM(u.output), SUM(u.cache_read), \
          SUM(u.cache_creation), SUM(u.cost), SUM(u.duration), COUNT(DISTINCT c.session_ref), \
-         MAX(u.source = 'events'), MAX(u.source = 'metrics'), MAX(s.id IS NULL) FROM (",
+         MAX(u.source = 'events'), MAX(u.source = 'metrics'), MAX(s.id IS NULL)",
     );
+    sql.push(if with_sessions {
+        ", GROUP_CONCAT(DISTINCT c.session_ref) FROM ("
+    } else {
+        ", NULL FROM ("
+    });
     sql.append(source(range, f, force_raw));
     sql.push(
         ") AS u JOIN contexts c ON c.id = u.context_id LEFT JOIN sessions s ON s.id = c.session_ref \
@@ -353,6 +385,10 @@ pub fn grouped_with(
                     sessionless: row.get::<_, Option<bool>>(n + 11)?.unwrap_or(false),
                 },
             },
+            session_refs: row
+                .get::<_, Option<String>>(n + 12)?
+                .map(|list| list.split(',').filter_map(|id| id.parse().ok()).collect())
+                .unwrap_or_default(),
         })
     })?;
     let mut out = Vec::new();
