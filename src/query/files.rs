@@ -74,16 +74,19 @@ struct Edit {
     branches: BTreeSet<String>,
 }
 
+/// The edit tools as an SQL list of literals, exactly as the partial index
+/// `events_edit_time` states them (so the planner can use it; the names
+/// are the constants of [`EDIT_TOOLS`], never caller input).
+fn edit_tools_sql() -> String {
+    let quoted: Vec<String> = EDIT_TOOLS.iter().map(|t| format!("'{t}'")).collect();
+    format!("({})", quoted.join(", "))
+}
+
 fn tools_in(sql: &mut Sql, col: &str, tool: Option<&str>) {
-    let list: Vec<&str> = match tool {
-        Some(t) => vec![t],
-        None => EDIT_TOOLS.to_vec(),
-    };
-    let marks = vec!["?"; list.len()].join(",");
-    sql.bind(
-        &format!(" AND {col} IN ({marks})"),
-        list.into_iter().map(text),
-    );
+    sql.push(&format!(" AND {col} IN {}", edit_tools_sql()));
+    if let Some(t) = tool {
+        sql.bind(&format!(" AND {col} = ?"), [text(t)]);
+    }
 }
 
 /// Runs the question. `tool` must be one of [`EDIT_TOOLS`] if given.
@@ -238,4 +241,37 @@ pub fn top_edited_files(
             .then_with(|| a.file_path.cmp(&b.file_path))
     });
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The partial index is only used when the query states its condition
+    /// exactly; this ties the two together.
+    #[test]
+    fn the_edit_tool_list_is_the_partial_index_condition() {
+        let schema = include_str!("../store/schema_v3.sql");
+        let cond = format!("tool_name IN {}", edit_tools_sql());
+        assert!(schema.contains(&cond), "{cond}");
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::migrate(&conn).unwrap();
+        let mut sql = Sql::default();
+        sql.push(
+            "EXPLAIN QUERY PLAN SELECT e.id FROM events e WHERE e.time_ns >= 0 AND e.time_ns < 10 \
+             AND e.event_name IN ('tool_decision', 'tool_result')",
+        );
+        tools_in(&mut sql, "e.tool_name", Some("Write"));
+        let plan: Vec<String> = conn
+            .prepare(&sql.text)
+            .unwrap()
+            .query_map(rusqlite::params_from_iter(sql.params.iter()), |r| r.get(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            plan.iter().any(|p| p.contains("events_edit_time")),
+            "{plan:?}"
+        );
+    }
 }

@@ -59,6 +59,12 @@ CREATE TABLE IF NOT EXISTS api_developer_hours (
 
 CREATE INDEX IF NOT EXISTS api_hourly_context ON api_hourly(context_id);
 CREATE INDEX IF NOT EXISTS metric_hourly_context ON metric_hourly(context_id, hour);
+-- Edit tool events only (about a tenth of all events): top_edited_files
+-- reads these instead of every event of the range. The lists must stay
+-- exactly as query::files writes them.
+CREATE INDEX IF NOT EXISTS events_edit_time ON events(time_ns)
+    WHERE event_name IN ('tool_decision', 'tool_result')
+      AND tool_name IN ('Edit', 'MultiEdit', 'Write', 'NotebookEdit');
 -- Sessions counted from their metrics (usage reads only their metric rows).
 CREATE INDEX IF NOT EXISTS sessions_metrics_only ON sessions(id) WHERE api_requests = 0;
 
