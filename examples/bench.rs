@@ -116,6 +116,10 @@ fn write_points(w: &mut impl Write, rows: &[TruthPoint]) -> std::io::Result<()> 
     Ok(())
 }
 
+/// Requests decoded and written at once during ingest: a team's exporters
+/// send concurrently, and the writer commits whatever is queued together.
+const INFLIGHT: usize = 32;
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -231,7 +235,8 @@ async fn ingest(
         wire_bytes as f64 / events as f64
     );
 
-    // 2. Ingest: protobuf decode + rows + durable store writes, 4 requests in flight.
+    // 2. Ingest: protobuf decode + rows + durable store writes, INFLIGHT
+    //    requests in flight (as many exporters sending at once).
     let store = Store::open(dir, StoreOptions::from_config(config))?;
     let opts = DecodeOptions {
         max_body_bytes: config.max_body_bytes,
@@ -254,7 +259,7 @@ async fn ingest(
     let started = Instant::now();
     let mut inflight = tokio::task::JoinSet::new();
     while let Some((signal, body)) = rx.recv().await {
-        while inflight.len() >= 4 {
+        while inflight.len() >= INFLIGHT {
             inflight.join_next().await.context("join")???;
         }
         let store = store.clone();
@@ -270,7 +275,7 @@ async fn ingest(
                 }
             })
             .await??;
-            // At most 4 requests are in flight, far below the writer's queue
+            // At most INFLIGHT requests are in flight, far below the writer's queue
             // bound, so the store never answers `Overloaded` here and the batch
             // need not be copied for a retry.
             store.write(decoded.batch).await?;
@@ -285,7 +290,7 @@ async fn ingest(
         .map_err(|_| anyhow::anyhow!("reader thread panicked"))??;
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "ingest (protobuf decode + rows + durable group commits): {events} events + {points} points in {secs:.1} s = {:.0} events/s ({:.0} records/s)",
+        "ingest (protobuf decode + rows + durable group commits, {INFLIGHT} requests in flight): {events} events + {points} points in {secs:.1} s = {:.0} events/s ({:.0} records/s)",
         events as f64 / secs,
         (events + points) as f64 / secs
     );
