@@ -233,6 +233,47 @@ async fn prune_cuts_at_the_aligned_hour_with_rollups_sessions_and_orphans() {
     assert_eq!(count(&store, "contexts").await, 1);
     assert_eq!(count(&store, "metric_series").await, 1);
     assert_eq!(count(&store, "spans").await, 1);
+    // The catalog keeps exactly the kept records: per hour, and for the
+    // cutoff's day only its hours from the cutoff on.
+    type Row = (String, String, i64);
+    fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    }
+    let kept = vec![
+        ("event".to_string(), "api_request".to_string(), 2),
+        (
+            "metric".to_string(),
+            "claude_code.cost.usage".to_string(),
+            1,
+        ),
+        ("span".to_string(), "claude_code.tool".to_string(), 1),
+    ];
+    let hourly = query(
+        &store,
+        "SELECT signal, name, SUM(records) FROM catalog_hourly GROUP BY 1, 2 ORDER BY 1, 2",
+        row,
+    )
+    .await;
+    let daily = query(
+        &store,
+        "SELECT signal, name, SUM(records) FROM catalog_daily GROUP BY 1, 2 ORDER BY 1, 2",
+        row,
+    )
+    .await;
+    assert_eq!(hourly, kept);
+    assert_eq!(daily, kept);
+    assert_eq!(
+        query(
+            &store,
+            "SELECT developer, hour FROM api_developer_hours ORDER BY 2",
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        )
+        .await,
+        vec![
+            ("bob@example.com".to_string(), T0 / H + 1),
+            ("bob@example.com".to_string(), T0 / H + 2)
+        ]
+    );
     // A session that comes back after its rows were pruned starts afresh.
     let again = Batch {
         events: vec![group(&old, vec![event(10, T0 + 3 * H, "user_prompt")])],
