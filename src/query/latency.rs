@@ -1,7 +1,9 @@
 //! Exact latency histograms (ms → count) for API requests and tools, and the
 //! `tool_latency` question.
 //!
-//! Whole hours come from `api_latency_hist`/`tool_latency_hist` (one row per
+//! Whole days come from `api_latency_daily`/`tool_latency_daily` (one text
+//! histogram per day, developer and model or tool), whole hours from
+//! `api_latency_hist`/`tool_latency_hist` (one row per
 //! distinct millisecond value, keyed by developer), the partial edge hours and
 //! filters the histograms cannot express (team, resource attribute, session,
 //! event-level filters) from raw events. Percentiles are nearest-rank over
@@ -83,19 +85,26 @@ fn raw(kind: Kind, from: i64, to: i64, f: &Filter, tool: Option<&str>) -> Sql {
     sql
 }
 
-fn rollup(kind: Kind, hs: i64, he: i64, f: &Filter, tool: Option<&str>) -> Sql {
+/// Whole hours (`hourly`) or whole days (not `hourly`) of the histograms:
+/// `[from, to)` in hour or day numbers.
+fn rollup(kind: Kind, hourly: bool, (from, to): (i64, i64), f: &Filter, tool: Option<&str>) -> Sql {
     let mut sql = Sql::default();
-    match kind {
-        Kind::Api => sql.bind(
-            "SELECT model, duration_ms, requests, 0 FROM api_latency_hist WHERE hour >= ? AND hour < ?",
-            [int(hs), int(he)],
+    let (table, key, columns) = match (kind, hourly) {
+        (Kind::Api, true) => ("api_latency_hist", "model", "duration_ms, requests, 0"),
+        (Kind::Tool, true) => (
+            "tool_latency_hist",
+            "tool_name",
+            "duration_ms, calls, failures",
         ),
-        Kind::Tool => sql.bind(
-            "SELECT tool_name, duration_ms, calls, failures FROM tool_latency_hist \
-             WHERE hour >= ? AND hour < ?",
-            [int(hs), int(he)],
-        ),
+        (Kind::Api, false) => ("api_latency_daily", "model", "hist"),
+        (Kind::Tool, false) => ("tool_latency_daily", "tool_name", "hist"),
     };
+    let bucket = if hourly { "hour" } else { "day" };
+    // Names come from the fixed table above.
+    sql.bind(
+        &format!("SELECT {key}, {columns} FROM {table} WHERE {bucket} >= ? AND {bucket} < ?"),
+        [int(from), int(to)],
+    );
     f.developer_conditions(&mut sql, "developer");
     if let (Kind::Api, Some(m)) = (kind, &f.model) {
         sql.bind(" AND model = ?", [text(m)]);
@@ -108,7 +117,23 @@ fn rollup(kind: Kind, hs: i64, he: i64, f: &Filter, tool: Option<&str>) -> Sql {
     sql
 }
 
-/// Exact histograms for `kind` in `range`, keyed by model or tool name.
+/// Adds day histograms (key, text form) into `out`.
+fn collect_days(conn: &rusqlite::Connection, sql: &Sql, out: &mut Hists) -> Result<(), QueryError> {
+    let mut stmt = conn.prepare(&sql.text)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
+    while let Some(r) = rows.next()? {
+        let k: String = r.get(0)?;
+        let hist = out.entry(k).or_default();
+        let text = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+        crate::store::hist::add_text(text, hist);
+    }
+    Ok(())
+}
+
+/// Exact histograms for `kind` in `range`, keyed by model or tool name:
+/// whole UTC days from the day histograms, whole hours from the hourly
+/// ones, the edges (or everything, under filters the histograms do not
+/// carry) from raw events.
 pub fn histograms(
     conn: &rusqlite::Connection,
     kind: Kind,
@@ -117,11 +142,22 @@ pub fn histograms(
     tool: Option<&str>,
 ) -> Result<Hists, QueryError> {
     let mut out = Hists::new();
-    let seg = plan::segments(range, !hist_usable(f));
-    if let Some((hs, he)) = seg.rollup_hours {
-        collect(conn, &rollup(kind, hs, he, f, tool), &mut out)?;
+    let tiers = if hist_usable(f) {
+        plan::tiers(range)
+    } else {
+        plan::Tiers {
+            days: None,
+            hours: Vec::new(),
+            raw: plan::segments(range, true).raw,
+        }
+    };
+    if let Some(days) = tiers.days {
+        collect_days(conn, &rollup(kind, false, days, f, tool), &mut out)?;
     }
-    for (from, to) in seg.raw {
+    for hours in tiers.hours {
+        collect(conn, &rollup(kind, true, hours, f, tool), &mut out)?;
+    }
+    for (from, to) in tiers.raw {
         collect(conn, &raw(kind, from, to, f, tool), &mut out)?;
     }
     Ok(out)

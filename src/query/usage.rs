@@ -241,21 +241,16 @@ fn rollup_metrics(sql: &mut Sql, hs: i64, he: i64) {
     // events, and records without a session), found through the sessions'
     // partial index rather than by reading every session's metric rows.
     sql.bind(
-        "SELECT u.context_id, u.hour, u.model, 0, 0, \
-         CASE WHEN u.name = 'claude_code.token.usage' AND u.kind_attr = 'input' THEN u.value ELSE 0 END, \
-         CASE WHEN u.name = 'claude_code.token.usage' AND u.kind_attr = 'output' THEN u.value ELSE 0 END, \
-         CASE WHEN u.name = 'claude_code.token.usage' AND u.kind_attr = 'cacheRead' THEN u.value ELSE 0 END, \
-         CASE WHEN u.name = 'claude_code.token.usage' AND u.kind_attr = 'cacheCreation' THEN u.value ELSE 0 END, \
-         CASE WHEN u.name = 'claude_code.cost.usage' THEN u.value ELSE 0 END, 0, \
+        "SELECT u.context_id, u.hour, u.model, 0, 0, u.input_tokens, u.output_tokens, \
+         u.cache_read_tokens, u.cache_creation_tokens, u.cost_usd, 0, \
          NULL, NULL, NULL, NULL, 'metrics', NULL FROM (\
            SELECT cm.id AS cid FROM sessions sm JOIN contexts cm ON cm.session_ref = sm.id \
            WHERE sm.api_requests = 0 \
            UNION ALL SELECT id FROM contexts WHERE session_ref IS NULL) AS m \
-         CROSS JOIN metric_hourly u ON u.context_id = m.cid \
-         WHERE u.hour >= ? AND u.hour < ? AND u.name IN ",
+         CROSS JOIN metric_usage_hourly u ON u.context_id = m.cid \
+         WHERE u.hour >= ? AND u.hour < ?",
         [int(hs), int(he)],
     );
-    sql.push(METRIC_NAMES);
 }
 
 /// The source rows for `range`: rollups for whole hours, raw rows for edges.

@@ -21,6 +21,7 @@
 //! with the query layer.
 
 pub mod event_time;
+pub mod hist;
 mod insert;
 mod migrate;
 mod prune;

@@ -120,6 +120,7 @@ fn delete_rollups_and_orphans(conn: &Connection, cutoff_ns: i64) -> rusqlite::Re
         "api_hourly",
         "prompt_hourly",
         "metric_hourly",
+        "metric_usage_hourly",
         "tool_latency_hist",
         "api_latency_hist",
         "catalog_hourly",
@@ -138,6 +139,25 @@ fn delete_rollups_and_orphans(conn: &Connection, cutoff_ns: i64) -> rusqlite::Re
                 MAX(last_ns), SUM(with_path), SUM(with_text), SUM(redacted)
          FROM catalog_hourly WHERE hour >= ?2 AND hour < (?1 + 1) * 24
          GROUP BY developer, developer_kind, signal, name",
+        [day, hour],
+    )?;
+    conn.execute("DELETE FROM api_latency_daily WHERE day <= ?1", [day])?;
+    conn.execute(
+        "INSERT INTO api_latency_daily
+         SELECT ?1, developer, model, group_concat(duration_ms || ':' || n || ':0', ',' ORDER BY duration_ms)
+         FROM (SELECT developer, model, duration_ms, SUM(requests) AS n FROM api_latency_hist
+               WHERE hour >= ?2 AND hour < (?1 + 1) * 24 GROUP BY 1, 2, 3)
+         GROUP BY developer, model",
+        [day, hour],
+    )?;
+    conn.execute("DELETE FROM tool_latency_daily WHERE day <= ?1", [day])?;
+    conn.execute(
+        "INSERT INTO tool_latency_daily
+         SELECT ?1, developer, tool_name,
+                group_concat(duration_ms || ':' || n || ':' || f, ',' ORDER BY duration_ms)
+         FROM (SELECT developer, tool_name, duration_ms, SUM(calls) AS n, SUM(failures) AS f
+               FROM tool_latency_hist WHERE hour >= ?2 AND hour < (?1 + 1) * 24 GROUP BY 1, 2, 3)
+         GROUP BY developer, tool_name",
         [day, hour],
     )?;
     conn.execute(

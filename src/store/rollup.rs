@@ -8,7 +8,9 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::hist::{Hist, add_text, to_text};
 
 use crate::rows::{Context, EventRow, MetricPointRow};
 
@@ -83,6 +85,20 @@ impl SessionSums<'_> {
             metric_cost_usd: 0.0,
             metric_tokens: [0.0; 4],
         }
+    }
+}
+
+/// Where a usage metric point goes: 0 cost, 1..=4 input, output, cache
+/// read and cache creation tokens (`claude_code.token.usage`'s `type`);
+/// `None` for any other metric or type.
+pub(crate) fn usage_slot(name: &str, kind: &str) -> Option<usize> {
+    match (name, kind) {
+        ("claude_code.cost.usage", _) => Some(0),
+        ("claude_code.token.usage", "input") => Some(1),
+        ("claude_code.token.usage", "output") => Some(2),
+        ("claude_code.token.usage", "cacheRead") => Some(3),
+        ("claude_code.token.usage", "cacheCreation") => Some(4),
+        _ => None,
     }
 }
 
@@ -166,6 +182,7 @@ impl<'b> CatalogEntry<'b> {
 /// Everything one transaction adds to the rollups.
 #[derive(Default)]
 pub(crate) struct Rollups<'b> {
+    metric_usage: HashMap<(i64, i64, &'b str), [f64; 5]>,
     api_developer_hours: std::collections::HashSet<(&'b str, i64)>,
     catalog: HashMap<CatalogKey<'b>, CatalogSums>,
     api: HashMap<(i64, i64, &'b str), ApiSums>,
@@ -319,14 +336,16 @@ impl<'b> Rollups<'b> {
             .or_default();
         sums.0 += delta;
         sums.1 += 1;
+        let Some(slot) = usage_slot(&p.name, kind_attr) else {
+            return;
+        };
+        self.metric_usage
+            .entry((hour_of(p.time_ns), target.context_id, model))
+            .or_default()[slot] += delta;
         if let Some(session) = target.session.and_then(|id| self.sessions.get_mut(&id)) {
-            match (p.name.as_str(), kind_attr) {
-                ("claude_code.cost.usage", _) => session.metric_cost_usd += delta,
-                ("claude_code.token.usage", "input") => session.metric_tokens[0] += delta,
-                ("claude_code.token.usage", "output") => session.metric_tokens[1] += delta,
-                ("claude_code.token.usage", "cacheRead") => session.metric_tokens[2] += delta,
-                ("claude_code.token.usage", "cacheCreation") => session.metric_tokens[3] += delta,
-                _ => {}
+            match slot {
+                0 => session.metric_cost_usd += delta,
+                n => session.metric_tokens[n - 1] += delta,
             }
         }
     }
@@ -334,6 +353,23 @@ impl<'b> Rollups<'b> {
     /// Writes the sums: one upsert per rollup key, one update per session.
     pub(crate) fn write(&self, conn: &Connection) -> rusqlite::Result<()> {
         self.write_catalog(conn)?;
+        self.write_daily_latency(conn)?;
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO metric_usage_hourly (hour, context_id, model, cost_usd, input_tokens,
+                output_tokens, cache_read_tokens, cache_creation_tokens)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (hour, context_id, model) DO UPDATE SET
+                cost_usd = cost_usd + excluded.cost_usd,
+                input_tokens = input_tokens + excluded.input_tokens,
+                output_tokens = output_tokens + excluded.output_tokens,
+                cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+                cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens",
+        )?;
+        for ((hour, context_id, model), v) in &self.metric_usage {
+            stmt.execute(params![
+                hour, context_id, model, v[0], v[1], v[2], v[3], v[4]
+            ])?;
+        }
         let mut stmt = conn.prepare_cached(
             "INSERT OR IGNORE INTO api_developer_hours (developer, hour) VALUES (?1, ?2)",
         )?;
@@ -448,6 +484,51 @@ impl<'b> Rollups<'b> {
                 s.metric_tokens[2],
                 s.metric_tokens[3],
             ])?;
+        }
+        Ok(())
+    }
+
+    /// Merges this transaction's latencies into the day histograms.
+    fn write_daily_latency(&self, conn: &Connection) -> rusqlite::Result<()> {
+        type DayKey<'k> = (i64, &'k str, &'k str);
+        let mut tools: HashMap<DayKey<'_>, Hist> = HashMap::new();
+        for (&(hour, dev, tool, ms), &(calls, failures)) in &self.tool_latency {
+            let e = tools
+                .entry((hour.div_euclid(24), dev, tool))
+                .or_default()
+                .entry(ms)
+                .or_insert((0, 0));
+            e.0 += calls;
+            e.1 += failures;
+        }
+        let mut api: HashMap<DayKey<'_>, Hist> = HashMap::new();
+        for (&(hour, dev, model, ms), &requests) in &self.api_latency {
+            api.entry((hour.div_euclid(24), dev, model))
+                .or_default()
+                .entry(ms)
+                .or_insert((0, 0))
+                .0 += requests;
+        }
+        for (table, key, rows) in [
+            ("tool_latency_daily", "tool_name", tools),
+            ("api_latency_daily", "model", api),
+        ] {
+            // Table and column names come from the fixed list above.
+            let mut read = conn.prepare_cached(&format!(
+                "SELECT hist FROM {table} WHERE day = ?1 AND developer = ?2 AND {key} = ?3"
+            ))?;
+            let mut write = conn.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO {table} (day, developer, {key}, hist) VALUES (?1, ?2, ?3, ?4)"
+            ))?;
+            for ((day, dev, name), mut hist) in rows {
+                let old: Option<String> = read
+                    .query_row(params![day, dev, name], |r| r.get(0))
+                    .optional()?;
+                if let Some(old) = old {
+                    add_text(&old, &mut hist);
+                }
+                write.execute(params![day, dev, name, to_text(&hist)])?;
+            }
         }
         Ok(())
     }

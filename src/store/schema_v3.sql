@@ -11,6 +11,13 @@
 -- * api_developer_hours: the UTC hours in which each developer sent
 --   api_request events (Claude Code contexts): the rule for metrics without
 --   a session id asks it once per metric row.
+-- * metric_usage_hourly: the cost and token metrics per hour, context and
+--   model in one row (cost and the four token types side by side), so
+--   usage reads a fifth of metric_hourly's rows for the same sums.
+-- * api_latency_daily / tool_latency_daily: the exact latency histograms
+--   per UTC day, developer and model (tool), one text row each
+--   (`ms:count:failures,...`, see store::hist), for whole days of
+--   model_breakdown and tool_latency.
 -- * context_values: per developer, the Claude Code versions and resource
 --   attribute keys its contexts carry (written when a context is created).
 
@@ -56,6 +63,59 @@ CREATE TABLE IF NOT EXISTS api_developer_hours (
     hour INTEGER NOT NULL,
     PRIMARY KEY (developer, hour)
 ) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS metric_usage_hourly (
+    hour INTEGER NOT NULL,
+    context_id INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    cost_usd REAL NOT NULL,
+    input_tokens REAL NOT NULL,
+    output_tokens REAL NOT NULL,
+    cache_read_tokens REAL NOT NULL,
+    cache_creation_tokens REAL NOT NULL,
+    PRIMARY KEY (hour, context_id, model)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS metric_usage_context ON metric_usage_hourly(context_id, hour);
+
+INSERT INTO metric_usage_hourly
+SELECT hour, context_id, model,
+       SUM(CASE WHEN name = 'claude_code.cost.usage' THEN value ELSE 0 END),
+       SUM(CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'input' THEN value ELSE 0 END),
+       SUM(CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'output' THEN value ELSE 0 END),
+       SUM(CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'cacheRead' THEN value ELSE 0 END),
+       SUM(CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'cacheCreation' THEN value ELSE 0 END)
+FROM metric_hourly
+WHERE name = 'claude_code.cost.usage'
+   OR (name = 'claude_code.token.usage' AND kind_attr IN ('input', 'output', 'cacheRead', 'cacheCreation'))
+GROUP BY 1, 2, 3;
+
+CREATE TABLE IF NOT EXISTS api_latency_daily (
+    day INTEGER NOT NULL,
+    developer TEXT NOT NULL,
+    model TEXT NOT NULL,
+    hist TEXT NOT NULL,
+    PRIMARY KEY (day, developer, model)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS tool_latency_daily (
+    day INTEGER NOT NULL,
+    developer TEXT NOT NULL,
+    tool_name TEXT NOT NULL,
+    hist TEXT NOT NULL,
+    PRIMARY KEY (day, developer, tool_name)
+) WITHOUT ROWID;
+
+INSERT INTO api_latency_daily
+SELECT d, developer, model, group_concat(duration_ms || ':' || n || ':0', ',' ORDER BY duration_ms)
+FROM (SELECT hour / 24 AS d, developer, model, duration_ms, SUM(requests) AS n
+      FROM api_latency_hist GROUP BY 1, 2, 3, 4)
+GROUP BY d, developer, model;
+
+INSERT INTO tool_latency_daily
+SELECT d, developer, tool_name, group_concat(duration_ms || ':' || n || ':' || f, ',' ORDER BY duration_ms)
+FROM (SELECT hour / 24 AS d, developer, tool_name, duration_ms, SUM(calls) AS n, SUM(failures) AS f
+      FROM tool_latency_hist GROUP BY 1, 2, 3, 4)
+GROUP BY d, developer, tool_name;
 
 CREATE INDEX IF NOT EXISTS api_hourly_context ON api_hourly(context_id);
 CREATE INDEX IF NOT EXISTS metric_hourly_context ON metric_hourly(context_id, hour);

@@ -160,6 +160,36 @@ fn check(conn: &Connection) {
          FROM events e JOIN contexts c ON c.id = e.context_id JOIN sessions s ON s.id = c.session_ref \
          GROUP BY s.id ORDER BY 1",
     );
+    // The usage metrics side by side, as summed in metric_hourly (checked
+    // against the raw points below).
+    same(
+        conn,
+        "SELECT hour, context_id, model, round(cost_usd, 9), round(input_tokens, 9), round(output_tokens, 9), \
+         round(cache_read_tokens, 9), round(cache_creation_tokens, 9) FROM metric_usage_hourly ORDER BY 1, 2, 3",
+        "SELECT hour, context_id, model, \
+         round(SUM(CASE WHEN name = 'claude_code.cost.usage' THEN value ELSE 0 END), 9), \
+         round(SUM(CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'input' THEN value ELSE 0 END), 9), \
+         round(SUM(CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'output' THEN value ELSE 0 END), 9), \
+         round(SUM(CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'cacheRead' THEN value ELSE 0 END), 9), \
+         round(SUM(CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'cacheCreation' THEN value ELSE 0 END), 9) \
+         FROM metric_hourly WHERE name = 'claude_code.cost.usage' OR (name = 'claude_code.token.usage' \
+         AND kind_attr IN ('input', 'output', 'cacheRead', 'cacheCreation')) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    );
+    // Day histograms: the writer's merges equal the hours summed by day.
+    same(
+        conn,
+        "SELECT day, developer, tool_name, hist FROM tool_latency_daily ORDER BY 1, 2, 3",
+        "SELECT d, developer, tool_name, group_concat(duration_ms || ':' || n || ':' || f, ',' ORDER BY duration_ms) \
+         FROM (SELECT hour / 24 AS d, developer, tool_name, duration_ms, SUM(calls) AS n, SUM(failures) AS f \
+               FROM tool_latency_hist GROUP BY 1, 2, 3, 4) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    );
+    same(
+        conn,
+        "SELECT day, developer, model, hist FROM api_latency_daily ORDER BY 1, 2, 3",
+        "SELECT d, developer, model, group_concat(duration_ms || ':' || n || ':0', ',' ORDER BY duration_ms) \
+         FROM (SELECT hour / 24 AS d, developer, model, duration_ms, SUM(requests) AS n \
+               FROM api_latency_hist GROUP BY 1, 2, 3, 4) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    );
     // Developer hours with API requests, as the sessionless rule reads them.
     same(
         conn,
