@@ -58,6 +58,14 @@ enum Command {
         #[arg(default_value = "{}")]
         arguments: String,
     },
+    /// Fill a separate demo store with a generated team (40 developers, 30
+    /// days ending now, sent through the real ingest path); `serve --demo`
+    /// serves it.
+    Demo {
+        /// Events to generate (metric points come on top).
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+    },
     /// Delete data older than the retention period now.
     Prune {
         /// Keep this much, e.g. 90d, 3months, 1 week.
@@ -86,6 +94,10 @@ struct ServeArgs {
     /// Whether ingest needs a token: auto (only on non-loopback binds), required, open.
     #[arg(long, value_parser = parse_ingest_auth)]
     ingest_auth: Option<IngestAuth>,
+    /// Serve the demo store (see `tokentally demo`), generating it first if
+    /// it does not exist yet.
+    #[arg(long)]
+    demo: bool,
 }
 
 #[derive(Subcommand)]
@@ -253,7 +265,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Serve(args) if args.demo => {
+            let config = demo_config(&store)?;
+            if !has_store(&config) {
+                fill_demo(&config, DEMO_EVENTS).await?;
+            }
+            serve(config, args).await
+        }
         Command::Serve(args) => serve(load_config(&store)?, args).await,
+        Command::Demo { events } => {
+            let config = demo_config(&store)?;
+            if has_store(&config) {
+                anyhow::bail!(
+                    "{} already holds a store; serve it with `tokentally serve --demo`, or remove the directory to generate it again",
+                    config.data_dir.display()
+                );
+            }
+            fill_demo(&config, events).await?;
+            println!("serve it:  tokentally serve --demo");
+            println!(
+                "ask it:    tokentally --data-dir {} query cost_by_developer '{{\"since\":\"30d\"}}'",
+                config.data_dir.display()
+            );
+            Ok(())
+        }
         Command::Token { action } => {
             let config = load_config(&store)?;
             if matches!(action, TokenAction::List) {
@@ -289,6 +324,68 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Prints `text` and a newline on stdout; a reader that went away (`| head`)
+/// is not an error.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Events `serve --demo` generates when the demo store does not exist.
+const DEMO_EVENTS: u64 = 100_000;
+
+/// The demo store's configuration: `--data-dir` when given, else a
+/// `-demo` directory beside the data dir, so demo data never mixes with
+/// real data.
+fn demo_config(store: &StoreArgs) -> anyhow::Result<Config> {
+    let mut config = load_config(store)?;
+    if store.data_dir.is_none() {
+        let name = config
+            .data_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "tokentally".into());
+        config.data_dir = config.data_dir.with_file_name(format!("{name}-demo"));
+    }
+    Ok(config)
+}
+
+fn has_store(config: &Config) -> bool {
+    config
+        .data_dir
+        .join(tokentally::store::DB_FILE_NAME)
+        .exists()
+}
+
+/// Generates the demo team into the configured store and says what it holds.
+async fn fill_demo(config: &Config, events: u64) -> anyhow::Result<()> {
+    let store = tokentally::store::Store::open(
+        &config.data_dir,
+        tokentally::store::StoreOptions::from_config(config),
+    )?;
+    let now = i64::try_from(jiff::Timestamp::now().as_nanosecond()).unwrap_or(i64::MAX);
+    let plan = tokentally::demo::Plan::team(events, now);
+    println!(
+        "generating demo data: {} developers, {} days ending now, into {}",
+        plan.developers,
+        plan.days,
+        config.data_dir.display()
+    );
+    let loaded =
+        tokentally::demo::load(&store, plan, &tokentally::otlp::DecodeOptions::from(config))
+            .await?;
+    store.close().await?;
+    println!(
+        "stored {} events and {} metric points of {} sessions",
+        loaded.events, loaded.points, loaded.sessions
+    );
+    Ok(())
 }
 
 async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
@@ -512,7 +609,7 @@ async fn query(config: Config, tool: &str, arguments: &str) -> anyhow::Result<()
         registry = registry.with_audit_log(std::sync::Arc::new(log));
     }
     let reply = registry.call(&principal, tool, args).await;
-    println!("{}", serde_json::to_string_pretty(&reply.structured)?);
+    print_out(&serde_json::to_string_pretty(&reply.structured)?)?;
     eprintln!("{}", reply.text);
     store.close().await?;
     if reply.is_error {
