@@ -332,16 +332,14 @@ async fn queries(
     };
     let mut questions: Vec<(String, &str, serde_json::Value)> = Vec::new();
     for (label, since) in [("1d", "1d"), ("7d", "7d"), ("30d", "30d"), ("all", "400d")] {
-        for tool in [
-            "describe_data",
-            "cost_by_developer",
-            "model_breakdown",
-            "usage_over_time",
-            "tool_latency",
-            "top_edited_files",
-            "list_sessions",
-            "search_events",
-        ] {
+        // Every query tool of the registry that takes a time range (the
+        // session timeline is asked for one session below).
+        let ranged = tokentally::mcp::registry::TOOLS
+            .iter()
+            .filter(|t| t.needs == tokentally::mcp::registry::Needs::Query)
+            .map(|t| t.name)
+            .filter(|&name| name != "session_timeline");
+        for tool in ranged {
             questions.push((label.into(), tool, serde_json::json!({ "since": since })));
         }
     }
