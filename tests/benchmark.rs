@@ -8,8 +8,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The example binary Cargo built beside this test (`cargo test
-/// --all-targets` builds examples into `<target>/<profile>/examples`).
+/// The example program beside this test's profile directory
+/// (`<target>/<profile>/examples`; `tools/test` builds it with `cargo build
+/// --examples` before the tests, since `cargo test` builds examples only as
+/// test harnesses).
 fn bench_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap();
@@ -23,7 +25,7 @@ fn every_question_of_the_benchmark_answers_on_a_small_team() {
     let bin = bench_binary();
     assert!(
         bin.exists(),
-        "{} is missing: run the suite with `cargo test --all-targets` (tools/test)",
+        "{} is missing: run the suite with tools/test (it builds the examples first)",
         bin.display()
     );
     let dir = tempfile::tempdir().unwrap();
