@@ -116,6 +116,10 @@ macro_rules! call {
     }};
 }
 
+/// Claude Code's `_meta` key for the largest result a tool may return, in
+/// characters.
+pub const MAX_RESULT_SIZE_META: &str = "anthropic/maxResultSizeChars";
+
 /// Every tool, in the order clients list them.
 pub static TOOLS: &[ToolDef] = &[
     ToolDef {
@@ -337,7 +341,19 @@ impl Registry {
         TOOLS
             .iter()
             .filter(|t| t.needs.allows(principal))
-            .map(ToolDef::definition)
+            .map(|t| {
+                // Claude Code's per-tool output limit: no reply of this
+                // server is larger than its cap (text and JSON together), so
+                // a client that honours the hint never cuts one short.
+                let mut tool = t.definition();
+                let mut meta = rmcp::model::MetaObject::new();
+                meta.0.insert(
+                    MAX_RESULT_SIZE_META.into(),
+                    Value::from(self.ctx.limits.max_reply_bytes.max(1024)),
+                );
+                tool.meta = Some(meta);
+                tool
+            })
             .collect()
     }
 

@@ -283,6 +283,24 @@ fn budget_interrupts_sqlite_and_connection_stays_usable() {
 }
 
 #[tokio::test]
+async fn tools_list_tells_claude_code_the_reply_cap() {
+    let (mut ctx, _) = generated_ctx();
+    ctx.limits.max_reply_bytes = 123_456;
+    let registry = crate::mcp::Registry::new(ctx);
+    let tools = registry.list(&principal(Scope::Audit, &[]));
+    assert!(tools.len() > 9);
+    for t in tools {
+        let meta = t.meta.unwrap();
+        assert_eq!(
+            meta.0.get(crate::mcp::registry::MAX_RESULT_SIZE_META),
+            Some(&json!(123_456)),
+            "{}",
+            t.name
+        );
+    }
+}
+
+#[tokio::test]
 async fn reply_size_cap_drops_rows_and_says_so() {
     let (mut ctx, _) = generated_ctx();
     ctx.limits.max_reply_bytes = 4000;
