@@ -172,6 +172,11 @@ pub struct SeriesArgs {
     /// or an attribution: `agent` (subagent), `skill`, `plugin`, `marketplace`, `effort`, `plan`,
     /// `identity_source`, `user_groups`, `repository_owner`, `repository_url` (default: no split).
     /// Use bucket=total with a split for e.g. cost per repository or which subagent costs the most.
+    #[schemars(extend("enum" = [
+        "none", "model", "developer", "team", "repository", "branch", "mcp_server", "mcp_tool",
+        "agent", "skill", "plugin", "marketplace", "effort", "plan", "identity_source",
+        "user_groups", "repository_owner", "repository_url"
+    ]))]
     pub split_by: Option<String>,
 }
 
@@ -300,4 +305,33 @@ pub fn check_strings(pairs: &[(&str, &Option<String>)]) -> Result<(), QueryError
 /// Trimmed non-empty value.
 pub fn clean(v: &Option<String>) -> Option<String> {
     nonempty(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::query::timeseries::Split;
+
+    /// The `split_by` enum clients see is exactly what the series accepts:
+    /// every listed value parses, and every attribution is listed.
+    #[test]
+    fn split_by_enum_matches_what_the_series_accepts() {
+        let schema = serde_json::to_value(schemars::schema_for!(super::SeriesArgs)).unwrap();
+        let listed: Vec<String> = schema["properties"]["split_by"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        for v in &listed {
+            assert!(Split::parse(Some(v)).is_ok(), "{v} is listed but refused");
+        }
+        for a in crate::query::attribution::ATTRIBUTIONS {
+            assert!(
+                listed.iter().any(|v| v == a.name),
+                "{} is not listed",
+                a.name
+            );
+        }
+        assert!(Split::parse(Some("nope")).is_err());
+    }
 }
