@@ -336,9 +336,8 @@ async fn queries(
         // session timeline is asked for one session below).
         let ranged = tokentally::mcp::registry::TOOLS
             .iter()
-            .filter(|t| t.needs == tokentally::mcp::registry::Needs::Query)
-            .map(|t| t.name)
-            .filter(|&name| name != "session_timeline");
+            .filter(|t| t.is_ranged_query())
+            .map(|t| t.name);
         for tool in ranged {
             questions.push((label.into(), tool, serde_json::json!({ "since": since })));
         }

@@ -42,19 +42,22 @@ fn every_question_of_the_benchmark_answers_on_a_small_team() {
         "bench failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("metrics-only"), "{stdout}");
-    let tools = [
-        "describe_data",
-        "cost_by_developer",
-        "model_breakdown",
-        "usage_over_time",
-        "tool_latency",
-        "top_edited_files",
-        "list_sessions",
-        "search_events",
-    ];
-    for label in ["1d", "7d", "30d", "all"] {
-        for tool in tools {
+    // The generator's own counts (they do not depend on the end time).
+    let (events, points) = tokentally::demo::Generator::new(tokentally::demo::Plan::team(3000, 0))
+        .fold((0, 0), |(e, p), s| (e + s.events.len(), p + s.points.len()));
+    assert!(
+        stdout.contains(&format!(
+            "generated {events} events and {points} metric points"
+        )),
+        "{stdout}"
+    );
+    // Every ranged query tool of the registry is asked for every range.
+    let ranged = tokentally::mcp::registry::TOOLS
+        .iter()
+        .filter(|t| t.is_ranged_query())
+        .map(|t| t.name);
+    for tool in ranged {
+        for label in ["1d", "7d", "30d", "all"] {
             let line = stdout
                 .lines()
                 .find(|l| l.starts_with(&format!("query {tool} {label}: median")))
@@ -67,7 +70,13 @@ fn every_question_of_the_benchmark_answers_on_a_small_team() {
     let probe = std::fs::read_to_string(dir.path().join("csv/probe_session")).unwrap();
     assert!(!probe.is_empty());
     assert!(stdout.contains(&format!("Session {probe}")), "{stdout}");
-    // Every generated event is in the CSV DuckDB reads (header + rows).
-    let csv = std::fs::read_to_string(dir.path().join("csv/events.csv")).unwrap();
-    assert!(csv.lines().count() > 3000);
+    // Every generated event and point is in the CSVs DuckDB reads (header + rows).
+    let lines = |f: &str| {
+        std::fs::read_to_string(dir.path().join("csv").join(f))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(lines("events.csv"), events + 1);
+    assert_eq!(lines("points.csv"), points + 1);
 }

@@ -67,6 +67,16 @@ pub struct ToolDef {
 }
 
 impl ToolDef {
+    /// True for a query tool that takes a time range (`since`), read from
+    /// its argument schema: every query tool but the session timeline.
+    pub fn is_ranged_query(&self) -> bool {
+        self.needs == Needs::Query
+            && (self.input_schema)()
+                .get("properties")
+                .and_then(|p| p.get("since"))
+                .is_some()
+    }
+
     /// The MCP tool definition (every tool is read-only).
     pub fn definition(&self) -> Tool {
         Tool::new(self.name, self.description, Arc::new((self.input_schema)()))

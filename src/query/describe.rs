@@ -77,13 +77,6 @@ fn rows<T>(
     Ok(out)
 }
 
-fn count(conn: &rusqlite::Connection, sql: &Sql) -> Result<i64, QueryError> {
-    Ok(rows(conn, sql, |r| r.get::<_, i64>(0))?
-        .into_iter()
-        .next()
-        .unwrap_or(0))
-}
-
 /// Counts of one signal and name.
 #[derive(Default)]
 struct Tally {
@@ -202,15 +195,6 @@ pub fn describe_data(
         s.push(tail);
         s
     };
-    let sessions = |head: &str| {
-        let mut s = Sql::default();
-        s.push(head);
-        f.visible.session_condition(&mut s);
-        if let Some(d) = &f.developer {
-            s.bind(" AND s.developer = ?", [super::filter::text(d)]);
-        }
-        s
-    };
     let mut d = DataDescription::default();
     let cat = catalog(conn, f, range)?;
     let mut names: Vec<NameCount> = cat
@@ -239,12 +223,27 @@ pub fn describe_data(
     d.events_with_file_path = cat.with_path;
     d.prompts_with_text = cat.with_text;
     d.events_content_redacted = cat.redacted;
-    let mut by_developer = sessions("SELECT s.developer, COUNT(*) FROM sessions s WHERE 1");
+    // Sessions per developer (the developer a session was first seen
+    // with) and how many sent metrics only, in one pass; the totals are
+    // their sums.
+    let mut by_developer = Sql::default();
+    by_developer.push(
+        "SELECT s.developer, COUNT(*), SUM(s.api_requests = 0 AND s.metric_cost_usd > 0) \
+         FROM sessions s WHERE 1",
+    );
+    super::sessions::session_conditions(f, &mut by_developer);
     by_developer.push(" GROUP BY s.developer");
-    let per_developer: std::collections::HashMap<Option<String>, i64> =
-        rows(conn, &by_developer, |r| Ok((r.get(0)?, r.get(1)?)))?
-            .into_iter()
-            .collect();
+    let per_developer: std::collections::HashMap<Option<String>, (i64, i64)> =
+        rows(conn, &by_developer, |r| {
+            Ok((
+                r.get(0)?,
+                (r.get(1)?, r.get::<_, Option<i64>>(2)?.unwrap_or(0)),
+            ))
+        })?
+        .into_iter()
+        .collect();
+    d.sessions = per_developer.values().map(|(n, _)| n).sum();
+    d.metrics_only_sessions = per_developer.values().map(|(_, m)| m).sum();
     d.developers = rows(
         conn,
         &dev(
@@ -261,7 +260,7 @@ pub fn describe_data(
         },
     )?;
     for info in &mut d.developers {
-        info.sessions = per_developer.get(&info.developer).copied().unwrap_or(0);
+        info.sessions = per_developer.get(&info.developer).map_or(0, |(n, _)| *n);
     }
     d.developers.sort_by(|a, b| {
         b.sessions
@@ -277,13 +276,6 @@ pub fn describe_data(
             " ORDER BY value",
         ),
         |r| r.get(0),
-    )?;
-    d.sessions = count(conn, &sessions("SELECT COUNT(*) FROM sessions s WHERE 1"))?;
-    d.metrics_only_sessions = count(
-        conn,
-        &sessions(
-            "SELECT COUNT(*) FROM sessions s WHERE s.api_requests = 0 AND s.metric_cost_usd > 0",
-        ),
     )?;
     d.resource_attribute_keys = rows(
         conn,

@@ -122,6 +122,16 @@ pub fn hour_of_sql(time_column: &str) -> String {
 /// from its `api_request` events rather than from its metrics.
 pub const SESSION_FROM_EVENTS: &str = "s.api_requests > 0";
 
+/// The contexts whose metric rollup rows can count (column `cid`): those
+/// of sessions counted from their metrics (the negation of
+/// [`SESSION_FROM_EVENTS`], written as the partial index
+/// `sessions_metrics_only` states it so the planner uses it) and those of
+/// records without a session. Usage reads metric rows only for these;
+/// [`counted_condition`] still decides each row.
+pub const METRIC_COUNTED_CONTEXTS: &str = "SELECT cm.id AS cid FROM sessions sm \
+    JOIN contexts cm ON cm.session_ref = sm.id WHERE sm.api_requests = 0 \
+    UNION ALL SELECT id FROM contexts WHERE session_ref IS NULL";
+
 /// [`SESSION_FROM_EVENTS`] for a session row already read.
 pub fn session_from_events(api_requests: i64) -> bool {
     api_requests > 0

@@ -80,8 +80,6 @@ pub struct Usage {
     pub cost_usd: f64,
     /// Summed API request duration in ms.
     pub duration_ms: i64,
-    /// Distinct sessions that contributed.
-    pub sessions: i64,
     /// Which sources the numbers came from.
     pub sources: Sources,
 }
@@ -237,16 +235,14 @@ fn rollup_events(sql: &mut Sql, hs: i64, he: i64) {
 }
 
 fn rollup_metrics(sql: &mut Sql, hs: i64, he: i64) {
-    // Only contexts whose metrics can count (sessions without api_request
-    // events, and records without a session), found through the sessions'
-    // partial index rather than by reading every session's metric rows.
-    sql.bind(
+    sql.push(
         "SELECT u.context_id, u.hour, u.model, 0, 0, u.input_tokens, u.output_tokens, \
          u.cache_read_tokens, u.cache_creation_tokens, u.cost_usd, 0, \
-         NULL, NULL, NULL, NULL, 'metrics', NULL FROM (\
-           SELECT cm.id AS cid FROM sessions sm JOIN contexts cm ON cm.session_ref = sm.id \
-           WHERE sm.api_requests = 0 \
-           UNION ALL SELECT id FROM contexts WHERE session_ref IS NULL) AS m \
+         NULL, NULL, NULL, NULL, 'metrics', NULL FROM (",
+    );
+    sql.push(plan::METRIC_COUNTED_CONTEXTS);
+    sql.bind(
+        ") AS m \
          CROSS JOIN metric_usage_hourly u ON u.context_id = m.cid \
          WHERE u.hour >= ? AND u.hour < ?",
         [int(hs), int(he)],
@@ -324,7 +320,7 @@ fn query_groups(
     }
     sql.push(
         "SUM(u.requests), SUM(u.errors), SUM(u.input), SUM(u.output), SUM(u.cache_read), \
-         SUM(u.cache_creation), SUM(u.cost), SUM(u.duration), COUNT(DISTINCT c.session_ref), \
+         SUM(u.cache_creation), SUM(u.cost), SUM(u.duration), \
          MAX(u.source = 'events'), MAX(u.source = 'metrics'), MAX(s.id IS NULL)",
     );
     sql.push(if with_sessions {
@@ -373,15 +369,14 @@ fn query_groups(
                 cache_creation_tokens: num(5)?,
                 cost_usd: row.get::<_, Option<f64>>(n + 6)?.unwrap_or(0.0),
                 duration_ms: num(7)?,
-                sessions: row.get(n + 8)?,
                 sources: Sources {
-                    events: row.get::<_, Option<bool>>(n + 9)?.unwrap_or(false),
-                    metrics: row.get::<_, Option<bool>>(n + 10)?.unwrap_or(false),
-                    sessionless: row.get::<_, Option<bool>>(n + 11)?.unwrap_or(false),
+                    events: row.get::<_, Option<bool>>(n + 8)?.unwrap_or(false),
+                    metrics: row.get::<_, Option<bool>>(n + 9)?.unwrap_or(false),
+                    sessionless: row.get::<_, Option<bool>>(n + 10)?.unwrap_or(false),
                 },
             },
             session_refs: row
-                .get::<_, Option<String>>(n + 12)?
+                .get::<_, Option<String>>(n + 11)?
                 .map(|list| list.split(',').filter_map(|id| id.parse().ok()).collect())
                 .unwrap_or_default(),
         })

@@ -282,6 +282,28 @@ fn budget_interrupts_sqlite_and_connection_stays_usable() {
     assert_eq!(ok, Ok(json!(1)));
 }
 
+#[test]
+fn ranged_query_tools_are_the_query_tools_taking_since() {
+    let ranged: Vec<&str> = crate::mcp::registry::TOOLS
+        .iter()
+        .filter(|t| t.is_ranged_query())
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(
+        ranged,
+        [
+            "cost_by_developer",
+            "model_breakdown",
+            "tool_latency",
+            "search_events",
+            "top_edited_files",
+            "list_sessions",
+            "usage_over_time",
+            "describe_data"
+        ]
+    );
+}
+
 #[tokio::test]
 async fn tools_list_tells_claude_code_the_reply_cap() {
     let (mut ctx, _) = generated_ctx();
