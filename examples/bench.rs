@@ -241,6 +241,7 @@ async fn ingest(
     let opts = DecodeOptions {
         max_body_bytes: config.max_body_bytes,
         capture_content: false,
+        ..DecodeOptions::default()
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(u8, Vec<u8>)>(16);
     let reader = std::thread::spawn(move || -> anyhow::Result<()> {

@@ -39,7 +39,8 @@ fn context(session: usize) -> Arc<Context> {
     let developer = format!("dev{:02}@example.com", session % DEVELOPERS);
     Arc::new(Context {
         key: key(&[b"ctx", &session.to_le_bytes()]),
-        claude_code: true,
+        agent: Some(tokentally::agent::Agent::ClaudeCode),
+        agent_version: None,
         service_name: Some("claude-code".into()),
         scope_name: "com.anthropic.claude_code.events".into(),
         scope_version: "2.1.330".into(),

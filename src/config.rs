@@ -80,6 +80,50 @@ pub struct Config {
     pub writer: WriterConfig,
     /// Connection limits of the HTTP listeners (OTLP/HTTP and MCP).
     pub connections: ConnectionLimits,
+    /// Computed cost: the price override file.
+    pub pricing: PricingConfig,
+    /// Who an agent's records belong to when it sends no user: resource or
+    /// record attribute `key=value` → developer, e.g.
+    /// `"host.name=ci-runner-3" = "team-platform"`.
+    pub identity: IdentityMap,
+}
+
+/// Where computed cost takes its prices from.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PricingConfig {
+    /// A TOML price table laid over the shipped one (see `pricing`).
+    pub file: Option<PathBuf>,
+}
+
+/// The operator's identity map: `attribute=value` → developer.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(transparent)]
+pub struct IdentityMap(pub std::collections::BTreeMap<String, String>);
+
+impl IdentityMap {
+    /// The developer the first matching entry names, reading attributes
+    /// with `value_of`.
+    pub fn lookup(&self, value_of: impl Fn(&str) -> Option<String>) -> Option<String> {
+        self.0.iter().find_map(|(rule, developer)| {
+            let (key, want) = rule.split_once('=')?;
+            (value_of(key.trim()).as_deref() == Some(want.trim())).then(|| developer.clone())
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (rule, developer) in &self.0 {
+            let ok = rule
+                .split_once('=')
+                .is_some_and(|(k, v)| !k.trim().is_empty() && !v.trim().is_empty());
+            if !ok || developer.trim().is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "identity: \"{rule}\" = \"{developer}\" must map \"attribute=value\" to a developer"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How long and how many connections a client may hold on the HTTP listeners.
@@ -174,6 +218,8 @@ impl Default for Config {
             rate_limit: RateLimits::default(),
             writer: WriterConfig::default(),
             connections: ConnectionLimits::default(),
+            pricing: PricingConfig::default(),
+            identity: IdentityMap::default(),
         }
     }
 }
@@ -260,6 +306,7 @@ impl Config {
         if r.per_token_per_minute == 0 || r.per_ip_per_minute == 0 {
             return Err(ConfigError::Invalid("rate limits must be positive".into()));
         }
+        self.identity.validate()?;
         if self.writer.queue_requests == 0 || self.writer.max_transaction_records == 0 {
             return Err(ConfigError::Invalid(
                 "writer.queue_requests and writer.max_transaction_records must be positive".into(),

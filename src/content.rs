@@ -26,6 +26,28 @@ const CONTENT_KEYS: &[&str] = &[
     "hook_definitions",
     // Gemini CLI puts the command line (the prompt included) on its resource.
     "process.command_args",
+    // Codex `codex.tool_result`: the call's arguments (patches, commands'
+    // input) and its output.
+    "arguments",
+    "output",
+    // Gemini CLI: tool arguments, model text, the router's explanation, and
+    // the GenAI semantic-convention message bodies.
+    "function_args",
+    "response_text",
+    "request_text",
+    "reasoning",
+    "gen_ai.system_instructions",
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    // OpenCode's AI SDK spans: prompts, responses, tool calls and results.
+    "ai.prompt",
+    "ai.prompt.messages",
+    "ai.response.text",
+    "ai.response.reasoning",
+    "ai.response.toolCalls",
+    "ai.response.object",
+    "ai.toolCall.args",
+    "ai.toolCall.result",
 ];
 
 /// Attributes holding a JSON object whose members are content except the

@@ -15,6 +15,7 @@
 //! * [`content`]: what counts as user content, for ingest, reads and audit.
 //! * [`server`]: wires everything together under one cancellation token.
 
+pub mod agent;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -26,6 +27,7 @@ pub mod grpc;
 pub mod http;
 pub mod mcp;
 pub mod otlp;
+pub mod pricing;
 pub mod query;
 pub mod ratelimit;
 pub mod rows;

@@ -377,9 +377,12 @@ async fn fill_demo(config: &Config, events: u64) -> anyhow::Result<()> {
         plan.days,
         config.data_dir.display()
     );
-    let loaded =
-        tokentally::demo::load(&store, plan, &tokentally::otlp::DecodeOptions::from(config))
-            .await?;
+    let loaded = tokentally::demo::load(
+        &store,
+        plan,
+        &tokentally::otlp::DecodeOptions::from_config(config)?,
+    )
+    .await?;
     store.close().await?;
     println!(
         "stored {} events and {} metric points of {} sessions",

@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use crate::agent::Agent;
+
 /// A JSON object of attribute key → value, kept verbatim.
 pub type Attrs = serde_json::Map<String, serde_json::Value>;
 
@@ -28,6 +30,14 @@ pub enum IdentityKind {
     AccountUuid,
     /// `user.id` (an anonymous per-install hash)
     UserId,
+    /// `user.account_id` (Codex with a ChatGPT login)
+    AccountId,
+    /// `installation.id` (Gemini CLI's per-install id)
+    InstallationId,
+    /// `host.name`, when an agent sends no user at all
+    Host,
+    /// The operator's identity map (`[identity]` in the config)
+    Mapped,
 }
 
 impl IdentityKind {
@@ -37,6 +47,10 @@ impl IdentityKind {
             IdentityKind::Email => "email",
             IdentityKind::AccountUuid => "account_uuid",
             IdentityKind::UserId => "user_id",
+            IdentityKind::AccountId => "account_id",
+            IdentityKind::InstallationId => "installation_id",
+            IdentityKind::Host => "host",
+            IdentityKind::Mapped => "mapped",
         }
     }
 }
@@ -75,6 +89,7 @@ impl EventRow {
             ("output_tokens", self.output_tokens),
             ("cache_read_tokens", self.cache_read_tokens),
             ("cache_creation_tokens", self.cache_creation_tokens),
+            ("reasoning_tokens", self.reasoning_tokens),
         ] {
             if let Some(v) = v
                 && !(0..=MAX_TOKENS).contains(&v)
@@ -113,8 +128,11 @@ impl MetricPointRow {
 pub struct Context {
     /// Hash of everything below; equal contexts are stored once.
     pub key: DedupKey,
-    /// True when the scope name or log body identifies Claude Code.
-    pub claude_code: bool,
+    /// The coding agent that sent the records, when one is recognised
+    /// (see [`crate::agent`]).
+    pub agent: Option<Agent>,
+    /// That agent's version, when it sends it.
+    pub agent_version: Option<String>,
     /// `service.name` from the resource, if any.
     pub service_name: Option<String>,
     /// Instrumentation scope name.
@@ -146,7 +164,20 @@ pub struct Context {
     pub shared_attrs: Attrs,
 }
 
-/// One log record (a Claude Code event, or any other OTLP log).
+impl Context {
+    /// True when Claude Code sent the records.
+    pub fn claude_code(&self) -> bool {
+        self.agent == Some(Agent::ClaudeCode)
+    }
+}
+
+/// One log record (a coding agent's event, or any other OTLP log).
+///
+/// Every agent's events are typed in one model: the names Claude Code uses
+/// (`api_request`, `api_error`, `user_prompt`, `tool_decision`,
+/// `tool_result`) for what each agent calls them (see
+/// `otlp::convert::agents`), and tokens in one convention: `input_tokens`
+/// excludes cache reads and writes, `output_tokens` includes reasoning.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EventRow {
     /// Deduplication key.
@@ -185,8 +216,18 @@ pub struct EventRow {
     pub cache_read_tokens: Option<i64>,
     /// `cache_creation_tokens`
     pub cache_creation_tokens: Option<i64>,
-    /// `cost_usd` (Claude Code's own estimate), from `cost_usd` or `cost_usd_micros`.
+    /// The reasoning part of `output_tokens` (Codex `reasoning_token_count`,
+    /// Gemini `thoughts_token_count`, AI SDK `reasoningTokens`).
+    pub reasoning_tokens: Option<i64>,
+    /// The cost this request counts with, USD: the agent's own estimate
+    /// (Claude Code's `cost_usd` or `cost_usd_micros`) when it sends one,
+    /// else `computed_cost_usd`.
     pub cost_usd: Option<f64>,
+    /// The cost computed from the tokens and the price table
+    /// ([`crate::pricing`]); `None` when the model has no price.
+    pub computed_cost_usd: Option<f64>,
+    /// True when `cost_usd` is the computed cost (the agent sent none).
+    pub cost_computed: bool,
     /// `duration_ms` (or `total_retry_duration_ms` for `api_retries_exhausted`).
     pub duration_ms: Option<i64>,
     /// `ttft_ms`

@@ -123,10 +123,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let ingest_requires_token = config.ingest_requires_token();
 
     let cancel = CancellationToken::new();
-    let decode = DecodeOptions {
-        max_body_bytes: config.max_body_bytes,
-        capture_content: config.capture_content,
-    };
+    let decode = DecodeOptions::from_config(&config)
+        .map_err(|e| ServerError::Config(crate::config::ConfigError::Invalid(e.to_string())))?;
     let guard = GuardState {
         tokens: tokens.clone(),
         limiter: limiter.clone(),

@@ -10,6 +10,7 @@ fn opts() -> DecodeOptions {
     DecodeOptions {
         max_body_bytes: 1 << 20,
         capture_content: false,
+        ..DecodeOptions::default()
     }
 }
 

@@ -95,6 +95,10 @@ pub struct DecodeOptions {
     pub max_body_bytes: usize,
     /// Keep prompt text, responses, API bodies and tool input contents.
     pub capture_content: bool,
+    /// Prices for the computed cost of API requests.
+    pub pricing: std::sync::Arc<crate::pricing::Pricing>,
+    /// The operator's identity map for agents that send no user.
+    pub identity: std::sync::Arc<crate::config::IdentityMap>,
 }
 
 impl Default for DecodeOptions {
@@ -102,16 +106,27 @@ impl Default for DecodeOptions {
         DecodeOptions {
             max_body_bytes: 16 * 1024 * 1024,
             capture_content: false,
+            pricing: Default::default(),
+            identity: Default::default(),
         }
     }
 }
 
-impl From<&crate::config::Config> for DecodeOptions {
-    fn from(config: &crate::config::Config) -> Self {
-        DecodeOptions {
+impl DecodeOptions {
+    /// The options of `config`, its price override file read.
+    pub fn from_config(
+        config: &crate::config::Config,
+    ) -> Result<DecodeOptions, crate::pricing::PricingError> {
+        let pricing = match &config.pricing.file {
+            Some(path) => crate::pricing::Pricing::with_override_file(path)?,
+            None => crate::pricing::Pricing::shipped(),
+        };
+        Ok(DecodeOptions {
             max_body_bytes: config.max_body_bytes,
             capture_content: config.capture_content,
-        }
+            pricing: std::sync::Arc::new(pricing),
+            identity: std::sync::Arc::new(config.identity.clone()),
+        })
     }
 }
 

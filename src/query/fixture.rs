@@ -141,6 +141,7 @@ impl Fx {
         let opts = crate::otlp::DecodeOptions {
             max_body_bytes: 64 << 20,
             capture_content: false,
+            ..Default::default()
         };
         let d = crate::otlp::decode(signal, &bytes, Some("application/json"), None, &opts).unwrap();
         assert_eq!(d.rejected, 0, "{:?}", d.message);
@@ -188,7 +189,8 @@ impl Fx {
         }
         self.contexts.push(Arc::new(Context {
             key,
-            claude_code: true,
+            agent: Some(crate::agent::Agent::ClaudeCode),
+            agent_version: None,
             service_name: Some("claude-code".into()),
             scope_name: spec.scope_name.clone(),
             scope_version: spec.app_version.clone(),

@@ -168,16 +168,16 @@ pub fn own_part(
     let mut sql = Sql::default();
     sql.bind(
         "SELECT MIN(c.developer), MIN(c.developer_kind), MIN(e.time_ns), MAX(e.time_ns), \
-         COALESCE(SUM(c.claude_code = 1 AND e.event_name = 'user_prompt'), 0), \
-         COALESCE(SUM(c.claude_code = 1 AND e.event_name = 'api_request'), 0), \
-         COALESCE(SUM(c.claude_code = 1 AND e.event_name = 'api_error'), 0), \
-         COALESCE(SUM(c.claude_code = 1 AND e.event_name = 'tool_result'), 0), \
-         COALESCE(SUM(c.claude_code = 1 AND e.event_name = 'tool_result' AND e.success = 0), 0), \
-         COALESCE(SUM(CASE WHEN c.claude_code = 1 AND e.event_name = 'api_request' THEN e.input_tokens END), 0), \
-         COALESCE(SUM(CASE WHEN c.claude_code = 1 AND e.event_name = 'api_request' THEN e.output_tokens END), 0), \
-         COALESCE(SUM(CASE WHEN c.claude_code = 1 AND e.event_name = 'api_request' THEN e.cache_read_tokens END), 0), \
-         COALESCE(SUM(CASE WHEN c.claude_code = 1 AND e.event_name = 'api_request' THEN e.cache_creation_tokens END), 0), \
-         COALESCE(SUM(CASE WHEN c.claude_code = 1 AND e.event_name = 'api_request' THEN e.cost_usd END), 0.0) \
+         COALESCE(SUM(c.agent IS NOT NULL AND e.event_name = 'user_prompt'), 0), \
+         COALESCE(SUM(c.agent IS NOT NULL AND e.event_name = 'api_request'), 0), \
+         COALESCE(SUM(c.agent IS NOT NULL AND e.event_name = 'api_error'), 0), \
+         COALESCE(SUM(c.agent IS NOT NULL AND e.event_name = 'tool_result'), 0), \
+         COALESCE(SUM(c.agent IS NOT NULL AND e.event_name = 'tool_result' AND e.success = 0), 0), \
+         COALESCE(SUM(CASE WHEN c.agent IS NOT NULL AND e.event_name = 'api_request' THEN e.input_tokens END), 0), \
+         COALESCE(SUM(CASE WHEN c.agent IS NOT NULL AND e.event_name = 'api_request' THEN e.output_tokens END), 0), \
+         COALESCE(SUM(CASE WHEN c.agent IS NOT NULL AND e.event_name = 'api_request' THEN e.cache_read_tokens END), 0), \
+         COALESCE(SUM(CASE WHEN c.agent IS NOT NULL AND e.event_name = 'api_request' THEN e.cache_creation_tokens END), 0), \
+         COALESCE(SUM(CASE WHEN c.agent IS NOT NULL AND e.event_name = 'api_request' THEN e.cost_usd END), 0.0) \
          FROM contexts c LEFT JOIN events e ON e.context_id = c.id WHERE c.session_ref = ?",
         [int(sref)],
     );

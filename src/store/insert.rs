@@ -28,10 +28,11 @@ const INSERT_EVENT: &str =
                     cost_usd, duration_ms, ttft_ms, tool_name, tool_use_id, success, decision,
                     decision_source, status_code, error, request_id, query_source, file_path,
                     mcp_server, mcp_tool, repository, branch, content_redacted, attrs,
-                    event_timestamp_ms, model_variant)
+                    event_timestamp_ms, model_variant, reasoning_tokens, computed_cost_usd,
+                    cost_computed)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31,
-                    ?32, ?33, ?34, ?35, ?36, ?37, ?38)";
+                    ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40, ?41)";
 
 /// Inserts one metric point unless its dedup key is already stored.
 const INSERT_POINT: &str =
@@ -209,10 +210,17 @@ impl<'c, 'b> Tx<'c, 'b> {
             None => {
                 self.conn
                     .prepare_cached(
-                        "INSERT INTO sessions (session_id, developer, developer_kind, first_ns, last_ns)
-                         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (session_id) DO NOTHING",
+                        "INSERT INTO sessions (session_id, developer, developer_kind, first_ns, last_ns, agent)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (session_id) DO NOTHING",
                     )?
-                    .execute(params![session_id, ctx.developer, kind, first, last])?;
+                    .execute(params![
+                        session_id,
+                        ctx.developer,
+                        kind,
+                        first,
+                        last,
+                        ctx.agent.map(|a| a.as_str())
+                    ])?;
                 let id: i64 = self
                     .conn
                     .prepare_cached("SELECT id FROM sessions WHERE session_id = ?1")?
@@ -251,18 +259,20 @@ impl<'c, 'b> Tx<'c, 'b> {
         if let Some(&id) = self.cache.contexts.get(&ctx.key) {
             return Ok(id);
         }
-        let created = self.conn
+        let created = self
+            .conn
             .prepare_cached(
                 "INSERT OR IGNORE INTO contexts (key, session_ref, claude_code, service_name,
                     scope_name, scope_version, developer, developer_kind, user_email,
                     user_account_uuid, user_id, organization_id, terminal_type, app_version,
-                    resource_attrs, shared_attrs, first_seen_ns)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                    resource_attrs, shared_attrs, first_seen_ns, agent, agent_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                    ?18, ?19)",
             )?
             .execute(params![
                 &ctx.key[..],
                 session,
-                ctx.claude_code,
+                ctx.claude_code(),
                 ctx.service_name,
                 ctx.scope_name,
                 ctx.scope_version,
@@ -277,6 +287,8 @@ impl<'c, 'b> Tx<'c, 'b> {
                 to_json(&ctx.resource_attrs)?,
                 to_json(&ctx.shared_attrs)?,
                 first,
+                ctx.agent.map(|a| a.as_str()),
+                ctx.agent_version,
             ])?;
         if created == 1 {
             self.context_values(ctx)?;
@@ -342,6 +354,9 @@ impl<'c, 'b> Tx<'c, 'b> {
             attrs,
             event_timestamp_ms,
             e.model_variant,
+            e.reasoning_tokens,
+            e.computed_cost_usd,
+            e.cost_computed,
         ])?;
         if changed == 0 {
             return Ok(false);

@@ -41,7 +41,11 @@ struct ApiSums {
     output_tokens: i64,
     cache_read_tokens: i64,
     cache_creation_tokens: i64,
+    reasoning_tokens: i64,
     cost_usd: f64,
+    reported_cost_usd: f64,
+    computed_cost_usd: f64,
+    unpriced: i64,
     duration_ms: i64,
 }
 
@@ -247,7 +251,7 @@ impl<'b> Rollups<'b> {
         if e.event_name == "user_prompt" {
             *self.prompts.entry((hour, target.context_id)).or_default() += 1;
         }
-        if !ctx.claude_code {
+        if ctx.agent.is_none() {
             return;
         }
         let model = e.model.as_deref().unwrap_or("");
@@ -278,6 +282,14 @@ impl<'b> Rollups<'b> {
                 sums.cache_read_tokens = sums.cache_read_tokens.saturating_add(tokens[2]);
                 sums.cache_creation_tokens = sums.cache_creation_tokens.saturating_add(tokens[3]);
                 sums.cost_usd += cost;
+                sums.reasoning_tokens = sums
+                    .reasoning_tokens
+                    .saturating_add(e.reasoning_tokens.unwrap_or(0));
+                if !e.cost_computed {
+                    sums.reported_cost_usd += cost;
+                }
+                sums.computed_cost_usd += e.computed_cost_usd.unwrap_or(0.0);
+                sums.unpriced += i64::from(e.cost_usd.is_none());
                 sums.duration_ms = sums.duration_ms.saturating_add(e.duration_ms.unwrap_or(0));
                 self.api_developer_hours.insert((developer, hour));
                 if let Some(ms) = e.duration_ms {
@@ -378,9 +390,14 @@ impl<'b> Rollups<'b> {
         }
         let mut stmt = conn.prepare_cached(
             "INSERT INTO api_hourly (hour, context_id, model, requests, errors, input_tokens,
-                output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, duration_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, duration_ms,
+                reasoning_tokens, reported_cost_usd, computed_cost_usd, unpriced)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
              ON CONFLICT (hour, context_id, model) DO UPDATE SET
+                reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+                reported_cost_usd = reported_cost_usd + excluded.reported_cost_usd,
+                computed_cost_usd = computed_cost_usd + excluded.computed_cost_usd,
+                unpriced = unpriced + excluded.unpriced,
                 requests = requests + excluded.requests,
                 errors = errors + excluded.errors,
                 input_tokens = input_tokens + excluded.input_tokens,
@@ -403,6 +420,10 @@ impl<'b> Rollups<'b> {
                 s.cache_creation_tokens,
                 s.cost_usd,
                 s.duration_ms,
+                s.reasoning_tokens,
+                s.reported_cost_usd,
+                s.computed_cost_usd,
+                s.unpriced,
             ])?;
         }
         let mut stmt = conn.prepare_cached(

@@ -8,8 +8,9 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 
 use super::redact::{self, ToolDetails};
 use super::{
-    Dedup, Grouped, Rejects, ScopeInfo, Split, attrs, check_id, nanos, set_model, set_once,
+    Dedup, Grouped, Rejects, ScopeInfo, Split, agents, attrs, check_id, nanos, set_model, set_once,
 };
+use crate::agent::Agent;
 use crate::otlp::{DecodeOptions, Decoded};
 use crate::rows::{Attrs, Batch, EventRow};
 
@@ -36,7 +37,7 @@ pub fn logs_to_batch(req: &ExportLogsServiceRequest, opts: &DecodeOptions) -> De
     let mut split = Split::default();
     for (ri, rl) in req.resource_logs.iter().enumerate() {
         for (si, sl) in rl.scope_logs.iter().enumerate() {
-            let scope = ScopeInfo::new(rl.resource.as_ref(), sl.scope.as_ref());
+            let scope = ScopeInfo::new(rl.resource.as_ref(), sl.scope.as_ref(), opts);
             for (li, record) in sl.log_records.iter().enumerate() {
                 rejects.seen();
                 let (time_ns, observed_ns) = match check(record) {
@@ -49,9 +50,12 @@ pub fn logs_to_batch(req: &ExportLogsServiceRequest, opts: &DecodeOptions) -> De
                     }
                 };
                 let marker = body_marker(record.body.as_ref());
-                let claude_code = scope.claude_code || marker.is_some();
-                let ctx_key = split.compute(&scope, &record.attributes, claude_code);
-                let mut row = event_row(record, &split, marker, claude_code, opts.capture_content);
+                let agent = scope
+                    .agent
+                    .or(marker.map(|_| Agent::ClaudeCode))
+                    .or_else(|| Agent::from_record_name(&raw_event_name(record, None, true)));
+                let ctx_key = split.compute(&scope, &record.attributes, agent);
+                let mut row = event_row(record, &split, marker, agent, opts);
                 if let Some(why) = row.out_of_range() {
                     rejects.reject(|| {
                         format!("resourceLogs[{ri}].scopeLogs[{si}].logRecords[{li}]: {why}")
@@ -63,7 +67,7 @@ pub fn logs_to_batch(req: &ExportLogsServiceRequest, opts: &DecodeOptions) -> De
                 row.dedup = dedup.key(&ctx_key, b"log", record);
                 grouped.push(
                     ctx_key,
-                    || split.context(&scope, &record.attributes, ctx_key, claude_code),
+                    || split.context(&scope, &record.attributes, ctx_key, agent),
                     row,
                 );
             }
@@ -112,10 +116,11 @@ fn body_marker(body: Option<&AnyValue>) -> Option<&str> {
     }
 }
 
-/// The event name: for Claude Code the `event.name` attribute, else the
-/// body marker, else the OTLP `event_name` field; for other logs the
-/// `event_name` field, else the `event.name` attribute.
-fn event_name(record: &LogRecord, marker: Option<&str>, claude_code: bool) -> String {
+/// The event name as sent: for a coding agent the `event.name` attribute,
+/// else (Claude Code) the body marker, else the OTLP `event_name` field
+/// (Codex puts a source location there); for other logs the `event_name`
+/// field, else the `event.name` attribute.
+fn raw_event_name(record: &LogRecord, marker: Option<&str>, agent: bool) -> String {
     let attr = record
         .attributes
         .iter()
@@ -123,7 +128,7 @@ fn event_name(record: &LogRecord, marker: Option<&str>, claude_code: bool) -> St
         .and_then(|kv| attrs::str_of(kv.value.as_ref()))
         .filter(|s| !s.is_empty());
     let field = Some(record.event_name.as_str()).filter(|s| !s.is_empty());
-    let name = if claude_code {
+    let name = if agent {
         attr.or(marker).or(field)
     } else {
         field.or(attr)
@@ -135,10 +140,17 @@ fn event_row(
     record: &LogRecord,
     split: &Split,
     marker: Option<&str>,
-    claude_code: bool,
-    capture: bool,
+    agent: Option<Agent>,
+    opts: &DecodeOptions,
 ) -> EventRow {
-    let event_name = event_name(record, marker, claude_code);
+    let capture = opts.capture_content;
+    let raw_name = raw_event_name(record, marker, agent.is_some());
+    // Other agents' events take the shared name of what they are.
+    let other_agent = agent.filter(|a| *a != Agent::ClaudeCode);
+    let event_name = other_agent
+        .and_then(|a| agents::canonical_event(a, &raw_name, &record.attributes))
+        .map(str::to_owned)
+        .unwrap_or(raw_name);
     let body = match (marker, record.body.as_ref()) {
         (Some(m), _) if m == event_name => None,
         (_, None) => None,
@@ -159,8 +171,18 @@ fn event_row(
     let mut details = ToolDetails::default();
     let mut attrs_out = Attrs::new();
     let mut cost_micros: Option<&KeyValue> = None;
+    let mut usage = agents::Usage::default();
     for (i, kv) in record.attributes.iter().enumerate() {
         if split.is_shared(i) {
+            continue;
+        }
+        if other_agent == Some(Agent::Codex) && kv.key == "arguments" && details.file_path.is_none()
+        {
+            details.file_path = attrs::str_of(kv.value.as_ref()).and_then(agents::patch_path);
+        }
+        if let Some(a) = other_agent
+            && agents::typed_event(&mut row, &mut usage, a, kv)
+        {
             continue;
         }
         if let Some(kept) = redact::content_attr(
@@ -189,6 +211,9 @@ fn event_row(
             attrs_out.insert(kv.key.clone(), attrs::to_json(kv.value.as_ref()));
         }
     }
+    if let Some(a) = other_agent {
+        usage.finish(a, &mut row, &mut attrs_out);
+    }
     set_once(&mut row.file_path, details.file_path);
     set_once(&mut row.mcp_server, details.mcp_server);
     set_once(&mut row.mcp_tool, details.mcp_tool);
@@ -205,6 +230,7 @@ fn event_row(
         // ("Repeated 529 Overloaded errors").
         row.status_code = row.error.as_deref().and_then(status_in_text);
     }
+    agents::price_request(&mut row, &opts.pricing);
     row
 }
 

@@ -16,7 +16,7 @@ use crate::otlp::{DecodeOptions, Decoded};
 use crate::rows::{Attrs, Batch, MetricKind, MetricPointRow, Temporality};
 
 /// Converts a metrics request into data point rows grouped by context.
-pub fn metrics_to_batch(req: &ExportMetricsServiceRequest, _opts: &DecodeOptions) -> Decoded {
+pub fn metrics_to_batch(req: &ExportMetricsServiceRequest, opts: &DecodeOptions) -> Decoded {
     let mut conv = Converter {
         grouped: Grouped::new(),
         dedup: Dedup::new(),
@@ -26,7 +26,7 @@ pub fn metrics_to_batch(req: &ExportMetricsServiceRequest, _opts: &DecodeOptions
     };
     for (ri, rm) in req.resource_metrics.iter().enumerate() {
         for (si, sm) in rm.scope_metrics.iter().enumerate() {
-            let scope = ScopeInfo::new(rm.resource.as_ref(), sm.scope.as_ref());
+            let scope = ScopeInfo::new(rm.resource.as_ref(), sm.scope.as_ref(), opts);
             for (mi, m) in sm.metrics.iter().enumerate() {
                 let at = Path { ri, si, mi };
                 conv.metric(&scope, m, at);
@@ -147,6 +147,9 @@ impl Converter {
         at: Path,
         read: fn(&P) -> Reading,
     ) {
+        let agent = scope
+            .agent
+            .or_else(|| crate::agent::Agent::from_record_name(&proto.name));
         for (pi, p) in points.iter().enumerate() {
             self.rejects.seen();
             let (Some(start_ns), Some(time_ns)) = (nanos(p.start()), nanos(p.time())) else {
@@ -170,7 +173,7 @@ impl Converter {
                 continue;
             }
             let kvs = p.attributes();
-            let ctx_key = self.split.compute(scope, kvs, scope.claude_code);
+            let ctx_key = self.split.compute(scope, kvs, agent);
             let Reading {
                 value,
                 count,
@@ -198,11 +201,8 @@ impl Converter {
                     .insert(kv.key.clone(), attrs::to_json(kv.value.as_ref()));
             }
             let split = &self.split;
-            self.grouped.push(
-                ctx_key,
-                || split.context(scope, kvs, ctx_key, scope.claude_code),
-                row,
-            );
+            self.grouped
+                .push(ctx_key, || split.context(scope, kvs, ctx_key, agent), row);
         }
     }
 }

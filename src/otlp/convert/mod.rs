@@ -7,6 +7,7 @@
 //! accounting of refused records. The per-signal conversions are in
 //! `events`, `metrics` and `spans`; content redaction is in `redact`.
 
+mod agents;
 mod attrs;
 mod events;
 mod metrics;
@@ -19,6 +20,8 @@ use std::sync::Arc;
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
+use crate::agent::Agent;
+use crate::otlp::DecodeOptions;
 use crate::rows::{Attrs, Context, ContextGroup, DedupKey, IdentityKind};
 
 pub use events::logs_to_batch;
@@ -30,15 +33,14 @@ pub use spans::traces_to_batch;
 /// in memory and stored.
 pub(crate) const MAX_ATTRIBUTES: usize = 1024;
 
-/// Scope names that identify Claude Code all start with this.
-const CLAUDE_CODE_SCOPE: &str = "com.anthropic.claude_code";
-
 /// Record attributes that are constant within a session and so belong to the
 /// context rather than to each record.
 fn is_shared_key(key: &str) -> bool {
     matches!(
         key,
         "session.id"
+            | "conversation.id"
+            | "installation.id"
             | "user.id"
             | "user.email"
             | "user.account_uuid"
@@ -68,8 +70,12 @@ pub(super) struct ScopeInfo<'a> {
     resource: &'a [KeyValue],
     scope_name: &'a str,
     scope_version: &'a str,
-    /// True when the scope name identifies Claude Code.
-    pub(super) claude_code: bool,
+    /// The agent the scope name identifies, if any.
+    pub(super) agent: Option<Agent>,
+    /// Keep content attributes of the resource (`process.command_args`).
+    capture: bool,
+    /// The operator's identity map.
+    identity: &'a crate::config::IdentityMap,
     /// Hash state after the resource and scope, cloned for each context key.
     prefix: blake3::Hasher,
 }
@@ -78,6 +84,7 @@ impl<'a> ScopeInfo<'a> {
     pub(super) fn new(
         resource: Option<&'a Resource>,
         scope: Option<&'a InstrumentationScope>,
+        opts: &'a DecodeOptions,
     ) -> Self {
         let resource = resource
             .map(|r| r.attributes.as_slice())
@@ -99,7 +106,9 @@ impl<'a> ScopeInfo<'a> {
             resource,
             scope_name,
             scope_version,
-            claude_code: scope_name.starts_with(CLAUDE_CODE_SCOPE),
+            agent: Agent::from_scope(scope_name),
+            capture: opts.capture_content,
+            identity: &opts.identity,
             prefix,
         }
     }
@@ -117,6 +126,36 @@ impl<'a> ScopeInfo<'a> {
     fn resource_value(&self, key: &str) -> Option<&'a KeyValue> {
         self.resource.iter().rev().find(|kv| kv.key == key)
     }
+
+    /// The resource attributes as stored: content (Gemini CLI's
+    /// `process.command_args`, which holds the prompt) only under capture.
+    fn resource_attrs(&self) -> Attrs {
+        self.resource
+            .iter()
+            .filter(|kv| self.capture || !crate::content::is_content("", &kv.key))
+            .map(|kv| (kv.key.clone(), attrs::to_json(kv.value.as_ref())))
+            .collect()
+    }
+}
+
+/// The version of the agent: `app.version`, else `service.version` unless
+/// it is the runtime's (Gemini CLI sends Node.js's version there), else the
+/// agent's scope version.
+fn agent_version(scope: &ScopeInfo<'_>, lookup: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    if let Some(v) = lookup("app.version") {
+        return Some(v);
+    }
+    let runtime = lookup("process.runtime.version");
+    let service = lookup("service.version").filter(|v| {
+        runtime
+            .as_deref()
+            .is_none_or(|r| v.trim_start_matches('v') != r.trim_start_matches('v'))
+    });
+    service.or_else(|| {
+        let own = scope.agent.is_some() && !scope.scope_version.is_empty();
+        // Gemini CLI's trace scope is versioned `v1`: not the CLI's version.
+        (own && scope.scope_version.contains('.')).then(|| scope.scope_version.to_owned())
+    })
 }
 
 /// Which attributes of one record go to the context. Reused across records
@@ -135,7 +174,7 @@ impl Split {
         &mut self,
         scope: &ScopeInfo<'_>,
         kvs: &[KeyValue],
-        claude_code: bool,
+        agent: Option<Agent>,
     ) -> DedupKey {
         self.shared.clear();
         self.mask.clear();
@@ -156,7 +195,16 @@ impl Split {
                 attrs::hash_value(&mut h, kv.value.as_ref());
             }
         }
-        h.update(&[u8::from(claude_code)]);
+        // 0 and 1 are what the byte was before other agents were known
+        // (not Claude Code / Claude Code), so stored context keys stay valid.
+        let tag: u8 = match agent {
+            None => 0,
+            Some(Agent::ClaudeCode) => 1,
+            Some(Agent::Codex) => 2,
+            Some(Agent::GeminiCli) => 3,
+            Some(Agent::Opencode) => 4,
+        };
+        h.update(&[tag]);
         first16(h.finalize().as_bytes())
     }
 
@@ -172,7 +220,7 @@ impl Split {
         scope: &ScopeInfo<'_>,
         kvs: &[KeyValue],
         key: DedupKey,
-        claude_code: bool,
+        agent: Option<Agent>,
     ) -> Context {
         let shared: Vec<&KeyValue> = self.shared.iter().filter_map(|&i| kvs.get(i)).collect();
         let lookup = |k: &str| -> Option<String> {
@@ -191,28 +239,53 @@ impl Split {
         let user_email = lookup("user.email");
         let user_account_uuid = lookup("user.account_uuid");
         let user_id = lookup("user.id");
-        let (developer, developer_kind) = if let Some(e) = &user_email {
-            (Some(e.clone()), Some(IdentityKind::Email))
-        } else if let Some(u) = &user_account_uuid {
-            (Some(u.clone()), Some(IdentityKind::AccountUuid))
-        } else if let Some(u) = &user_id {
-            (Some(u.clone()), Some(IdentityKind::UserId))
-        } else {
-            (None, None)
-        };
+        let claude_code = agent == Some(Agent::ClaudeCode);
+        let mapped = scope
+            .identity
+            .lookup(|k| lookup(k))
+            .map(|d| (Some(d), Some(IdentityKind::Mapped)));
+        let (developer, developer_kind) = mapped.unwrap_or_else(|| {
+            let candidates = [
+                (user_email.clone(), IdentityKind::Email),
+                (user_account_uuid.clone(), IdentityKind::AccountUuid),
+                (user_id.clone(), IdentityKind::UserId),
+                (lookup("user.account_id"), IdentityKind::AccountId),
+            ];
+            // An agent that sends no user is still someone's: its install
+            // id, else the machine it ran on. Other senders stay anonymous.
+            let fallbacks = [
+                (lookup("installation.id"), IdentityKind::InstallationId),
+                (lookup("host.name"), IdentityKind::Host),
+            ];
+            let agent_fallbacks = fallbacks
+                .into_iter()
+                .filter(|_| agent.is_some() && !claude_code);
+            candidates
+                .into_iter()
+                .chain(agent_fallbacks)
+                .find_map(|(v, k)| v.filter(|v| !v.is_empty()).map(|v| (Some(v), Some(k))))
+                .unwrap_or((None, None))
+        });
         let app_version = lookup("app.version")
             .or_else(|| lookup("service.version"))
             .or_else(|| {
                 (claude_code && !scope.scope_version.is_empty())
                     .then(|| scope.scope_version.to_owned())
             });
+        let agent_version = agent.and_then(|_| agent_version(scope, &lookup));
+        let session_id = lookup("session.id").or_else(|| {
+            (agent == Some(Agent::Codex))
+                .then(|| lookup("conversation.id"))
+                .flatten()
+        });
         Context {
             key,
-            claude_code,
+            agent,
+            agent_version,
             service_name,
             scope_name: scope.scope_name.to_owned(),
             scope_version: scope.scope_version.to_owned(),
-            session_id: lookup("session.id"),
+            session_id,
             developer,
             developer_kind,
             user_email,
@@ -221,7 +294,7 @@ impl Split {
             organization_id: lookup("organization.id"),
             terminal_type: lookup("terminal.type"),
             app_version,
-            resource_attrs: attrs::to_attrs(scope.resource),
+            resource_attrs: scope.resource_attrs(),
             shared_attrs: shared
                 .iter()
                 .map(|kv| (kv.key.clone(), attrs::to_json(kv.value.as_ref())))

@@ -9,20 +9,25 @@ use serde_json::{Map, Value, json};
 
 use super::redact::{self, ToolDetails};
 use super::{
-    Dedup, Grouped, Rejects, ScopeInfo, Split, attrs, check_id, nanos, set_model, set_once,
+    Dedup, Grouped, Rejects, ScopeInfo, Split, agents, attrs, check_id, nanos, set_model, set_once,
 };
+use crate::agent::Agent;
 use crate::otlp::{DecodeOptions, Decoded};
 use crate::rows::{Attrs, Batch, SpanRow};
 
 /// Converts a traces request into span rows grouped by context.
+///
+/// OpenCode sends its model calls and tool calls only as spans: each such
+/// span also gives one typed event (see `agents::span_event`).
 pub fn traces_to_batch(req: &ExportTraceServiceRequest, opts: &DecodeOptions) -> Decoded {
     let mut grouped = Grouped::new();
+    let mut derived = Grouped::new();
     let mut dedup = Dedup::new();
     let mut rejects = Rejects::default();
     let mut split = Split::default();
     for (ri, rs) in req.resource_spans.iter().enumerate() {
         for (si, ss) in rs.scope_spans.iter().enumerate() {
-            let scope = ScopeInfo::new(rs.resource.as_ref(), ss.scope.as_ref());
+            let scope = ScopeInfo::new(rs.resource.as_ref(), ss.scope.as_ref(), opts);
             for (pi, span) in ss.spans.iter().enumerate() {
                 rejects.seen();
                 let times = match check(span) {
@@ -34,12 +39,31 @@ pub fn traces_to_batch(req: &ExportTraceServiceRequest, opts: &DecodeOptions) ->
                         continue;
                     }
                 };
-                let ctx_key = split.compute(&scope, &span.attributes, scope.claude_code);
+                let agent = scope.agent.or_else(|| Agent::from_record_name(&span.name));
+                let ctx_key = split.compute(&scope, &span.attributes, agent);
                 let mut row = span_row(span, &split, times, opts.capture_content);
                 row.dedup = dedup.key(&ctx_key, b"span", span);
+                if agent == Some(Agent::Opencode)
+                    && let Some(mut event) = agents::span_event(span, times.0, times.1)
+                {
+                    event.dedup = dedup.key(&ctx_key, b"span-event", span);
+                    event.observed_ns = times.1;
+                    agents::price_request(&mut event, &opts.pricing);
+                    if let Some(why) = event.out_of_range() {
+                        rejects.reject(|| {
+                            format!("resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: {why}")
+                        });
+                        continue;
+                    }
+                    derived.push(
+                        ctx_key,
+                        || split.context(&scope, &span.attributes, ctx_key, agent),
+                        event,
+                    );
+                }
                 grouped.push(
                     ctx_key,
-                    || split.context(&scope, &span.attributes, ctx_key, scope.claude_code),
+                    || split.context(&scope, &span.attributes, ctx_key, agent),
                     row,
                 );
             }
@@ -49,6 +73,7 @@ pub fn traces_to_batch(req: &ExportTraceServiceRequest, opts: &DecodeOptions) ->
     Decoded {
         batch: Batch {
             spans: grouped.into_groups(),
+            events: derived.into_groups(),
             ..Batch::default()
         },
         rejected,

@@ -320,7 +320,7 @@ fn context_is_shared_and_split_from_records() {
     let g = &d.batch.events[0];
     let ctx = &g.context;
     assert_eq!(g.rows.len(), 23);
-    assert!(ctx.claude_code);
+    assert!(ctx.claude_code());
     assert_eq!(ctx.scope_name, "com.anthropic.claude_code.events");
     assert_eq!(ctx.scope_version, "2.1.330");
     assert_eq!(ctx.service_name.as_deref(), Some("claude-code"));
@@ -413,7 +413,7 @@ fn other_services_are_stored_generically() {
     )
     .unwrap();
     let g = &d.batch.events[0];
-    assert!(!g.context.claude_code);
+    assert!(!g.context.claude_code());
     assert_eq!(g.context.service_name.as_deref(), Some("opencode"));
     assert_eq!(g.context.developer.as_deref(), Some("dev@example.com"));
     assert_eq!(g.context.developer_kind, Some(IdentityKind::Email));

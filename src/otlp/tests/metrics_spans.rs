@@ -68,7 +68,7 @@ fn histogram_summary_and_gauge_points() {
     );
     let points: Vec<_> = d.batch.metric_points.iter().flat_map(|g| &g.rows).collect();
     assert_eq!(points.len(), 4);
-    assert!(!d.batch.metric_points[0].context.claude_code);
+    assert!(!d.batch.metric_points[0].context.claude_code());
     let h = points[0];
     assert_eq!(
         (h.kind, h.temporality, h.value, h.count),

@@ -3,6 +3,7 @@
 //! event values and content capture in `events`, metrics and spans in
 //! `metrics_spans`.
 
+mod agents;
 mod events;
 mod metrics_spans;
 
@@ -34,6 +35,7 @@ fn opts(capture_content: bool) -> DecodeOptions {
     DecodeOptions {
         max_body_bytes: 1 << 20,
         capture_content,
+        ..DecodeOptions::default()
     }
 }
 
@@ -107,7 +109,7 @@ fn every_json_fixture_yields_its_records() {
         assert_eq!(d.rejected, 0, "{rel}: {:?}", d.message);
         assert!(d.message.is_none());
         for g in &d.batch.events {
-            assert!(g.context.claude_code, "{rel}");
+            assert!(g.context.claude_code(), "{rel}");
         }
     }
 }
@@ -302,6 +304,7 @@ fn bad_bodies_are_refused() {
     let too_big = DecodeOptions {
         max_body_bytes: 100,
         capture_content: false,
+        ..DecodeOptions::default()
     };
     assert!(matches!(
         decode(
@@ -326,6 +329,7 @@ fn gzip_bomb_is_too_large() {
     let o = DecodeOptions {
         max_body_bytes: 1 << 20,
         capture_content: false,
+        ..DecodeOptions::default()
     };
     assert!(matches!(
         decode(Signal::Logs, &bomb, Some("application/x-protobuf"), Some("gzip"), &o),
@@ -369,6 +373,7 @@ fn throughput() {
     let big = DecodeOptions {
         max_body_bytes: 1 << 30,
         capture_content: false,
+        ..DecodeOptions::default()
     };
     for (name, body, ct) in [
         ("protobuf", &pb, "application/x-protobuf"),
@@ -396,7 +401,7 @@ fn throughput() {
 #[test]
 fn options_follow_the_config() {
     let config = crate::config::Config::default();
-    let from_config = DecodeOptions::from(&config);
+    let from_config = DecodeOptions::from_config(&config).unwrap();
     let default = DecodeOptions::default();
     assert_eq!(from_config.max_body_bytes, default.max_body_bytes);
     assert!(!from_config.capture_content && !default.capture_content);

@@ -34,7 +34,8 @@ fn attrs(v: serde_json::Value) -> Attrs {
 fn context(key: u8, session: &str, developer: Option<&str>, claude_code: bool) -> Arc<Context> {
     Arc::new(Context {
         key: [key; 16],
-        claude_code,
+        agent: claude_code.then_some(crate::agent::Agent::ClaudeCode),
+        agent_version: None,
         service_name: Some("claude-code".into()),
         scope_name: "com.anthropic.claude_code.events".into(),
         scope_version: "2.1.330".into(),

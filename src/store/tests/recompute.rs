@@ -118,7 +118,7 @@ fn check(conn: &Connection) {
          SUM(CASE WHEN e.event_name = 'api_request' THEN e.cost_usd ELSE 0 END), \
          SUM(CASE WHEN e.event_name = 'api_request' THEN e.duration_ms ELSE 0 END) \
          FROM events e JOIN contexts c ON c.id = e.context_id \
-         WHERE c.claude_code = 1 AND e.event_name IN ('api_request', 'api_error') \
+         WHERE c.agent IS NOT NULL AND e.event_name IN ('api_request', 'api_error') \
          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
     );
     same(
@@ -132,7 +132,7 @@ fn check(conn: &Connection) {
         "SELECT hour, developer, tool_name, duration_ms, calls, failures FROM tool_latency_hist ORDER BY 1, 2, 3, 4",
         "SELECT e.time_ns / 3600000000000, COALESCE(c.developer, ''), COALESCE(e.tool_name, ''), e.duration_ms, \
          COUNT(*), SUM(e.success = 0) FROM events e JOIN contexts c ON c.id = e.context_id \
-         WHERE c.claude_code = 1 AND e.event_name = 'tool_result' AND e.duration_ms IS NOT NULL \
+         WHERE c.agent IS NOT NULL AND e.event_name = 'tool_result' AND e.duration_ms IS NOT NULL \
          GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
     );
     same(
@@ -140,7 +140,7 @@ fn check(conn: &Connection) {
         "SELECT hour, developer, model, duration_ms, requests FROM api_latency_hist ORDER BY 1, 2, 3, 4",
         "SELECT e.time_ns / 3600000000000, COALESCE(c.developer, ''), COALESCE(e.model, ''), e.duration_ms, \
          COUNT(*) FROM events e JOIN contexts c ON c.id = e.context_id \
-         WHERE c.claude_code = 1 AND e.event_name = 'api_request' AND e.duration_ms IS NOT NULL \
+         WHERE c.agent IS NOT NULL AND e.event_name = 'api_request' AND e.duration_ms IS NOT NULL \
          GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
     );
     same(
@@ -149,14 +149,14 @@ fn check(conn: &Connection) {
          s.tool_failures, s.input_tokens, s.output_tokens, s.cost_usd \
          FROM sessions s WHERE s.events > 0 ORDER BY 1",
         "SELECT s.session_id, COUNT(*), \
-         SUM(c.claude_code = 1 AND e.event_name = 'user_prompt'), \
-         SUM(c.claude_code = 1 AND e.event_name = 'api_request'), \
-         SUM(c.claude_code = 1 AND e.event_name = 'api_error'), \
-         SUM(c.claude_code = 1 AND e.event_name = 'tool_result'), \
-         SUM(c.claude_code = 1 AND e.event_name = 'tool_result' AND e.success = 0), \
-         SUM(CASE WHEN c.claude_code = 1 AND e.event_name = 'api_request' THEN e.input_tokens ELSE 0 END), \
-         SUM(CASE WHEN c.claude_code = 1 AND e.event_name = 'api_request' THEN e.output_tokens ELSE 0 END), \
-         SUM(CASE WHEN c.claude_code = 1 AND e.event_name = 'api_request' THEN e.cost_usd ELSE 0 END) \
+         SUM(c.agent IS NOT NULL AND e.event_name = 'user_prompt'), \
+         SUM(c.agent IS NOT NULL AND e.event_name = 'api_request'), \
+         SUM(c.agent IS NOT NULL AND e.event_name = 'api_error'), \
+         SUM(c.agent IS NOT NULL AND e.event_name = 'tool_result'), \
+         SUM(c.agent IS NOT NULL AND e.event_name = 'tool_result' AND e.success = 0), \
+         SUM(CASE WHEN c.agent IS NOT NULL AND e.event_name = 'api_request' THEN e.input_tokens ELSE 0 END), \
+         SUM(CASE WHEN c.agent IS NOT NULL AND e.event_name = 'api_request' THEN e.output_tokens ELSE 0 END), \
+         SUM(CASE WHEN c.agent IS NOT NULL AND e.event_name = 'api_request' THEN e.cost_usd ELSE 0 END) \
          FROM events e JOIN contexts c ON c.id = e.context_id JOIN sessions s ON s.id = c.session_ref \
          GROUP BY s.id ORDER BY 1",
     );
@@ -195,7 +195,7 @@ fn check(conn: &Connection) {
         conn,
         "SELECT developer, hour FROM api_developer_hours ORDER BY 1, 2",
         "SELECT DISTINCT COALESCE(c.developer, ''), e.time_ns / 3600000000000 FROM events e \
-         JOIN contexts c ON c.id = e.context_id WHERE c.claude_code = 1 AND e.event_name = 'api_request' \
+         JOIN contexts c ON c.id = e.context_id WHERE c.agent IS NOT NULL AND e.event_name = 'api_request' \
          ORDER BY 1, 2",
     );
     // The catalog: every record by hour (and by day), developer and name.
