@@ -54,8 +54,11 @@ pub struct WhoArgs {
     pub mcp_tool: Option<String>,
     /// Only this Claude Code `query_source` (e.g. `repl_main_thread`, `sdk`).
     pub query_source: Option<String>,
-    /// Only requests of this subagent (`agent.name`, e.g. `general-purpose`).
+    /// Only this coding agent: `claude_code`, `codex` (Codex CLI), `gemini_cli` (Gemini CLI) or `opencode`.
+    #[schemars(extend("enum" = ["claude_code", "codex", "gemini_cli", "opencode"]))]
     pub agent: Option<String>,
+    /// Only requests of this Claude Code subagent (`agent.name`, e.g. `general-purpose`).
+    pub subagent: Option<String>,
     /// Only requests made for this skill (`skill.name`).
     pub skill: Option<String>,
     /// Only requests made for this plugin (`plugin.name`).
@@ -168,13 +171,13 @@ pub struct SeriesArgs {
     /// Bucket size: `hour`, `day` (default), `week` (weeks start Monday, in `timezone`) or `total` (one bucket for the whole range).
     #[schemars(extend("enum" = ["hour", "day", "week", "total"]))]
     pub bucket: Option<String>,
-    /// Split each bucket by `model`, `developer`, `team`, `repository`, `branch`, `mcp_server`, `mcp_tool`,
-    /// or an attribution: `agent` (subagent), `skill`, `plugin`, `marketplace`, `effort`, `plan`,
+    /// Split each bucket by `model`, `developer`, `team`, `agent` (coding agent), `repository`, `branch`,
+    /// `mcp_server`, `mcp_tool`, or an attribution: `subagent`, `skill`, `plugin`, `marketplace`, `effort`, `plan`,
     /// `identity_source`, `user_groups`, `repository_owner`, `repository_url` (default: no split).
     /// Use bucket=total with a split for e.g. cost per repository or which subagent costs the most.
     #[schemars(extend("enum" = [
         "none", "model", "developer", "team", "repository", "branch", "mcp_server", "mcp_tool",
-        "agent", "skill", "plugin", "marketplace", "effort", "plan", "identity_source",
+        "agent", "subagent", "skill", "plugin", "marketplace", "effort", "plan", "identity_source",
         "user_groups", "repository_owner", "repository_url"
     ]))]
     pub split_by: Option<String>,
@@ -260,14 +263,24 @@ impl WhoArgs {
             ("mcp_tool", &self.mcp_tool),
             ("query_source", &self.query_source),
             ("agent", &self.agent),
+            ("subagent", &self.subagent),
             ("skill", &self.skill),
             ("plugin", &self.plugin),
             ("effort", &self.effort),
         ] {
             check_len(name, v)?;
         }
+        let agent = nonempty(&self.agent)
+            .map(|a| {
+                crate::agent::Agent::parse(&a).ok_or_else(|| {
+                    QueryError::Invalid(format!(
+                        "agent {a:?} is not one of claude_code, codex, gemini_cli, opencode"
+                    ))
+                })
+            })
+            .transpose()?;
         let attribution = [
-            ("agent", &self.agent),
+            ("subagent", &self.subagent),
             ("skill", &self.skill),
             ("plugin", &self.plugin),
             ("effort", &self.effort),
@@ -277,6 +290,7 @@ impl WhoArgs {
         .collect();
         Ok(Filter {
             visible: Visible::of(principal),
+            agent,
             developer: nonempty(&self.developer),
             team: nonempty(&self.team),
             attribute: nonempty(&self.attribute)

@@ -22,7 +22,7 @@ pub struct Attribution {
 /// Every attribution dimension, in the order they are documented.
 pub static ATTRIBUTIONS: &[Attribution] = &[
     Attribution {
-        name: "agent",
+        name: "subagent",
         key: "agent.name",
     },
     Attribution {

@@ -305,7 +305,7 @@ async fn cost_splits_and_filters_by_subagent() {
     assert_eq!(want.len(), 2, "{want:?}");
     let questions = backend(&bodies);
     let range = utc(ALL_TIME.0, ALL_TIME.1);
-    let agent = super::attribution::find("agent").unwrap();
+    let agent = super::attribution::find("subagent").unwrap();
     let (points, _) = questions
         .usage_over_time(
             range.clone(),

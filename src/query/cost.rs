@@ -16,10 +16,27 @@ use super::{HOUR_NS, QueryError};
 pub struct DeveloperCost {
     /// Developer identity (email, else account uuid, else anonymous user id).
     pub developer: Option<String>,
-    /// Which identity `developer` is: `email`, `account_uuid` or `user_id`.
+    /// Which identity `developer` is: `email`, `account_uuid`, `user_id`,
+    /// or for agents that send no user `account_id`, `installation_id`,
+    /// `host`, `mapped` (the operator's identity map).
     pub developer_kind: Option<String>,
-    /// Cost in USD (Claude Code's own estimate).
+    /// The coding agents the usage came from (`claude_code`, `codex`,
+    /// `gemini_cli`, `opencode`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<String>,
+    /// Cost in USD: the agent's own estimate where it sends one (Claude
+    /// Code), else computed from the tokens and the price table.
     pub cost_usd: f64,
+    /// The part of `cost_usd` the agents reported.
+    pub reported_cost_usd: f64,
+    /// What the price table gives for the same requests (typed from
+    /// events), reported or not: a cross-check of the reported cost, and the
+    /// cost of agents that report none.
+    pub computed_cost_usd: f64,
+    /// Requests counted without any cost: no reported cost and no price
+    /// for the model (see `unpriced_models`).
+    #[serde(default, skip_serializing_if = "is_zero_count")]
+    pub unpriced_requests: i64,
     /// Input tokens.
     pub input_tokens: i64,
     /// Output tokens.
@@ -28,6 +45,9 @@ pub struct DeveloperCost {
     pub cache_read_tokens: i64,
     /// Cache creation tokens.
     pub cache_creation_tokens: i64,
+    /// The reasoning part of the output tokens (where the agent reports it).
+    #[serde(default, skip_serializing_if = "is_zero_count")]
+    pub reasoning_tokens: i64,
     /// API requests (`api_request` events; 0 for metrics-only sessions).
     pub api_requests: i64,
     /// API errors (`api_error` events).
@@ -52,6 +72,12 @@ pub struct CostByDeveloper {
     pub totals: DeveloperCost,
     /// Which sources the numbers came from.
     pub sources: usage::Sources,
+    /// Models of requests counted without a cost (no reported cost, no price).
+    pub unpriced_models: Vec<String>,
+}
+
+fn is_zero_count(n: &i64) -> bool {
+    *n == 0
 }
 
 /// Label for a group's sources.
@@ -119,6 +145,19 @@ fn key_str(v: &serde_json::Value) -> Option<String> {
     v.as_str().map(str::to_string)
 }
 
+/// Adds one group's usage to a developer's row.
+fn add_usage(e: &mut DeveloperCost, u: &Usage) {
+    e.cost_usd += u.cost_usd;
+    e.reported_cost_usd += u.reported_cost_usd;
+    e.computed_cost_usd += u.computed_cost_usd;
+    e.unpriced_requests += u.unpriced_requests;
+    e.input_tokens += u.input_tokens;
+    e.output_tokens += u.output_tokens;
+    e.cache_read_tokens += u.cache_read_tokens;
+    e.cache_creation_tokens += u.cache_creation_tokens;
+    e.reasoning_tokens += u.reasoning_tokens;
+}
+
 /// Runs the question.
 pub fn cost_by_developer(
     conn: &rusqlite::Connection,
@@ -131,16 +170,20 @@ pub fn cost_by_developer(
         conn,
         range,
         f,
-        &[Dim::Developer, Dim::DeveloperKind, Dim::Hour],
+        &[Dim::Developer, Dim::DeveloperKind, Dim::Hour, Dim::Agent],
     )?;
     let prompts = prompts_by_developer(conn, range, f)?;
     let mut days: BTreeMap<Option<String>, BTreeSet<jiff::civil::Date>> = BTreeMap::new();
     let mut sessions: BTreeMap<Option<String>, BTreeSet<i64>> = BTreeMap::new();
     let mut out = CostByDeveloper::default();
     let mut by_dev: BTreeMap<Option<String>, DeveloperCost> = BTreeMap::new();
+    let mut agents: BTreeMap<Option<String>, BTreeSet<String>> = BTreeMap::new();
     for g in groups {
         let dev = g.keys.first().and_then(key_str);
         let kind = g.keys.get(1).and_then(key_str);
+        if let Some(a) = g.keys.get(3).and_then(key_str) {
+            agents.entry(dev.clone()).or_default().insert(a);
+        }
         if let Some(h) = g.keys.get(2).and_then(|v| v.as_i64())
             && let Some(d) = local_date_of_hour(h, range)
         {
@@ -157,11 +200,7 @@ pub fn cost_by_developer(
             developer_kind: kind.clone(),
             ..Default::default()
         });
-        e.cost_usd += u.cost_usd;
-        e.input_tokens += u.input_tokens;
-        e.output_tokens += u.output_tokens;
-        e.cache_read_tokens += u.cache_read_tokens;
-        e.cache_creation_tokens += u.cache_creation_tokens;
+        add_usage(e, u);
         e.api_requests += u.requests;
         e.api_errors += u.errors;
         let label = source_label(u);
@@ -175,6 +214,7 @@ pub fn cost_by_developer(
         e.sessions = sessions.get(dev).map(|s| s.len() as i64).unwrap_or(0);
     }
     for (dev, e) in by_dev.iter_mut() {
+        e.agents = agents.remove(dev).unwrap_or_default().into_iter().collect();
         e.prompts = prompts.get(dev).copied().unwrap_or(0);
         e.active_days = days.get(dev).map(|s| s.len() as i64).unwrap_or(0);
     }
@@ -186,16 +226,26 @@ pub fn cost_by_developer(
             .then_with(|| a.developer.cmp(&b.developer))
     });
     let t = &mut out.totals;
+    let mut all_agents = BTreeSet::new();
     for d in &devs {
         t.cost_usd += d.cost_usd;
+        t.reported_cost_usd += d.reported_cost_usd;
+        t.computed_cost_usd += d.computed_cost_usd;
+        t.unpriced_requests += d.unpriced_requests;
         t.input_tokens += d.input_tokens;
         t.output_tokens += d.output_tokens;
         t.cache_read_tokens += d.cache_read_tokens;
         t.cache_creation_tokens += d.cache_creation_tokens;
+        t.reasoning_tokens += d.reasoning_tokens;
         t.api_requests += d.api_requests;
         t.api_errors += d.api_errors;
         t.sessions += d.sessions;
         t.prompts += d.prompts;
+        all_agents.extend(d.agents.iter().cloned());
+    }
+    t.agents = all_agents.into_iter().collect();
+    if t.unpriced_requests > 0 {
+        out.unpriced_models = usage::unpriced_models(conn, range, f)?;
     }
     let all_days: BTreeSet<jiff::civil::Date> = days.values().flatten().copied().collect();
     t.active_days = all_days.len() as i64;

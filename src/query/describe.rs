@@ -36,9 +36,25 @@ pub struct DeveloperInfo {
     pub sessions: i64,
 }
 
+/// One coding agent the caller's data comes from.
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct AgentInfo {
+    /// `claude_code`, `codex`, `gemini_cli` or `opencode`.
+    pub agent: String,
+    /// Versions seen (all data); empty when the agent sends none (Gemini
+    /// CLI sends Node.js's version as `service.version`, not its own).
+    pub versions: Vec<String>,
+    /// Sessions of this agent (whose first record it sent).
+    pub sessions: i64,
+}
+
 /// The description.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DataDescription {
+    /// The coding agents the data comes from.
+    pub agents: Vec<AgentInfo>,
     /// Counts per event name, metric and span name.
     pub names: Vec<NameCount>,
     /// Developers (at most 200).
@@ -119,7 +135,17 @@ fn catalog(
     f: &Filter,
     range: &TimeRange,
 ) -> Result<Catalog, QueryError> {
-    let tiers = plan::tiers(range);
+    // The catalog is kept per developer, not per agent: an agent filter
+    // reads raw rows.
+    let tiers = if f.agent.is_some() {
+        plan::Tiers {
+            days: None,
+            hours: Vec::new(),
+            raw: vec![(range.since_ns, range.until_ns)],
+        }
+    } else {
+        plan::tiers(range)
+    };
     let mut parts = Vec::new();
     let mut bucketed = |table: &str, column: &str, (from, to): (i64, i64)| {
         let mut sql = Sql::default();
@@ -164,6 +190,9 @@ fn catalog(
                 [int(from), int(to)],
             );
             f.developer_conditions(&mut sql, "c.developer");
+            if let Some(a) = f.agent {
+                sql.bind(" AND c.agent = ?", [super::filter::text(a.as_str())]);
+            }
             sql.push(" GROUP BY 2");
             parts.push(sql);
         }
@@ -299,7 +328,53 @@ pub fn describe_data(
         d.first_event = first.map(|t| range.show(t));
         d.last_event = last.map(|t| range.show(t));
     }
+    d.agents = agents(conn, f)?;
     Ok(d)
+}
+
+/// The agents of the caller's data, with their versions and sessions.
+fn agents(conn: &rusqlite::Connection, f: &Filter) -> Result<Vec<AgentInfo>, QueryError> {
+    let mut versions = Sql::default();
+    versions.push("SELECT c.agent, c.agent_version FROM contexts c WHERE c.agent IS NOT NULL");
+    f.context_conditions(&mut versions);
+    versions.push(" GROUP BY c.agent, c.agent_version");
+    let mut out: std::collections::BTreeMap<String, AgentInfo> = Default::default();
+    for (agent, version) in rows(conn, &versions, |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+    })? {
+        let info = out.entry(agent.clone()).or_insert_with(|| AgentInfo {
+            agent,
+            ..AgentInfo::default()
+        });
+        info.versions.extend(version);
+    }
+    let mut sessions = Sql::default();
+    sessions.push("SELECT s.agent, COUNT(*) FROM sessions s WHERE s.agent IS NOT NULL");
+    super::sessions::session_conditions(f, &mut sessions);
+    sessions.push(" GROUP BY s.agent");
+    for (agent, n) in rows(conn, &sessions, |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })? {
+        if let Some(info) = out.get_mut(&agent) {
+            info.sessions = n;
+        }
+    }
+    let mut list: Vec<AgentInfo> = out.into_values().collect();
+    for a in &mut list {
+        a.versions
+            .sort_by_key(|v| std::cmp::Reverse(version_key(v)));
+    }
+    list.sort_by_key(|a| crate::agent::Agent::parse(&a.agent).map_or(usize::MAX, |x| x as usize));
+    Ok(list)
+}
+
+/// Orders versions numerically (`2.1.100` after `2.1.99`), newest first
+/// when reversed.
+fn version_key(v: &str) -> Vec<u64> {
+    v.split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse().unwrap_or(0))
+        .collect()
 }
 
 #[cfg(test)]

@@ -76,6 +76,10 @@ pub struct EventHit {
     pub time: String,
     /// Event name (`api_request`, `tool_result`...).
     pub event_name: String,
+    /// The coding agent that sent it (`claude_code`, `codex`, `gemini_cli`,
+    /// `opencode`); absent for other senders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     /// Developer identity.
     pub developer: Option<String>,
     /// Which identity `developer` is.
@@ -96,8 +100,15 @@ pub struct EventHit {
     pub cache_read_tokens: Option<i64>,
     /// Cache creation tokens.
     pub cache_creation_tokens: Option<i64>,
-    /// Cost in USD (Claude Code's estimate).
+    /// The reasoning part of the output tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<i64>,
+    /// Cost in USD (the agent's estimate, else computed from the price table).
     pub cost_usd: Option<f64>,
+    /// True when `cost_usd` was computed from the price table (the agent
+    /// sent no cost).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cost_computed: bool,
     /// Duration in ms.
     pub duration_ms: Option<i64>,
     /// Tool name.
@@ -141,7 +152,7 @@ pub const HIT_COLUMNS: &str = "e.id, e.time_ns, e.event_name, c.developer, c.dev
     e.prompt_id, e.sequence, e.model, e.input_tokens, e.output_tokens, e.cache_read_tokens, \
     e.cache_creation_tokens, e.cost_usd, e.duration_ms, e.tool_name, e.tool_use_id, e.success, e.decision, \
     e.decision_source, e.status_code, e.error, e.file_path, e.mcp_server, e.mcp_tool, e.repository, e.branch, \
-    e.query_source, e.attrs, e.body, e.event_timestamp_ms";
+    e.query_source, e.attrs, e.body, e.event_timestamp_ms, c.agent, e.reasoning_tokens, e.cost_computed";
 
 /// Reads one row selected with [`HIT_COLUMNS`]: `(id, time_ns, hit)`.
 pub fn read_hit(
@@ -168,6 +179,7 @@ pub fn read_hit(
         EventHit {
             time: range.show(time_ns),
             event_name,
+            agent: r.get(31)?,
             developer: r.get(3)?,
             developer_kind: r.get(4)?,
             session_id: r.get(5)?,
@@ -178,7 +190,9 @@ pub fn read_hit(
             output_tokens: r.get(10)?,
             cache_read_tokens: r.get(11)?,
             cache_creation_tokens: r.get(12)?,
+            reasoning_tokens: r.get(32)?,
             cost_usd: r.get(13)?,
+            cost_computed: r.get::<_, Option<bool>>(33)?.unwrap_or(false),
             duration_ms: r.get(14)?,
             tool_name: r.get(15)?,
             tool_use_id: r.get(16)?,

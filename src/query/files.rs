@@ -15,7 +15,7 @@ use super::filter::{Filter, Sql, int, text};
 use super::time::TimeRange;
 
 /// Tools that edit files.
-pub const EDIT_TOOLS: [&str; 4] = ["Edit", "MultiEdit", "Write", "NotebookEdit"];
+pub const EDIT_TOOLS: [&str; 5] = ["Edit", "MultiEdit", "Write", "NotebookEdit", "apply_patch"];
 
 /// How to turn path data on, said when there is none.
 pub const ENABLE_PATHS: &str = "Claude Code reports file paths only with OTEL_LOG_TOOL_DETAILS=1 (in tool_result \
@@ -251,7 +251,7 @@ mod tests {
     /// exactly; this ties the two together.
     #[test]
     fn the_edit_tool_list_is_the_partial_index_condition() {
-        let schema = include_str!("../store/schema_v3.sql");
+        let schema = include_str!("../store/schema_v4.sql");
         let cond = format!("tool_name IN {}", edit_tools_sql());
         assert!(schema.contains(&cond), "{cond}");
         let conn = rusqlite::Connection::open_in_memory().unwrap();

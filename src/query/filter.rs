@@ -1,8 +1,8 @@
 //! Common filters as SQL fragments with bound parameters.
 //!
 //! Every filter starts from the caller's [`Visible`] ([`Filter::new`] is its
-//! only constructor). Context-level filters (visibility, developer, team,
-//! resource attribute, session) apply to `contexts` rows (alias `c`) and so
+//! only constructor). Context-level filters (visibility, agent, developer,
+//! team, resource attribute, session) apply to `contexts` rows (alias `c`) and so
 //! work on the hourly rollups; event-level filters (repository, branch, MCP
 //! server and tool, query source) need raw rows (alias `e` for events).
 
@@ -26,6 +26,8 @@ pub(crate) const TEAM_EXPR: &str = "COALESCE(\
 pub struct Filter {
     /// Whose records the caller may see (from its token).
     pub visible: Visible,
+    /// One coding agent.
+    pub agent: Option<crate::agent::Agent>,
     /// One developer (email, account uuid or user id).
     pub developer: Option<String>,
     /// Team: matches resource attribute `team.id` or `team`.
@@ -87,6 +89,7 @@ impl Filter {
     pub fn new(visible: Visible) -> Filter {
         Filter {
             visible,
+            agent: None,
             developer: None,
             team: None,
             attribute: None,
@@ -131,6 +134,9 @@ impl Filter {
     /// Appends ` AND ...` conditions on contexts alias `c`.
     pub fn context_conditions(&self, sql: &mut Sql) {
         self.developer_conditions(sql, "c.developer");
+        if let Some(a) = self.agent {
+            sql.bind(" AND c.agent = ?", [text(a.as_str())]);
+        }
         if let Some(t) = &self.team {
             sql.bind(&format!(" AND {TEAM_EXPR} = ?"), [text(t)]);
         }

@@ -190,7 +190,7 @@ impl Fx {
         self.contexts.push(Arc::new(Context {
             key,
             agent: Some(crate::agent::Agent::ClaudeCode),
-            agent_version: None,
+            agent_version: Some(spec.app_version.clone()),
             service_name: Some("claude-code".into()),
             scope_name: spec.scope_name.clone(),
             scope_version: spec.app_version.clone(),

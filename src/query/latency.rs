@@ -22,7 +22,11 @@ use super::{LatencySummary, QueryError};
 pub type Hists = BTreeMap<String, BTreeMap<i64, (i64, i64)>>;
 
 fn hist_usable(f: &Filter) -> bool {
-    f.team.is_none() && f.attribute.is_none() && f.session_id.is_none() && !f.needs_raw()
+    f.team.is_none()
+        && f.attribute.is_none()
+        && f.session_id.is_none()
+        && f.agent.is_none()
+        && !f.needs_raw()
 }
 
 /// Which histogram: API requests by model, or tool results by tool name.

@@ -178,6 +178,12 @@ impl LatencySummary {
     }
 }
 
+/// True when an amount of USD rounds to zero in an answer (answers carry
+/// money to 6 decimals): for fields left out when nothing was computed.
+pub fn is_zero_money(v: &f64) -> bool {
+    v.abs() < 5e-7
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

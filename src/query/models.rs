@@ -12,8 +12,11 @@ use super::{LatencySummary, QueryError};
     Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
 )]
 pub struct ModelUsage {
-    /// Model id as Claude Code reports it (empty when unknown).
+    /// Model id as the agent reports it (empty when unknown).
     pub model: String,
+    /// The coding agents that used it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<String>,
     /// API requests (`api_request` events).
     pub requests: i64,
     /// API errors (`api_error` events).
@@ -26,8 +29,21 @@ pub struct ModelUsage {
     pub cache_read_tokens: i64,
     /// Cache creation tokens.
     pub cache_creation_tokens: i64,
-    /// Cost in USD (Claude Code's own estimate).
+    /// The reasoning part of the output tokens.
+    #[serde(default)]
+    pub reasoning_tokens: i64,
+    /// Cost in USD: reported by the agent where it sends one, else computed.
     pub cost_usd: f64,
+    /// The part of `cost_usd` the agents reported.
+    #[serde(default)]
+    pub reported_cost_usd: f64,
+    /// What the price table gives for these requests (typed from events).
+    #[serde(default)]
+    pub computed_cost_usd: f64,
+    /// Requests counted without a cost: no reported cost and no price for
+    /// this model (add it to a price override file).
+    #[serde(default)]
+    pub unpriced_requests: i64,
     /// This model's share of the total cost, 0..1.
     pub cost_share: Option<f64>,
     /// Mean API request duration in ms.
@@ -45,20 +61,29 @@ pub fn model_breakdown(
     range: &TimeRange,
     f: &Filter,
 ) -> Result<(Vec<ModelUsage>, usage::Sources), QueryError> {
-    let groups = usage::grouped(conn, range, f, &[Dim::Model])?;
+    let groups = usage::grouped(conn, range, f, &[Dim::Model, Dim::Agent])?;
     let hists = latency::histograms(conn, Kind::Api, range, f, None)?;
     let total_cost: f64 = groups.iter().map(|g| g.usage.cost_usd).sum();
     let mut sources = usage::Sources::default();
-    let mut rows: Vec<ModelUsage> = groups
+    // One row per model, whichever agents used it.
+    let mut by_model: std::collections::BTreeMap<String, (usage::Usage, Vec<String>)> =
+        std::collections::BTreeMap::new();
+    for g in groups {
+        let model = g
+            .keys
+            .first()
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string();
+        let (u, agents) = by_model.entry(model).or_default();
+        u.add(&g.usage);
+        if let Some(a) = g.keys.get(1).and_then(|v| v.as_str()) {
+            agents.push(a.to_string());
+        }
+    }
+    let mut rows: Vec<ModelUsage> = by_model
         .into_iter()
-        .map(|g| {
-            let model = g
-                .keys
-                .first()
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string();
-            let u = g.usage;
+        .map(|(model, (u, agents))| {
             sources.add(&u);
             let lat = hists
                 .get(&model)
@@ -67,6 +92,11 @@ pub fn model_breakdown(
             ModelUsage {
                 source: super::cost::source_label(&u),
                 model,
+                agents,
+                reasoning_tokens: u.reasoning_tokens,
+                reported_cost_usd: u.reported_cost_usd,
+                computed_cost_usd: u.computed_cost_usd,
+                unpriced_requests: u.unpriced_requests,
                 requests: u.requests,
                 errors: u.errors,
                 input_tokens: u.input_tokens,

@@ -44,8 +44,11 @@ fn order_sql(key: &str) -> Option<String> {
     Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
 )]
 pub struct SessionSummary {
-    /// Claude Code `session.id`.
+    /// The agent's session id (`session.id`; Codex `conversation.id`).
     pub session_id: String,
+    /// The coding agent of the session (`claude_code`, `codex`, `gemini_cli`, `opencode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     /// Developer identity.
     pub developer: Option<String>,
     /// Which identity `developer` is.
@@ -76,7 +79,7 @@ pub struct SessionSummary {
     pub cache_read_tokens: i64,
     /// Cache creation tokens.
     pub cache_creation_tokens: i64,
-    /// Cost in USD (Claude Code's estimate).
+    /// Cost in USD (the agent's estimate, else computed from the price table).
     pub cost_usd: f64,
     /// `events` (api_request totals) or `metrics` (cost/token metrics only).
     pub source: String,
@@ -90,7 +93,7 @@ pub struct SessionSummary {
 pub const SESSION_COLUMNS: &str = "s.id, s.session_id, s.developer, s.developer_kind, s.first_ns, s.last_ns, \
     s.prompts, s.api_requests, s.api_errors, s.tool_calls, s.tool_failures, s.input_tokens, s.output_tokens, \
     s.cache_read_tokens, s.cache_creation_tokens, s.cost_usd, s.metric_cost_usd, s.metric_input_tokens, \
-    s.metric_output_tokens, s.metric_cache_read_tokens, s.metric_cache_creation_tokens";
+    s.metric_output_tokens, s.metric_cache_read_tokens, s.metric_cache_creation_tokens, s.agent";
 
 /// Reads a row selected with [`SESSION_COLUMNS`]: `(row id, summary)`.
 pub fn read_session(
@@ -112,6 +115,7 @@ pub fn read_session(
         r.get(0)?,
         SessionSummary {
             session_id: r.get(1)?,
+            agent: r.get(21)?,
             developer: r.get(2)?,
             developer_kind: r.get(3)?,
             start: range.show(first),
@@ -188,6 +192,7 @@ pub fn own_part(
         |r| {
             Ok(SessionSummary {
                 session_id: whole.session_id.clone(),
+                agent: whole.agent.clone(),
                 developer: r.get(0)?,
                 developer_kind: r.get(1)?,
                 start: r
@@ -281,6 +286,9 @@ pub fn session_conditions(f: &Filter, sql: &mut Sql) {
     }
     if let Some(id) = &f.session_id {
         sql.bind(" AND s.session_id = ?", [text(id)]);
+    }
+    if let Some(a) = f.agent {
+        sql.bind(" AND s.agent = ?", [text(a.as_str())]);
     }
     if f.team.is_some() || f.attribute.is_some() {
         let inner = Filter {

@@ -37,7 +37,7 @@ pub struct Turn {
     pub tool_failures: i64,
     /// Input + output + cache tokens of the turn's API requests.
     pub tokens: i64,
-    /// Cost in USD of the turn's API requests (Claude Code's estimate).
+    /// Cost in USD of the turn's API requests (the agents' estimates, else computed).
     pub cost_usd: f64,
     /// Models used.
     pub models: Vec<String>,

@@ -66,6 +66,8 @@ pub enum Split {
     McpTool,
     /// By an attribution dimension (subagent, skill, plugin...).
     Attribution(&'static Attribution),
+    /// By coding agent.
+    Agent,
 }
 
 impl Split {
@@ -80,10 +82,11 @@ impl Split {
             Some("branch") => Ok(Split::Branch),
             Some("mcp_server") => Ok(Split::McpServer),
             Some("mcp_tool") => Ok(Split::McpTool),
+            Some("agent") => Ok(Split::Agent),
             Some(o) => match attribution::find(o) {
                 Some(a) => Ok(Split::Attribution(a)),
                 None => Err(QueryError::Invalid(format!(
-                    "split_by {o:?} is not supported; use model, developer, team, repository, branch, mcp_server, mcp_tool, {}",
+                    "split_by {o:?} is not supported; use model, developer, team, repository, branch, mcp_server, mcp_tool, agent, {}",
                     attribution::names()
                 ))),
             },
@@ -102,8 +105,12 @@ pub struct SeriesPoint {
     /// otherwise; null when the records do not carry it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// Cost in USD (Claude Code's estimate).
+    /// Cost in USD: reported where the agent reports it, else computed.
     pub cost_usd: f64,
+    /// The part of `cost_usd` computed from the price table (agents that
+    /// report no cost).
+    #[serde(default, skip_serializing_if = "super::is_zero_money")]
+    pub computed_part_usd: f64,
     /// Input tokens.
     pub input_tokens: i64,
     /// Output tokens.
@@ -116,8 +123,15 @@ pub struct SeriesPoint {
     pub requests: i64,
     /// API errors.
     pub errors: i64,
+    /// Requests counted without a cost (no reported cost, no price).
+    #[serde(default, skip_serializing_if = "is_zero_count")]
+    pub unpriced_requests: i64,
     /// Developers with usage in the bucket.
     pub active_developers: i64,
+}
+
+fn is_zero_count(n: &i64) -> bool {
+    *n == 0
 }
 
 fn ns(z: &Zoned) -> i64 {
@@ -200,6 +214,7 @@ pub fn usage_over_time(
         Split::McpServer => dims.push(Dim::McpServer),
         Split::McpTool => dims.push(Dim::McpTool),
         Split::Attribution(a) => dims.push(Dim::Attribution(a)),
+        Split::Agent => dims.push(Dim::Agent),
     }
     let groups = usage::grouped(conn, range, f, &dims)?;
     let mut acc: BTreeMap<(i64, Option<String>), Acc> = BTreeMap::new();
@@ -225,12 +240,14 @@ pub fn usage_over_time(
         let u = &g.usage;
         sources.add(u);
         a.p.cost_usd += u.cost_usd;
+        a.p.computed_part_usd += u.cost_usd - u.reported_cost_usd;
         a.p.input_tokens += u.input_tokens;
         a.p.output_tokens += u.output_tokens;
         a.p.cache_read_tokens += u.cache_read_tokens;
         a.p.cache_creation_tokens += u.cache_creation_tokens;
         a.p.requests += u.requests;
         a.p.errors += u.errors;
+        a.p.unpriced_requests += u.unpriced_requests;
         if let Some(d) = dev {
             a.devs.insert(d);
         }

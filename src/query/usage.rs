@@ -33,6 +33,8 @@ pub enum Dim {
     McpTool,
     /// An attribution dimension: subagent, skill, plugin... (raw rows only).
     Attribution(&'static super::attribution::Attribution),
+    /// The coding agent (`contexts.agent`: `claude_code`, `codex`, ...).
+    Agent,
 }
 
 impl Dim {
@@ -50,6 +52,7 @@ impl Dim {
             Dim::McpServer => "u.mcp_server".into(),
             Dim::McpTool => "u.mcp_tool".into(),
             Dim::Attribution(a) => a.expr("u.attrs"),
+            Dim::Agent => "c.agent".into(),
         }
     }
 
@@ -76,12 +79,44 @@ pub struct Usage {
     pub cache_read_tokens: i64,
     /// Cache creation tokens.
     pub cache_creation_tokens: i64,
-    /// Cost in USD (Claude Code's estimate).
+    /// The reasoning part of the output tokens.
+    pub reasoning_tokens: i64,
+    /// Cost in USD: what the agent reported where it did, else what the
+    /// price table gives (see [`crate::pricing`]).
     pub cost_usd: f64,
+    /// The part of `cost_usd` the agents reported (Claude Code's estimates).
+    pub reported_cost_usd: f64,
+    /// The cost the price table gives for the requests typed from events
+    /// (whether or not the agent also reported one).
+    pub computed_cost_usd: f64,
+    /// Requests counted without a cost: the agent sent none and the model
+    /// has no price.
+    pub unpriced_requests: i64,
     /// Summed API request duration in ms.
     pub duration_ms: i64,
     /// Which sources the numbers came from.
     pub sources: Sources,
+}
+
+impl Usage {
+    /// Adds another group's sums (sources included).
+    pub fn add(&mut self, o: &Usage) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.cache_read_tokens += o.cache_read_tokens;
+        self.cache_creation_tokens += o.cache_creation_tokens;
+        self.reasoning_tokens += o.reasoning_tokens;
+        self.cost_usd += o.cost_usd;
+        self.reported_cost_usd += o.reported_cost_usd;
+        self.computed_cost_usd += o.computed_cost_usd;
+        self.unpriced_requests += o.unpriced_requests;
+        self.duration_ms += o.duration_ms;
+        self.sources.events |= o.sources.events;
+        self.sources.metrics |= o.sources.metrics;
+        self.sources.sessionless |= o.sources.sessionless;
+    }
 }
 
 /// Which sources an answer's numbers came from.
@@ -156,7 +191,11 @@ fn raw_events(sql: &mut Sql, from: i64, to: i64, f: &Filter) {
          CASE WHEN e.event_name = 'api_request' THEN COALESCE(e.cost_usd, 0) ELSE 0 END AS cost, \
          CASE WHEN e.event_name = 'api_request' THEN COALESCE(e.duration_ms, 0) ELSE 0 END AS duration, \
          e.repository AS repository, e.branch AS branch, e.mcp_server AS mcp_server, \
-         e.mcp_tool AS mcp_tool, 'events' AS source, e.attrs AS attrs \
+         e.mcp_tool AS mcp_tool, 'events' AS source, e.attrs AS attrs, \
+         CASE WHEN e.event_name = 'api_request' THEN COALESCE(e.reasoning_tokens, 0) ELSE 0 END AS reasoning, \
+         CASE WHEN e.event_name = 'api_request' AND NOT e.cost_computed THEN COALESCE(e.cost_usd, 0) ELSE 0 END AS reported, \
+         CASE WHEN e.event_name = 'api_request' THEN COALESCE(e.computed_cost_usd, 0) ELSE 0 END AS computed, \
+         (e.event_name = 'api_request' AND e.cost_usd IS NULL) AS unpriced \
          FROM events e JOIN contexts c ON c.id = e.context_id \
          WHERE e.time_ns >= ? AND e.time_ns < ? AND e.event_name IN ('api_request', 'api_error')",
             hour_of_sql("e.time_ns")),
@@ -178,7 +217,8 @@ fn raw_metrics(sql: &mut Sql, from: i64, to: i64, f: &Filter) {
          CASE WHEN ms.name = 'claude_code.cost.usage' THEN p.delta ELSE 0 END, 0, \
          CAST(json_extract(ms.attrs, '$.\"vcs.repository.name\"') AS TEXT), NULL, \
          CAST(json_extract(ms.attrs, '$.\"mcp_server.name\"') AS TEXT), \
-         CAST(json_extract(ms.attrs, '$.\"mcp_tool.name\"') AS TEXT), 'metrics', ms.attrs \
+         CAST(json_extract(ms.attrs, '$.\"mcp_tool.name\"') AS TEXT), 'metrics', ms.attrs, \
+         0, CASE WHEN ms.name = 'claude_code.cost.usage' THEN p.delta ELSE 0 END, 0, 0 \
          FROM metric_points p CROSS JOIN metric_series ms ON ms.id = p.series_id \
          JOIN contexts c ON c.id = ms.context_id \
          WHERE p.time_ns >= ? AND p.time_ns < ? AND ms.name IN ", hour_of_sql("p.time_ns")),
@@ -229,7 +269,9 @@ fn rollup_events(sql: &mut Sql, hs: i64, he: i64) {
          errors AS errors, input_tokens AS input, output_tokens AS output, \
          cache_read_tokens AS cache_read, cache_creation_tokens AS cache_creation, cost_usd AS cost, \
          duration_ms AS duration, NULL AS repository, NULL AS branch, NULL AS mcp_server, \
-         NULL AS mcp_tool, 'events' AS source, NULL AS attrs FROM api_hourly WHERE hour >= ? AND hour < ?",
+         NULL AS mcp_tool, 'events' AS source, NULL AS attrs, reasoning_tokens AS reasoning, \
+         reported_cost_usd AS reported, computed_cost_usd AS computed, unpriced AS unpriced \
+         FROM api_hourly WHERE hour >= ? AND hour < ?",
         [int(hs), int(he)],
     );
 }
@@ -238,7 +280,7 @@ fn rollup_metrics(sql: &mut Sql, hs: i64, he: i64) {
     sql.push(
         "SELECT u.context_id, u.hour, u.model, 0, 0, u.input_tokens, u.output_tokens, \
          u.cache_read_tokens, u.cache_creation_tokens, u.cost_usd, 0, \
-         NULL, NULL, NULL, NULL, 'metrics', NULL FROM (",
+         NULL, NULL, NULL, NULL, 'metrics', NULL, 0, u.cost_usd, 0, 0 FROM (",
     );
     sql.push(plan::METRIC_COUNTED_CONTEXTS);
     sql.bind(
@@ -321,7 +363,8 @@ fn query_groups(
     sql.push(
         "SUM(u.requests), SUM(u.errors), SUM(u.input), SUM(u.output), SUM(u.cache_read), \
          SUM(u.cache_creation), SUM(u.cost), SUM(u.duration), \
-         MAX(u.source = 'events'), MAX(u.source = 'metrics'), MAX(s.id IS NULL)",
+         MAX(u.source = 'events'), MAX(u.source = 'metrics'), MAX(s.id IS NULL), \
+         SUM(u.reasoning), SUM(u.reported), SUM(u.computed), SUM(u.unpriced)",
     );
     sql.push(if with_sessions {
         ", GROUP_CONCAT(DISTINCT c.session_ref) FROM ("
@@ -368,6 +411,10 @@ fn query_groups(
                 cache_read_tokens: num(4)?,
                 cache_creation_tokens: num(5)?,
                 cost_usd: row.get::<_, Option<f64>>(n + 6)?.unwrap_or(0.0),
+                reasoning_tokens: num(11)?,
+                reported_cost_usd: row.get::<_, Option<f64>>(n + 12)?.unwrap_or(0.0),
+                computed_cost_usd: row.get::<_, Option<f64>>(n + 13)?.unwrap_or(0.0),
+                unpriced_requests: num(14)?,
                 duration_ms: num(7)?,
                 sources: Sources {
                     events: row.get::<_, Option<bool>>(n + 8)?.unwrap_or(false),
@@ -376,7 +423,7 @@ fn query_groups(
                 },
             },
             session_refs: row
-                .get::<_, Option<String>>(n + 11)?
+                .get::<_, Option<String>>(n + 15)?
                 .map(|list| list.split(',').filter_map(|id| id.parse().ok()).collect())
                 .unwrap_or_default(),
         })
@@ -399,6 +446,57 @@ fn query_groups(
     Ok(out)
 }
 
+/// The models of the requests in `range` matching `f` that count without a
+/// cost (the agent reported none and the price table has no price), so an
+/// answer can name them rather than drop them silently.
+pub fn unpriced_models(
+    conn: &rusqlite::Connection,
+    range: &TimeRange,
+    f: &Filter,
+) -> Result<Vec<String>, QueryError> {
+    let seg = plan::segments(range, f.needs_raw());
+    let mut parts = Vec::new();
+    if let Some((hs, he)) = seg.rollup_hours {
+        let mut sql = Sql::default();
+        sql.bind(
+            "SELECT DISTINCT h.model FROM api_hourly h JOIN contexts c ON c.id = h.context_id \
+             WHERE h.hour >= ? AND h.hour < ? AND h.unpriced > 0",
+            [int(hs), int(he)],
+        );
+        f.context_conditions(&mut sql);
+        if let Some(m) = &f.model {
+            sql.bind(" AND h.model = ?", [Value::Text(m.clone())]);
+        }
+        parts.push(sql);
+    }
+    for (from, to) in seg.raw {
+        let mut sql = Sql::default();
+        sql.bind(
+            "SELECT DISTINCT COALESCE(e.model, '') FROM events e JOIN contexts c ON c.id = e.context_id \
+             WHERE e.time_ns >= ? AND e.time_ns < ? AND e.event_name = 'api_request' \
+             AND e.cost_usd IS NULL AND c.agent IS NOT NULL",
+            [int(from), int(to)],
+        );
+        f.context_conditions(&mut sql);
+        f.event_conditions(&mut sql);
+        parts.push(sql);
+    }
+    let mut out = std::collections::BTreeSet::new();
+    for sql in parts {
+        let mut stmt = conn.prepare(&sql.text)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(sql.params.iter()), |r| {
+            r.get::<_, String>(0)
+        })?;
+        for m in rows {
+            out.insert(m?);
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|m| if m.is_empty() { "(no model)".into() } else { m })
+        .collect())
+}
+
 /// Which sources an answer used, for the `source` field of answers.
 fn describe_sources(from_events: bool, from_metrics: bool) -> &'static str {
     match (from_events, from_metrics) {
@@ -413,4 +511,6 @@ fn describe_sources(from_events: bool, from_metrics: bool) -> &'static str {
 }
 
 /// The note every cost answer carries.
-pub const COST_NOTE: &str = "cost_usd is Claude Code's own estimate, not a bill";
+pub const COST_NOTE: &str = "cost_usd is the agent's own estimate where it sends one (Claude Code), \
+    else computed from the request's tokens and the price table (reported_cost_usd and \
+    computed_cost_usd show both); neither is a bill";

@@ -29,3 +29,11 @@ ALTER TABLE api_hourly ADD COLUMN reported_cost_usd REAL NOT NULL DEFAULT 0;
 ALTER TABLE api_hourly ADD COLUMN computed_cost_usd REAL NOT NULL DEFAULT 0;
 ALTER TABLE api_hourly ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0;
 UPDATE api_hourly SET reported_cost_usd = cost_usd;
+
+-- Codex CLI edits files with `apply_patch` (the path read from the patch):
+-- the edit tools' partial index takes it in. The list must stay exactly as
+-- query::files writes it.
+DROP INDEX IF EXISTS events_edit_time;
+CREATE INDEX IF NOT EXISTS events_edit_time ON events(time_ns)
+    WHERE event_name IN ('tool_decision', 'tool_result')
+      AND tool_name IN ('Edit', 'MultiEdit', 'Write', 'NotebookEdit', 'apply_patch');

@@ -32,7 +32,7 @@ async fn cost_by_developer_matches_query_and_totals() {
         r.structured["range"]["since"],
         "2026-11-01T00:00:00.000+00:00"
     );
-    assert!(r.text.contains("Claude Code's estimate"));
+    assert!(r.text.contains("(the agents' own estimates)"), "{}", r.text);
     assert!(
         r.structured["source"]
             .as_str()

@@ -123,6 +123,9 @@ pub(crate) async fn search_events(
     Ok(out)
 }
 
+/// Most sessions a `list_sessions` answer holds when no `limit` is given.
+const SESSIONS_DEFAULT_ROWS: usize = 15;
+
 pub(crate) async fn list_sessions(
     ctx: &ToolContext,
     principal: &Principal,
@@ -133,7 +136,12 @@ pub(crate) async fn list_sessions(
     args::check_strings(&[("sort_by", &a.sort_by)])?;
     let range = a.range.resolve_for(ctx, principal, Some(7)).await?;
     let f = a.who.filter(principal)?;
-    let (limit, offset, mut notes) = paging(ctx, "list_sessions", hash, &a.page)?;
+    let (mut limit, offset, mut notes) = paging(ctx, "list_sessions", hash, &a.page)?;
+    if a.page.limit.is_none() {
+        // Session rows are wide (twenty fields): a default page stays well
+        // inside the reply size clients show in full.
+        limit = limit.min(SESSIONS_DEFAULT_ROWS);
+    }
     if f.needs_raw() {
         notes.push("repository, branch, MCP and query_source filters do not apply to sessions and were ignored".into());
     }
@@ -229,7 +237,7 @@ pub(crate) async fn session_timeline(
         cost_note: COST_NOTE.into(),
     });
     out.summary = format!(
-        "Session {session_id} of {} ({}): {} turn(s), {} API request(s), {} tool call(s), {} (Claude Code's estimate), from {} to {}.",
+        "Session {session_id} of {} ({}): {} turn(s), {} API request(s), {} tool call(s), {}, from {} to {}.",
         t.session.developer.as_deref().unwrap_or("(unknown)"),
         t.session.developer_kind.as_deref().unwrap_or("?"),
         t.turns.iter().filter(|x| x.prompt_id.is_some()).count(),

@@ -3,7 +3,7 @@
 use super::super::args::{self};
 use super::super::reply::Output;
 use crate::auth::Principal;
-use crate::query::describe::DeveloperInfo;
+use crate::query::describe::{AgentInfo, DeveloperInfo};
 use crate::query::page::Page;
 use crate::query::time::RangeInfo;
 use crate::query::{QueryError, ToolContext};
@@ -19,6 +19,8 @@ pub struct DescribeBody {
     pub last_event: Option<String>,
     /// Developers and their identity kind.
     pub developers: Vec<DeveloperInfo>,
+    /// The coding agents the data comes from, with versions and sessions.
+    pub agents: Vec<AgentInfo>,
     /// Claude Code versions seen.
     pub claude_code_versions: Vec<String>,
     /// Sessions.
@@ -91,28 +93,56 @@ pub(crate) async fn describe_data(
                 .into(),
         );
     }
+    if d.developers.iter().any(|x| {
+        matches!(
+            x.developer_kind.as_deref(),
+            Some("host" | "installation_id")
+        )
+    }) {
+        gaps.push("some agents send no user (Codex CLI with an API key, Gemini CLI without a Google login, OpenCode): their developer is the install id or host name; name them with [identity] in the config, e.g. \"host.name=ci-runner-3\" = \"platform-team\"".into());
+    }
+    if d.agents.iter().any(|a| a.agent == "opencode") && !has("event", "api_request") {
+        gaps.push(
+            "OpenCode reports tokens only on AI SDK spans: enable its OTLP trace export".into(),
+        );
+    }
+    let claude_code_versions = d
+        .agents
+        .iter()
+        .find(|a| a.agent == "claude_code")
+        .map(|a| a.versions.clone())
+        .unwrap_or_default();
+    let agents_text = d
+        .agents
+        .iter()
+        .map(|a| match a.versions.first() {
+            Some(v) => format!("{} {v}", a.agent),
+            None => a.agent.clone(),
+        })
+        .collect::<Vec<_>>();
     out.body(&DescribeBody {
         range: range.info(),
         first_event: d.first_event.clone(),
         last_event: d.last_event.clone(),
         developers: d.developers.clone(),
-        claude_code_versions: d.versions.clone(),
+        agents: d.agents.clone(),
+        claude_code_versions,
         sessions: d.sessions,
         resource_attribute_keys: d.resource_attribute_keys.clone(),
         optional_data,
         gaps,
     });
     out.summary = format!(
-        "{} developer(s), {} session(s), {} event name(s), {} metric(s), {} span name(s); versions: {}.",
+        "{} developer(s), {} session(s), {} event name(s), {} metric(s), {} span name(s); agents: {}.",
         d.developers.len(),
         d.sessions,
         d.names.iter().filter(|n| n.kind == "event").count(),
         d.names.iter().filter(|n| n.kind == "metric").count(),
         d.names.iter().filter(|n| n.kind == "span").count(),
-        if d.versions.is_empty() {
+        if agents_text.is_empty() {
             "none".to_string()
         } else {
-            d.versions.join(", ")
+            agents_text.join(", ")
         }
     );
     let n = d.names.len();

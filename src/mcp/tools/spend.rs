@@ -21,6 +21,10 @@ pub struct CostBody {
     pub source: String,
     /// What cost_usd is.
     pub cost_note: String,
+    /// Models whose requests count without a cost (the agent sent none and
+    /// the price table has no price): add them to a price override file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unpriced_models: Vec<String>,
     /// How developers are identified.
     pub developer_identity: String,
 }
@@ -30,7 +34,7 @@ pub struct CostBody {
 pub struct ModelsBody {
     /// The resolved time range.
     pub range: RangeInfo,
-    /// Cost over all models in USD (Claude Code's estimate).
+    /// Cost over all models in USD (reported, else computed).
     pub total_cost_usd: f64,
     /// Where cost and tokens came from.
     pub source: String,
@@ -49,12 +53,37 @@ pub struct SeriesBody {
     pub bucket: String,
     /// The split dimension, if any.
     pub split_by: Option<String>,
-    /// Cost over the whole series in USD (Claude Code's estimate).
+    /// Cost over the whole series in USD (reported, else computed).
     pub total_cost_usd: f64,
     /// Where cost and tokens came from.
     pub source: String,
     /// What cost_usd is.
     pub cost_note: String,
+}
+
+/// How a cost total is made up, for summaries: nothing when all of it was
+/// reported by the agents.
+pub(crate) fn cost_parts(cost: f64, reported: f64) -> String {
+    let computed = cost - reported;
+    if computed.abs() < 5e-7 {
+        " (the agents' own estimates)".into()
+    } else if reported.abs() < 5e-7 {
+        " (computed from tokens and list prices)".into()
+    } else {
+        format!(
+            " ({} reported by the agents, {} computed from tokens and list prices)",
+            money(reported),
+            money(computed)
+        )
+    }
+}
+
+/// The note naming models counted without a cost.
+pub(crate) fn unpriced_note(models: &[String], requests: i64) -> String {
+    format!(
+        "{requests} request(s) count without a cost: no reported cost and no price for {}; add the model(s) to a price override file (serve --prices FILE)",
+        models.join(", ")
+    )
 }
 
 pub(crate) async fn cost_by_developer(
@@ -80,12 +109,20 @@ pub(crate) async fn cost_by_developer(
         totals: res.totals.clone(),
         source: res.sources.describe().into(),
         cost_note: COST_NOTE.into(),
-        developer_identity: "developer is user.email when present, else user.account_uuid, else the anonymous user.id (see developer_kind)".into(),
+        unpriced_models: res.unpriced_models.clone(),
+        developer_identity: "developer is user.email when present, else user.account_uuid, else the anonymous user.id; for agents that send no user, user.account_id, installation.id, host.name or the operator's identity map (see developer_kind)".into(),
     });
+    if !res.unpriced_models.is_empty() {
+        out.notes.push(unpriced_note(
+            &res.unpriced_models,
+            res.totals.unpriced_requests,
+        ));
+    }
     let n = res.developers.len();
     out.summary = format!(
-        "{n} developer(s) used {} (Claude Code's estimate) between {} and {} ({}); {} API requests, {} output tokens. Source: {}.",
+        "{n} developer(s) used {}{} between {} and {} ({}); {} API requests, {} output tokens. Source: {}.",
         money(res.totals.cost_usd),
+        cost_parts(res.totals.cost_usd, res.totals.reported_cost_usd),
         range.info().since,
         range.info().until,
         range.tz_name,
@@ -127,6 +164,22 @@ pub(crate) async fn model_breakdown(
         ..Default::default()
     };
     let total: f64 = rows.iter().map(|r| r.cost_usd).sum();
+    let reported: f64 = rows.iter().map(|r| r.reported_cost_usd).sum();
+    let unpriced: Vec<String> = rows
+        .iter()
+        .filter(|r| r.unpriced_requests > 0)
+        .map(|r| {
+            if r.model.is_empty() {
+                "(no model)".into()
+            } else {
+                r.model.clone()
+            }
+        })
+        .collect();
+    if !unpriced.is_empty() {
+        let n = rows.iter().map(|r| r.unpriced_requests).sum();
+        out.notes.push(unpriced_note(&unpriced, n));
+    }
     out.body(&ModelsBody {
         range: range.info(),
         total_cost_usd: total,
@@ -140,12 +193,13 @@ pub(crate) async fn model_breakdown(
         .max_by_key(|r| r.output_tokens)
         .map(|r| r.model.clone());
     out.summary = format!(
-        "{} model(s) between {} and {} ({}), total {} (Claude Code's estimate).{}",
+        "{} model(s) between {} and {} ({}), total {}{}.{}",
         rows.len(),
         range.info().since,
         range.info().until,
         range.tz_name,
         money(total),
+        cost_parts(total, reported),
         most_output
             .map(|m| format!(" Most output tokens: {m}."))
             .unwrap_or_default()
@@ -199,6 +253,12 @@ pub(crate) async fn usage_over_time(
         ..Default::default()
     };
     let total: f64 = points.iter().map(|p| p.cost_usd).sum();
+    let unpriced: i64 = points.iter().map(|p| p.unpriced_requests).sum();
+    if unpriced > 0 {
+        out.notes.push(format!(
+            "{unpriced} request(s) count without a cost (no reported cost and no price for their model); model_breakdown names the models"
+        ));
+    }
     let peak = points
         .iter()
         .max_by(|x, y| {
