@@ -32,4 +32,5 @@ pub mod query;
 pub mod ratelimit;
 pub mod rows;
 pub mod server;
+pub mod setup;
 pub mod store;

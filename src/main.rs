@@ -66,12 +66,31 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         events: u64,
     },
+    /// Print the configuration that makes a coding agent send its
+    /// telemetry to this server (for the configured addresses).
+    Setup {
+        /// claude-code, codex, gemini or opencode.
+        #[arg(value_enum)]
+        agent: SetupAgent,
+    },
     /// Delete data older than the retention period now.
     Prune {
         /// Keep this much, e.g. 90d, 3months, 1 week.
         #[arg(long)]
         retention: String,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SetupAgent {
+    /// Anthropic's Claude Code.
+    ClaudeCode,
+    /// OpenAI's Codex CLI.
+    Codex,
+    /// Google's Gemini CLI.
+    Gemini,
+    /// OpenCode.
+    Opencode,
 }
 
 #[derive(Args)]
@@ -98,6 +117,10 @@ struct ServeArgs {
     /// it does not exist yet.
     #[arg(long)]
     demo: bool,
+    /// Price table (TOML) laid over the shipped list prices, for computed
+    /// cost: negotiated rates and models the shipped table lacks.
+    #[arg(long, value_name = "FILE")]
+    prices: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -273,6 +296,16 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
             serve(config, args).await
         }
         Command::Serve(args) => serve(load_config(&store)?, args).await,
+        Command::Setup { agent } => {
+            let agent = match agent {
+                SetupAgent::ClaudeCode => tokentally::agent::Agent::ClaudeCode,
+                SetupAgent::Codex => tokentally::agent::Agent::Codex,
+                SetupAgent::Gemini => tokentally::agent::Agent::GeminiCli,
+                SetupAgent::Opencode => tokentally::agent::Agent::Opencode,
+            };
+            let config = load_config(&store)?;
+            print_out(&tokentally::setup::instructions(agent, &config))
+        }
         Command::Demo { events } => {
             let config = demo_config(&store)?;
             if has_store(&config) {
@@ -410,6 +443,9 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(a) = args.ingest_auth {
         config.ingest_auth = a;
+    }
+    if let Some(p) = args.prices {
+        config.pricing.file = Some(p);
     }
     let server = tokentally::server::start(config.clone()).await?;
     print_banner(&config, &server);

@@ -462,3 +462,37 @@ async fn content_of_other_agents_never_reaches_the_store() {
     }
     t.stop().await;
 }
+
+#[test]
+fn setup_prints_each_agents_configuration_for_the_configured_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tokentally.toml");
+    std::fs::write(&config, "otlp_http_addr = \"127.0.0.1:24318\"\n").unwrap();
+    let run = |agent: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokentally"))
+            .arg("--config")
+            .arg(&config)
+            .args(["setup", agent])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{agent}: {:?}", out);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let codex: toml::Value = toml::from_str(&run("codex")).unwrap();
+    assert_eq!(
+        codex["otel"]["exporter"]["otlp-http"]["endpoint"].as_str(),
+        Some("http://127.0.0.1:24318/v1/logs")
+    );
+    let gemini = run("gemini");
+    let json: Value =
+        serde_json::from_str(&gemini[gemini.find('{').unwrap()..=gemini.rfind('}').unwrap()])
+            .unwrap();
+    assert_eq!(json["telemetry"]["otlpEndpoint"], "http://127.0.0.1:24318");
+    assert!(run("opencode").contains("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:24318"));
+    assert!(run("claude-code").contains("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:24318"));
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_tokentally"))
+        .args(["setup", "copilot"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
