@@ -73,6 +73,17 @@ enum Command {
         #[arg(value_enum)]
         agent: SetupAgent,
     },
+    /// Print the price table computed cost uses (the shipped list prices
+    /// with the config's override file on top), or convert LiteLLM's price
+    /// list into an override file.
+    Prices {
+        /// LiteLLM's model_prices_and_context_window.json to convert.
+        #[arg(long, value_name = "FILE")]
+        from_litellm: Option<std::path::PathBuf>,
+        /// The date to stamp the converted table with (default: today, UTC).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
     /// Delete data older than the retention period now.
     Prune {
         /// Keep this much, e.g. 90d, 3months, 1 week.
@@ -305,6 +316,29 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
             };
             let config = load_config(&store)?;
             print_out(&tokentally::setup::instructions(agent, &config))
+        }
+        Command::Prices {
+            from_litellm,
+            as_of,
+        } => {
+            let text = match from_litellm {
+                Some(path) => {
+                    let json = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+                    tokentally::pricing::from_litellm(&json, as_of.as_deref().unwrap_or(&today))
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                }
+                None => {
+                    let config = load_config(&store)?;
+                    match &config.pricing.file {
+                        Some(p) => tokentally::pricing::Pricing::with_override_file(p)?,
+                        None => tokentally::pricing::Pricing::shipped(),
+                    }
+                    .to_toml()
+                }
+            };
+            print_out(&text)
         }
         Command::Demo { events } => {
             let config = demo_config(&store)?;
