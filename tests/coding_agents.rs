@@ -496,3 +496,385 @@ fn setup_prints_each_agents_configuration_for_the_configured_address() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+/// A small deterministic generator (xorshift), so the generated team is the
+/// same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+    fn between(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + self.below((hi - lo + 1) as u64) as i64
+    }
+}
+
+fn kv(key: &str, v: Value) -> Value {
+    json!({"key": key, "value": v})
+}
+fn s(v: &str) -> Value {
+    json!({"stringValue": v})
+}
+fn i(v: i64) -> Value {
+    json!({"intValue": v.to_string()})
+}
+
+/// Expected sums of one agent, computed while generating.
+#[derive(Default, Debug)]
+struct Want {
+    requests: i64,
+    input: i64,
+    cache_read: i64,
+    output: i64,
+    reasoning: i64,
+    cost: f64,
+    tool_calls: i64,
+    tool_max_ms: i64,
+}
+
+/// USD per million tokens of the generated models, as the shipped table
+/// lists them: (input, cached input, cache write, output).
+fn price(model: &str) -> (f64, f64, f64, f64) {
+    match model {
+        "gpt-5" | "gpt-5-codex" => (1.25, 0.125, 1.25, 10.0),
+        "gemini-2.5-pro" => (1.25, 0.31, 1.25, 10.0),
+        "gemini-2.5-flash" => (0.30, 0.075, 0.30, 2.50),
+        "claude-sonnet-4-5" => (3.0, 0.30, 3.75, 15.0),
+        other => panic!("{other}"),
+    }
+}
+
+fn add_request(
+    w: &mut Want,
+    model: &str,
+    input: i64,
+    cache_read: i64,
+    output: i64,
+    reasoning: i64,
+) {
+    let (pi, pc, _, po) = price(model);
+    w.requests += 1;
+    w.input += input;
+    w.cache_read += cache_read;
+    w.output += output;
+    w.reasoning += reasoning;
+    w.cost += (input as f64 * pi + cache_read as f64 * pc + output as f64 * po) / 1e6;
+}
+
+const T0: i64 = 1_796_126_400_000_000_000; // 2026-12-01T12:00:00Z
+
+#[tokio::test]
+async fn a_generated_multi_agent_team_is_answered_exactly_per_agent_and_in_total() {
+    let t = TestServer::start().await;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut codex, mut gemini, mut opencode) = (Want::default(), Want::default(), Want::default());
+    let post = |path: &'static str, body: Value| {
+        let req = t
+            .http
+            .post(t.otlp_url(path))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&body).unwrap());
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+        }
+    };
+    // Codex: counts as strings, timeUnixNano 0, a count-less twin of every
+    // response.completed, a tool result per response.
+    for n in 0..12 {
+        let host = format!("ci-runner-{}", n % 3);
+        let model = if n % 2 == 0 { "gpt-5" } else { "gpt-5-codex" };
+        let conv = format!("codex-session-{n}");
+        let mut records = Vec::new();
+        for k in 0..rng.between(1, 5) {
+            let at = T0 + (n * 600 + k * 10) * 1_000_000_000;
+            let total_in = rng.between(500, 5000);
+            let cached = rng.between(0, total_in);
+            let out = rng.between(10, 800);
+            let reasoning = rng.between(0, out);
+            add_request(&mut codex, model, total_in - cached, cached, out, reasoning);
+            let common = |name: &str| {
+                vec![
+                    kv("event.name", s(name)),
+                    kv("conversation.id", s(&conv)),
+                    kv("model", s(model)),
+                    kv("app.version", s("0.171.0")),
+                ]
+            };
+            let mut twin = common("codex.sse_event");
+            twin.push(kv("event.kind", s("response.completed")));
+            let mut counted = twin.clone();
+            for (key, v) in [
+                ("input_token_count", total_in),
+                ("cached_token_count", cached),
+                ("output_token_count", out),
+                ("reasoning_token_count", reasoning),
+            ] {
+                counted.push(kv(key, s(&v.to_string())));
+            }
+            let ms = rng.between(1, 900);
+            codex.tool_calls += 1;
+            codex.tool_max_ms = codex.tool_max_ms.max(ms);
+            let mut tool = common("codex.tool_result");
+            tool.extend([
+                kv("tool_name", s("exec_command")),
+                kv("call_id", s(&format!("call-{n}-{k}"))),
+                kv("duration_ms", s(&ms.to_string())),
+                kv("success", s("true")),
+            ]);
+            for (offset, attrs) in [(0, twin), (1, counted), (2, tool)] {
+                records.push(json!({
+                    "timeUnixNano": "0",
+                    "observedTimeUnixNano": (at + offset).to_string(),
+                    "eventName": "event otel/src/events/session_telemetry.rs:1",
+                    "attributes": attrs,
+                }));
+            }
+        }
+        post(
+            "/v1/logs",
+            json!({"resourceLogs": [{
+                "resource": {"attributes": [kv("service.name", s("codex_exec")),
+                    kv("service.version", s("0.171.0")), kv("host.name", s(&host))]},
+                "scopeLogs": [{"scope": {"name": "codex_otel.log_only"}, "logRecords": records}]}]}),
+        )
+        .await;
+    }
+    // Gemini CLI: ints, session on the resource, thoughts beside the output.
+    for n in 0..8 {
+        let model = if n % 2 == 0 {
+            "gemini-2.5-pro"
+        } else {
+            "gemini-2.5-flash"
+        };
+        let session = format!("gemini-session-{n}");
+        let mut records = Vec::new();
+        for k in 0..rng.between(1, 6) {
+            let at = T0 + (n * 700 + k * 10) * 1_000_000_000;
+            let total_in = rng.between(800, 9000);
+            let cached = rng.between(0, total_in);
+            let out = rng.between(5, 600);
+            let thoughts = rng.between(0, 300);
+            add_request(
+                &mut gemini,
+                model,
+                total_in - cached,
+                cached,
+                out + thoughts,
+                thoughts,
+            );
+            let ms = rng.between(20, 4000);
+            gemini.tool_calls += 1;
+            gemini.tool_max_ms = gemini.tool_max_ms.max(ms);
+            records.push(json!({"timeUnixNano": at.to_string(), "attributes": [
+                kv("event.name", s("gemini_cli.api_response")), kv("session.id", s(&session)),
+                kv("installation.id", s(&format!("install-{}", n % 2))), kv("model", s(model)),
+                kv("input_token_count", i(total_in)), kv("cached_content_token_count", i(cached)),
+                kv("output_token_count", i(out)), kv("thoughts_token_count", i(thoughts)),
+                kv("tool_token_count", i(0)), kv("duration_ms", i(rng.between(50, 3000))),
+                kv("status_code", i(200))]}));
+            records.push(json!({"timeUnixNano": (at + 1).to_string(), "attributes": [
+                kv("event.name", s("gemini_cli.tool_call")), kv("session.id", s(&session)),
+                kv("installation.id", s(&format!("install-{}", n % 2))),
+                kv("function_name", s("run_shell_command")), kv("duration_ms", i(ms)),
+                kv("success", json!({"boolValue": true})), kv("decision", s("accept"))]}));
+        }
+        post(
+            "/v1/logs",
+            json!({"resourceLogs": [{
+                "resource": {"attributes": [kv("service.name", s("gemini-cli")),
+                    kv("service.version", s("v20.20.2")), kv("process.runtime.version", s("20.20.2")),
+                    kv("session.id", s(&session))]},
+                "scopeLogs": [{"scope": {"name": "gemini-cli"}, "logRecords": records}]}]}),
+        )
+        .await;
+    }
+    // OpenCode: AI SDK model-call spans and Tool.execute spans only.
+    for n in 0..5 {
+        let session = format!("ses_{n}");
+        let mut spans = Vec::new();
+        for k in 0..rng.between(1, 4) {
+            let start = T0 + (n * 800 + k * 10) * 1_000_000_000;
+            let total_in = rng.between(1000, 20000);
+            let cached = rng.between(0, total_in);
+            let out = rng.between(20, 900);
+            let reasoning = rng.between(0, out);
+            add_request(
+                &mut opencode,
+                "claude-sonnet-4-5",
+                total_in - cached,
+                cached,
+                out,
+                reasoning,
+            );
+            let ms = rng.between(5, 2000);
+            opencode.tool_calls += 1;
+            opencode.tool_max_ms = opencode.tool_max_ms.max(ms);
+            let id = |x: i64| format!("{:016x}", (n * 1000 + k * 10 + x) as u64 + 1);
+            spans.push(json!({"traceId": format!("{:032x}", n + 1), "spanId": id(0),
+                "name": "ai.streamText.doStream", "kind": 1,
+                "startTimeUnixNano": start.to_string(),
+                "endTimeUnixNano": (start + 900_000_000).to_string(),
+                "attributes": [kv("session.id", s(&session)), kv("ai.model.id", s("claude-sonnet-4-5")),
+                    kv("ai.usage.inputTokens", i(total_in)), kv("ai.usage.cachedInputTokens", i(cached)),
+                    kv("ai.usage.outputTokens", i(out)), kv("ai.usage.reasoningTokens", i(reasoning)),
+                    kv("ai.prompt.messages", s("secret prompt text"))],
+                "status": {"code": 1}}));
+            spans.push(
+                json!({"traceId": format!("{:032x}", n + 1), "spanId": id(1),
+                "name": "Tool.execute", "kind": 1,
+                "startTimeUnixNano": (start + 1_000_000_000).to_string(),
+                "endTimeUnixNano": (start + 1_000_000_000 + ms * 1_000_000).to_string(),
+                "attributes": [kv("session.id", s(&session)), kv("tool.name", s("bash")),
+                    kv("tool.call_id", s(&format!("c{n}{k}")))],
+                "status": {"code": 1}}),
+            );
+        }
+        post(
+            "/v1/traces",
+            json!({"resourceSpans": [{
+                "resource": {"attributes": [kv("service.name", s("opencode")),
+                    kv("service.version", s("1.18.33")), kv("user.email", s("oc@example.com"))]},
+                "scopeSpans": [{"scope": {"name": "opencode", "version": "1.18.33"}, "spans": spans}]}]}),
+        )
+        .await;
+    }
+
+    let mut read = Session::open(&t.mcp_url(), &t.bootstrap_token("read")).await;
+    let args = |extra: Value| range(extra);
+    let mut total = Want::default();
+    for (agent, w) in [
+        ("codex", &codex),
+        ("gemini_cli", &gemini),
+        ("opencode", &opencode),
+    ] {
+        let r = read
+            .call_ok(
+                "cost_by_developer",
+                args(json!({"agent": agent, "limit": 100})),
+            )
+            .await;
+        let got = &r["totals"];
+        assert_eq!(got["api_requests"], w.requests, "{agent}");
+        assert_eq!(got["input_tokens"], w.input, "{agent}");
+        assert_eq!(got["cache_read_tokens"], w.cache_read, "{agent}");
+        assert_eq!(got["output_tokens"], w.output, "{agent}");
+        assert_eq!(got["reasoning_tokens"], w.reasoning, "{agent}");
+        assert!(
+            (got["cost_usd"].as_f64().unwrap() - w.cost).abs() < 1e-6,
+            "{agent}: {got} {w:?}"
+        );
+        assert!((got["computed_cost_usd"].as_f64().unwrap() - w.cost).abs() < 1e-6);
+        assert_eq!(got["reported_cost_usd"], 0.0);
+        let l = read
+            .call_ok("tool_latency", args(json!({"agent": agent})))
+            .await;
+        assert_eq!(l["rows"][0]["calls"], w.tool_calls, "{agent}: {l}");
+        assert_eq!(l["rows"][0]["max_ms"], w.tool_max_ms, "{agent}");
+        total.requests += w.requests;
+        total.cost += w.cost;
+        total.output += w.output;
+    }
+    // Codex's developers are its hosts, Gemini's its installs, OpenCode's
+    // the user.email put on its resource.
+    let r = read
+        .call_ok(
+            "cost_by_developer",
+            args(json!({"agent": "codex", "limit": 100})),
+        )
+        .await;
+    let devs: Vec<(String, String)> = r["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["developer"].as_str().unwrap().into(),
+                d["developer_kind"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let mut devs_sorted = devs.clone();
+    devs_sorted.sort();
+    assert_eq!(
+        devs_sorted,
+        (0..3)
+            .map(|n| (format!("ci-runner-{n}"), "host".to_string()))
+            .collect::<Vec<_>>()
+    );
+    let r = read
+        .call_ok("cost_by_developer", args(json!({"agent": "opencode"})))
+        .await;
+    assert_eq!(r["rows"][0]["developer"], "oc@example.com");
+    assert_eq!(r["rows"][0]["developer_kind"], "email");
+
+    let all = read
+        .call_ok("cost_by_developer", args(json!({"limit": 100})))
+        .await;
+    assert_eq!(all["totals"]["api_requests"], total.requests);
+    assert_eq!(all["totals"]["output_tokens"], total.output);
+    assert!((all["totals"]["cost_usd"].as_f64().unwrap() - total.cost).abs() < 1e-6);
+
+    let m = read
+        .call_ok("model_breakdown", args(json!({"limit": 100})))
+        .await;
+    let models: f64 = m["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["cost_usd"].as_f64().unwrap())
+        .sum();
+    assert!((models - total.cost).abs() < 1e-6);
+    let sonnet = m["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["model"] == "claude-sonnet-4-5")
+        .unwrap();
+    assert_eq!(sonnet["agents"], json!(["opencode"]));
+    assert_eq!(sonnet["requests"], opencode.requests);
+
+    let u = read
+        .call_ok(
+            "usage_over_time",
+            args(json!({"bucket": "total", "split_by": "agent", "limit": 100})),
+        )
+        .await;
+    for (agent, w) in [
+        ("codex", &codex),
+        ("gemini_cli", &gemini),
+        ("opencode", &opencode),
+    ] {
+        let p = u["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["key"] == agent)
+            .unwrap();
+        assert_eq!(p["requests"], w.requests, "{agent}");
+        assert!(
+            (p["cost_usd"].as_f64().unwrap() - w.cost).abs() < 1e-6,
+            "{agent}"
+        );
+    }
+    // Hourly buckets add up to the same per-agent totals.
+    let h = read
+        .call_ok(
+            "usage_over_time",
+            args(json!({"bucket": "hour", "split_by": "agent", "limit": 1000})),
+        )
+        .await;
+    let hourly: i64 = h["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["key"] == "codex")
+        .map(|p| p["requests"].as_i64().unwrap())
+        .sum();
+    assert_eq!(hourly, codex.requests);
+    t.stop().await;
+}

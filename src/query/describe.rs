@@ -253,24 +253,33 @@ pub fn describe_data(
     d.prompts_with_text = cat.with_text;
     d.events_content_redacted = cat.redacted;
     // Sessions per developer (the developer a session was first seen
-    // with) and how many sent metrics only, in one pass; the totals are
-    // their sums.
+    // with) and agent, and how many sent metrics only, in one pass; the
+    // totals are their sums.
     let mut by_developer = Sql::default();
     by_developer.push(
-        "SELECT s.developer, COUNT(*), SUM(s.api_requests = 0 AND s.metric_cost_usd > 0) \
+        "SELECT s.developer, s.agent, COUNT(*), SUM(s.api_requests = 0 AND s.metric_cost_usd > 0) \
          FROM sessions s WHERE 1",
     );
     super::sessions::session_conditions(f, &mut by_developer);
-    by_developer.push(" GROUP BY s.developer");
-    let per_developer: std::collections::HashMap<Option<String>, (i64, i64)> =
-        rows(conn, &by_developer, |r| {
-            Ok((
-                r.get(0)?,
-                (r.get(1)?, r.get::<_, Option<i64>>(2)?.unwrap_or(0)),
-            ))
-        })?
-        .into_iter()
-        .collect();
+    by_developer.push(" GROUP BY s.developer, s.agent");
+    let mut per_developer: std::collections::HashMap<Option<String>, (i64, i64)> =
+        Default::default();
+    let mut per_agent: std::collections::HashMap<String, i64> = Default::default();
+    for (developer, agent, n, metrics_only) in rows(conn, &by_developer, |r| {
+        Ok((
+            r.get::<_, Option<String>>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+        ))
+    })? {
+        let e = per_developer.entry(developer).or_default();
+        e.0 += n;
+        e.1 += metrics_only;
+        if let Some(a) = agent {
+            *per_agent.entry(a).or_default() += n;
+        }
+    }
     d.sessions = per_developer.values().map(|(n, _)| n).sum();
     d.metrics_only_sessions = per_developer.values().map(|(_, m)| m).sum();
     d.developers = rows(
@@ -328,44 +337,35 @@ pub fn describe_data(
         d.first_event = first.map(|t| range.show(t));
         d.last_event = last.map(|t| range.show(t));
     }
-    d.agents = agents(conn, f)?;
-    Ok(d)
-}
-
-/// The agents of the caller's data, with their versions and sessions.
-fn agents(conn: &rusqlite::Connection, f: &Filter) -> Result<Vec<AgentInfo>, QueryError> {
-    let mut versions = Sql::default();
-    versions.push("SELECT c.agent, c.agent_version FROM contexts c WHERE c.agent IS NOT NULL");
-    f.context_conditions(&mut versions);
-    versions.push(" GROUP BY c.agent, c.agent_version");
-    let mut out: std::collections::BTreeMap<String, AgentInfo> = Default::default();
-    for (agent, version) in rows(conn, &versions, |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-    })? {
-        let info = out.entry(agent.clone()).or_insert_with(|| AgentInfo {
+    let mut agents: std::collections::BTreeMap<String, AgentInfo> = Default::default();
+    for (kind, value) in rows(
+        conn,
+        &dev(
+            "SELECT DISTINCT kind, value FROM context_values WHERE kind IN ('agent', 'agent_version')",
+            "NULLIF(developer, '')",
+            "",
+        ),
+        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+    )? {
+        let (agent, version) = match value.split_once(' ') {
+            Some((a, v)) if kind == "agent_version" => (a.to_owned(), Some(v.to_owned())),
+            _ => (value, None),
+        };
+        let info = agents.entry(agent.clone()).or_insert_with(|| AgentInfo {
+            sessions: per_agent.get(&agent).copied().unwrap_or(0),
             agent,
             ..AgentInfo::default()
         });
         info.versions.extend(version);
     }
-    let mut sessions = Sql::default();
-    sessions.push("SELECT s.agent, COUNT(*) FROM sessions s WHERE s.agent IS NOT NULL");
-    super::sessions::session_conditions(f, &mut sessions);
-    sessions.push(" GROUP BY s.agent");
-    for (agent, n) in rows(conn, &sessions, |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-    })? {
-        if let Some(info) = out.get_mut(&agent) {
-            info.sessions = n;
-        }
-    }
-    let mut list: Vec<AgentInfo> = out.into_values().collect();
-    for a in &mut list {
+    d.agents = agents.into_values().collect();
+    for a in &mut d.agents {
         a.versions
             .sort_by_key(|v| std::cmp::Reverse(version_key(v)));
     }
-    list.sort_by_key(|a| crate::agent::Agent::parse(&a.agent).map_or(usize::MAX, |x| x as usize));
-    Ok(list)
+    d.agents
+        .sort_by_key(|a| crate::agent::Agent::parse(&a.agent).map_or(usize::MAX, |x| x as usize));
+    Ok(d)
 }
 
 /// Orders versions numerically (`2.1.100` after `2.1.99`), newest first

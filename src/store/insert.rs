@@ -244,6 +244,12 @@ impl<'c, 'b> Tx<'c, 'b> {
         if let Some(v) = &ctx.app_version {
             stmt.execute(params![developer, "version", v])?;
         }
+        if let Some(a) = ctx.agent {
+            stmt.execute(params![developer, "agent", a.as_str()])?;
+            if let Some(v) = &ctx.agent_version {
+                stmt.execute(params![developer, "agent_version", format!("{a} {v}")])?;
+            }
+        }
         for key in ctx.resource_attrs.keys() {
             stmt.execute(params![developer, "resource_key", key])?;
         }

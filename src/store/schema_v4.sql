@@ -15,6 +15,13 @@ ALTER TABLE contexts ADD COLUMN agent TEXT;
 ALTER TABLE contexts ADD COLUMN agent_version TEXT;
 UPDATE contexts SET agent = 'claude_code', agent_version = app_version WHERE claude_code = 1;
 CREATE INDEX IF NOT EXISTS contexts_agent ON contexts(agent);
+-- describe_data lists agents and their versions per developer from
+-- context_values (kinds `agent` and `agent_version`, "<agent> <version>").
+INSERT OR IGNORE INTO context_values
+SELECT COALESCE(developer, ''), 'agent', agent FROM contexts WHERE agent IS NOT NULL;
+INSERT OR IGNORE INTO context_values
+SELECT COALESCE(developer, ''), 'agent_version', agent || ' ' || agent_version FROM contexts
+WHERE agent IS NOT NULL AND agent_version IS NOT NULL;
 
 ALTER TABLE sessions ADD COLUMN agent TEXT;
 UPDATE sessions SET agent = 'claude_code'
