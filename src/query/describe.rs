@@ -256,28 +256,34 @@ pub fn describe_data(
     // with) and agent, and how many sent metrics only, in one pass; the
     // totals are their sums.
     let mut by_developer = Sql::default();
-    by_developer.push(
-        "SELECT s.developer, s.agent, COUNT(*), SUM(s.api_requests = 0 AND s.metric_cost_usd > 0) \
-         FROM sessions s WHERE 1",
-    );
+    by_developer
+        .push("SELECT s.developer, COUNT(*), SUM(s.api_requests = 0 AND s.metric_cost_usd > 0)");
+    // Per agent as columns, so the pass stays grouped by developer alone
+    // (the order of the developer index).
+    for a in crate::agent::Agent::ALL {
+        by_developer.push(&format!(", SUM(s.agent = '{}')", a.as_str()));
+    }
+    by_developer.push(" FROM sessions s WHERE 1");
     super::sessions::session_conditions(f, &mut by_developer);
-    by_developer.push(" GROUP BY s.developer, s.agent");
+    by_developer.push(" GROUP BY s.developer");
     let mut per_developer: std::collections::HashMap<Option<String>, (i64, i64)> =
         Default::default();
     let mut per_agent: std::collections::HashMap<String, i64> = Default::default();
-    for (developer, agent, n, metrics_only) in rows(conn, &by_developer, |r| {
+    for (developer, n, metrics_only, agents) in rows(conn, &by_developer, |r| {
+        let mut agents = Vec::new();
+        for (i, a) in crate::agent::Agent::ALL.into_iter().enumerate() {
+            agents.push((a, r.get::<_, Option<i64>>(3 + i)?.unwrap_or(0)));
+        }
         Ok((
             r.get::<_, Option<String>>(0)?,
-            r.get::<_, Option<String>>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+            r.get::<_, i64>(1)?,
+            r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+            agents,
         ))
     })? {
-        let e = per_developer.entry(developer).or_default();
-        e.0 += n;
-        e.1 += metrics_only;
-        if let Some(a) = agent {
-            *per_agent.entry(a).or_default() += n;
+        per_developer.insert(developer, (n, metrics_only));
+        for (a, k) in agents {
+            *per_agent.entry(a.as_str().to_owned()).or_default() += k;
         }
     }
     d.sessions = per_developer.values().map(|(n, _)| n).sum();
