@@ -119,6 +119,13 @@ pub(super) fn typed_event(
     }
 }
 
+/// Milliseconds from a number or numeric string, rounded to whole ms.
+fn millis(v: Option<&opentelemetry_proto::tonic::common::v1::AnyValue>) -> Option<i64> {
+    attrs::float_of(v)
+        .filter(|f| *f >= 0.0)
+        .map(|f| f.round() as i64)
+}
+
 impl Usage {
     /// Puts the counts in the shared convention on `row`; the decision as
     /// `accept`/`reject`, the agent's own word kept in `attrs`.
@@ -200,6 +207,11 @@ pub(super) fn span_event(span: &Span, start_ns: i64, end_ns: i64) -> Option<Even
             .map(str::to_owned)
     };
     let duration_ms = Some(((end_ns - start_ns).max(0)) / 1_000_000);
+    let error = span
+        .status
+        .as_ref()
+        .map(|s| s.message.clone())
+        .filter(|m| !m.is_empty() && failed);
     let mut row = EventRow {
         time_ns: end_ns,
         trace_id: Some(span.trace_id.clone()).filter(|id| !id.is_empty()),
@@ -223,11 +235,7 @@ pub(super) fn span_event(span: &Span, start_ns: i64, end_ns: i64) -> Option<Even
             .or_else(|| text("gen_ai.request.model"));
         super::set_model(&mut row.model, &mut row.model_variant, model.as_deref());
         if failed {
-            row.error = span
-                .status
-                .as_ref()
-                .map(|s| s.message.clone())
-                .filter(|m| !m.is_empty());
+            row.error = error;
             return Some(row);
         }
         let input = int("ai.usage.inputTokens").or_else(|| int("gen_ai.usage.input_tokens"));
@@ -243,9 +251,7 @@ pub(super) fn span_event(span: &Span, start_ns: i64, end_ns: i64) -> Option<Even
             int("ai.usage.outputTokens").or_else(|| int("gen_ai.usage.output_tokens"));
         row.reasoning_tokens = int("ai.usage.reasoningTokens")
             .or_else(|| int("ai.usage.outputTokenDetails.reasoningTokens"));
-        row.ttft_ms = attrs::float_of(attr("ai.response.msToFirstChunk"))
-            .filter(|f| *f >= 0.0)
-            .map(|f| f.round() as i64);
+        row.ttft_ms = millis(attr("ai.response.msToFirstChunk"));
         row.request_id = text("ai.response.id");
         if let Some(p) = text("ai.model.provider") {
             row.attrs.insert("ai.model.provider".into(), p.into());
@@ -257,13 +263,7 @@ pub(super) fn span_event(span: &Span, start_ns: i64, end_ns: i64) -> Option<Even
         row.tool_name = text("tool.name");
         row.tool_use_id = text("tool.call_id");
         row.success = Some(!failed);
-        if failed {
-            row.error = span
-                .status
-                .as_ref()
-                .map(|s| s.message.clone())
-                .filter(|m| !m.is_empty());
-        }
+        row.error = error;
         return Some(row);
     }
     None
