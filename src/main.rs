@@ -84,6 +84,15 @@ enum Command {
         #[arg(long)]
         as_of: Option<String>,
     },
+    /// Restate the computed cost of every stored API request with the
+    /// price table in force (after an override file was added or changed;
+    /// records are priced as they arrive).
+    Reprice {
+        /// Price table (TOML) laid over the shipped list prices; default:
+        /// the config's `[pricing] file`.
+        #[arg(long, value_name = "FILE")]
+        prices: Option<std::path::PathBuf>,
+    },
     /// Delete data older than the retention period now.
     Prune {
         /// Keep this much, e.g. 90d, 3months, 1 week.
@@ -373,6 +382,24 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
                 &arguments,
             )
             .await
+        }
+        Command::Reprice { prices } => {
+            let config = load_config(&store)?;
+            let pricing = match prices.or(config.pricing.file.clone()) {
+                Some(p) => tokentally::pricing::Pricing::with_override_file(&p)?,
+                None => tokentally::pricing::Pricing::shipped(),
+            };
+            let store = tokentally::store::Store::open(
+                &existing_data_dir(&config)?.data_dir,
+                tokentally::store::StoreOptions::from_config(&config),
+            )?;
+            let r = store.reprice(std::sync::Arc::new(pricing)).await?;
+            store.close().await?;
+            println!(
+                "repriced {} request(s): {} newly priced, {} now without a price; total cost changed by ${:.6}",
+                r.requests, r.newly_priced, r.unpriced, r.cost_delta_usd
+            );
+            Ok(())
         }
         Command::Prune { retention } => {
             let config = load_config(&store)?;

@@ -26,6 +26,7 @@ mod insert;
 mod migrate;
 mod prune;
 mod reader;
+mod reprice;
 mod rollup;
 mod series;
 mod writer;
@@ -100,6 +101,8 @@ pub struct WriteReceipt {
     /// Records already present (a retried batch), not stored again.
     pub duplicates: u64,
 }
+
+pub use reprice::RepriceReceipt;
 
 /// What one prune deleted.
 #[derive(Debug, Clone, Copy, Default)]
@@ -280,6 +283,25 @@ impl Store {
         self.inner
             .requests
             .send(writer::Request::Prune { older_than_ns, ack })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        receipt.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Restates the computed cost of every stored API request with
+    /// `pricing` (see `reprice`), rollups and session totals included, in
+    /// one transaction.
+    pub async fn reprice(
+        &self,
+        pricing: std::sync::Arc<crate::pricing::Pricing>,
+    ) -> Result<RepriceReceipt, StoreError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let (ack, receipt) = oneshot::channel();
+        self.inner
+            .requests
+            .send(writer::Request::Reprice { pricing, ack })
             .await
             .map_err(|_| StoreError::Closed)?;
         receipt.await.map_err(|_| StoreError::Closed)?

@@ -35,6 +35,13 @@ pub(crate) enum Request {
         /// Answered when the prune is complete.
         ack: Ack<PruneReceipt>,
     },
+    /// Restate computed costs with another price table.
+    Reprice {
+        /// The table.
+        pricing: std::sync::Arc<crate::pricing::Pricing>,
+        /// Answered after commit.
+        ack: Ack<super::RepriceReceipt>,
+    },
     /// Check that the database takes a write transaction (readiness).
     Ping {
         /// Answered once a write lock was taken and released.
@@ -144,6 +151,11 @@ impl Writer {
                 }
                 Request::Prune { older_than_ns, ack } => {
                     let result = self.prune(older_than_ns);
+                    let _ = ack.send(result);
+                }
+                Request::Reprice { pricing, ack } => {
+                    let result =
+                        super::reprice::reprice(&self.conn, &pricing).map_err(StoreError::from);
                     let _ = ack.send(result);
                 }
                 Request::Ping { ack } => {

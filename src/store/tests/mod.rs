@@ -4,6 +4,7 @@
 
 mod lifecycle;
 mod recompute;
+mod reprice;
 mod write;
 
 use std::sync::Arc;
