@@ -20,12 +20,12 @@ const SHIPPED: &str = include_str!("pricing/prices.toml");
 #[derive(Debug, thiserror::Error)]
 pub enum PricingError {
     /// The file could not be read.
-    #[error("cannot read price file {path}: {source}")]
+    #[error("cannot read price file {path}: {reason}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (kept as text so the cause is said once).
+        reason: String,
     },
     /// The file is not a valid price table.
     #[error("invalid price file {path}: {message}")]
@@ -127,9 +127,9 @@ impl Pricing {
     /// The shipped table with the entries of `path` on top (an entry
     /// replaces the shipped entry of the same model whole).
     pub fn with_override_file(path: &Path) -> Result<Pricing, PricingError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PricingError::Read {
+        let text = std::fs::read_to_string(path).map_err(|e| PricingError::Read {
             path: path.to_owned(),
-            source,
+            reason: e.to_string(),
         })?;
         let mut pricing = Pricing::shipped();
         pricing
