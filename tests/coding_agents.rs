@@ -878,3 +878,78 @@ async fn a_generated_multi_agent_team_is_answered_exactly_per_agent_and_in_total
     assert_eq!(hourly, codex.requests);
     t.stop().await;
 }
+
+/// Gemini CLI's gRPC exporter gzips every request, Codex's uses tonic: the
+/// same captures sent over OTLP/gRPC store the same typed requests as over
+/// OTLP/HTTP.
+#[tokio::test]
+async fn grpc_with_gzip_stores_what_http_stores() {
+    use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    use tokentally::otlp::{Encoding, decode_logs, decode_traces};
+    use tonic::codec::CompressionEncoding;
+
+    let (http, grpc) = (TestServer::start().await, TestServer::start().await);
+    let channel = tonic::transport::Endpoint::from_shared(grpc.grpc_url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut logs =
+        LogsServiceClient::new(channel.clone()).send_compressed(CompressionEncoding::Gzip);
+    let mut traces = TraceServiceClient::new(channel).send_compressed(CompressionEncoding::Gzip);
+    for run in [
+        "gemini_0.61.0_tools_http-json",
+        "opencode_1.18.33_tools_http-json",
+        "codex_0.171.0_tools_http-json",
+    ] {
+        replay(&http, run).await;
+        let dir = fixture_path(&format!("coding-agents/{run}/otlp"));
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| !p.to_string_lossy().ends_with(".meta.json"))
+            .collect();
+        files.sort();
+        for p in files {
+            let body = std::fs::read(&p).unwrap();
+            let name = p.to_string_lossy().into_owned();
+            if name.contains("_logs.") {
+                logs.export(decode_logs(&body, Encoding::Json).unwrap())
+                    .await
+                    .unwrap();
+            } else if name.contains("_traces.") {
+                traces
+                    .export(decode_traces(&body, Encoding::Json).unwrap())
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let typed = |t: &TestServer| -> Vec<(String, String, i64, i64, i64)> {
+        let db = t.db();
+        let mut stmt = db
+            .prepare(
+                "SELECT c.agent, e.event_name, COALESCE(e.input_tokens, -1), \
+                 COALESCE(e.output_tokens, -1), COALESCE(e.duration_ms, -1) \
+                 FROM events e JOIN contexts c ON c.id = e.context_id \
+                 WHERE e.event_name IN ('api_request', 'tool_result', 'user_prompt') \
+                 ORDER BY e.time_ns, e.event_name",
+            )
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    let over_http = typed(&http);
+    assert_eq!(
+        over_http.iter().filter(|r| r.1 == "api_request").count(),
+        3 + 4 + 3
+    );
+    assert_eq!(typed(&grpc), over_http);
+    http.stop().await;
+    grpc.stop().await;
+}
