@@ -44,3 +44,9 @@ DROP INDEX IF EXISTS events_edit_time;
 CREATE INDEX IF NOT EXISTS events_edit_time ON events(time_ns)
     WHERE event_name IN ('tool_decision', 'tool_result')
       AND tool_name IN ('Edit', 'MultiEdit', 'Write', 'NotebookEdit', 'apply_patch');
+
+-- describe_data's one pass over sessions (per developer: sessions, how
+-- many sent metrics only, per agent) reads this index alone instead of
+-- every session row.
+CREATE INDEX IF NOT EXISTS sessions_developer_summary
+    ON sessions(developer, agent, api_requests, metric_cost_usd);
