@@ -59,8 +59,6 @@ pub struct DataDescription {
     pub names: Vec<NameCount>,
     /// Developers (at most 200).
     pub developers: Vec<DeveloperInfo>,
-    /// Claude Code versions seen.
-    pub versions: Vec<String>,
     /// Sessions.
     pub sessions: i64,
     /// Sessions whose cost comes only from metrics.
@@ -312,15 +310,6 @@ pub fn describe_data(
             .then_with(|| a.developer.cmp(&b.developer))
     });
     d.developers.truncate(200);
-    d.versions = rows(
-        conn,
-        &dev(
-            "SELECT DISTINCT value FROM context_values WHERE kind = 'version'",
-            "NULLIF(developer, '')",
-            " ORDER BY value",
-        ),
-        |r| r.get(0),
-    )?;
     d.resource_attribute_keys = rows(
         conn,
         &dev(
