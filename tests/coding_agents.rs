@@ -953,3 +953,61 @@ async fn grpc_with_gzip_stores_what_http_stores() {
     http.stop().await;
     grpc.stop().await;
 }
+
+/// A record of no known agent that happens to be named `api_request` is
+/// stored and searchable, but is usage of nobody's: neither the rollups
+/// (whole hours) nor the raw edges of a range count it.
+#[tokio::test]
+async fn other_senders_records_are_not_usage() {
+    let t = TestServer::start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    // Two hours ago (a whole hour of the range) and a minute ago (its edge).
+    let records: Vec<Value> = [now - 7_200_000_000_000, now - 60_000_000_000]
+        .iter()
+        .map(|at| {
+            json!({"timeUnixNano": at.to_string(), "attributes": [
+                kv("event.name", s("api_request")), kv("user.email", s("x@example.com")),
+                kv("model", s("claude-sonnet-4-5")), kv("input_tokens", i(100)),
+                kv("cost_usd", json!({"doubleValue": 0.5}))]})
+        })
+        .collect();
+    let resp = t
+        .http
+        .post(t.otlp_url("/v1/logs"))
+        .header("content-type", "application/json")
+        .body(
+            serde_json::to_vec(&json!({"resourceLogs": [{
+                "resource": {"attributes": [kv("service.name", s("my-app"))]},
+                "scopeLogs": [{"scope": {"name": "my.app.telemetry"}, "logRecords": records}]}]}))
+            .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut read = Session::open(&t.mcp_url(), &t.bootstrap_token("read")).await;
+    for tool in ["cost_by_developer", "model_breakdown", "usage_over_time"] {
+        let r = read.call_ok(tool, json!({"since": "3h"})).await;
+        assert!(
+            !r.to_string().contains("\"requests\":1")
+                && !r.to_string().contains("\"api_requests\":1"),
+            "{tool}: {r}"
+        );
+    }
+    let r = read
+        .call_ok("cost_by_developer", json!({"since": "3h"}))
+        .await;
+    assert_eq!(r["totals"]["api_requests"], 0, "{r}");
+    let r = read
+        .call_ok(
+            "search_events",
+            json!({"since": "3h", "event_name": "api_request"}),
+        )
+        .await;
+    assert_eq!(r["rows"].as_array().unwrap().len(), 2);
+    assert!(r["rows"][0].get("agent").is_none());
+    t.stop().await;
+}

@@ -77,6 +77,7 @@ fn raw(kind: Kind, from: i64, to: i64, f: &Filter, tool: Option<&str>) -> Sql {
         ),
         [int(from), int(to), text(name)],
     );
+    sql.push(super::plan::AGENT_RECORDS);
     f.context_conditions(&mut sql);
     match kind {
         Kind::Api => f.event_conditions(&mut sql),
@@ -241,6 +242,7 @@ pub fn tool_latency(
          AND e.duration_ms IS NOT NULL AND (e.mcp_server IS NOT NULL OR e.mcp_tool IS NOT NULL)",
         [int(range.since_ns), int(range.until_ns)],
     );
+    sql.push(super::plan::AGENT_RECORDS);
     f.context_conditions(&mut sql);
     f.event_only_conditions(&mut sql);
     if let Some(t) = tool {

@@ -113,6 +113,12 @@ pub fn tiers(range: &TimeRange) -> Tiers {
     }
 }
 
+/// Only records of a known coding agent count as usage (requests, tokens,
+/// cost, latency): the rollups hold only theirs, and raw rows (the edges
+/// of a range) answer with this condition on their context `c` so both
+/// agree. Records of other senders stay searchable as events.
+pub const AGENT_RECORDS: &str = " AND c.agent IS NOT NULL";
+
 /// SQL for the hour number of a time column (matches the rollups' keys).
 pub fn hour_of_sql(time_column: &str) -> String {
     format!("{time_column} / {HOUR_NS}")

@@ -201,6 +201,7 @@ fn raw_events(sql: &mut Sql, from: i64, to: i64, f: &Filter) {
             hour_of_sql("e.time_ns")),
         [int(from), int(to)],
     );
+    sql.push(plan::AGENT_RECORDS);
     f.event_only_conditions(sql);
 }
 
@@ -474,9 +475,10 @@ pub fn unpriced_models(
         sql.bind(
             "SELECT DISTINCT COALESCE(e.model, '') FROM events e JOIN contexts c ON c.id = e.context_id \
              WHERE e.time_ns >= ? AND e.time_ns < ? AND e.event_name = 'api_request' \
-             AND e.cost_usd IS NULL AND c.agent IS NOT NULL",
+             AND e.cost_usd IS NULL",
             [int(from), int(to)],
         );
+        sql.push(plan::AGENT_RECORDS);
         f.context_conditions(&mut sql);
         f.event_conditions(&mut sql);
         parts.push(sql);
