@@ -276,13 +276,22 @@ impl Store {
     /// Deletes data older than `older_than_ns`, aligned down to a whole UTC
     /// hour so that raw rows and hourly rollups are cut at the same instant.
     pub async fn prune(&self, older_than_ns: i64) -> Result<PruneReceipt, StoreError> {
+        self.ask(|ack| writer::Request::Prune { older_than_ns, ack })
+            .await
+    }
+
+    /// Sends the writer one request and waits for its answer.
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(writer::Ack<T>) -> writer::Request,
+    ) -> Result<T, StoreError> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
         let (ack, receipt) = oneshot::channel();
         self.inner
             .requests
-            .send(writer::Request::Prune { older_than_ns, ack })
+            .send(request(ack))
             .await
             .map_err(|_| StoreError::Closed)?;
         receipt.await.map_err(|_| StoreError::Closed)?
@@ -295,16 +304,8 @@ impl Store {
         &self,
         pricing: std::sync::Arc<crate::pricing::Pricing>,
     ) -> Result<RepriceReceipt, StoreError> {
-        if self.inner.closed.load(Ordering::Acquire) {
-            return Err(StoreError::Closed);
-        }
-        let (ack, receipt) = oneshot::channel();
-        self.inner
-            .requests
-            .send(writer::Request::Reprice { pricing, ack })
+        self.ask(|ack| writer::Request::Reprice { pricing, ack })
             .await
-            .map_err(|_| StoreError::Closed)?;
-        receipt.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Writes everything queued, checkpoints the WAL into the database file
