@@ -386,6 +386,28 @@ async fn every_agent_is_answered_by_every_tool() {
         assert_eq!(h["cost_computed"], true);
         assert_eq!(h["attrs"]["event.name"], "gemini_cli.api_response");
     }
+    // Walking through a Gemini session: its prompt, requests and tools.
+    let r = f
+        .read
+        .call_ok(
+            "session_timeline",
+            json!({"session_id": "9547e3d0-c56b-4ef4-bc8d-6dfa8d9f6d9f"}),
+        )
+        .await;
+    assert_eq!(r["session"]["agent"], "gemini_cli", "{r}");
+    assert_eq!(r["session"]["api_requests"], gemini);
+    assert_eq!(r["session"]["prompts"], 1);
+    assert_eq!(r["session"]["tool_calls"], 2);
+    assert!(close(
+        r["session"]["cost_usd"].as_f64().unwrap(),
+        gemini_cost
+    ));
+    let turns = r["turns"].as_array().unwrap();
+    let requests: i64 = turns
+        .iter()
+        .map(|t| t["api_requests"].as_i64().unwrap())
+        .sum();
+    assert_eq!(requests, gemini);
     let r = f.read.call_ok("describe_data", range(json!({}))).await;
     let agents = r["agents"].as_array().unwrap();
     let info = |a: &str| agents.iter().find(|x| x["agent"] == a).cloned().unwrap();

@@ -97,7 +97,7 @@ pub struct AggregateArgs {
     /// Range, filters and paging, as for the spend tools.
     #[serde(flatten)]
     pub common: SpendArgs,
-    /// Only this tool (`tool_latency`, `top_edited_files`), as Claude Code names it: `Edit`, `Bash`, `mcp_tool`...
+    /// Only this tool (`tool_latency`, `top_edited_files`), as the agent names it: Claude Code `Edit`, `Bash`, `mcp_tool`...; Codex `apply_patch`, `exec_command`; Gemini CLI `write_file`, `run_shell_command`; OpenCode `write`, `bash`.
     pub tool_name: Option<String>,
 }
 

@@ -188,7 +188,7 @@ pub static TOOLS: &[ToolDef] = &[
     ToolDef {
         name: "top_edited_files",
         title: "Most edited files",
-        description: "Files Claude Code edited most (Edit, MultiEdit, Write, NotebookEdit): edit count, accepted \
+        description: "Files edited most (Claude Code's Edit, MultiEdit, Write, NotebookEdit; Codex's apply_patch): edit count, accepted \
             vs rejected decisions and acceptance rate, distinct sessions and developers; filter by developer, \
             team, repository, branch. File paths exist only when Claude Code runs with OTEL_LOG_TOOL_DETAILS=1; \
             when there are none the answer says so and how to enable them.",
