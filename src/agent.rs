@@ -94,16 +94,9 @@ impl Agent {
         }
     }
 
-    /// The agent of a record in `scope` named `name`: the scope's mark,
-    /// else the name's.
-    pub fn recognise(scope: &str, name: &str) -> Option<Agent> {
-        Agent::from_scope(scope).or_else(|| Agent::from_record_name(name))
-    }
-
-    /// Whether the agent sends its own cost estimate with each API request
-    /// (only Claude Code does; the others are priced from their tokens).
-    pub fn reports_cost(self) -> bool {
-        self == Agent::ClaudeCode
+    /// Every agent's name, for messages.
+    pub fn names() -> String {
+        Agent::ALL.map(Agent::as_str).join(", ")
     }
 }
 
@@ -139,11 +132,13 @@ mod tests {
             ("opencode-clone-lib", "", None),
             ("io.opentelemetry.http", "http.server.duration", None),
         ] {
-            assert_eq!(Agent::recognise(scope, name), want, "{scope} {name}");
+            let got = Agent::from_scope(scope).or_else(|| Agent::from_record_name(name));
+            assert_eq!(got, want, "{scope} {name}");
         }
         for a in Agent::ALL {
             assert_eq!(Agent::parse(a.as_str()), Some(a));
         }
         assert_eq!(Agent::parse("claude-code"), None);
+        assert_eq!(Agent::names(), "claude_code, codex, gemini_cli, opencode");
     }
 }

@@ -340,11 +340,7 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
                 }
                 None => {
                     let config = load_config(&store)?;
-                    match &config.pricing.file {
-                        Some(p) => tokentally::pricing::Pricing::with_override_file(p)?,
-                        None => tokentally::pricing::Pricing::shipped(),
-                    }
-                    .to_toml()
+                    tokentally::pricing::Pricing::load(config.pricing.file.as_deref())?.to_toml()
                 }
             };
             print_out(&text)
@@ -385,10 +381,8 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
         }
         Command::Reprice { prices } => {
             let config = load_config(&store)?;
-            let pricing = match prices.or(config.pricing.file.clone()) {
-                Some(p) => tokentally::pricing::Pricing::with_override_file(&p)?,
-                None => tokentally::pricing::Pricing::shipped(),
-            };
+            let file = prices.or_else(|| config.pricing.file.clone());
+            let pricing = tokentally::pricing::Pricing::load(file.as_deref())?;
             let store = tokentally::store::Store::open(
                 &existing_data_dir(&config)?.data_dir,
                 tokentally::store::StoreOptions::from_config(&config),

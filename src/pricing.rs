@@ -59,7 +59,9 @@ pub struct Price {
     pub reasoning: Option<f64>,
 }
 
-#[derive(Debug, serde::Deserialize)]
+/// A price table file: the shipped one, an override, or what
+/// [`from_litellm`] writes.
+#[derive(Debug, Default, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 struct TableFile {
     #[serde(default)]
@@ -93,7 +95,6 @@ pub struct Pricing {
     models: BTreeMap<String, Price>,
     as_of: String,
     sources: BTreeMap<String, String>,
-    override_file: Option<PathBuf>,
 }
 
 impl Default for Pricing {
@@ -107,11 +108,7 @@ impl Pricing {
     pub fn shipped() -> Pricing {
         // The shipped table is checked by a test; an unreadable one would
         // price nothing rather than fail the server.
-        let table: TableFile = toml::from_str(SHIPPED).unwrap_or(TableFile {
-            as_of: None,
-            sources: BTreeMap::new(),
-            models: BTreeMap::new(),
-        });
+        let table: TableFile = toml::from_str(SHIPPED).unwrap_or_default();
         Pricing {
             models: table
                 .models
@@ -120,7 +117,15 @@ impl Pricing {
                 .collect(),
             as_of: table.as_of.unwrap_or_default(),
             sources: table.sources,
-            override_file: None,
+        }
+    }
+
+    /// The shipped table, with the override file at `path` on top when
+    /// there is one (the config's `[pricing] file`, `--prices`).
+    pub fn load(path: Option<&Path>) -> Result<Pricing, PricingError> {
+        match path {
+            Some(p) => Pricing::with_override_file(p),
+            None => Ok(Pricing::shipped()),
         }
     }
 
@@ -138,7 +143,6 @@ impl Pricing {
                 path: path.to_owned(),
                 message,
             })?;
-        pricing.override_file = Some(path.to_owned());
         Ok(pricing)
     }
 
@@ -174,28 +178,12 @@ impl Pricing {
 
     /// The table in force as TOML, in the override file's format.
     pub fn to_toml(&self) -> String {
-        #[derive(serde::Serialize)]
-        struct Out<'a> {
-            as_of: &'a str,
-            sources: &'a BTreeMap<String, String>,
-            models: &'a BTreeMap<String, Price>,
-        }
-        toml::to_string(&Out {
-            as_of: &self.as_of,
-            sources: &self.sources,
-            models: &self.models,
+        toml::to_string(&TableFile {
+            as_of: Some(self.as_of.clone()),
+            sources: self.sources.clone(),
+            models: self.models.clone(),
         })
         .unwrap_or_default()
-    }
-
-    /// Where the prices come from, per provider.
-    pub fn sources(&self) -> &BTreeMap<String, String> {
-        &self.sources
-    }
-
-    /// The override file in force, if any.
-    pub fn override_file(&self) -> Option<&Path> {
-        self.override_file.as_deref()
     }
 
     /// The price of `model` (any spelling [`normalise_model`] understands).
@@ -208,21 +196,27 @@ impl Pricing {
     pub fn cost(&self, model: &str, tokens: Tokens) -> Option<f64> {
         let p = self.price(model)?;
         let per = |n: i64, price: f64| n.max(0) as f64 * price;
-        let reasoning = tokens.reasoning.clamp(0, tokens.output.max(0));
-        let (plain_output, reasoning_price) = match p.reasoning {
-            Some(r) => (tokens.output - reasoning, r),
-            None => (tokens.output, 0.0),
+        let output = match p.reasoning {
+            Some(r) => {
+                let reasoning = tokens.reasoning.clamp(0, tokens.output.max(0));
+                per(tokens.output - reasoning, p.output) + per(reasoning, r)
+            }
+            None => per(tokens.output, p.output),
         };
         let usd = per(tokens.input, p.input)
             + per(tokens.cache_read, p.cached_input.unwrap_or(p.input))
             + per(tokens.cache_write, p.cache_write.unwrap_or(p.input))
-            + per(plain_output, p.output)
-            + if p.reasoning.is_some() {
-                per(reasoning, reasoning_price)
-            } else {
-                0.0
-            };
+            + output;
         Some(usd / 1e6)
+    }
+}
+
+/// The cost a request counts with, and whether it is the computed one:
+/// the agent's own estimate when it sent one, else the price table's.
+pub fn counted_cost(reported: Option<f64>, computed: Option<f64>) -> (Option<f64>, bool) {
+    match reported {
+        Some(c) => (Some(c), false),
+        None => (computed, computed.is_some()),
     }
 }
 
@@ -268,19 +262,14 @@ pub fn from_litellm(json: &str, as_of: &str) -> Result<String, String> {
     if models.is_empty() {
         return Err("no Anthropic, OpenAI or Gemini chat model with prices in the list".into());
     }
-    #[derive(serde::Serialize)]
-    struct Out<'a> {
-        as_of: &'a str,
-        sources: BTreeMap<&'a str, &'a str>,
-        models: BTreeMap<String, Price>,
-    }
     let mut sources = BTreeMap::new();
     sources.insert(
-        "litellm",
-        "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json",
+        "litellm".to_owned(),
+        "https://github.com/BerriAI/litellm/blob/main/model_prices_and_context_window.json"
+            .to_owned(),
     );
-    let body = toml::to_string(&Out {
-        as_of,
+    let body = toml::to_string(&TableFile {
+        as_of: Some(as_of.to_owned()),
         sources,
         models,
     })
@@ -372,7 +361,7 @@ mod tests {
     #[test]
     fn the_shipped_table_parses_and_prices_every_entry() {
         let table: TableFile = toml::from_str(SHIPPED).unwrap();
-        assert!(table.models.len() >= 20);
+        assert_eq!(table.models.len(), SHIPPED.matches("\n[models.").count());
         assert!(table.as_of.is_some());
         let p = Pricing::shipped();
         for model in table.models.keys() {
@@ -489,7 +478,6 @@ mod tests {
         let want = (900.0 * 2.4 + 300.0 * 2.4 + 45.0 * 12.0) / 1e6;
         assert!((p.cost("claude-sonnet-4-5", t).unwrap() - want).abs() < 1e-12);
         assert!(p.as_of().contains("2026-11-01"));
-        assert_eq!(p.override_file(), Some(path.as_path()));
 
         std::fs::write(&path, "[models.x]\ninput = -1\noutput = 1\n").unwrap();
         let err = Pricing::with_override_file(&path).unwrap_err().to_string();

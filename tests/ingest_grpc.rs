@@ -17,11 +17,7 @@ const RUN: &str = "claude-code/v330_t3_json_tools_details/otlp/";
 #[tokio::test]
 async fn grpc_stores_the_same_records_as_http() {
     let t = TestServer::start().await;
-    let channel = tonic::transport::Endpoint::from_shared(t.grpc_url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = t.grpc_channel().await;
     let mut logs =
         LogsServiceClient::new(channel.clone()).send_compressed(CompressionEncoding::Gzip);
     let mut metrics = MetricsServiceClient::new(channel.clone());
@@ -78,11 +74,7 @@ async fn grpc_requires_an_ingest_token_when_configured() {
         .create("collector", tokentally::auth::Scope::Ingest, &[], None)
         .unwrap();
     let read = t.bootstrap_token("read");
-    let channel = tonic::transport::Endpoint::from_shared(t.grpc_url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = t.grpc_channel().await;
     let mut logs = LogsServiceClient::new(channel);
     let req = decode_logs(&fixture(&format!("{RUN}003_v1_logs.json")), Encoding::Json).unwrap();
 
@@ -112,11 +104,7 @@ async fn grpc_requires_an_ingest_token_when_configured() {
 #[tokio::test]
 async fn bad_exports_get_final_status_codes() {
     let t = TestServer::start_with(|c| c.max_body_bytes = 2048).await;
-    let channel = tonic::transport::Endpoint::from_shared(t.grpc_url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = t.grpc_channel().await;
     let req = decode_logs(&fixture(&format!("{RUN}002_v1_logs.json")), Encoding::Json).unwrap();
     let err = LogsServiceClient::new(channel)
         .export(req)

@@ -274,7 +274,8 @@ impl WhoArgs {
             .map(|a| {
                 crate::agent::Agent::parse(&a).ok_or_else(|| {
                     QueryError::Invalid(format!(
-                        "agent {a:?} is not one of claude_code, codex, gemini_cli, opencode"
+                        "agent {a:?} is not one of {}",
+                        crate::agent::Agent::names()
                     ))
                 })
             })
@@ -347,5 +348,16 @@ mod tests {
             );
         }
         assert!(Split::parse(Some("nope")).is_err());
+    }
+
+    /// The `agent` enum clients see is every agent tokentally knows.
+    #[test]
+    fn agent_enum_lists_every_agent() {
+        let schema = serde_json::to_value(schemars::schema_for!(super::WhoArgs)).unwrap();
+        let listed = &schema["properties"]["agent"]["enum"];
+        let all: Vec<&str> = crate::agent::Agent::ALL
+            .map(crate::agent::Agent::as_str)
+            .to_vec();
+        assert_eq!(listed, &serde_json::json!(all));
     }
 }

@@ -117,10 +117,7 @@ impl DecodeOptions {
     pub fn from_config(
         config: &crate::config::Config,
     ) -> Result<DecodeOptions, crate::pricing::PricingError> {
-        let pricing = match &config.pricing.file {
-            Some(path) => crate::pricing::Pricing::with_override_file(path)?,
-            None => crate::pricing::Pricing::shipped(),
-        };
+        let pricing = crate::pricing::Pricing::load(config.pricing.file.as_deref())?;
         Ok(DecodeOptions {
             max_body_bytes: config.max_body_bytes,
             capture_content: config.capture_content,

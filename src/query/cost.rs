@@ -35,7 +35,7 @@ pub struct DeveloperCost {
     pub computed_cost_usd: f64,
     /// Requests counted without any cost: no reported cost and no price
     /// for the model (see `unpriced_models`).
-    #[serde(default, skip_serializing_if = "is_zero_count")]
+    #[serde(default, skip_serializing_if = "super::is_zero_count")]
     pub unpriced_requests: i64,
     /// Input tokens.
     pub input_tokens: i64,
@@ -46,7 +46,7 @@ pub struct DeveloperCost {
     /// Cache creation tokens.
     pub cache_creation_tokens: i64,
     /// The reasoning part of the output tokens (where the agent reports it).
-    #[serde(default, skip_serializing_if = "is_zero_count")]
+    #[serde(default, skip_serializing_if = "super::is_zero_count")]
     pub reasoning_tokens: i64,
     /// API requests (`api_request` events; 0 for metrics-only sessions).
     pub api_requests: i64,
@@ -74,10 +74,6 @@ pub struct CostByDeveloper {
     pub sources: usage::Sources,
     /// Models of requests counted without a cost (no reported cost, no price).
     pub unpriced_models: Vec<String>,
-}
-
-fn is_zero_count(n: &i64) -> bool {
-    *n == 0
 }
 
 /// Label for a group's sources.

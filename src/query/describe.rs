@@ -133,17 +133,7 @@ fn catalog(
     f: &Filter,
     range: &TimeRange,
 ) -> Result<Catalog, QueryError> {
-    // The catalog is kept per developer, not per agent: an agent filter
-    // reads raw rows.
-    let tiers = if f.agent.is_some() {
-        plan::Tiers {
-            days: None,
-            hours: Vec::new(),
-            raw: vec![(range.since_ns, range.until_ns)],
-        }
-    } else {
-        plan::tiers(range)
-    };
+    let tiers = plan::tiers(range);
     let mut parts = Vec::new();
     let mut bucketed = |table: &str, column: &str, (from, to): (i64, i64)| {
         let mut sql = Sql::default();
@@ -188,9 +178,6 @@ fn catalog(
                 [int(from), int(to)],
             );
             f.developer_conditions(&mut sql, "c.developer");
-            if let Some(a) = f.agent {
-                sql.bind(" AND c.agent = ?", [super::filter::text(a.as_str())]);
-            }
             sql.push(" GROUP BY 2");
             parts.push(sql);
         }

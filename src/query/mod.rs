@@ -184,6 +184,20 @@ pub fn is_zero_money(v: &f64) -> bool {
     v.abs() < 5e-7
 }
 
+/// True for a zero count: for fields left out when nothing happened.
+pub fn is_zero_count(n: &i64) -> bool {
+    *n == 0
+}
+
+/// How a request without a model id is named where models are listed.
+pub fn model_label(model: &str) -> String {
+    if model.is_empty() {
+        "(no model)".into()
+    } else {
+        model.to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -124,14 +124,10 @@ pub struct SeriesPoint {
     /// API errors.
     pub errors: i64,
     /// Requests counted without a cost (no reported cost, no price).
-    #[serde(default, skip_serializing_if = "is_zero_count")]
+    #[serde(default, skip_serializing_if = "super::is_zero_count")]
     pub unpriced_requests: i64,
     /// Developers with usage in the bucket.
     pub active_developers: i64,
-}
-
-fn is_zero_count(n: &i64) -> bool {
-    *n == 0
 }
 
 fn ns(z: &Zoned) -> i64 {

@@ -493,10 +493,7 @@ pub fn unpriced_models(
             out.insert(m?);
         }
     }
-    Ok(out
-        .into_iter()
-        .map(|m| if m.is_empty() { "(no model)".into() } else { m })
-        .collect())
+    Ok(out.into_iter().map(|m| super::model_label(&m)).collect())
 }
 
 /// Which sources an answer used, for the `source` field of answers.

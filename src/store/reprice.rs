@@ -62,10 +62,7 @@ pub(crate) fn reprice(conn: &Connection, pricing: &Pricing) -> rusqlite::Result<
             let was_computed: bool = r.get(12)?;
             let new_computed = pricing.cost(&model, tokens);
             let reported = cost.filter(|_| !was_computed);
-            let (new_cost, now_computed) = match reported {
-                Some(c) => (Some(c), false),
-                None => (new_computed, new_computed.is_some()),
-            };
+            let (new_cost, now_computed) = crate::pricing::counted_cost(reported, new_computed);
             if new_computed == computed && new_cost == cost {
                 continue;
             }

@@ -71,6 +71,15 @@ impl TestServer {
         format!("http://{}", self.running().otlp_grpc_addr)
     }
 
+    /// A connected gRPC channel to the OTLP/gRPC listener.
+    pub async fn grpc_channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(self.grpc_url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
     pub fn mcp_url(&self) -> String {
         format!("http://{}/mcp", self.running().mcp_addr)
     }

@@ -64,10 +64,11 @@ pub struct SeriesBody {
 /// How a cost total is made up, for summaries: nothing when all of it was
 /// reported by the agents.
 pub(crate) fn cost_parts(cost: f64, reported: f64) -> String {
+    use crate::query::is_zero_money;
     let computed = cost - reported;
-    if computed.abs() < 5e-7 {
+    if is_zero_money(&computed) {
         " (the agents' own estimates)".into()
-    } else if reported.abs() < 5e-7 {
+    } else if is_zero_money(&reported) {
         " (computed from tokens and list prices)".into()
     } else {
         format!(
@@ -168,13 +169,7 @@ pub(crate) async fn model_breakdown(
     let unpriced: Vec<String> = rows
         .iter()
         .filter(|r| r.unpriced_requests > 0)
-        .map(|r| {
-            if r.model.is_empty() {
-                "(no model)".into()
-            } else {
-                r.model.clone()
-            }
-        })
+        .map(|r| crate::query::model_label(&r.model))
         .collect();
     if !unpriced.is_empty() {
         let n = rows.iter().map(|r| r.unpriced_requests).sum();

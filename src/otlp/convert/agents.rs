@@ -109,12 +109,7 @@ pub(super) fn typed_event(
         (Agent::GeminiCli, "prompt_id") => super::set_once(&mut row.prompt_id, text()),
         (_, "decision") => super::set_once(&mut usage.decision, text()),
         // Durations arrive as strings (Codex) and as fractional numbers (Gemini).
-        (_, "duration_ms") => {
-            let ms = attrs::float_of(v)
-                .filter(|f| *f >= 0.0)
-                .map(|f| f.round() as i64);
-            super::set_once(&mut row.duration_ms, ms)
-        }
+        (_, "duration_ms") => super::set_once(&mut row.duration_ms, millis(v)),
         _ => false,
     }
 }
@@ -192,6 +187,17 @@ fn normalise_decision(raw: &str) -> String {
 /// `Tool.execute` span a `tool_result`. The span itself is stored too; the
 /// event is marked with the span it came from.
 pub(super) fn span_event(span: &Span, start_ns: i64, end_ns: i64) -> Option<EventRow> {
+    let model_call = matches!(
+        span.name.as_str(),
+        "ai.streamText.doStream"
+            | "ai.generateText.doGenerate"
+            | "ai.streamObject.doStream"
+            | "ai.generateObject.doGenerate"
+    );
+    // Most of OpenCode's spans (sql.execute, Config.get...) stand for no event.
+    if !model_call && span.name != "Tool.execute" {
+        return None;
+    }
     let failed = span.status.as_ref().map(|s| s.code) == Some(StatusCode::Error as i32);
     let attr = |key: &str| {
         span.attributes
@@ -221,13 +227,6 @@ pub(super) fn span_event(span: &Span, start_ns: i64, end_ns: i64) -> Option<Even
     };
     row.attrs
         .insert("derived_from_span".into(), span.name.clone().into());
-    let model_call = matches!(
-        span.name.as_str(),
-        "ai.streamText.doStream"
-            | "ai.generateText.doGenerate"
-            | "ai.streamObject.doStream"
-            | "ai.generateObject.doGenerate"
-    );
     if model_call {
         row.event_name = if failed { "api_error" } else { "api_request" }.into();
         let model = text("ai.response.model")
@@ -258,38 +257,12 @@ pub(super) fn span_event(span: &Span, start_ns: i64, end_ns: i64) -> Option<Even
         }
         return Some(row);
     }
-    if span.name == "Tool.execute" {
-        row.event_name = "tool_result".into();
-        row.tool_name = text("tool.name");
-        row.tool_use_id = text("tool.call_id");
-        row.success = Some(!failed);
-        row.error = error;
-        return Some(row);
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::normalise_decision;
-
-    #[test]
-    fn decisions_read_as_accept_or_reject() {
-        for (raw, want) in [
-            ("approved", "accept"),
-            ("approved_for_session", "accept"),
-            ("denied", "reject"),
-            ("abort", "reject"),
-            ("accept", "accept"),
-            ("auto_accept", "accept"),
-            ("modify", "accept"),
-            ("reject", "reject"),
-            ("cancel", "reject"),
-            ("later", "later"),
-        ] {
-            assert_eq!(normalise_decision(raw), want, "{raw}");
-        }
-    }
+    row.event_name = "tool_result".into();
+    row.tool_name = text("tool.name");
+    row.tool_use_id = text("tool.call_id");
+    row.success = Some(!failed);
+    row.error = error;
+    Some(row)
 }
 
 /// Sets the computed cost of an `api_request` from its tokens, and makes it
@@ -309,10 +282,8 @@ pub(super) fn price_request(row: &mut EventRow, pricing: &crate::pricing::Pricin
         reasoning: row.reasoning_tokens.unwrap_or(0),
     };
     row.computed_cost_usd = pricing.cost(model, tokens);
-    if row.cost_usd.is_none() && row.computed_cost_usd.is_some() {
-        row.cost_usd = row.computed_cost_usd;
-        row.cost_computed = true;
-    }
+    (row.cost_usd, row.cost_computed) =
+        crate::pricing::counted_cost(row.cost_usd, row.computed_cost_usd);
 }
 
 /// The first file a Codex `apply_patch` names (`*** Add File: x`,
@@ -331,13 +302,35 @@ pub(super) fn patch_path(arguments: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-#[test]
-fn patches_name_their_file() {
-    let patch = "*** Begin Patch\n*** Add File: hello.txt\n+line one\n*** End Patch";
-    assert_eq!(patch_path(patch).as_deref(), Some("hello.txt"));
-    assert_eq!(
-        patch_path("*** Begin Patch\n*** Update File: src/a.rs\n@@\n-x\n+y").as_deref(),
-        Some("src/a.rs")
-    );
-    assert_eq!(patch_path("{\"cmd\": \"ls\"}"), None);
+mod tests {
+    use super::{normalise_decision, patch_path};
+
+    #[test]
+    fn decisions_read_as_accept_or_reject() {
+        for (raw, want) in [
+            ("approved", "accept"),
+            ("approved_for_session", "accept"),
+            ("denied", "reject"),
+            ("abort", "reject"),
+            ("accept", "accept"),
+            ("auto_accept", "accept"),
+            ("modify", "accept"),
+            ("reject", "reject"),
+            ("cancel", "reject"),
+            ("later", "later"),
+        ] {
+            assert_eq!(normalise_decision(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn patches_name_their_file() {
+        let patch = "*** Begin Patch\n*** Add File: hello.txt\n+line one\n*** End Patch";
+        assert_eq!(patch_path(patch).as_deref(), Some("hello.txt"));
+        assert_eq!(
+            patch_path("*** Begin Patch\n*** Update File: src/a.rs\n@@\n-x\n+y").as_deref(),
+            Some("src/a.rs")
+        );
+        assert_eq!(patch_path("{\"cmd\": \"ls\"}"), None);
+    }
 }

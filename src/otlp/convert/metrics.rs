@@ -147,9 +147,7 @@ impl Converter {
         at: Path,
         read: fn(&P) -> Reading,
     ) {
-        let agent = scope
-            .agent
-            .or_else(|| crate::agent::Agent::from_record_name(&proto.name));
+        let agent = scope.agent_of(&proto.name);
         for (pi, p) in points.iter().enumerate() {
             self.rejects.seen();
             let (Some(start_ns), Some(time_ns)) = (nanos(p.start()), nanos(p.time())) else {

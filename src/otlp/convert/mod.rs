@@ -123,6 +123,12 @@ impl<'a> ScopeInfo<'a> {
                 .any(|r| r.key == kv.key && r.value == kv.value)
     }
 
+    /// The agent of a record named `name` (metric or span name) under this
+    /// scope: the scope's mark, else the name's.
+    pub(super) fn agent_of(&self, name: &str) -> Option<Agent> {
+        self.agent.or_else(|| Agent::from_record_name(name))
+    }
+
     fn resource_value(&self, key: &str) -> Option<&'a KeyValue> {
         self.resource.iter().rev().find(|kv| kv.key == key)
     }
@@ -242,7 +248,7 @@ impl Split {
         let claude_code = agent == Some(Agent::ClaudeCode);
         let mapped = scope
             .identity
-            .lookup(|k| lookup(k))
+            .lookup(lookup)
             .map(|d| (Some(d), Some(IdentityKind::Mapped)));
         let (developer, developer_kind) = mapped.unwrap_or_else(|| {
             let candidates = [

@@ -39,7 +39,7 @@ pub fn traces_to_batch(req: &ExportTraceServiceRequest, opts: &DecodeOptions) ->
                         continue;
                     }
                 };
-                let agent = scope.agent.or_else(|| Agent::from_record_name(&span.name));
+                let agent = scope.agent_of(&span.name);
                 let ctx_key = split.compute(&scope, &span.attributes, agent);
                 let mut row = span_row(span, &split, times, opts.capture_content);
                 row.dedup = dedup.key(&ctx_key, b"span", span);

@@ -12,6 +12,38 @@ const CLAUDE: &str = concat!(
     "/tests/fixtures/claude-code/v330_t3_json_tools_details/otlp/002_v1_logs.json"
 );
 
+/// Claude Code's `cost_usd` over the `api_request` records of [`CLAUDE`],
+/// read from the captured JSON.
+fn claude_code_reported_cost() -> f64 {
+    let body: serde_json::Value = serde_json::from_slice(&std::fs::read(CLAUDE).unwrap()).unwrap();
+    let mut sum = 0.0;
+    for rl in body["resourceLogs"].as_array().unwrap() {
+        for sl in rl["scopeLogs"].as_array().unwrap() {
+            for r in sl["logRecords"].as_array().unwrap() {
+                let attr = |k: &str| {
+                    r["attributes"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|kv| kv["key"] == k)
+                        .map(|kv| kv["value"].clone())
+                };
+                if attr("event.name").map(|v| v["stringValue"].clone())
+                    == Some(json!("api_request"))
+                {
+                    let v = attr("cost_usd").unwrap();
+                    sum += v["doubleValue"]
+                        .as_f64()
+                        .or_else(|| v["stringValue"].as_str().and_then(|s| s.parse().ok()))
+                        .unwrap();
+                }
+            }
+        }
+    }
+    assert!(sum > 0.0, "the capture has priced requests");
+    sum
+}
+
 /// (answered cost from api_hourly, from sessions, from raw events,
 /// unpriced requests from api_hourly, reported cost from raw events).
 async fn sums(store: &Store) -> (f64, f64, f64, i64, f64) {
@@ -51,7 +83,10 @@ async fn repricing_restates_computed_cost_and_only_that() {
     let (hourly, sessions, raw, unpriced, reported) = sums(&store).await;
     // The shipped table has no gpt-5.5: Codex's three requests count unpriced.
     assert_eq!(unpriced, 3);
-    assert!(reported > 0.0, "Claude Code reports its cost");
+    assert!(
+        (reported - claude_code_reported_cost()).abs() < 1e-12,
+        "Claude Code's own estimates are stored as sent: {reported}"
+    );
     assert!((hourly - reported).abs() < 1e-9 && (sessions - reported).abs() < 1e-9);
     assert!((raw - reported).abs() < 1e-9);
 
