@@ -34,3 +34,4 @@ pub mod rows;
 pub mod server;
 pub mod setup;
 pub mod store;
+pub mod web;

@@ -518,6 +518,9 @@ fn print_banner(config: &Config, server: &tokentally::server::RunningServer) {
     println!("  OTLP/HTTP:  http://{http}  (/v1/logs, /v1/metrics, /v1/traces)");
     println!("  MCP:        http://{mcp}/mcp");
     println!(
+        "  web view:   http://{mcp}/  (on the MCP listener; log in with a read, read:content or audit token)"
+    );
+    println!(
         "  ingest:     {}",
         if server.ingest_requires_token {
             "requires a token of scope ingest"

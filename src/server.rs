@@ -200,6 +200,11 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         mcp_hosts.push(mcp_addr.ip().to_string());
         mcp_hosts.extend(config.allowed_hosts.iter().cloned());
     }
+    let web = crate::web::WebState::new(&registry, audit.clone(), tokens.clone(), limiter.clone());
+    let web_app = crate::web::router(web).layer(axum::middleware::from_fn_with_state(
+        guard.clone(),
+        crate::http::guard::mcp_host_origin_guard,
+    ));
     let mcp_service = crate::mcp::mcp_service(
         registry,
         audit.clone(),
@@ -211,7 +216,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         },
     );
     let mcp_app = crate::http::mcp_router(mcp_service, guard)
-        .merge(crate::http::readiness_router(store.clone()));
+        .merge(crate::http::readiness_router(store.clone()))
+        .merge(web_app);
     tasks.push(serve_axum(
         mcp,
         mcp_app,

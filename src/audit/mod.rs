@@ -178,6 +178,19 @@ impl AuditRecord {
         outcome: Outcome,
         detail: &str,
     ) -> AuditRecord {
+        AuditRecord::request(principal, caller, method, outcome, detail)
+    }
+
+    /// The record of a request that is not a tool call (a web view login
+    /// or logout, a refusal): `method` is the HTTP method and path, never
+    /// the query string.
+    pub fn request(
+        principal: Option<&crate::auth::Principal>,
+        caller: Caller,
+        method: String,
+        outcome: Outcome,
+        detail: &str,
+    ) -> AuditRecord {
         AuditRecord {
             method: Some(method),
             outcome: outcome.as_str().to_string(),

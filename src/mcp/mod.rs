@@ -195,4 +195,4 @@ pub fn mcp_service(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -77,6 +77,11 @@ impl ToolDef {
                 .is_some()
     }
 
+    /// Whether the tool's argument schema names `arg`.
+    pub fn accepts(&self, arg: &str) -> bool {
+        known_arguments(self).iter().any(|k| k == arg)
+    }
+
     /// The MCP tool definition (every tool is read-only).
     pub fn definition(&self) -> Tool {
         Tool::new(self.name, self.description, Arc::new((self.input_schema)()))
@@ -341,6 +346,16 @@ impl Registry {
     pub fn with_rate_limiter(mut self, limiter: Arc<crate::ratelimit::RateLimiter>) -> Registry {
         self.limiter = Some(limiter);
         self
+    }
+
+    /// This registry without the per-token rate limit on tool calls: for a
+    /// surface that counts its own unit (the web view counts page views,
+    /// not the several tool calls one page makes).
+    pub fn without_rate_limit(&self) -> Registry {
+        Registry {
+            limiter: None,
+            ..self.clone()
+        }
     }
 
     /// Lets the audit tools read `log` (opened read-only).
