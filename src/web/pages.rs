@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::params::Params;
 use super::view::{
     self, Kind, SortLinks, bars, col, count, filters, link_col, money, next_page, notes,
-    range_line, stacked, stat, table,
+    range_line, stacked, stat, stat_vs, table,
 };
 use crate::audit::{AuditError, AuditLog, AuditSink, Caller, Outcome};
 use crate::auth::Principal;
@@ -524,12 +524,12 @@ async fn overview(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
         (range_line(&cost))
         (notes(&cost))
         section.stats aria-label="Headline numbers" {
-            (stat("Spend", &money(f(&t["cost_usd"])), ch(f(&t["cost_usd"]), f(&tb["cost_usd"]))))
-            (stat("Tokens", &count(total_tokens(t) as i64), ch(total_tokens(t), total_tokens(tb))))
-            (stat("Sessions", &count(f(&t["sessions"]) as i64), ch(f(&t["sessions"]), f(&tb["sessions"]))))
-            (stat("Active developers", &count(active_now as i64), ch(active_now, active_before)))
-            (stat("API errors", &count(f(&t["api_errors"]) as i64), ch(f(&t["api_errors"]), f(&tb["api_errors"]))))
-            (stat("Edit acceptance", &acc.map(view::percent).unwrap_or_else(|| "—".into()),
+            (stat_vs("Spend", &money(f(&t["cost_usd"])), ch(f(&t["cost_usd"]), f(&tb["cost_usd"]))))
+            (stat_vs("Tokens", &count(total_tokens(t) as i64), ch(total_tokens(t), total_tokens(tb))))
+            (stat_vs("Sessions", &count(f(&t["sessions"]) as i64), ch(f(&t["sessions"]), f(&tb["sessions"]))))
+            (stat_vs("Active developers", &count(active_now as i64), ch(active_now, active_before)))
+            (stat_vs("API errors", &count(f(&t["api_errors"]) as i64), ch(f(&t["api_errors"]), f(&tb["api_errors"]))))
+            (stat_vs("Edit acceptance", &acc.map(view::percent).unwrap_or_else(|| "—".into()),
                 match (acc, acc_before) { (Some(a), Some(b)) => view::change(a, b), _ => None }))
         }
         div.grid {
@@ -664,10 +664,10 @@ async fn developer(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> 
             p.note { "No usage of this developer in this range." }
         } @else {
             section.stats aria-label="Headline numbers" {
-                (stat("Spend", &money(f(&row["cost_usd"])), None))
-                (stat("Sessions", &count(f(&row["sessions"]) as i64), None))
-                (stat("API requests", &count(f(&row["api_requests"]) as i64), None))
-                (stat("Edit acceptance", &edits["acceptance_rate"].as_f64().map(view::percent).unwrap_or_else(|| "—".into()), None))
+                (stat("Spend", &money(f(&row["cost_usd"]))))
+                (stat("Sessions", &count(f(&row["sessions"]) as i64)))
+                (stat("API requests", &count(f(&row["api_requests"]) as i64)))
+                (stat("Edit acceptance", &edits["acceptance_rate"].as_f64().map(view::percent).unwrap_or_else(|| "—".into())))
             }
         }
         div.grid {
@@ -710,17 +710,6 @@ fn session_cols(p: &Params) -> Vec<view::Col<'_>> {
     ]
 }
 
-/// The orders `list_sessions` takes.
-const SESSION_SORTS: &[&str] = &[
-    "start",
-    "cost",
-    "duration",
-    "prompts",
-    "tokens",
-    "errors",
-    "tool_calls",
-];
-
 async fn sessions(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
     let list = ask
         .tool(
@@ -736,7 +725,7 @@ async fn sessions(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
         (range_line(&list))
         (notes(&list))
         p.sorts { "Sort by: "
-            @for s in SESSION_SORTS {
+            @for s in crate::query::sessions::SORT_KEYS {
                 @if *s == current { b { (s) } " " } @else {
                     a href=(p.href("/ui/sessions", &["sort_by", "cursor"], &[("sort_by", s)])) { (s) } " "
                 }
@@ -785,11 +774,11 @@ async fn session(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
         (notes(&tl))
         @if !s.is_null() {
             section.stats aria-label="Session totals" {
-                (stat("Cost", &money(f(&s["cost_usd"])), None))
-                (stat("Prompts", &count(f(&s["prompts"]) as i64), None))
-                (stat("API requests", &count(f(&s["api_requests"]) as i64), None))
-                (stat("Tool calls", &count(f(&s["tool_calls"]) as i64), None))
-                (stat("Duration", &view::cell(&s["duration_s"], Kind::Seconds), None))
+                (stat("Cost", &money(f(&s["cost_usd"]))))
+                (stat("Prompts", &count(f(&s["prompts"]) as i64)))
+                (stat("API requests", &count(f(&s["api_requests"]) as i64)))
+                (stat("Tool calls", &count(f(&s["tool_calls"]) as i64)))
+                (stat("Duration", &view::cell(&s["duration_s"], Kind::Seconds)))
             }
             p { "Developer " b { (s["developer"].as_str().unwrap_or("")) } ", agent " (s["agent"].as_str().unwrap_or("")) ", main model " (s["main_model"].as_str().unwrap_or("—"))
                 ", from " (view::cell(&s["start"], Kind::Time)) " to " (view::cell(&s["end"], Kind::Time)) "." }
@@ -828,7 +817,6 @@ fn event(e: &Value) -> Markup {
         ("tool_name", Kind::Text),
         ("model", Kind::Text),
         ("decision", Kind::Text),
-        ("output_tokens", Kind::Count),
         ("cost_usd", Kind::Money),
         ("duration_ms", Kind::Millis),
         ("status_code", Kind::Text),
@@ -837,6 +825,9 @@ fn event(e: &Value) -> Markup {
         if !e[key].is_null() {
             facts.push(view::cell(&e[key], kind));
         }
+    }
+    if let Some(n) = e["output_tokens"].as_i64() {
+        facts.push(format!("{} output tokens", count(n)));
     }
     if e["success"] == Value::Bool(false) {
         facts.push("failed".into());
@@ -891,10 +882,10 @@ async fn files(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
         }
         (notes(&edits))
         section.stats aria-label="Edit totals" {
-            (stat("Edits", &count(f(&edits["total_edits"]) as i64), None))
-            (stat("Accepted", &count(f(&edits["accepted"]) as i64), None))
-            (stat("Rejected", &count(f(&edits["rejected"]) as i64), None))
-            (stat("Acceptance rate", &edits["acceptance_rate"].as_f64().map(view::percent).unwrap_or_else(|| "—".into()), None))
+            (stat("Edits", &count(f(&edits["total_edits"]) as i64)))
+            (stat("Accepted", &count(f(&edits["accepted"]) as i64)))
+            (stat("Rejected", &count(f(&edits["rejected"]) as i64)))
+            (stat("Acceptance rate", &edits["acceptance_rate"].as_f64().map(view::percent).unwrap_or_else(|| "—".into())))
         }
         (table("Most edited files", &rows(&edits), &[
             col("file_path", "File", Kind::Text),
@@ -972,9 +963,9 @@ async fn health(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
         (range_line(&d))
         (notes(&d))
         section.stats aria-label="Inventory" {
-            (stat("Sessions", &count(f(&d["sessions"]) as i64), None))
-            (stat("First event", &view::cell(&d["first_event"], Kind::Time), None))
-            (stat("Last event", &view::cell(&d["last_event"], Kind::Time), None))
+            (stat("Sessions", &count(f(&d["sessions"]) as i64)))
+            (stat("First event", &view::cell(&d["first_event"], Kind::Time)))
+            (stat("Last event", &view::cell(&d["last_event"], Kind::Time)))
         }
         @if !gaps.is_empty() {
             section.hint aria-label="What is missing" {
@@ -1030,15 +1021,7 @@ async fn audit(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
         ),
         _ => None,
     };
-    let records: Vec<Value> = rows(&log)
-        .into_iter()
-        .map(|r| {
-            let mut flat = r["record"].clone();
-            flat["seq"] = r["seq"].clone();
-            flat["time"] = r["time"].clone();
-            flat
-        })
-        .collect();
+    let records = rows(&log);
     let list = |key: &str| summary[key].as_array().cloned().unwrap_or_default();
     Ok(html! {
         h1 { "Audit" }
@@ -1051,8 +1034,8 @@ async fn audit(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
         (range_line(&summary))
         (notes(&summary))
         section.stats aria-label="Audit totals" {
-            (stat("Requests", &count(f(&summary["total"]) as i64), None))
-            (stat("Denied", &count(f(&summary["denied"]) as i64), None))
+            (stat("Requests", &count(f(&summary["total"]) as i64)))
+            (stat("Denied", &count(f(&summary["denied"]) as i64)))
         }
         div.grid {
             (table("Calls per tool", &list("by_tool"), &[

@@ -313,8 +313,18 @@ impl SortLinks {
     }
 }
 
+/// One headline number.
+pub fn stat(label: &str, now: &str) -> Markup {
+    html! {
+        div.stat {
+            div.label { (label) }
+            div.value data-stat=(label) { (now) }
+        }
+    }
+}
+
 /// One headline number, with its change against the previous period.
-pub fn stat(label: &str, now: &str, change: Option<f64>) -> Markup {
+pub fn stat_vs(label: &str, now: &str, change: Option<f64>) -> Markup {
     html! {
         div.stat {
             div.label { (label) }
