@@ -56,6 +56,9 @@ pub struct Config {
     pub otlp_http_addr: SocketAddr,
     /// MCP streamable HTTP listen address (served at `/mcp`).
     pub mcp_addr: SocketAddr,
+    /// Web view listen address; unset, the web view is served on the MCP
+    /// listener (at `/`).
+    pub ui_addr: Option<SocketAddr>,
     /// Token requirement for OTLP ingest.
     pub ingest_auth: IngestAuth,
     /// Store prompt text, responses, API bodies and tool input contents.
@@ -208,6 +211,7 @@ impl Default for Config {
             otlp_grpc_addr: SocketAddr::from(([127, 0, 0, 1], 4317)),
             otlp_http_addr: SocketAddr::from(([127, 0, 0, 1], 4318)),
             mcp_addr: SocketAddr::from(([127, 0, 0, 1], 4319)),
+            ui_addr: None,
             ingest_auth: IngestAuth::Auto,
             capture_content: false,
             retention_days: None,

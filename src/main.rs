@@ -124,6 +124,9 @@ struct ServeArgs {
     /// MCP listen address (endpoint /mcp).
     #[arg(long, value_parser = parse_listen_addr)]
     mcp: Option<SocketAddr>,
+    /// Serve the web view on its own address (default: on the MCP listener, at /).
+    #[arg(long, value_parser = parse_listen_addr)]
+    ui: Option<SocketAddr>,
     /// Delete data older than this (e.g. 90d); default keeps everything.
     #[arg(long)]
     retention: Option<String>,
@@ -488,6 +491,9 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(a) = args.mcp {
         config.mcp_addr = a;
+    }
+    if let Some(a) = args.ui {
+        config.ui_addr = Some(a);
     }
     if let Some(r) = &args.retention {
         let days = parse_duration(r)?.as_secs().div_ceil(86_400);

@@ -59,6 +59,9 @@ pub struct RunningServer {
     pub otlp_grpc_addr: SocketAddr,
     /// Bound MCP address (endpoint `/mcp`).
     pub mcp_addr: SocketAddr,
+    /// Where the web view is served: its own listener's address, or the
+    /// MCP address when it shares that listener.
+    pub ui_addr: SocketAddr,
     /// Tokens created on this first start (secrets shown once), if any.
     pub bootstrap_tokens: Vec<(TokenInfo, String)>,
     /// Whether OTLP ingest requires an ingest token.
@@ -105,6 +108,11 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     )
     .await?;
     let (mcp, mcp_addr) = bind(config.mcp_addr, "MCP", "--mcp (mcp_addr)").await?;
+    let ui = match config.ui_addr {
+        Some(addr) => Some(bind(addr, "web view", "--ui (ui_addr)").await?),
+        None => None,
+    };
+    let ui_addr = ui.as_ref().map_or(mcp_addr, |(_, a)| *a);
     let store = Store::open(&config.data_dir, StoreOptions::from_config(&config))?;
     let tokens =
         TokenStore::open(&config.data_dir).map_err(|e| ServerError::Auth(e.to_string()))?;
@@ -130,7 +138,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         limiter: limiter.clone(),
         audit: audit.clone(),
         host_check: HostCheck::new(
-            &[otlp_http_addr, otlp_grpc_addr, mcp_addr],
+            &[otlp_http_addr, otlp_grpc_addr, mcp_addr, ui_addr],
             &config.allowed_hosts,
             &config.allowed_origins,
         ),
@@ -215,9 +223,17 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             sse_keep_alive: None,
         },
     );
-    let mcp_app = crate::http::mcp_router(mcp_service, guard)
-        .merge(crate::http::readiness_router(store.clone()))
-        .merge(web_app);
+    let mut mcp_app = crate::http::mcp_router(mcp_service, guard)
+        .merge(crate::http::readiness_router(store.clone()));
+    match ui {
+        Some((listener, _)) => tasks.push(serve_axum(
+            listener,
+            web_app,
+            config.connections.clone(),
+            cancel.clone(),
+        )),
+        None => mcp_app = mcp_app.merge(web_app),
+    }
     tasks.push(serve_axum(
         mcp,
         mcp_app,
@@ -236,6 +252,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         otlp_http_addr,
         otlp_grpc_addr,
         mcp_addr,
+        ui_addr,
         bootstrap_tokens,
         ingest_requires_token,
         store,

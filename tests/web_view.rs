@@ -425,3 +425,35 @@ async fn a_real_browser_walks_every_page() {
     drop(driver);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_web_view_can_have_a_listener_of_its_own() {
+    let server = TestServer::start_with(|c| c.ui_addr = Some("127.0.0.1:0".parse().unwrap())).await;
+    let r = server.running();
+    assert_ne!(r.ui_addr, r.mcp_addr);
+    let own = server
+        .http
+        .get(format!("http://{}/ui/login", r.ui_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    assert!(own.text().await.unwrap().contains("name=\"token\""));
+    // Not on the MCP listener then, and /mcp is not on the web listener.
+    let on_mcp = server
+        .http
+        .get(format!("http://{}/ui/login", r.mcp_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_mcp.status(), 404);
+    let mcp_on_ui = server
+        .http
+        .post(format!("http://{}/mcp", r.ui_addr))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mcp_on_ui.status(), 404);
+    server.stop().await;
+}
