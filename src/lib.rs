@@ -25,6 +25,7 @@ pub mod demo;
 pub mod duration;
 pub mod grpc;
 pub mod http;
+pub mod import;
 pub mod mcp;
 pub mod otlp;
 pub mod pricing;

@@ -93,6 +93,25 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         prices: Option<std::path::PathBuf>,
     },
+    /// Store OTLP export requests from files: OTLP/JSON (one request, or
+    /// JSON Lines as the OpenTelemetry Collector's file exporter writes),
+    /// OTLP/protobuf, gzip or zstd compressed or not. Records already
+    /// stored are not stored again.
+    Import {
+        /// Files to read.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// Signal of protobuf files whose name does not say it: logs, metrics or traces.
+        #[arg(long, value_parser = parse_signal)]
+        signal: Option<tokentally::otlp::Signal>,
+    },
+    /// Copy the databases (telemetry, tokens, audit log) into a new
+    /// directory with SQLite's online backup; a running server keeps
+    /// working meanwhile. Serve the copy with `--data-dir DIR`.
+    Backup {
+        /// Directory to write the copy into (created; never overwritten).
+        dir: std::path::PathBuf,
+    },
     /// Delete data older than the retention period now.
     Prune {
         /// Keep this much, e.g. 90d, 3months, 1 week.
@@ -398,6 +417,23 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Import { files, signal } => {
+            let config = load_config(&store)?;
+            import(&config, &files, signal).await
+        }
+        Command::Backup { dir } => {
+            let config = load_config(&store)?;
+            let data_dir = existing_data_dir(&config)?.data_dir.clone();
+            let copied = tokio::task::spawn_blocking(move || {
+                tokentally::store::backup::backup(&data_dir, &dir, |_, _, _| {})
+            })
+            .await??;
+            for c in &copied {
+                println!("copied {} ({} bytes)", c.path.display(), c.bytes);
+            }
+            println!("serve the copy with: tokentally --data-dir <that directory> serve");
+            Ok(())
+        }
         Command::Prune { retention } => {
             let config = load_config(&store)?;
             let keep = parse_duration(&retention)?;
@@ -687,6 +723,53 @@ fn audit(config: Config, action: AuditAction) -> anyhow::Result<()> {
             let stdout = std::io::stdout();
             log.export_jsonl(&mut stdout.lock(), since)?;
         }
+    }
+    Ok(())
+}
+
+fn parse_signal(s: &str) -> Result<tokentally::otlp::Signal, String> {
+    use tokentally::otlp::Signal;
+    match s {
+        "logs" => Ok(Signal::Logs),
+        "metrics" => Ok(Signal::Metrics),
+        "traces" | "spans" => Ok(Signal::Traces),
+        other => Err(format!(
+            "{other:?} is not a signal: logs, metrics or traces"
+        )),
+    }
+}
+
+async fn import(
+    config: &Config,
+    files: &[std::path::PathBuf],
+    signal: Option<tokentally::otlp::Signal>,
+) -> anyhow::Result<()> {
+    let store = tokentally::store::Store::open(
+        &config.data_dir,
+        tokentally::store::StoreOptions::from_config(config),
+    )?;
+    let opts = tokentally::otlp::DecodeOptions::from_config(config)?;
+    let bar = indicatif::ProgressBar::new(tokentally::import::total_bytes(files));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {eta} left")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let result = tokentally::import::import(&store, &opts, files, signal, |n| bar.inc(n)).await;
+    bar.finish_and_clear();
+    store.close().await?;
+    let r = result?;
+    println!(
+        "read {} file(s), {} export request(s): stored {} record(s), {} already stored, {} refused",
+        r.files, r.requests, r.stored, r.duplicates, r.refused_records
+    );
+    for (place, why) in &r.failures {
+        eprintln!("not imported: {place}: {why}");
+    }
+    if !r.failures.is_empty() {
+        bail!(
+            "{} request(s), line(s) or file(s) could not be read (listed above); everything else was stored",
+            r.failures.len()
+        );
     }
     Ok(())
 }

@@ -17,7 +17,9 @@ mod log;
 mod redact;
 mod report;
 
-pub use log::{AuditEntry, AuditLog, ProblemKind, VerifyProblem, VerifyReport, Witness};
+pub use log::{
+    AUDIT_FILE_NAME, AuditEntry, AuditLog, ProblemKind, VerifyProblem, VerifyReport, Witness,
+};
 pub use redact::redact_arguments;
 
 use crate::auth::redact_secrets;

@@ -20,6 +20,7 @@
 //! back SQLite connections to the query layer. `schema.sql` is the contract
 //! with the query layer.
 
+pub mod backup;
 pub mod event_time;
 pub mod hist;
 mod insert;

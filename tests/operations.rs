@@ -1,0 +1,189 @@
+//! Day-to-day operations from the command line: `import` stores exactly the
+//! records of a Collector-style JSON Lines file (a bad line reported with
+//! its place, nothing else lost, a second import storing nothing new), and
+//! `backup` makes a copy that answers every question as the original does.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn tokentally(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tokentally"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("TOKENTALLY_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Records in one OTLP/JSON export request, counted from the JSON itself.
+fn records(v: &Value) -> u64 {
+    let arr = |v: &Value, k: &str| v[k].as_array().cloned().unwrap_or_default();
+    let mut n = 0;
+    for rl in arr(v, "resourceLogs") {
+        for sl in arr(&rl, "scopeLogs") {
+            n += arr(&sl, "logRecords").len() as u64;
+        }
+    }
+    for rm in arr(v, "resourceMetrics") {
+        for sm in arr(&rm, "scopeMetrics") {
+            for m in arr(&sm, "metrics") {
+                for kind in [
+                    "gauge",
+                    "sum",
+                    "histogram",
+                    "exponentialHistogram",
+                    "summary",
+                ] {
+                    n += arr(&m[kind], "dataPoints").len() as u64;
+                }
+            }
+        }
+    }
+    for rs in arr(v, "resourceSpans") {
+        for ss in arr(&rs, "scopeSpans") {
+            n += arr(&ss, "spans").len() as u64;
+        }
+    }
+    n
+}
+
+#[test]
+fn import_stores_exactly_the_records_of_a_collector_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The Collector's file exporter: one export request a line, signals mixed.
+    let mut lines = Vec::new();
+    let mut expected = 0;
+    let mut log_records = 0;
+    for rel in common::CAPTURES.iter().filter(|f| f.ends_with(".json")) {
+        let v: Value = serde_json::from_slice(&common::fixture(rel)).unwrap();
+        expected += records(&v);
+        log_records += records(&serde_json::json!({"resourceLogs": v["resourceLogs"]}));
+        lines.push(v.to_string());
+    }
+    assert!(
+        expected > 100 && log_records > 20,
+        "{expected} {log_records}"
+    );
+    lines.insert(3, "{\"truncated\": ".to_string());
+    let file = dir.path().join("otel-export.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let file = file.to_str().unwrap();
+
+    let out = tokentally(&data, &["import", file]);
+    assert!(!out.status.success(), "a bad line must fail the command");
+    let err = stderr(&out);
+    assert!(
+        err.contains("otel-export.jsonl:4") && err.contains("not JSON"),
+        "{err}"
+    );
+    let said = stdout(&out);
+    assert!(
+        said.contains(&format!(
+            "stored {expected} record(s), 0 already stored, 0 refused"
+        )),
+        "{said}"
+    );
+    // The events are those of the file, by name.
+    let described = tokentally(
+        &data,
+        &["query", "describe_data", r#"{"since":"2020-01-01"}"#],
+    );
+    let v: Value = serde_json::from_slice(&described.stdout).unwrap();
+    let events: u64 = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "event")
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(events, log_records);
+
+    // Again: nothing new.
+    let again = tokentally(&data, &["import", file]);
+    assert!(
+        stdout(&again).contains(&format!("stored 0 record(s), {expected} already stored")),
+        "{}",
+        stdout(&again)
+    );
+    // A protobuf capture takes its signal from its name.
+    let pb = common::fixture_path("claude-code/v330_t4_pb_write/otlp/002_v1_logs.pb");
+    let out = tokentally(&data, &["import", pb.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let renamed = dir.path().join("dump.bin");
+    std::fs::copy(&pb, &renamed).unwrap();
+    let out = tokentally(&data, &["import", renamed.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--signal"), "{}", stderr(&out));
+    let out = tokentally(
+        &data,
+        &["import", "--signal", "logs", renamed.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("stored 0 record(s)"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_backup_answers_as_the_original_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let out = tokentally(&data, &["demo", "--events", "3000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Something in the audit log too.
+    let out = tokentally(
+        &data,
+        &["token", "create", "--name", "r", "--scope", "read"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let copy = dir.path().join("copy");
+    let out = tokentally(&data, &["backup", copy.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("tokentally.db"), "{}", stdout(&out));
+    let until = jiff::Timestamp::now().to_string();
+    let args = format!(r#"{{"since":"2020-01-01","until":"{until}","limit":1000}}"#);
+    for tool in [
+        "cost_by_developer",
+        "model_breakdown",
+        "top_edited_files",
+        "tool_latency",
+    ] {
+        let a = tokentally(&data, &["query", tool, &args]);
+        let b = tokentally(&copy, &["query", tool, &args]);
+        assert!(a.status.success() && b.status.success(), "{tool}");
+        let (a, b): (Value, Value) = (
+            serde_json::from_slice(&a.stdout).unwrap(),
+            serde_json::from_slice(&b.stdout).unwrap(),
+        );
+        assert!(!a["rows"].as_array().unwrap().is_empty(), "{tool}");
+        assert_eq!(a["rows"], b["rows"], "{tool}");
+    }
+    let tokens = tokentally(&copy, &["token", "list"]);
+    assert!(
+        stdout(&tokens).contains(r#""name":"r","scope":"read""#),
+        "{}",
+        stdout(&tokens)
+    );
+    // Never over an existing copy.
+    let out = tokentally(&data, &["backup", copy.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+}
