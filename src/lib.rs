@@ -31,6 +31,7 @@ pub mod otlp;
 pub mod pricing;
 pub mod query;
 pub mod ratelimit;
+pub mod report;
 pub mod rows;
 pub mod server;
 pub mod setup;

@@ -93,6 +93,27 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         prices: Option<std::path::PathBuf>,
     },
+    /// A usage report: spend by developer, team and model against the
+    /// period before, most edited files, slowest tools, error rates, data
+    /// gaps; every number a tool's answer.
+    Report {
+        /// The period: last_week (default), this_week, last_month, this_month,
+        /// yesterday, today, 7d, 30d, or a date to start from.
+        #[arg(long, default_value = "last_week")]
+        period: String,
+        /// End of the period (default: as the period says, or now).
+        #[arg(long)]
+        until: Option<String>,
+        /// IANA time zone of days and weeks (default UTC).
+        #[arg(long)]
+        timezone: Option<String>,
+        /// markdown, html or json.
+        #[arg(long, value_enum, default_value = "markdown")]
+        format: tokentally::report::Format,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Store OTLP export requests from files: OTLP/JSON (one request, or
     /// JSON Lines as the OpenTelemetry Collector's file exporter writes),
     /// OTLP/protobuf, gzip or zstd compressed or not. Records already
@@ -417,6 +438,24 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Report {
+            period,
+            until,
+            timezone,
+            format,
+            out,
+        } => {
+            let config = load_config(&store)?;
+            let mut base = serde_json::Map::new();
+            base.insert("since".into(), period.into());
+            if let Some(u) = until {
+                base.insert("until".into(), u.into());
+            }
+            if let Some(tz) = timezone {
+                base.insert("timezone".into(), tz.into());
+            }
+            report(existing_data_dir(&config)?, &base, format, out.as_deref()).await
+        }
         Command::Import { files, signal } => {
             let config = load_config(&store)?;
             import(&config, &files, signal).await
@@ -727,6 +766,64 @@ fn audit(config: Config, action: AuditAction) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The registry the local CLI asks, as an unrestricted audit-scope
+/// principal (whoever can read the data directory can read everything).
+fn local_registry(
+    config: &Config,
+    store: &tokentally::store::Store,
+) -> (tokentally::mcp::Registry, tokentally::auth::Principal) {
+    let ctx = tokentally::query::ToolContext::over_store(store.clone(), config.query.clone());
+    let principal = tokentally::auth::Principal {
+        token_id: 0,
+        token_name: "local-cli".into(),
+        scope: tokentally::auth::Scope::Audit,
+        developers: Vec::new(),
+    };
+    let mut registry = tokentally::mcp::Registry::new(ctx);
+    if let Ok(log) = tokentally::audit::AuditLog::open_read_only(&config.data_dir) {
+        registry = registry.with_audit_log(std::sync::Arc::new(log));
+    }
+    (registry, principal)
+}
+
+async fn report(
+    config: &Config,
+    base: &serde_json::Map<String, serde_json::Value>,
+    format: tokentally::report::Format,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let store = tokentally::store::Store::open(
+        &config.data_dir,
+        tokentally::store::StoreOptions::from_config(config),
+    )?;
+    let (registry, principal) = local_registry(config, &store);
+    let mut errors = Vec::new();
+    let report = tokentally::report::build(base, async |tool, args| {
+        let reply = registry
+            .call(&principal, tool, serde_json::Value::Object(args))
+            .await;
+        if reply.is_error {
+            errors.push(format!("{tool}: {}", reply.text));
+        }
+        reply.structured
+    })
+    .await;
+    store.close().await?;
+    if let Some(e) = errors.first() {
+        bail!("{e}");
+    }
+    let text = report.render(format);
+    match out {
+        Some(path) => {
+            std::fs::write(path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("report written to {}", path.display());
+        }
+        None => print_out(&text)?,
+    }
+    Ok(())
+}
+
 fn parse_signal(s: &str) -> Result<tokentally::otlp::Signal, String> {
     use tokentally::otlp::Signal;
     match s {
@@ -781,19 +878,7 @@ async fn query(config: Config, tool: &str, arguments: &str) -> anyhow::Result<()
         &config.data_dir,
         tokentally::store::StoreOptions::from_config(&config),
     )?;
-    let ctx = tokentally::query::ToolContext::over_store(store.clone(), config.query.clone());
-    // Whoever can read the data directory can read everything: the local CLI
-    // runs as an unrestricted audit-scope principal.
-    let principal = tokentally::auth::Principal {
-        token_id: 0,
-        token_name: "local-cli".into(),
-        scope: tokentally::auth::Scope::Audit,
-        developers: Vec::new(),
-    };
-    let mut registry = tokentally::mcp::Registry::new(ctx);
-    if let Ok(log) = tokentally::audit::AuditLog::open_read_only(&config.data_dir) {
-        registry = registry.with_audit_log(std::sync::Arc::new(log));
-    }
+    let (registry, principal) = local_registry(&config, &store);
     let reply = registry.call(&principal, tool, args).await;
     print_out(&serde_json::to_string_pretty(&reply.structured)?)?;
     eprintln!("{}", reply.text);

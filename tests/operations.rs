@@ -187,3 +187,135 @@ fn a_backup_answers_as_the_original_does() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
 }
+
+#[test]
+fn the_report_states_the_tools_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let out = tokentally(&data, &["demo", "--events", "3000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let until = jiff::Timestamp::now();
+    let since = until - jiff::SignedDuration::from_hours(24 * 7);
+    let (s, u) = (since.to_string(), until.to_string());
+    let out = tokentally(
+        &data,
+        &["report", "--period", &s, "--until", &u, "--format", "json"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let args = format!(r#"{{"since":"{s}","until":"{u}","limit":1000}}"#);
+    let cost: Value =
+        serde_json::from_slice(&tokentally(&data, &["query", "cost_by_developer", &args]).stdout)
+            .unwrap();
+    assert_eq!(report["total"]["cost_usd"], cost["totals"]["cost_usd"]);
+    let rows = cost["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    assert_eq!(report["developers"].as_array().unwrap().len(), rows.len());
+    for (r, t) in report["developers"].as_array().unwrap().iter().zip(rows) {
+        assert_eq!(r["key"], t["developer"]);
+        assert_eq!(r["cost_usd"], t["cost_usd"]);
+        assert_eq!(r["requests"], t["api_requests"]);
+    }
+    // The week before, asked the same way.
+    let before = since - jiff::SignedDuration::from_hours(24 * 7);
+    let args = format!(r#"{{"since":"{before}","until":"{s}","limit":1000}}"#);
+    let prev: Value =
+        serde_json::from_slice(&tokentally(&data, &["query", "cost_by_developer", &args]).stdout)
+            .unwrap();
+    assert_eq!(
+        report["total"]["previous_cost_usd"],
+        prev["totals"]["cost_usd"]
+    );
+    let models: Value = serde_json::from_slice(
+        &tokentally(
+            &data,
+            &[
+                "query",
+                "model_breakdown",
+                &format!(r#"{{"since":"{s}","until":"{u}","limit":1000}}"#),
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let m0 = &models["rows"][0];
+    let r0 = report["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == m0["model"])
+        .unwrap();
+    assert_eq!(r0["cost_usd"], m0["cost_usd"]);
+
+    // Markdown and HTML say the same numbers.
+    let md = tokentally(&data, &["report", "--period", &s, "--until", &u]);
+    let md = stdout(&md);
+    let top = &rows[0];
+    let spend = tokentally::web::view::money(top["cost_usd"].as_f64().unwrap());
+    assert!(
+        md.contains(&format!(
+            "| {} | {spend} |",
+            top["developer"].as_str().unwrap()
+        )),
+        "{md}"
+    );
+    assert!(md.contains("## Spend by model") && md.contains("## Slowest tools"));
+    let html_file = dir.path().join("r.html");
+    let out = tokentally(
+        &data,
+        &[
+            "report",
+            "--period",
+            &s,
+            "--until",
+            &u,
+            "--format",
+            "html",
+            "--out",
+            html_file.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = std::fs::read_to_string(&html_file).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains(&spend));
+    assert!(!html.contains("<script"));
+}
+
+#[tokio::test]
+async fn the_report_is_offered_over_mcp_as_a_prompt() {
+    let server = common::TestServer::start().await;
+    let token = server.bootstrap_token("read");
+    let mut s = common::mcp::Session::open(&server.mcp_url(), &token).await;
+    let list = s.request("prompts/list", serde_json::json!({})).await;
+    let names: Vec<String> = list.result()["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["weekly_report", "cost_spike_investigation"]);
+    let got = s
+        .request(
+            "prompts/get",
+            serde_json::json!({"name": "weekly_report", "arguments": {"period": "last_month"}}),
+        )
+        .await;
+    let text = got.result()["messages"][0]["content"]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("cost_by_developer") && text.contains("last_month"),
+        "{text}"
+    );
+    let bad = s
+        .request("prompts/get", serde_json::json!({"name": "nope"}))
+        .await;
+    assert!(
+        bad.json.as_ref().unwrap()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("weekly_report")
+    );
+    server.stop().await;
+}

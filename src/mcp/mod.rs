@@ -11,6 +11,7 @@
 pub mod args;
 pub mod audit;
 pub mod audit_tools;
+pub mod prompts;
 pub mod registry;
 pub mod reply;
 pub mod tools;
@@ -20,8 +21,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, Implementation, ListPromptsResult, ListToolsResult, PaginatedRequestParams,
+    ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -86,9 +88,14 @@ pub fn to_call_tool_result(reply: &ToolReply) -> CallToolResult {
 
 impl ServerHandler for TokentallyMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("tokentally", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .build(),
+        )
+        .with_server_info(Implementation::new("tokentally", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS)
     }
 
     async fn list_tools(
@@ -102,6 +109,35 @@ impl ServerHandler for TokentallyMcp {
         Ok(ListToolsResult::with_all_items(
             self.registry.list(&principal),
         ))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let may_query = principal_of(&context).is_some_and(|p| p.scope.can_query());
+        Ok(ListPromptsResult::with_all_items(if may_query {
+            prompts::list()
+        } else {
+            Vec::new()
+        }))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        if !principal_of(&context).is_some_and(|p| p.scope.can_query()) {
+            return Err(McpError::invalid_request(
+                "no verified query token on this request",
+                None,
+            ));
+        }
+        prompts::get(&request.name, &request.arguments.unwrap_or_default())
+            .map(Into::into)
+            .map_err(|e| McpError::invalid_params(e, None))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

@@ -266,15 +266,6 @@ fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or(0.0)
 }
 
-/// The period just before the answer's range, as RFC 3339 `since`/`until`.
-fn previous_range(answer: &Value) -> Option<(String, String)> {
-    let since: jiff::Timestamp = answer["range"]["since"].as_str()?.parse().ok()?;
-    let until: jiff::Timestamp = answer["range"]["until"].as_str()?.parse().ok()?;
-    let span = until.as_nanosecond() - since.as_nanosecond();
-    let before = jiff::Timestamp::from_nanosecond(since.as_nanosecond() - span).ok()?;
-    Some((before.to_string(), since.to_string()))
-}
-
 fn total_tokens(t: &Value) -> f64 {
     [
         "input_tokens",
@@ -404,7 +395,7 @@ async fn overview(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
         )
         .await?;
     let previous =
-        previous_range(&cost).map(|(s, u)| p.with("since", Some(&s)).with("until", Some(&u)));
+        view::previous_range(&cost).map(|(s, u)| p.with("since", Some(&s)).with("until", Some(&u)));
     let total = |bucket: &'static str| [("bucket", Value::from(bucket)), limit(1)];
     let active = ask
         .tool(

@@ -344,6 +344,15 @@ pub fn change(now: f64, before: f64) -> Option<f64> {
     (before != 0.0).then(|| (now - before) / before)
 }
 
+/// The period just before an answer's range, as RFC 3339 `since`/`until`.
+pub fn previous_range(answer: &Value) -> Option<(String, String)> {
+    let since: jiff::Timestamp = answer["range"]["since"].as_str()?.parse().ok()?;
+    let until: jiff::Timestamp = answer["range"]["until"].as_str()?.parse().ok()?;
+    let span = until.as_nanosecond() - since.as_nanosecond();
+    let before = jiff::Timestamp::from_nanosecond(since.as_nanosecond() - span).ok()?;
+    Some((before.to_string(), since.to_string()))
+}
+
 /// US dollars: cents from one dollar up, four decimals below.
 pub fn money(v: f64) -> String {
     if v.abs() >= 1.0 {
