@@ -338,6 +338,41 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_example_config_names_every_key_with_its_default() {
+        let text = include_str!("../examples/tokentally.toml");
+        let example: Config = toml::from_str(text).unwrap_or_else(|e| unreachable!("{e}"));
+        let mut want = toml::Value::try_from(Config::default()).unwrap_or_else(|e| unreachable!("{e}"));
+        let mut got = toml::Value::try_from(example).unwrap_or_else(|e| unreachable!("{e}"));
+        for v in [&mut want, &mut got] {
+            if let Some(t) = v.as_table_mut() {
+                t.remove("data_dir");
+            }
+        }
+        assert_eq!(got, want, "examples/tokentally.toml must state the defaults");
+        // Keys without a default value are there, commented out.
+        for key in ["ui_addr", "retention_days", "file = "] {
+            assert!(text.contains(&format!("# {key}")), "{key} missing");
+        }
+        // Every key of the defaults is written out (not left to its default).
+        let raw: toml::Value = toml::from_str(text).unwrap_or_else(|e| unreachable!("{e}"));
+        fn keys(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+            if let Some(t) = v.as_table() {
+                for (k, v) in t {
+                    let name = format!("{prefix}{k}");
+                    keys(v, &format!("{name}."), out);
+                    out.push(name);
+                }
+            }
+        }
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        keys(&want, "", &mut a);
+        keys(&raw, "", &mut b);
+        for k in a {
+            assert!(b.contains(&k), "{k} is not in examples/tokentally.toml");
+        }
+    }
+
     use super::*;
 
     #[test]
