@@ -342,14 +342,18 @@ mod tests {
     fn the_example_config_names_every_key_with_its_default() {
         let text = include_str!("../examples/tokentally.toml");
         let example: Config = toml::from_str(text).unwrap_or_else(|e| unreachable!("{e}"));
-        let mut want = toml::Value::try_from(Config::default()).unwrap_or_else(|e| unreachable!("{e}"));
+        let mut want =
+            toml::Value::try_from(Config::default()).unwrap_or_else(|e| unreachable!("{e}"));
         let mut got = toml::Value::try_from(example).unwrap_or_else(|e| unreachable!("{e}"));
         for v in [&mut want, &mut got] {
             if let Some(t) = v.as_table_mut() {
                 t.remove("data_dir");
             }
         }
-        assert_eq!(got, want, "examples/tokentally.toml must state the defaults");
+        assert_eq!(
+            got, want,
+            "examples/tokentally.toml must state the defaults"
+        );
         // Keys without a default value are there, commented out.
         for key in ["ui_addr", "retention_days", "file = "] {
             assert!(text.contains(&format!("# {key}")), "{key} missing");

@@ -36,4 +36,5 @@ pub mod rows;
 pub mod server;
 pub mod setup;
 pub mod store;
+pub mod tabular;
 pub mod web;

@@ -57,6 +57,13 @@ enum Command {
         /// Tool arguments as a JSON object.
         #[arg(default_value = "{}")]
         arguments: String,
+        /// One argument as name=value (repeatable; numbers and true/false are
+        /// read as such), on top of the JSON object.
+        #[arg(long = "arg", value_name = "NAME=VALUE")]
+        args: Vec<String>,
+        /// json (default, the whole answer), table, csv or markdown (the rows).
+        #[arg(long, value_enum, default_value = "json")]
+        format: tokentally::tabular::Format,
     },
     /// Fill a separate demo store with a generated team (40 developers, 30
     /// days ending now, sent through the real ingest path); `serve --demo`
@@ -414,11 +421,18 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
         Command::Audit { action } => {
             audit(existing_data_dir(&load_config(&store)?)?.clone(), action)
         }
-        Command::Query { tool, arguments } => {
+        Command::Query {
+            tool,
+            arguments,
+            args,
+            format,
+        } => {
+            let arguments = query_arguments(&arguments, &args)?;
             query(
                 existing_data_dir(&load_config(&store)?)?.clone(),
                 &tool,
-                &arguments,
+                arguments,
+                format,
             )
             .await
         }
@@ -871,17 +885,45 @@ async fn import(
     Ok(())
 }
 
-async fn query(config: Config, tool: &str, arguments: &str) -> anyhow::Result<()> {
-    let args: serde_json::Value =
-        serde_json::from_str(arguments).context("arguments must be a JSON object")?;
+/// The JSON object of `query`'s arguments with each `--arg name=value` on top.
+fn query_arguments(json: &str, pairs: &[String]) -> anyhow::Result<serde_json::Value> {
+    let mut args: serde_json::Value =
+        serde_json::from_str(json).context("arguments must be a JSON object")?;
+    let Some(obj) = args.as_object_mut() else {
+        bail!("arguments must be a JSON object, e.g. '{{\"since\":\"7d\"}}'");
+    };
+    for pair in pairs {
+        let Some((name, value)) = pair.split_once('=') else {
+            bail!("--arg {pair:?} must be name=value, e.g. --arg since=7d");
+        };
+        let value = match serde_json::from_str::<serde_json::Value>(value) {
+            Ok(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => v,
+            _ => serde_json::Value::String(value.to_string()),
+        };
+        obj.insert(name.trim().to_string(), value);
+    }
+    Ok(args)
+}
+
+async fn query(
+    config: Config,
+    tool: &str,
+    args: serde_json::Value,
+    format: tokentally::tabular::Format,
+) -> anyhow::Result<()> {
     let store = tokentally::store::Store::open(
         &config.data_dir,
         tokentally::store::StoreOptions::from_config(&config),
     )?;
     let (registry, principal) = local_registry(&config, &store);
     let reply = registry.call(&principal, tool, args).await;
-    print_out(&serde_json::to_string_pretty(&reply.structured)?)?;
-    eprintln!("{}", reply.text);
+    if reply.is_error || format == tokentally::tabular::Format::Json {
+        print_out(&serde_json::to_string_pretty(&reply.structured)?)?;
+        eprintln!("{}", reply.text);
+    } else {
+        let summary = reply.text.lines().next().unwrap_or("");
+        print_out(tokentally::tabular::render(&reply.structured, summary, format).trim_end())?;
+    }
     store.close().await?;
     if reply.is_error {
         bail!("the tool reported an error");

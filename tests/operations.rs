@@ -247,6 +247,51 @@ fn the_report_states_the_tools_numbers() {
         .unwrap();
     assert_eq!(r0["cost_usd"], m0["cost_usd"]);
 
+    // The same answer for people and spreadsheets, arguments given one by one.
+    let csv = tokentally(
+        &data,
+        &[
+            "query",
+            "cost_by_developer",
+            "--arg",
+            &format!("since={s}"),
+            "--arg",
+            &format!("until={u}"),
+            "--arg",
+            "limit=1000",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(csv.status.success(), "{}", stderr(&csv));
+    let csv = stdout(&csv);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), rows.len() + 1, "{csv}");
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let dev_col = header.iter().position(|h| *h == "developer").unwrap();
+    let cost_col = header.iter().position(|h| *h == "cost_usd").unwrap();
+    let first: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(first[dev_col], rows[0]["developer"].as_str().unwrap());
+    assert_eq!(
+        first[cost_col].parse::<f64>().unwrap(),
+        rows[0]["cost_usd"].as_f64().unwrap()
+    );
+    let two = tokentally(
+        &data,
+        &[
+            "query",
+            "cost_by_developer",
+            &format!(r#"{{"since":"{s}"}}"#),
+            "--arg",
+            "limit=2",
+            "--format",
+            "markdown",
+        ],
+    );
+    assert_eq!(stdout(&two).lines().count(), 4, "{}", stdout(&two));
+    let bad = tokentally(&data, &["query", "cost_by_developer", "--arg", "since"]);
+    assert!(!bad.status.success() && stderr(&bad).contains("name=value"));
+
     // Markdown and HTML say the same numbers.
     let md = tokentally(&data, &["report", "--period", &s, "--until", &u]);
     let md = stdout(&md);
