@@ -22,6 +22,7 @@ pub mod config;
 pub mod content;
 pub mod datadir;
 pub mod demo;
+pub mod doctor;
 pub mod duration;
 pub mod grpc;
 pub mod http;

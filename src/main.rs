@@ -100,6 +100,14 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         prices: Option<std::path::PathBuf>,
     },
+    /// Check a running server and its store and say what to fix: listeners,
+    /// the data directory's permissions, what data arrives from which agents
+    /// and versions, senders' clocks, tokens about to expire.
+    Doctor {
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// A usage report: spend by developer, team and model against the
     /// period before, most edited files, slowest tools, error rates, data
     /// gaps; every number a tool's answer.
@@ -452,6 +460,30 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Doctor { json } => {
+            let config = load_config(&store)?;
+            let checks = tokentally::doctor::run(&config).await;
+            if json {
+                print_out(&serde_json::to_string_pretty(&checks)?)?;
+            } else {
+                for c in &checks {
+                    let mark = match c.level {
+                        tokentally::doctor::Level::Ok => "ok  ",
+                        tokentally::doctor::Level::Warn => "warn",
+                        tokentally::doctor::Level::Fail => "FAIL",
+                    };
+                    print_out(&format!("{mark}  {}: {}", c.what, c.detail))?;
+                }
+            }
+            let failed = checks
+                .iter()
+                .filter(|c| c.level == tokentally::doctor::Level::Fail)
+                .count();
+            if failed > 0 {
+                bail!("{failed} check(s) failed");
+            }
+            Ok(())
+        }
         Command::Report {
             period,
             until,
@@ -780,26 +812,6 @@ fn audit(config: Config, action: AuditAction) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The registry the local CLI asks, as an unrestricted audit-scope
-/// principal (whoever can read the data directory can read everything).
-fn local_registry(
-    config: &Config,
-    store: &tokentally::store::Store,
-) -> (tokentally::mcp::Registry, tokentally::auth::Principal) {
-    let ctx = tokentally::query::ToolContext::over_store(store.clone(), config.query.clone());
-    let principal = tokentally::auth::Principal {
-        token_id: 0,
-        token_name: "local-cli".into(),
-        scope: tokentally::auth::Scope::Audit,
-        developers: Vec::new(),
-    };
-    let mut registry = tokentally::mcp::Registry::new(ctx);
-    if let Ok(log) = tokentally::audit::AuditLog::open_read_only(&config.data_dir) {
-        registry = registry.with_audit_log(std::sync::Arc::new(log));
-    }
-    (registry, principal)
-}
-
 async fn report(
     config: &Config,
     base: &serde_json::Map<String, serde_json::Value>,
@@ -810,7 +822,7 @@ async fn report(
         &config.data_dir,
         tokentally::store::StoreOptions::from_config(config),
     )?;
-    let (registry, principal) = local_registry(config, &store);
+    let (registry, principal) = tokentally::mcp::Registry::local(config, &store);
     let mut errors = Vec::new();
     let report = tokentally::report::build(base, async |tool, args| {
         let reply = registry
@@ -915,7 +927,7 @@ async fn query(
         &config.data_dir,
         tokentally::store::StoreOptions::from_config(&config),
     )?;
-    let (registry, principal) = local_registry(&config, &store);
+    let (registry, principal) = tokentally::mcp::Registry::local(&config, &store);
     let reply = registry.call(&principal, tool, args).await;
     if reply.is_error || format == tokentally::tabular::Format::Json {
         print_out(&serde_json::to_string_pretty(&reply.structured)?)?;

@@ -364,3 +364,80 @@ async fn the_report_is_offered_over_mcp_as_a_prompt() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn doctor_says_what_works_and_what_to_fix() {
+    let server = common::TestServer::start().await;
+    server
+        .post_fixture("claude-code/v330_t3_json_tools_details/otlp/002_v1_logs.json")
+        .await;
+    let tokens = tokentally::auth::TokenStore::open(server.dir.path()).unwrap();
+    tokens
+        .create(
+            "short-lived",
+            tokentally::auth::Scope::Read,
+            &[],
+            Some(std::time::Duration::from_secs(86_400)),
+        )
+        .unwrap();
+    let mut config = server.config.clone();
+    let r = server.running();
+    config.otlp_http_addr = r.otlp_http_addr;
+    config.otlp_grpc_addr = r.otlp_grpc_addr;
+    config.mcp_addr = r.mcp_addr;
+    let checks = tokentally::doctor::run(&config).await;
+    let find = |what: &str| {
+        checks
+            .iter()
+            .filter(|c| c.what == what)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    use tokentally::doctor::Level;
+    for what in ["OTLP/HTTP", "MCP", "OTLP/gRPC", "store", "agents"] {
+        assert!(
+            find(what).iter().all(|c| c.level == Level::Ok) && !find(what).is_empty(),
+            "{what}: {checks:?}"
+        );
+    }
+    assert!(
+        find("agents")[0].detail.contains("claude_code 2.1.330"),
+        "{checks:?}"
+    );
+    // The capture's events, the last of them as stamped, and old enough to warn.
+    let sent: Value = serde_json::from_slice(&common::fixture(
+        "claude-code/v330_t3_json_tools_details/otlp/002_v1_logs.json",
+    ))
+    .unwrap();
+    let events = &find("events")[0];
+    assert!(
+        events.detail.starts_with(&format!(
+            "{} stored, the last at 2026-11-21T17:12:40.869+00:00",
+            records(&sent)
+        )),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.level,
+        Level::Warn,
+        "a day without events is worth a look"
+    );
+    assert!(
+        find("tokens")
+            .iter()
+            .any(|c| c.level == Level::Warn && c.detail.contains("short-lived")),
+        "{checks:?}"
+    );
+    assert!(find("metrics").iter().all(|c| c.level == Level::Warn));
+
+    // Stopped (its data dir kept): the listeners fail, the store does not.
+    let mut server = server;
+    server.server.take().unwrap().shutdown().await.unwrap();
+    let checks = tokentally::doctor::run(&config).await;
+    let down: Vec<_> = checks
+        .iter()
+        .filter(|c| c.level == Level::Fail)
+        .map(|c| c.what.as_str())
+        .collect();
+    assert_eq!(down, vec!["OTLP/HTTP", "MCP", "OTLP/gRPC"], "{checks:?}");
+}

@@ -342,6 +342,28 @@ impl Registry {
         }
     }
 
+    /// The registry of the local command line over `store`, with the
+    /// audit log when there is one, and its caller: an unrestricted
+    /// audit-scope principal, since whoever can read the data directory
+    /// can read everything in it.
+    pub fn local(
+        config: &crate::config::Config,
+        store: &crate::store::Store,
+    ) -> (Registry, Principal) {
+        let ctx = ToolContext::over_store(store.clone(), config.query.clone());
+        let principal = Principal {
+            token_id: 0,
+            token_name: "local-cli".into(),
+            scope: crate::auth::Scope::Audit,
+            developers: Vec::new(),
+        };
+        let mut registry = Registry::new(ctx);
+        if let Ok(log) = AuditLog::open_read_only(&config.data_dir) {
+            registry = registry.with_audit_log(Arc::new(log));
+        }
+        (registry, principal)
+    }
+
     /// Counts every tool call against its token's rate limit.
     pub fn with_rate_limiter(mut self, limiter: Arc<crate::ratelimit::RateLimiter>) -> Registry {
         self.limiter = Some(limiter);
