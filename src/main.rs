@@ -79,6 +79,17 @@ enum Command {
         /// claude-code, codex, gemini or opencode.
         #[arg(value_enum)]
         agent: SetupAgent,
+        /// Create a read token of this name (and NAME-ingest, when ingest
+        /// needs a token) and put the secrets in the output.
+        #[arg(long, value_name = "NAME")]
+        create_tokens: Option<String>,
+        /// Scope of the `claude mcp add` line: user, project or local.
+        #[arg(long, value_parser = ["user", "project", "local"])]
+        mcp_scope: Option<String>,
+        /// Claude Code only: merge the environment into this settings file
+        /// (~/.claude/settings.json, or the managed-settings path).
+        #[arg(long, value_name = "PATH")]
+        write: Option<std::path::PathBuf>,
     },
     /// Print the price table computed cost uses (the shipped list prices
     /// with the config's override file on top), or convert LiteLLM's price
@@ -374,7 +385,12 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
             serve(config, args).await
         }
         Command::Serve(args) => serve(load_config(&store)?, args).await,
-        Command::Setup { agent } => {
+        Command::Setup {
+            agent,
+            create_tokens,
+            mcp_scope,
+            write,
+        } => {
             let agent = match agent {
                 SetupAgent::ClaudeCode => tokentally::agent::Agent::ClaudeCode,
                 SetupAgent::Codex => tokentally::agent::Agent::Codex,
@@ -382,7 +398,51 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
                 SetupAgent::Opencode => tokentally::agent::Agent::Opencode,
             };
             let config = load_config(&store)?;
-            print_out(&tokentally::setup::instructions(agent, &config))
+            if write.is_some() && agent != tokentally::agent::Agent::ClaudeCode {
+                bail!(
+                    "--write is for Claude Code's settings file; the other agents' text says where it goes"
+                );
+            }
+            let mut secrets = tokentally::setup::Secrets {
+                mcp_scope,
+                ..Default::default()
+            };
+            if let Some(name) = create_tokens {
+                let tokens = tokentally::auth::TokenStore::open(&config.data_dir)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let (_, read) = tokens
+                    .create(&name, tokentally::auth::Scope::Read, &[], None)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                secrets.read = Some(read);
+                if config.ingest_requires_token() {
+                    let (_, ingest) = tokens
+                        .create(
+                            &format!("{name}-ingest"),
+                            tokentally::auth::Scope::Ingest,
+                            &[],
+                            None,
+                        )
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    secrets.ingest = Some(ingest);
+                }
+                eprintln!(
+                    "created token {name} (read){}; its secret is shown once, below",
+                    if secrets.ingest.is_some() {
+                        format!(" and {name}-ingest (ingest)")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            if let Some(path) = write {
+                let env = tokentally::setup::claude_code_env(&config, &secrets);
+                tokentally::setup::write_claude_settings(&path, &env)
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                eprintln!("merged the telemetry environment into {}", path.display());
+            }
+            print_out(&tokentally::setup::instructions_with(
+                agent, &config, &secrets,
+            ))
         }
         Command::Prices {
             from_litellm,

@@ -441,3 +441,58 @@ async fn doctor_says_what_works_and_what_to_fix() {
         .collect();
     assert_eq!(down, vec!["OTLP/HTTP", "MCP", "OTLP/gRPC"], "{checks:?}");
 }
+
+#[tokio::test]
+async fn setup_writes_claude_codes_settings_and_a_working_token() {
+    let server = common::TestServer::start().await;
+    let settings = server.dir.path().join("home/.claude/settings.json");
+    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    std::fs::write(&settings, r#"{"model": "opus"}"#).unwrap();
+    let out = tokentally(
+        server.dir.path(),
+        &[
+            "setup",
+            "claude-code",
+            "--create-tokens",
+            "alice",
+            "--mcp-scope",
+            "user",
+            "--write",
+            settings.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let written: Value = serde_json::from_slice(&std::fs::read(&settings).unwrap()).unwrap();
+    assert_eq!(written["model"], "opus");
+    assert_eq!(written["env"]["CLAUDE_CODE_ENABLE_TELEMETRY"], "1");
+    assert_eq!(
+        written["env"]["OTEL_EXPORTER_OTLP_PROTOCOL"],
+        "http/protobuf"
+    );
+    assert_eq!(
+        written["env"]["OTEL_EXPORTER_OTLP_ENDPOINT"],
+        "http://127.0.0.1:4318"
+    );
+    // The printed block is the same JSON.
+    let start = text.find("{\n").unwrap();
+    let end = text.find("\n}\n").unwrap();
+    let block: Value = serde_json::from_str(&text[start..end + 2]).unwrap();
+    assert_eq!(block["env"], written["env"]);
+    // The claude mcp add line carries a fresh read token that the server takes.
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("claude mcp add --transport http --scope user tokentally "))
+        .unwrap();
+    let secret = line
+        .split("Bearer ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string();
+    assert!(secret.starts_with("tt_"), "{line}");
+    let mut s = common::mcp::Session::open(&server.mcp_url(), &secret).await;
+    let r = s.call_ok("describe_data", serde_json::json!({})).await;
+    assert!(r.get("rows").is_some(), "{r}");
+    server.stop().await;
+}
