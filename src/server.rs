@@ -301,9 +301,25 @@ fn serve_axum(
                 continue;
             };
             let Ok(svc) = make.call(peer).await;
+            // Ambiguous body framing is refused before any handler runs
+            // (see `http::framing`: hyper hides it from the request).
+            let ambiguous = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let seen = ambiguous.clone();
+            let svc =
+                tower::service_fn(move |req: axum::extract::Request<hyper::body::Incoming>| {
+                    let mut inner = svc.clone();
+                    let refused = seen.load(std::sync::atomic::Ordering::Acquire);
+                    async move {
+                        if refused {
+                            return Ok(crate::http::framing::refusal());
+                        }
+                        inner.call(req).await
+                    }
+                });
+            let io = crate::http::framing::Scanned::new(stream, ambiguous);
             let conn = builder
                 .serve_connection_with_upgrades(
-                    TokioIo::new(stream),
+                    TokioIo::new(io),
                     hyper_util::service::TowerToHyperService::new(svc),
                 )
                 .into_owned();

@@ -1,6 +1,7 @@
 //! HTTP transports: the OTLP/HTTP receiver and the `/mcp` endpoint, each an
 //! axum router built from shared state so it can be tested without sockets.
 
+pub mod framing;
 pub mod guard;
 pub mod otlp;
 

@@ -515,3 +515,33 @@ async fn slow_headers_are_timed_out_and_connections_per_address_capped() {
     assert!(ok, "a normal client was not served");
     t.stop().await;
 }
+
+/// A request with both `Content-Length` and `Transfer-Encoding` (the shape
+/// of request smuggling) is refused on every HTTP listener, and nothing of
+/// it is stored.
+#[tokio::test]
+async fn content_length_with_transfer_encoding_is_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = start().await;
+    let body = br#"{"resourceLogs":[]}"#;
+    let chunked = format!(
+        "{:x}\r\n{}\r\n0\r\n\r\n",
+        body.len(),
+        String::from_utf8_lossy(body)
+    );
+    for (addr, path) in [
+        (t.running().otlp_http_addr, "/v1/logs"),
+        (t.running().mcp_addr, "/mcp"),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n{chunked}"
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+        let head = String::from_utf8_lossy(&buf);
+        assert!(head.starts_with("HTTP/1.1 400"), "{addr}{path}: {head}");
+    }
+}
