@@ -286,7 +286,11 @@ mod tests {
 
     fn scan(parts: &[&[u8]]) -> bool {
         let mut s = FramingScan::default();
-        parts.iter().fold(false, |seen, p| s.feed(p) || seen)
+        let mut seen = false;
+        for p in parts {
+            seen |= s.feed(p);
+        }
+        seen
     }
 
     #[test]
