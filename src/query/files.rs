@@ -105,12 +105,26 @@ pub fn top_edited_files(
         )));
     }
     let mut edits: BTreeMap<String, Edit> = BTreeMap::new();
+    // Repository and branch are read only when the question filters by
+    // them: the resource attribute is JSON, costly to read on every edit.
+    let repo_col = if f.repository.is_some() {
+        "CAST(json_extract(c.resource_attrs, '$.\"repo.name\"') AS TEXT)"
+    } else {
+        "NULL"
+    };
+    let (repo_event, branch_event) = if f.repository.is_some() || f.branch.is_some() {
+        ("e.repository", "e.branch")
+    } else {
+        ("NULL", "NULL")
+    };
     let mut sql = Sql::default();
     sql.bind(
-        "SELECT e.tool_use_id, e.id, e.event_name, e.tool_name, e.file_path, e.decision, c.developer, c.session_ref, \
-         e.repository, e.branch, CAST(json_extract(c.resource_attrs, '$.\"repo.name\"') AS TEXT) \
-         FROM events e JOIN contexts c ON c.id = e.context_id \
-         WHERE e.time_ns >= ? AND e.time_ns < ? AND e.event_name IN ('tool_decision', 'tool_result')",
+        &format!(
+            "SELECT e.tool_use_id, e.id, e.event_name, e.tool_name, e.file_path, e.decision, c.developer, c.session_ref, \
+             {repo_event}, {branch_event}, {repo_col} \
+             FROM events e JOIN contexts c ON c.id = e.context_id \
+             WHERE e.time_ns >= ? AND e.time_ns < ? AND e.event_name IN ('tool_decision', 'tool_result')"
+        ),
         [int(range.since_ns), int(range.until_ns)],
     );
     tools_in(&mut sql, "e.tool_name", tool);
@@ -144,12 +158,14 @@ pub fn top_edited_files(
     }
     let mut sql = Sql::default();
     sql.bind(
-        "SELECT s.tool_use_id, s.id, s.tool_name, s.file_path, \
-         (SELECT b.decision FROM spans b WHERE b.trace_id = s.trace_id AND b.parent_span_id = s.span_id \
-          AND b.name = 'claude_code.tool.blocked_on_user' ORDER BY b.id LIMIT 1), \
-         c.developer, c.session_ref, CAST(json_extract(c.resource_attrs, '$.\"repo.name\"') AS TEXT) \
-         FROM spans s JOIN contexts c ON c.id = s.context_id \
-         WHERE s.start_ns >= ? AND s.start_ns < ? AND s.name = 'claude_code.tool'",
+        &format!(
+            "SELECT s.tool_use_id, s.id, s.tool_name, s.file_path, \
+             (SELECT b.decision FROM spans b WHERE b.trace_id = s.trace_id AND b.parent_span_id = s.span_id \
+              AND b.name = 'claude_code.tool.blocked_on_user' ORDER BY b.id LIMIT 1), \
+             c.developer, c.session_ref, {repo_col} \
+             FROM spans s JOIN contexts c ON c.id = s.context_id \
+             WHERE s.start_ns >= ? AND s.start_ns < ? AND s.name = 'claude_code.tool'"
+        ),
         [int(range.since_ns), int(range.until_ns)],
     );
     tools_in(&mut sql, "s.tool_name", tool);

@@ -342,3 +342,48 @@ async fn latency_with_partial_hour_edges_matches_raw_records() {
         assert_eq!(row["errors"], errors as i64, "{model}");
     }
 }
+
+#[tokio::test]
+async fn top_edited_files_filters_by_branch_and_repository() {
+    let (ctx, ds) = generated_ctx();
+    let p = principal(Scope::Read, &[]);
+    let edit_results = |keep: &dyn Fn(&crate::query::fixture::generated::Record) -> bool| {
+        ds.records
+            .iter()
+            .filter(|r| {
+                r.ev.event_name == "tool_result"
+                    && crate::query::files::EDIT_TOOLS
+                        .contains(&r.ev.tool_name.as_deref().unwrap_or(""))
+                    && keep(r)
+            })
+            .count() as i64
+    };
+    let main = edit_results(&|r| r.ev.branch.as_deref() == Some("main"));
+    let r = call_tool(
+        &ctx,
+        &p,
+        "top_edited_files",
+        json!({"since": ALL, "branch": "main"}),
+    )
+    .await;
+    assert!(main > 0);
+    assert_eq!(r.structured["total_edits"], main, "{}", r.text);
+    let repo = ds
+        .records
+        .iter()
+        .find_map(|r| r.ev.repository.clone())
+        .unwrap();
+    let in_repo = edit_results(&|r| r.ev.repository.as_deref() == Some(repo.as_str()));
+    let r = call_tool(
+        &ctx,
+        &p,
+        "top_edited_files",
+        json!({"since": ALL, "repository": repo}),
+    )
+    .await;
+    assert!(in_repo > 0);
+    assert_eq!(r.structured["total_edits"], in_repo, "{}", r.text);
+    // Unfiltered, every edit counts.
+    let all = call_tool(&ctx, &p, "top_edited_files", json!({"since": ALL})).await;
+    assert!(all.structured["total_edits"].as_i64().unwrap() > main);
+}
