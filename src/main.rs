@@ -872,6 +872,32 @@ fn audit(config: Config, action: AuditAction) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The report's questions asked through the local registry.
+struct LocalAsk<'a> {
+    registry: &'a tokentally::mcp::Registry,
+    principal: &'a tokentally::auth::Principal,
+    errors: Vec<String>,
+}
+
+impl tokentally::report::Ask for LocalAsk<'_> {
+    fn ask<'s>(
+        &'s mut self,
+        tool: &'static str,
+        args: serde_json::Map<String, serde_json::Value>,
+    ) -> futures::future::BoxFuture<'s, serde_json::Value> {
+        Box::pin(async move {
+            let reply = self
+                .registry
+                .call(self.principal, tool, serde_json::Value::Object(args))
+                .await;
+            if reply.is_error {
+                self.errors.push(format!("{tool}: {}", reply.text));
+            }
+            reply.structured
+        })
+    }
+}
+
 async fn report(
     config: &Config,
     base: &serde_json::Map<String, serde_json::Value>,
@@ -883,17 +909,13 @@ async fn report(
         tokentally::store::StoreOptions::from_config(config),
     )?;
     let (registry, principal) = tokentally::mcp::Registry::local(config, &store);
-    let mut errors = Vec::new();
-    let report = tokentally::report::build(base, async |tool, args| {
-        let reply = registry
-            .call(&principal, tool, serde_json::Value::Object(args))
-            .await;
-        if reply.is_error {
-            errors.push(format!("{tool}: {}", reply.text));
-        }
-        reply.structured
-    })
-    .await;
+    let mut asker = LocalAsk {
+        registry: &registry,
+        principal: &principal,
+        errors: Vec::new(),
+    };
+    let report = tokentally::report::build(base, &mut asker).await;
+    let errors = asker.errors;
     store.close().await?;
     if let Some(e) = errors.first() {
         bail!("{e}");

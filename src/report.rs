@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use futures::future::BoxFuture;
 use maud::{DOCTYPE, Markup, html};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -107,19 +108,24 @@ fn spend(now: &Value, before: &Value, key: &str, requests: &str, errors: &str) -
         .unwrap_or_default()
 }
 
+/// How the report asks a tool: the surface's own way (the registry for the
+/// command line, the audited asker of the web view), as the caller.
+pub trait Ask: Send {
+    /// The structured answer of `tool` for `args` (a tool error is the
+    /// answer's `error`).
+    fn ask<'a>(&'a mut self, tool: &'static str, args: Map<String, Value>) -> BoxFuture<'a, Value>;
+}
+
 /// Builds the report for the period `base` names (`since`, `until`,
-/// `timezone`), asking each tool through `ask(tool, arguments)`.
-pub async fn build<F>(base: &Map<String, Value>, mut ask: F) -> Report
-where
-    F: AsyncFnMut(&'static str, Map<String, Value>) -> Value,
-{
+/// `timezone`), asking each tool through `asker`.
+pub async fn build(base: &Map<String, Value>, asker: &mut dyn Ask) -> Report {
     let mut answers = Vec::new();
     let mut call = async |tool: &'static str, extra: Value, range: &Map<String, Value>| {
         let mut args = range.clone();
         if let Value::Object(m) = extra {
             args.extend(m);
         }
-        let answer = ask(tool, args.clone()).await;
+        let answer = asker.ask(tool, args.clone()).await;
         answers.push(json!({"tool": tool, "arguments": args, "answer": answer.clone()}));
         answer
     };
@@ -339,9 +345,9 @@ impl Report {
         out
     }
 
-    /// The report as one self-contained HTML page (its style inline in
-    /// the file; no script).
-    pub fn html(&self) -> String {
+    /// The report's content as HTML (headings, headline numbers, tables),
+    /// for a page of its own or the web view's frame.
+    pub fn body(&self) -> Markup {
         let spend_rows = |rows: &[Spend]| -> Vec<Value> {
             rows.iter()
                 .map(|s| {
@@ -362,6 +368,46 @@ impl Report {
                 col("error_rate", "Error rate", Kind::Text),
             ]
         };
+        html! {
+            h1 { "Coding-agent usage report" }
+            p.range { (period(&self.range)) "; compared with " (period(&self.previous_range)) "." }
+            section.stats {
+                (view::stat_vs("Spend", &money(self.total.cost_usd), self.total.change))
+                (view::stat("API requests", &view::count(self.total.requests)))
+                (view::stat("Error rate", &error_rate(&self.total)))
+            }
+            (table("Spend by developer", &spend_rows(&self.developers), &spend_cols(), None))
+            (table("Spend by team", &spend_rows(&self.teams), &spend_cols(), None))
+            (table("Spend by model", &spend_rows(&self.models), &spend_cols(), None))
+            (table("Most edited files", self.files["rows"].as_array().map(Vec::as_slice).unwrap_or(&[]), &[
+                col("file_path", "File", Kind::Text),
+                col("edits", "Edits", Kind::Count),
+                col("accepted", "Accepted", Kind::Count),
+                col("rejected", "Rejected", Kind::Count),
+                col("acceptance_rate", "Acceptance", Kind::Ratio),
+            ], None))
+            (table("Slowest tools", &self.slowest_tools, &[
+                col("tool_name", "Tool", Kind::Text),
+                col("calls", "Calls", Kind::Count),
+                col("success_rate", "Success", Kind::Ratio),
+                col("p50_ms", "p50", Kind::Millis),
+                col("p95_ms", "p95", Kind::Millis),
+                col("p99_ms", "p99", Kind::Millis),
+            ], None))
+            @if !self.gaps.is_empty() {
+                h2 { "Data gaps" }
+                ul { @for g in &self.gaps { li { (g) } } }
+            }
+            @if !self.notes.is_empty() {
+                h2 { "Notes" }
+                ul { @for n in &self.notes { li.note { (n) } } }
+            }
+        }
+    }
+
+    /// The report as one self-contained HTML page (its style inline in
+    /// the file; no script).
+    pub fn html(&self) -> String {
         let page: Markup = html! {
             (DOCTYPE)
             html lang="en" {
@@ -371,41 +417,7 @@ impl Report {
                     title { "Coding-agent usage report" }
                     style { (maud::PreEscaped(include_str!("web/style.css"))) }
                 }
-                body { main {
-                    h1 { "Coding-agent usage report" }
-                    p.range { (period(&self.range)) "; compared with " (period(&self.previous_range)) "." }
-                    section.stats {
-                        (view::stat_vs("Spend", &money(self.total.cost_usd), self.total.change))
-                        (view::stat("API requests", &view::count(self.total.requests)))
-                        (view::stat("Error rate", &error_rate(&self.total)))
-                    }
-                    (table("Spend by developer", &spend_rows(&self.developers), &spend_cols(), None))
-                    (table("Spend by team", &spend_rows(&self.teams), &spend_cols(), None))
-                    (table("Spend by model", &spend_rows(&self.models), &spend_cols(), None))
-                    (table("Most edited files", self.files["rows"].as_array().map(Vec::as_slice).unwrap_or(&[]), &[
-                        col("file_path", "File", Kind::Text),
-                        col("edits", "Edits", Kind::Count),
-                        col("accepted", "Accepted", Kind::Count),
-                        col("rejected", "Rejected", Kind::Count),
-                        col("acceptance_rate", "Acceptance", Kind::Ratio),
-                    ], None))
-                    (table("Slowest tools", &self.slowest_tools, &[
-                        col("tool_name", "Tool", Kind::Text),
-                        col("calls", "Calls", Kind::Count),
-                        col("success_rate", "Success", Kind::Ratio),
-                        col("p50_ms", "p50", Kind::Millis),
-                        col("p95_ms", "p95", Kind::Millis),
-                        col("p99_ms", "p99", Kind::Millis),
-                    ], None))
-                    @if !self.gaps.is_empty() {
-                        h2 { "Data gaps" }
-                        ul { @for g in &self.gaps { li { (g) } } }
-                    }
-                    @if !self.notes.is_empty() {
-                        h2 { "Notes" }
-                        ul { @for n in &self.notes { li.note { (n) } } }
-                    }
-                } }
+                body { main { (self.body()) } }
             }
         };
         page.into_string()

@@ -298,6 +298,7 @@ async fn a_real_browser_walks_every_page() {
         ("files", "Files"),
         ("tools", "Tools and latency"),
         ("health", "Data health"),
+        ("report", "Coding-agent usage report"),
         ("audit", "Audit"),
     ] {
         c.goto(&format!("{base}/ui/{page}?{range}")).await.unwrap();

@@ -231,6 +231,11 @@ pub const PAGES: &[PageDef] = &[
         audit_only: false,
     },
     PageDef {
+        name: "report",
+        title: "Report",
+        audit_only: false,
+    },
+    PageDef {
         name: "audit",
         title: "Audit",
         audit_only: true,
@@ -254,6 +259,7 @@ pub async fn render(name: &str, ask: &mut Ask<'_>, p: &Params) -> Result<Markup,
         "tools" => tools(ask, p).await,
         "health" => health(ask, p).await,
         "audit" => audit(ask, p).await,
+        "report" => report(ask, p).await,
         _ => Ok(html! { p.error { "No such page." } }),
     }
 }
@@ -1082,4 +1088,54 @@ async fn audit(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
         ], None))
         (next_page(&log, &p.link("/ui/audit", &["cursor", "verify"])))
     })
+}
+
+/// The usage report `tokentally report` writes, for the period of the
+/// page's filters (default last week), every call audited.
+async fn report(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
+    let mut base = Map::new();
+    base.insert(
+        "since".into(),
+        Value::from(p.get("since").unwrap_or("last_week")),
+    );
+    for k in ["until", "timezone"] {
+        if let Some(v) = p.get(k) {
+            base.insert(k.into(), Value::from(v));
+        }
+    }
+    let mut asker = ReportAsk { ask, failure: None };
+    let report = crate::report::build(&base, &mut asker).await;
+    if let Some(e) = asker.failure {
+        return Err(e);
+    }
+    Ok(html! {
+        (filters("/ui/report", p, &["since", "until", "timezone"], &[]))
+        (report.body())
+        p.note { "The same report: " code { "tokentally report --format markdown|html|json" } ", or the weekly_report prompt over MCP." }
+    })
+}
+
+/// The report's questions asked through the page's audited [`Ask`]; the
+/// first audit failure fails the page.
+struct ReportAsk<'p, 'a> {
+    ask: &'p mut Ask<'a>,
+    failure: Option<AuditError>,
+}
+
+impl crate::report::Ask for ReportAsk<'_, '_> {
+    fn ask<'s>(
+        &'s mut self,
+        tool: &'static str,
+        args: Map<String, Value>,
+    ) -> futures::future::BoxFuture<'s, Value> {
+        Box::pin(async move {
+            match self.ask.tool(tool, tool, args).await {
+                Ok(v) => v,
+                Err(e) => {
+                    self.failure.get_or_insert(e);
+                    Value::Null
+                }
+            }
+        })
+    }
 }

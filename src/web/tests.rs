@@ -162,6 +162,7 @@ fn every_page(session: &str, developer: &str) -> Vec<String> {
         format!("/ui/files?{r}"),
         format!("/ui/tools?{r}"),
         format!("/ui/health?{r}"),
+        format!("/ui/report?{r}"),
     ]
 }
 
@@ -228,6 +229,22 @@ async fn the_overview_shows_the_tools_numbers_for_the_same_arguments() {
         page.body
             .contains(&view::money(top["cost_usd"].as_f64().unwrap_or(-1.0)))
     );
+
+    // The report page states the same spend for the same period.
+    let report = f
+        .get(
+            &cookie,
+            &format!("/ui/report?since={}&until={}", enc(since), enc(until)),
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    assert!(
+        report
+            .body
+            .contains(&format!(r#"data-stat="Spend">{spend}<"#)),
+        "report spend"
+    );
+    assert!(report.body.contains(dev), "report developers");
 
     // The JSON form holds the very answers.
     let json_page = f.get(&cookie, &format!("{path}&format=json")).await;

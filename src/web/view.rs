@@ -17,6 +17,7 @@ pub const NAV: &[(&str, &str, bool)] = &[
     ("files", "Files", false),
     ("tools", "Tools and latency", false),
     ("health", "Data health", false),
+    ("report", "Report", false),
     ("audit", "Audit", true),
 ];
 
