@@ -8,6 +8,9 @@
 
 use std::path::Path;
 
+/// The audit log's file in the data directory.
+pub const AUDIT_FILE_NAME: &str = "audit.db";
+
 /// Creates `dir` (mode 0700, parents as needed) or checks an existing one.
 pub fn prepare(dir: &Path) -> Result<(), String> {
     match std::fs::metadata(dir) {

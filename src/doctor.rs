@@ -167,7 +167,7 @@ fn permissions(config: &Config, out: &mut Vec<Check>) {
             format!("{} is for its owner only", dir.display()),
         )),
     }
-    for name in [crate::store::DB_FILE_NAME, crate::audit::AUDIT_FILE_NAME] {
+    for name in [crate::store::DB_FILE_NAME, crate::datadir::AUDIT_FILE_NAME] {
         let p = dir.join(name);
         if let Some(m) = mode(&p)
             && m & 0o077 != 0

@@ -24,6 +24,7 @@ pub mod datadir;
 pub mod demo;
 pub mod doctor;
 pub mod duration;
+pub mod format;
 pub mod grpc;
 pub mod http;
 pub mod import;

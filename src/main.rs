@@ -920,7 +920,10 @@ async fn report(
     if let Some(e) = errors.first() {
         bail!("{e}");
     }
-    let text = report.render(format);
+    let text = match format {
+        tokentally::report::Format::Html => tokentally::web::report::page(&report),
+        f => report.render_text(f == tokentally::report::Format::Json),
+    };
     match out {
         Some(path) => {
             std::fs::write(path, text)

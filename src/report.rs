@@ -8,11 +8,10 @@
 use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
-use maud::{DOCTYPE, Markup, html};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::web::view::{self, Kind, col, money, table};
+use crate::format::{self as view, Kind, money};
 
 /// How a report is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -199,14 +198,14 @@ pub async fn build(base: &Map<String, Value>, asker: &mut dyn Ask) -> Report {
     }
 }
 
-fn change_text(c: Option<f64>) -> String {
+pub fn change_text(c: Option<f64>) -> String {
     match c {
         Some(c) => format!("{:+.1}%", c * 100.0),
         None => "new".into(),
     }
 }
 
-fn error_rate(s: &Spend) -> String {
+pub fn error_rate(s: &Spend) -> String {
     if s.requests > 0 {
         view::percent(s.errors as f64 / s.requests as f64)
     } else {
@@ -219,7 +218,7 @@ fn md(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
-fn period(r: &Value) -> String {
+pub fn period(r: &Value) -> String {
     format!(
         "{} to {} ({})",
         view::short_time(r["since"].as_str().unwrap_or("")),
@@ -345,95 +344,18 @@ impl Report {
         out
     }
 
-    /// The report's content as HTML (headings, headline numbers, tables),
-    /// for a page of its own or the web view's frame.
-    pub fn body(&self) -> Markup {
-        let spend_rows = |rows: &[Spend]| -> Vec<Value> {
-            rows.iter()
-                .map(|s| {
-                    json!({
-                        "key": s.key, "cost_usd": s.cost_usd, "previous_cost_usd": s.previous_cost_usd,
-                        "change": change_text(s.change), "requests": s.requests, "error_rate": error_rate(s),
-                    })
-                })
-                .collect()
-        };
-        let spend_cols = || {
-            vec![
-                col("key", "", Kind::Text),
-                col("cost_usd", "Cost", Kind::Money),
-                col("previous_cost_usd", "Before", Kind::Money),
-                col("change", "Change", Kind::Text),
-                col("requests", "Requests", Kind::Count),
-                col("error_rate", "Error rate", Kind::Text),
-            ]
-        };
-        html! {
-            h1 { "Coding-agent usage report" }
-            p.range { (period(&self.range)) "; compared with " (period(&self.previous_range)) "." }
-            section.stats {
-                (view::stat_vs("Spend", &money(self.total.cost_usd), self.total.change))
-                (view::stat("API requests", &view::count(self.total.requests)))
-                (view::stat("Error rate", &error_rate(&self.total)))
-            }
-            (table("Spend by developer", &spend_rows(&self.developers), &spend_cols(), None))
-            (table("Spend by team", &spend_rows(&self.teams), &spend_cols(), None))
-            (table("Spend by model", &spend_rows(&self.models), &spend_cols(), None))
-            (table("Most edited files", self.files["rows"].as_array().map(Vec::as_slice).unwrap_or(&[]), &[
-                col("file_path", "File", Kind::Text),
-                col("edits", "Edits", Kind::Count),
-                col("accepted", "Accepted", Kind::Count),
-                col("rejected", "Rejected", Kind::Count),
-                col("acceptance_rate", "Acceptance", Kind::Ratio),
-            ], None))
-            (table("Slowest tools", &self.slowest_tools, &[
-                col("tool_name", "Tool", Kind::Text),
-                col("calls", "Calls", Kind::Count),
-                col("success_rate", "Success", Kind::Ratio),
-                col("p50_ms", "p50", Kind::Millis),
-                col("p95_ms", "p95", Kind::Millis),
-                col("p99_ms", "p99", Kind::Millis),
-            ], None))
-            @if !self.gaps.is_empty() {
-                h2 { "Data gaps" }
-                ul { @for g in &self.gaps { li { (g) } } }
-            }
-            @if !self.notes.is_empty() {
-                h2 { "Notes" }
-                ul { @for n in &self.notes { li.note { (n) } } }
-            }
-        }
-    }
-
-    /// The report as one self-contained HTML page (its style inline in
-    /// the file; no script).
-    pub fn html(&self) -> String {
-        let page: Markup = html! {
-            (DOCTYPE)
-            html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { "Coding-agent usage report" }
-                    style { (maud::PreEscaped(include_str!("web/style.css"))) }
-                }
-                body { main { (self.body()) } }
-            }
-        };
-        page.into_string()
-    }
-
     /// The report as JSON, with every answer it used.
     pub fn json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
-    /// The report in `format`.
-    pub fn render(&self, format: Format) -> String {
-        match format {
-            Format::Markdown => self.markdown(),
-            Format::Html => self.html(),
-            Format::Json => serde_json::to_string_pretty(&self.json()).unwrap_or_default(),
+    /// The report as Markdown or JSON (HTML is the web view's:
+    /// `web::report::page`).
+    pub fn render_text(&self, json: bool) -> String {
+        if json {
+            serde_json::to_string_pretty(&self.json()).unwrap_or_default()
+        } else {
+            self.markdown()
         }
     }
 }

@@ -296,7 +296,7 @@ fn the_report_states_the_tools_numbers() {
     let md = tokentally(&data, &["report", "--period", &s, "--until", &u]);
     let md = stdout(&md);
     let top = &rows[0];
-    let spend = tokentally::web::view::money(top["cost_usd"].as_f64().unwrap());
+    let spend = tokentally::format::money(top["cost_usd"].as_f64().unwrap());
     assert!(
         md.contains(&format!(
             "| {} | {spend} |",

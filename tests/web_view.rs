@@ -200,7 +200,7 @@ async fn log_out(c: &Client, base: &str) {
 }
 
 fn money(v: f64) -> String {
-    tokentally::web::view::money(v)
+    tokentally::format::money(v)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,7 +284,7 @@ async fn a_real_browser_walks_every_page() {
     );
     assert_eq!(
         text(&c, "[data-stat='Sessions']").await,
-        tokentally::web::view::count(t["sessions"].as_i64().unwrap())
+        tokentally::format::count(t["sessions"].as_i64().unwrap())
     );
     let charts = c.find_all(Locator::Css("figure.chart svg")).await.unwrap();
     assert!(charts.len() >= 4, "{} charts", charts.len());

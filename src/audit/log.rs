@@ -70,9 +70,6 @@ pub(super) const ENTRY_COLUMNS: &str = "seq, time_ns, request_id, token_id, toke
      peer, user_agent, client_name, client_version, method, tool, arguments, outcome, detail, \
      rows, truncated, bytes, duration_ms, prev_hash, hash";
 
-/// The audit log's file in the data directory.
-pub const AUDIT_FILE_NAME: &str = "audit.db";
-
 /// The audit log. Safe to share between threads (`Arc<AuditLog>`); every call
 /// is blocking, so async callers use `spawn_blocking`.
 #[derive(Debug)]
@@ -279,7 +276,7 @@ impl AuditLog {
     /// Opens (creating if needed) `<data_dir>/audit.db` for appending.
     pub fn open(data_dir: &Path) -> Result<AuditLog, AuditError> {
         crate::datadir::prepare(data_dir).map_err(unavailable)?;
-        let path = data_dir.join(AUDIT_FILE_NAME);
+        let path = data_dir.join(crate::datadir::AUDIT_FILE_NAME);
         let conn = Connection::open(&path).map_err(unavailable)?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(unavailable)?;
@@ -298,7 +295,7 @@ impl AuditLog {
     /// `tail` and `export`); [`AuditSink::append`] on it fails.
     pub fn open_read_only(data_dir: &Path) -> Result<AuditLog, AuditError> {
         let conn = Connection::open_with_flags(
-            data_dir.join(AUDIT_FILE_NAME),
+            data_dir.join(crate::datadir::AUDIT_FILE_NAME),
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(unavailable)?;

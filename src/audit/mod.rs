@@ -17,9 +17,7 @@ mod log;
 mod redact;
 mod report;
 
-pub use log::{
-    AUDIT_FILE_NAME, AuditEntry, AuditLog, ProblemKind, VerifyProblem, VerifyReport, Witness,
-};
+pub use log::{AuditEntry, AuditLog, ProblemKind, VerifyProblem, VerifyReport, Witness};
 pub use redact::redact_arguments;
 
 use crate::auth::redact_secrets;

@@ -64,7 +64,7 @@ pub fn backup(
         ));
     }
     crate::datadir::prepare(dest).map_err(BackupError::Destination)?;
-    let files = [super::DB_FILE_NAME, crate::audit::AUDIT_FILE_NAME];
+    let files = [super::DB_FILE_NAME, crate::datadir::AUDIT_FILE_NAME];
     for name in files {
         let target = dest.join(name);
         if target.exists() {

@@ -13,6 +13,7 @@
 
 pub mod pages;
 pub mod params;
+pub mod report;
 pub mod session;
 pub mod view;
 
@@ -71,7 +72,7 @@ impl WebState {
 }
 
 /// The stylesheet, served by the binary (nothing comes from elsewhere).
-const STYLE: &str = include_str!("style.css");
+pub(crate) const STYLE: &str = include_str!("style.css");
 
 /// The icon browsers ask for.
 const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#3b6fd6"/><rect x="3" y="8" width="2" height="5" fill="#fff"/><rect x="7" y="5" width="2" height="8" fill="#fff"/><rect x="11" y="3" width="2" height="10" fill="#fff"/></svg>"##;

@@ -1110,7 +1110,7 @@ async fn report(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
     }
     Ok(html! {
         (filters("/ui/report", p, &["since", "until", "timezone"], &[]))
-        (report.body())
+        (super::report::body(&report))
         p.note { "The same report: " code { "tokentally report --format markdown|html|json" } ", or the weekly_report prompt over MCP." }
     })
 }
