@@ -62,16 +62,67 @@ pub struct TopEditedFiles {
 
 #[derive(Default)]
 struct Edit {
-    tool: String,
+    tool: &'static str,
     path_result: Option<String>,
     path_span: Option<String>,
     decision_event: Option<String>,
     decision_span: Option<String>,
     has_result: bool,
-    developer: Option<String>,
+    /// Index into the developers seen ([`Names`]).
+    developer: Option<u32>,
     session: Option<i64>,
     repos: BTreeSet<String>,
     branches: BTreeSet<String>,
+}
+
+/// Developer names, each stored once: an edit row names its developer by
+/// index, so a month of edit rows does not copy the same few strings.
+#[derive(Default)]
+struct Names {
+    index: std::collections::HashMap<String, u32>,
+}
+
+impl Names {
+    fn id(&mut self, name: Option<&str>) -> Option<u32> {
+        let name = name?;
+        if let Some(i) = self.index.get(name) {
+            return Some(*i);
+        }
+        let i = u32::try_from(self.index.len()).unwrap_or(u32::MAX);
+        self.index.insert(name.to_string(), i);
+        Some(i)
+    }
+}
+
+/// Column `i` of `r` as borrowed text (no copy), or `None` for NULL.
+fn text_at<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>, QueryError> {
+    r.get_ref(i)?
+        .as_str_or_null()
+        .map_err(|e| QueryError::Sql(format!("column {i}: {e}")))
+}
+
+/// The edit tool a stored name is (the queries select only these).
+fn edit_tool(name: Option<&str>) -> &'static str {
+    name.and_then(|n| EDIT_TOOLS.iter().find(|t| **t == n).copied())
+        .unwrap_or("")
+}
+
+/// The edit of one tool use, found by its id without copying the id when
+/// the edit is already known (`None` cannot happen: it is inserted first).
+fn edit_of<'m>(
+    edits: &'m mut std::collections::HashMap<String, Edit>,
+    tool_use_id: Option<&str>,
+    fallback: impl FnOnce() -> String,
+) -> Option<&'m mut Edit> {
+    match tool_use_id {
+        Some(k) => {
+            if !edits.contains_key(k) {
+                edits.insert(k.to_string(), Edit::default());
+            }
+            edits.get_mut(k)
+        }
+        None => Some(edits.entry(fallback()).or_default()),
+    }
 }
 
 /// The edit tools as an SQL list of literals, exactly as the partial index
@@ -104,7 +155,8 @@ pub fn top_edited_files(
             EDIT_TOOLS.join(", ")
         )));
     }
-    let mut edits: BTreeMap<String, Edit> = BTreeMap::new();
+    let mut edits: std::collections::HashMap<String, Edit> = std::collections::HashMap::new();
+    let mut names = Names::default();
     // Repository and branch are read only when the question filters by
     // them: the resource attribute is JSON, costly to read on every edit.
     let repo_col = if f.repository.is_some() {
@@ -133,19 +185,17 @@ pub fn top_edited_files(
     let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
     while let Some(r) = rows.next()? {
         let id: i64 = r.get(1)?;
-        let key = r
-            .get::<_, Option<String>>(0)?
-            .unwrap_or_else(|| format!("event:{id}"));
-        let e = edits.entry(key).or_default();
-        let name: String = r.get(2)?;
-        e.tool = r.get::<_, Option<String>>(3)?.unwrap_or_default();
-        if name == "tool_result" {
+        let Some(e) = edit_of(&mut edits, text_at(r, 0)?, || format!("event:{id}")) else {
+            continue;
+        };
+        e.tool = edit_tool(text_at(r, 3)?);
+        if text_at(r, 2)? == Some("tool_result") {
             e.has_result = true;
             e.path_result = e.path_result.take().or(r.get(4)?);
         } else {
             e.decision_event = r.get(5)?;
         }
-        e.developer = r.get(6)?;
+        e.developer = names.id(text_at(r, 6)?);
         e.session = r.get(7)?;
         for i in [8, 10] {
             if let Some(v) = r.get::<_, Option<String>>(i)? {
@@ -174,16 +224,15 @@ pub fn top_edited_files(
     let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
     while let Some(r) = rows.next()? {
         let id: i64 = r.get(1)?;
-        let key = r
-            .get::<_, Option<String>>(0)?
-            .unwrap_or_else(|| format!("span:{id}"));
-        let e = edits.entry(key).or_default();
+        let Some(e) = edit_of(&mut edits, text_at(r, 0)?, || format!("span:{id}")) else {
+            continue;
+        };
         if e.tool.is_empty() {
-            e.tool = r.get::<_, Option<String>>(2)?.unwrap_or_default();
+            e.tool = edit_tool(text_at(r, 2)?);
         }
         e.path_span = r.get(3)?;
         e.decision_span = r.get(4)?;
-        e.developer = e.developer.take().or(r.get(5)?);
+        e.developer = e.developer.or(names.id(text_at(r, 5)?));
         e.session = e.session.or(r.get(6)?);
         if let Some(v) = r.get::<_, Option<String>>(7)? {
             e.repos.insert(v);
@@ -195,8 +244,8 @@ pub fn top_edited_files(
         accepted: i64,
         rejected: i64,
         sessions: BTreeSet<i64>,
-        developers: BTreeSet<String>,
-        tools: BTreeSet<String>,
+        developers: BTreeSet<u32>,
+        tools: BTreeSet<&'static str>,
     }
     let mut files: BTreeMap<String, Acc> = BTreeMap::new();
     for e in edits.into_values() {
@@ -248,7 +297,7 @@ pub fn top_edited_files(
                 .then(|| a.accepted as f64 / (a.accepted + a.rejected) as f64),
             sessions: a.sessions.len() as i64,
             developers: a.developers.len() as i64,
-            tools: a.tools.into_iter().collect(),
+            tools: a.tools.into_iter().map(str::to_owned).collect(),
         })
         .collect();
     out.files.sort_by(|a, b| {
