@@ -5,18 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn tokentally(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tokentally"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env("TOKENTALLY_LOG", "warn")
-        .output()
-        .unwrap()
-}
+use std::path::Path;
+
+use common::cli as tokentally;
 
 fn query(data_dir: &Path, tool: &str, args: &str) -> (serde_json::Value, usize) {
     let out = tokentally(data_dir, &["query", tool, args]);

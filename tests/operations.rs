@@ -1,26 +1,18 @@
 //! Day-to-day operations from the command line: `import` stores exactly the
 //! records of a Collector-style JSON Lines file (a bad line reported with
 //! its place, nothing else lost, a second import storing nothing new), and
-//! `backup` makes a copy that answers every question as the original does.
+//! `backup` makes a copy that answers every question as the original does;
+//! `report`, `query --format`, `doctor` and `setup` state what the tools
+//! and the store say.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use common::cli as tokentally;
 use serde_json::Value;
-
-fn tokentally(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tokentally"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env("TOKENTALLY_LOG", "warn")
-        .output()
-        .unwrap()
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

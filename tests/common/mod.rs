@@ -175,6 +175,17 @@ pub const CAPTURES: &[&str] = &[
     "claude-code/v330_t6_json_error529_notrace/otlp/004_v1_metrics.json",
 ];
 
+/// Runs the `tokentally` binary on `data_dir` with `args`, quietly.
+pub fn cli(data_dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tokentally"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("TOKENTALLY_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
 /// One integer from a query.
 pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0))
