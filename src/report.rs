@@ -251,10 +251,10 @@ impl Report {
             view::count(self.total.requests),
             error_rate(&self.total)
         ));
-        for (title, rows) in [
-            ("Spend by developer", &self.developers),
-            ("Spend by team", &self.teams),
-            ("Spend by model", &self.models),
+        for (title, what, rows) in [
+            ("Spend by developer", "developer", &self.developers),
+            ("Spend by team", "team", &self.teams),
+            ("Spend by model", "model", &self.models),
         ] {
             line(String::new());
             line(format!("## {title}"));
@@ -263,7 +263,9 @@ impl Report {
                 line("No data in this period.".into());
                 continue;
             }
-            line("| | cost | before | change | requests | error rate |".into());
+            line(format!(
+                "| {what} | cost | before | change | requests | error rate |"
+            ));
             line("|---|---:|---:|---:|---:|---:|".into());
             for s in rows {
                 line(format!(

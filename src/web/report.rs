@@ -20,9 +20,9 @@ pub fn body(r: &Report) -> Markup {
             })
             .collect()
     };
-    let spend_cols = || {
+    let spend_cols = |label: &'static str| {
         vec![
-            col("key", "", Kind::Text),
+            col("key", label, Kind::Text),
             col("cost_usd", "Cost", Kind::Money),
             col("previous_cost_usd", "Before", Kind::Money),
             col("change", "Change", Kind::Text),
@@ -38,9 +38,9 @@ pub fn body(r: &Report) -> Markup {
             (view::stat("API requests", &view::count(r.total.requests)))
             (view::stat("Error rate", &error_rate(&r.total)))
         }
-        (table("Spend by developer", &spend_rows(&r.developers), &spend_cols(), None))
-        (table("Spend by team", &spend_rows(&r.teams), &spend_cols(), None))
-        (table("Spend by model", &spend_rows(&r.models), &spend_cols(), None))
+        (table("Spend by developer", &spend_rows(&r.developers), &spend_cols("Developer"), None))
+        (table("Spend by team", &spend_rows(&r.teams), &spend_cols("Team"), None))
+        (table("Spend by model", &spend_rows(&r.models), &spend_cols("Model"), None))
         (table("Most edited files", r.files["rows"].as_array().map(Vec::as_slice).unwrap_or(&[]), &[
             col("file_path", "File", Kind::Text),
             col("edits", "Edits", Kind::Count),
