@@ -44,6 +44,19 @@ pub enum IngestAuth {
     Open,
 }
 
+/// Who may read the server's own counters at `/metrics` (MCP listener).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsAccess {
+    /// Not served.
+    #[default]
+    Off,
+    /// Served to a bearer token of scope audit.
+    Token,
+    /// Served to anyone who reaches the listener (for a local scraper).
+    Open,
+}
+
 /// The whole server configuration.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -61,6 +74,9 @@ pub struct Config {
     pub ui_addr: Option<SocketAddr>,
     /// Token requirement for OTLP ingest.
     pub ingest_auth: IngestAuth,
+    /// Prometheus counters at `/metrics` on the MCP listener: off, token
+    /// (an audit token) or open.
+    pub metrics: MetricsAccess,
     /// Store prompt text, responses, API bodies and tool input contents.
     /// Off by default: only metadata (paths, tool names, sizes) is kept.
     pub capture_content: bool,
@@ -213,6 +229,7 @@ impl Default for Config {
             mcp_addr: SocketAddr::from(([127, 0, 0, 1], 4319)),
             ui_addr: None,
             ingest_auth: IngestAuth::Auto,
+            metrics: MetricsAccess::Off,
             capture_content: false,
             retention_days: None,
             max_body_bytes: 16 * 1024 * 1024,

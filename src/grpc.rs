@@ -42,6 +42,7 @@ impl OtlpGrpc {
     /// Converts on a blocking thread and writes; the partial-success count and message.
     async fn ingest<R: Send + 'static>(
         &self,
+        signal: crate::otlp::Signal,
         req: R,
         convert: fn(&R, &DecodeOptions) -> Decoded,
     ) -> Result<(u64, Option<String>), Status> {
@@ -52,12 +53,20 @@ impl OtlpGrpc {
                 tracing::error!(error = %e, "decoder task failed");
                 Status::internal("internal error while decoding")
             })?;
-        if !decoded.batch.is_empty() {
+        let receipt = if decoded.batch.is_empty() {
+            crate::store::WriteReceipt::default()
+        } else {
             self.store
                 .write(decoded.batch)
                 .await
-                .map_err(store_status)?;
-        }
+                .map_err(store_status)?
+        };
+        crate::metrics::ingested(
+            signal.name(),
+            receipt.inserted,
+            receipt.duplicates,
+            decoded.rejected,
+        );
         Ok((decoded.rejected, decoded.message))
     }
 
@@ -112,7 +121,11 @@ impl LogsService for OtlpGrpc {
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let (rejected, message) = self
-            .ingest(request.into_inner(), otlp::logs_to_batch)
+            .ingest(
+                crate::otlp::Signal::Logs,
+                request.into_inner(),
+                otlp::logs_to_batch,
+            )
             .await?;
         Ok(Response::new(otlp::logs_response(rejected, message)))
     }
@@ -125,7 +138,11 @@ impl MetricsService for OtlpGrpc {
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         let (rejected, message) = self
-            .ingest(request.into_inner(), otlp::metrics_to_batch)
+            .ingest(
+                crate::otlp::Signal::Metrics,
+                request.into_inner(),
+                otlp::metrics_to_batch,
+            )
             .await?;
         Ok(Response::new(otlp::metrics_response(rejected, message)))
     }
@@ -138,7 +155,11 @@ impl TraceService for OtlpGrpc {
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let (rejected, message) = self
-            .ingest(request.into_inner(), otlp::traces_to_batch)
+            .ingest(
+                crate::otlp::Signal::Traces,
+                request.into_inner(),
+                otlp::traces_to_batch,
+            )
             .await?;
         Ok(Response::new(otlp::traces_response(rejected, message)))
     }

@@ -29,6 +29,7 @@ pub mod grpc;
 pub mod http;
 pub mod import;
 pub mod mcp;
+pub mod metrics;
 pub mod otlp;
 pub mod pricing;
 pub mod query;

@@ -190,6 +190,10 @@ struct ServeArgs {
     /// MCP listen address (endpoint /mcp).
     #[arg(long, value_parser = parse_listen_addr)]
     mcp: Option<SocketAddr>,
+    /// Serve Prometheus counters at /metrics on the MCP listener: off
+    /// (default), token (a bearer token of scope audit) or open.
+    #[arg(long, value_parser = ["off", "token", "open"])]
+    metrics: Option<String>,
     /// Serve the web view on its own address (default: on the MCP listener, at /).
     #[arg(long, value_parser = parse_listen_addr)]
     ui: Option<SocketAddr>,
@@ -675,6 +679,13 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(a) = args.ui {
         config.ui_addr = Some(a);
+    }
+    if let Some(m) = &args.metrics {
+        config.metrics = match m.as_str() {
+            "token" => tokentally::config::MetricsAccess::Token,
+            "open" => tokentally::config::MetricsAccess::Open,
+            _ => tokentally::config::MetricsAccess::Off,
+        };
     }
     if let Some(r) = &args.retention {
         let days = parse_duration(r)?.as_secs().div_ceil(86_400);

@@ -35,6 +35,74 @@ async fn readyz(
     }
 }
 
+/// `GET /metrics`: the server's own counters (`crate::metrics`: records
+/// ingested, tool calls, refusals; no user data), when the configuration
+/// serves them: to a bearer token of scope audit, or to anyone.
+pub fn metrics_router(
+    access: crate::config::MetricsAccess,
+    tokens: crate::auth::TokenStore,
+) -> Router {
+    if access == crate::config::MetricsAccess::Off {
+        return Router::new();
+    }
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state((access, tokens))
+}
+
+async fn metrics(
+    axum::extract::State((access, tokens)): axum::extract::State<(
+        crate::config::MetricsAccess,
+        crate::auth::TokenStore,
+    )>,
+    headers: http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if access == crate::config::MetricsAccess::Token {
+        let secret = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::auth::parse_bearer)
+            .map(str::to_owned);
+        let verified = match secret {
+            Some(secret) => tokio::task::spawn_blocking(move || tokens.verify(&secret))
+                .await
+                .ok()
+                .and_then(Result::ok),
+            None => None,
+        };
+        match verified {
+            Some(p) if p.scope.can_audit() => {}
+            Some(_) => {
+                return (
+                    http::StatusCode::FORBIDDEN,
+                    "forbidden: /metrics needs a token of scope audit\n",
+                )
+                    .into_response();
+            }
+            None => {
+                return (
+                    http::StatusCode::UNAUTHORIZED,
+                    [(
+                        http::header::WWW_AUTHENTICATE,
+                        r#"Bearer realm="tokentally""#,
+                    )],
+                    "unauthorized: /metrics needs a bearer token of scope audit\n",
+                )
+                    .into_response();
+            }
+        }
+    }
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(),
+    )
+        .into_response()
+}
+
 /// `GET /healthz`: liveness, no data, no auth.
 async fn healthz() -> &'static str {
     "ok"

@@ -124,11 +124,20 @@ async fn export(state: OtlpState, signal: Signal, req: Request) -> Response {
 
     let rejected = decoded.rejected;
     let message = decoded.message;
-    if !decoded.batch.is_empty()
-        && let Err(e) = state.store.write(decoded.batch).await
-    {
-        return store_error_response(e, reply_encoding);
-    }
+    let receipt = if decoded.batch.is_empty() {
+        crate::store::WriteReceipt::default()
+    } else {
+        match state.store.write(decoded.batch).await {
+            Ok(r) => r,
+            Err(e) => return store_error_response(e, reply_encoding),
+        }
+    };
+    crate::metrics::ingested(
+        signal.name(),
+        receipt.inserted,
+        receipt.duplicates,
+        rejected,
+    );
     success_response(signal, reply_encoding, rejected, message)
 }
 

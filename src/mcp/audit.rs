@@ -59,6 +59,13 @@ where
             "no verified token on this request",
         ),
     };
+    // Tool names from callers are bounded to the registry's for the label.
+    let known = super::registry::find(tool).map_or("unknown", |t| t.name);
+    crate::metrics::tool_call(
+        known,
+        reply.outcome.as_str(),
+        started.elapsed().as_secs_f64(),
+    );
     let record = AuditRecord::tool_call(
         principal,
         caller,

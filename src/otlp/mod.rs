@@ -48,6 +48,15 @@ pub enum Signal {
 }
 
 impl Signal {
+    /// The signal's name: `logs`, `metrics` or `traces`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Logs => "logs",
+            Signal::Metrics => "metrics",
+            Signal::Traces => "traces",
+        }
+    }
+
     /// The OTLP/HTTP path of the signal.
     pub fn path(self) -> &'static str {
         match self {

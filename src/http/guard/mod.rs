@@ -270,6 +270,7 @@ fn caller(peer: Option<IpAddr>, headers: &HeaderMap, request_id: String) -> Call
 /// Appends a denial's audit record, then answers `response`; 503 instead
 /// when the record cannot be written (fail closed).
 async fn append_denial(state: &GuardState, record: AuditRecord, response: Response) -> Response {
+    crate::metrics::denied(&record.outcome);
     let audit = state.audit.clone();
     match tokio::task::spawn_blocking(move || audit.append(record)).await {
         Ok(Ok(_)) => response,
@@ -419,6 +420,7 @@ pub async fn mcp_auth(State(state): State<GuardState>, mut req: Request, next: N
                 && denial.principal.is_none()
                 && !state.limiter.audit_ip_denial(ip);
             if sampled_out {
+                crate::metrics::denied(denial.outcome.as_str());
                 return denial.response;
             }
             let request_id = uuid::Uuid::new_v4().to_string();

@@ -1,0 +1,139 @@
+//! The server's own counters, in Prometheus' text format at `/metrics`:
+//! records ingested per signal (stored, already stored, refused), tool
+//! calls per tool and outcome with their time, and refused requests per
+//! outcome. Labels are signals, tool names and outcomes only — never a
+//! developer, token, session or anything else from the data.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
+
+/// One counter: its name and label pairs.
+type Key = (&'static str, Vec<(&'static str, String)>);
+
+fn counters() -> &'static Mutex<BTreeMap<Key, f64>> {
+    static COUNTERS: OnceLock<Mutex<BTreeMap<Key, f64>>> = OnceLock::new();
+    COUNTERS.get_or_init(Default::default)
+}
+
+/// What each counter counts (its `# HELP` line).
+const HELP: &[(&str, &str)] = &[
+    (
+        "tokentally_ingest_records_total",
+        "Records received over OTLP, by signal and result (stored, duplicate, refused).",
+    ),
+    (
+        "tokentally_tool_calls_total",
+        "Tool calls answered (MCP, web view), by tool and outcome.",
+    ),
+    (
+        "tokentally_tool_call_seconds_total",
+        "Time spent answering tool calls, by tool.",
+    ),
+    (
+        "tokentally_denied_requests_total",
+        "Requests refused before any tool ran, by outcome.",
+    ),
+];
+
+/// Adds `by` to a counter.
+pub fn add(name: &'static str, labels: &[(&'static str, &str)], by: f64) {
+    if by == 0.0 || !by.is_finite() {
+        return;
+    }
+    let key = (
+        name,
+        labels.iter().map(|(k, v)| (*k, (*v).to_string())).collect(),
+    );
+    let mut map = counters().lock().unwrap_or_else(|p| p.into_inner());
+    *map.entry(key).or_insert(0.0) += by;
+}
+
+/// Counts one ingest request's records.
+pub fn ingested(signal: &str, stored: u64, duplicates: u64, refused: u64) {
+    for (result, n) in [
+        ("stored", stored),
+        ("duplicate", duplicates),
+        ("refused", refused),
+    ] {
+        add(
+            "tokentally_ingest_records_total",
+            &[("signal", signal), ("result", result)],
+            n as f64,
+        );
+    }
+}
+
+/// Counts one tool call.
+pub fn tool_call(tool: &str, outcome: &str, seconds: f64) {
+    add(
+        "tokentally_tool_calls_total",
+        &[("tool", tool), ("outcome", outcome)],
+        1.0,
+    );
+    add(
+        "tokentally_tool_call_seconds_total",
+        &[("tool", tool)],
+        seconds,
+    );
+}
+
+/// Counts one refused request.
+pub fn denied(outcome: &str) {
+    add(
+        "tokentally_denied_requests_total",
+        &[("outcome", outcome)],
+        1.0,
+    );
+}
+
+/// A label value as Prometheus' text format writes it.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Every counter in Prometheus' text exposition format.
+pub fn render() -> String {
+    let map = counters().lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = String::new();
+    for (name, help) in HELP {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+        for ((n, labels), v) in map.iter().filter(|((n, _), _)| n == name) {
+            let labels: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                .collect();
+            out.push_str(&format!("{n}{{{}}} {v}\n", labels.join(",")));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_add_up_in_the_text_format() {
+        tool_call("unit_test_tool", "ok", 0.5);
+        tool_call("unit_test_tool", "ok", 0.25);
+        add(
+            "tokentally_denied_requests_total",
+            &[("outcome", "x\"y")],
+            1.0,
+        );
+        let text = render();
+        assert!(
+            text.contains(
+                "tokentally_tool_calls_total{tool=\"unit_test_tool\",outcome=\"ok\"} 2\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("tokentally_tool_call_seconds_total{tool=\"unit_test_tool\"} 0.75\n")
+        );
+        assert!(text.contains("outcome=\"x\\\"y\""));
+        assert!(text.contains("# TYPE tokentally_ingest_records_total counter"));
+    }
+}
