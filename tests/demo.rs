@@ -56,14 +56,7 @@ fn demo_data_answers_every_tool() {
 
     // What the store holds equals what was stored.
     let (described, _) = query(&demo, "describe_data", r#"{"since":"60d"}"#);
-    let counted: u64 = described["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["kind"] == "event")
-        .map(|r| r["count"].as_u64().unwrap())
-        .sum();
-    assert_eq!(counted, events);
+    assert_eq!(common::described_events(&described), events);
 
     // Every query tool of the registry (the timeline needs a session, below).
     let ranged = tokentally::mcp::registry::TOOLS

@@ -97,14 +97,7 @@ fn import_stores_exactly_the_records_of_a_collector_file() {
         &["query", "describe_data", r#"{"since":"2020-01-01"}"#],
     );
     let v: Value = serde_json::from_slice(&described.stdout).unwrap();
-    let events: u64 = v["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["kind"] == "event")
-        .map(|r| r["count"].as_u64().unwrap())
-        .sum();
-    assert_eq!(events, log_records);
+    assert_eq!(common::described_events(&v), log_records);
 
     // Again: nothing new.
     let again = tokentally(&data, &["import", file]);

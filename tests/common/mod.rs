@@ -186,6 +186,17 @@ pub fn cli(data_dir: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Events counted in a `describe_data` answer (the sum over its event rows).
+pub fn described_events(answer: &serde_json::Value) -> u64 {
+    answer["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "event")
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum()
+}
+
 /// One integer from a query.
 pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0))
