@@ -1,7 +1,7 @@
 //! The server's own counters, in Prometheus' text format at `/metrics`:
-//! records ingested per signal (stored, already stored, refused), tool
-//! calls per tool and outcome with their time, and refused requests per
-//! outcome. Labels are signals, tool names and outcomes only — never a
+//! records ingested per signal (stored, already stored, refused), store
+//! commits and their time, the writer's queue, tool calls per tool and
+//! outcome with their time, and refused requests per outcome. Labels are signals, tool names and outcomes only — never a
 //! developer, token, session or anything else from the data.
 
 use std::collections::BTreeMap;
@@ -15,23 +15,42 @@ fn counters() -> &'static Mutex<BTreeMap<Key, f64>> {
     COUNTERS.get_or_init(Default::default)
 }
 
-/// What each counter counts (its `# HELP` line).
-const HELP: &[(&str, &str)] = &[
+/// What each series counts (its `# HELP` line) and its type.
+const HELP: &[(&str, &str, &str)] = &[
     (
         "tokentally_ingest_records_total",
         "Records received over OTLP, by signal and result (stored, duplicate, refused).",
+        "counter",
+    ),
+    (
+        "tokentally_store_commits_total",
+        "Write transactions committed (each holds one or more ingest requests).",
+        "counter",
+    ),
+    (
+        "tokentally_store_commit_seconds_total",
+        "Time spent writing and committing those transactions.",
+        "counter",
+    ),
+    (
+        "tokentally_store_queue_requests",
+        "Ingest requests waiting for the writer, as last seen.",
+        "gauge",
     ),
     (
         "tokentally_tool_calls_total",
         "Tool calls answered (MCP, web view), by tool and outcome.",
+        "counter",
     ),
     (
         "tokentally_tool_call_seconds_total",
         "Time spent answering tool calls, by tool.",
+        "counter",
     ),
     (
         "tokentally_denied_requests_total",
         "Requests refused before any tool ran, by outcome.",
+        "counter",
     ),
 ];
 
@@ -46,6 +65,18 @@ pub fn add(name: &'static str, labels: &[(&'static str, &str)], by: f64) {
     );
     let mut map = counters().lock().unwrap_or_else(|p| p.into_inner());
     *map.entry(key).or_insert(0.0) += by;
+}
+
+/// Sets a gauge.
+pub fn set(name: &'static str, value: f64) {
+    let mut map = counters().lock().unwrap_or_else(|p| p.into_inner());
+    map.insert((name, Vec::new()), value);
+}
+
+/// Counts one committed write transaction.
+pub fn committed(seconds: f64) {
+    add("tokentally_store_commits_total", &[], 1.0);
+    add("tokentally_store_commit_seconds_total", &[], seconds);
 }
 
 /// Counts one ingest request's records.
@@ -97,14 +128,18 @@ fn escape(v: &str) -> String {
 pub fn render() -> String {
     let map = counters().lock().unwrap_or_else(|p| p.into_inner());
     let mut out = String::new();
-    for (name, help) in HELP {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+    for (name, help, kind) in HELP {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
         for ((n, labels), v) in map.iter().filter(|((n, _), _)| n == name) {
             let labels: Vec<String> = labels
                 .iter()
                 .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
                 .collect();
-            out.push_str(&format!("{n}{{{}}} {v}\n", labels.join(",")));
+            if labels.is_empty() {
+                out.push_str(&format!("{n} {v}\n"));
+            } else {
+                out.push_str(&format!("{n}{{{}}} {v}\n", labels.join(",")));
+            }
         }
     }
     out

@@ -240,6 +240,11 @@ impl Store {
                 mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
                 mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
             })?;
+        let requests = &self.inner.requests;
+        crate::metrics::set(
+            "tokentally_store_queue_requests",
+            (requests.max_capacity() - requests.capacity()) as f64,
+        );
         receipt.await.map_err(|_| StoreError::Closed)?
     }
 

@@ -207,8 +207,10 @@ impl Writer {
     /// Writes a group in one transaction and answers every request in it.
     fn commit(&mut self, group: Vec<PendingWrite>) {
         let batches: Vec<&Batch> = group.iter().map(|(b, _)| b).collect();
+        let started = std::time::Instant::now();
         match insert::write_batches(&self.conn, &mut self.cache, &batches) {
             Ok(receipts) => {
+                crate::metrics::committed(started.elapsed().as_secs_f64());
                 self.summary.add(&receipts);
                 for ((_, ack), receipt) in group.into_iter().zip(receipts) {
                     let _ = ack.send(Ok(receipt));
