@@ -5,8 +5,9 @@
 //! tools' answers for the same arguments and that the browser logged no
 //! error (a CSP violation or a failed load would show there), follows a
 //! session from the list to its timeline, looks at a phone-width layout,
-//! and logs out; a developer-bound token sees only its developer. Each page
-//! is saved as a screenshot under `target/web-view/`.
+//! walks the navigation with the keyboard alone, and logs out; a
+//! developer-bound token sees only its developer. Each page is saved as a
+//! screenshot under `target/web-view/`.
 //!
 //! chromedriver and chromium are started here, on loopback ports of their
 //! own with their own profile directory, and stopped by PID.
@@ -392,6 +393,50 @@ async fn a_real_browser_walks_every_page() {
     assert_eq!(fits, Value::Bool(true), "overview overflows a phone screen");
     shot(&c, "overview-phone").await;
     c.set_window_size(1280, 800).await.unwrap();
+
+    // The keyboard alone: Tab from the top reaches the brand link, then the
+    // first page of the navigation, and Enter follows it.
+    c.goto(&format!("{base}/ui/overview?{range}"))
+        .await
+        .unwrap();
+    let press = |key: fantoccini::key::Key| {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let k: char = key.into();
+        KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: k })
+            .then(KeyAction::Up { value: k })
+    };
+    c.perform_actions(press(fantoccini::key::Key::Tab))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.active_element().await.unwrap().text().await.unwrap(),
+        "tokentally"
+    );
+    c.perform_actions(press(fantoccini::key::Key::Tab))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.active_element().await.unwrap().text().await.unwrap(),
+        "Overview"
+    );
+    c.perform_actions(press(fantoccini::key::Key::Tab))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.active_element().await.unwrap().text().await.unwrap(),
+        "Developers"
+    );
+    c.perform_actions(press(fantoccini::key::Key::Enter))
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        if c.current_url().await.unwrap().path() == "/ui/developers" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(c.current_url().await.unwrap().path(), "/ui/developers");
 
     log_out(&c, &base).await;
 
