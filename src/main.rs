@@ -1025,12 +1025,16 @@ async fn query(
     )?;
     let (registry, principal) = tokentally::mcp::Registry::local(&config, &store);
     let reply = registry.call(&principal, tool, args).await;
-    if reply.is_error || format == tokentally::tabular::Format::Json {
-        print_out(&serde_json::to_string_pretty(&reply.structured)?)?;
-        eprintln!("{}", reply.text);
+    // An error is the error object, whatever the format.
+    let format = if reply.is_error {
+        tokentally::tabular::Format::Json
     } else {
-        let summary = reply.text.lines().next().unwrap_or("");
-        print_out(tokentally::tabular::render(&reply.structured, summary, format).trim_end())?;
+        format
+    };
+    let summary = reply.text.lines().next().unwrap_or("");
+    print_out(tokentally::tabular::render(&reply.structured, summary, format).trim_end())?;
+    if format == tokentally::tabular::Format::Json {
+        eprintln!("{}", reply.text);
     }
     store.close().await?;
     if reply.is_error {

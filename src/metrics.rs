@@ -1,6 +1,6 @@
 //! The server's own counters, in Prometheus' text format at `/metrics`:
 //! records ingested per signal (stored, already stored, refused), store
-//! commits and their time, the writer's queue, tool calls per tool and
+//! commits and their time, the writer's queue (read at scrape time), tool calls per tool and
 //! outcome with their time, and refused requests per outcome. Labels are signals, tool names and outcomes only — never a
 //! developer, token, session or anything else from the data.
 
@@ -33,11 +33,6 @@ const HELP: &[(&str, &str, &str)] = &[
         "counter",
     ),
     (
-        "tokentally_store_queue_requests",
-        "Ingest requests waiting for the writer, as last seen.",
-        "gauge",
-    ),
-    (
         "tokentally_tool_calls_total",
         "Tool calls answered (MCP, web view), by tool and outcome.",
         "counter",
@@ -65,12 +60,6 @@ pub fn add(name: &'static str, labels: &[(&'static str, &str)], by: f64) {
     );
     let mut map = counters().lock().unwrap_or_else(|p| p.into_inner());
     *map.entry(key).or_insert(0.0) += by;
-}
-
-/// Sets a gauge.
-pub fn set(name: &'static str, value: f64) {
-    let mut map = counters().lock().unwrap_or_else(|p| p.into_inner());
-    map.insert((name, Vec::new()), value);
 }
 
 /// Counts one committed write transaction.
@@ -124,8 +113,9 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Every counter in Prometheus' text exposition format.
-pub fn render() -> String {
+/// Every counter in Prometheus' text exposition format, then `gauges`
+/// (name, help, value) read by the caller at scrape time.
+pub fn render(gauges: &[(&str, &str, f64)]) -> String {
     let map = counters().lock().unwrap_or_else(|p| p.into_inner());
     let mut out = String::new();
     for (name, help, kind) in HELP {
@@ -141,6 +131,11 @@ pub fn render() -> String {
                 out.push_str(&format!("{n}{{{}}} {v}\n", labels.join(",")));
             }
         }
+    }
+    for (name, help, value) in gauges {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+        ));
     }
     out
 }
@@ -158,7 +153,11 @@ mod tests {
             &[("outcome", "x\"y")],
             1.0,
         );
-        let text = render();
+        let text = render(&[("unit_gauge", "A gauge.", 3.0)]);
+        assert!(
+            text.contains("# TYPE unit_gauge gauge\nunit_gauge 3\n"),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "tokentally_tool_calls_total{tool=\"unit_test_tool\",outcome=\"ok\"} 2\n"

@@ -225,7 +225,11 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     );
     let mut mcp_app = crate::http::mcp_router(mcp_service, guard)
         .merge(crate::http::readiness_router(store.clone()))
-        .merge(crate::http::metrics_router(config.metrics, tokens.clone()));
+        .merge(crate::http::metrics_router(
+            config.metrics,
+            tokens.clone(),
+            store.clone(),
+        ));
     match ui {
         Some((listener, _)) => tasks.push(serve_axum(
             listener,

@@ -232,3 +232,14 @@ pub trait AuditSink: Send + Sync + 'static {
     /// Appends one record and returns its sequence number.
     fn append(&self, record: AuditRecord) -> Result<u64, AuditError>;
 }
+
+/// [`AuditSink::append`] from async code, on a blocking thread.
+pub async fn append(
+    sink: &std::sync::Arc<dyn AuditSink>,
+    record: AuditRecord,
+) -> Result<u64, AuditError> {
+    let sink = sink.clone();
+    tokio::task::spawn_blocking(move || sink.append(record))
+        .await
+        .map_err(|e| AuditError::Internal(e.to_string()))?
+}

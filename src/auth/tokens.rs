@@ -266,6 +266,14 @@ impl TokenStore {
         Ok(info)
     }
 
+    /// [`TokenStore::verify`] from async code, on a blocking thread.
+    pub async fn verify_async(&self, presented: String) -> Result<Principal, AuthError> {
+        let tokens = self.clone();
+        tokio::task::spawn_blocking(move || tokens.verify(&presented))
+            .await
+            .unwrap_or_else(|e| Err(AuthError::Store(e.to_string())))
+    }
+
     /// Verifies a presented secret and returns who it belongs to.
     pub fn verify(&self, presented: &str) -> Result<Principal, AuthError> {
         if !presented.starts_with(SECRET_PREFIX)

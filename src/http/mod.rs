@@ -41,35 +41,29 @@ async fn readyz(
 pub fn metrics_router(
     access: crate::config::MetricsAccess,
     tokens: crate::auth::TokenStore,
+    store: crate::store::Store,
 ) -> Router {
     if access == crate::config::MetricsAccess::Off {
         return Router::new();
     }
     Router::new()
         .route("/metrics", get(metrics))
-        .with_state((access, tokens))
+        .with_state((access, tokens, store))
 }
 
 async fn metrics(
-    axum::extract::State((access, tokens)): axum::extract::State<(
+    axum::extract::State((access, tokens, store)): axum::extract::State<(
         crate::config::MetricsAccess,
         crate::auth::TokenStore,
+        crate::store::Store,
     )>,
     headers: http::HeaderMap,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     if access == crate::config::MetricsAccess::Token {
-        let secret = headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(crate::auth::parse_bearer)
-            .map(str::to_owned);
-        let verified = match secret {
-            Some(secret) => tokio::task::spawn_blocking(move || tokens.verify(&secret))
-                .await
-                .ok()
-                .and_then(Result::ok),
-            None => None,
+        let verified = match guard::bearer(&headers) {
+            Ok(secret) => tokens.verify_async(secret).await.ok(),
+            Err(_) => None,
         };
         match verified {
             Some(p) if p.scope.can_audit() => {}
@@ -98,7 +92,11 @@ async fn metrics(
             http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::render(),
+        crate::metrics::render(&[(
+            "tokentally_store_queue_requests",
+            "Ingest requests waiting for the writer.",
+            store.queued_requests() as f64,
+        )]),
     )
         .into_response()
 }

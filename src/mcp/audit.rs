@@ -89,9 +89,6 @@ where
         ms = record.duration_ms.unwrap_or(0),
         "tool call"
     );
-    let sink = sink.clone();
-    tokio::task::spawn_blocking(move || sink.append(record))
-        .await
-        .map_err(|e| AuditError::Internal(e.to_string()))??;
+    crate::audit::append(sink, record).await?;
     Ok(reply)
 }

@@ -76,18 +76,23 @@ fn show(pairs: &[(&str, &str)]) -> String {
 /// The messages of prompt `name` with `args`; an unknown prompt or a bad
 /// argument is an error message for the caller.
 pub fn get(name: &str, args: &Map<String, Value>) -> Result<GetPromptResult, String> {
-    for k in args.keys() {
-        let known: &[&str] = match name {
-            WEEKLY_REPORT => &["period", "timezone"],
-            COST_SPIKE => &["since", "developer", "timezone"],
-            _ => &[],
-        };
-        if !known.contains(&k.as_str()) && (name == WEEKLY_REPORT || name == COST_SPIKE) {
-            return Err(format!(
-                "unknown argument {k:?} for prompt {name}; it takes {}",
-                known.join(", ")
-            ));
-        }
+    let unknown = || format!("unknown prompt {name:?}; available: {WEEKLY_REPORT}, {COST_SPIKE}");
+    let prompt = list()
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(unknown)?;
+    // The arguments a prompt takes are those `prompts/list` declares.
+    let known: Vec<String> = prompt
+        .arguments
+        .iter()
+        .flatten()
+        .map(|a| a.name.clone())
+        .collect();
+    if let Some(k) = args.keys().find(|k| !known.contains(k)) {
+        return Err(format!(
+            "unknown argument {k:?} for prompt {name}; it takes {}",
+            known.join(", ")
+        ));
     }
     let text = match name {
         WEEKLY_REPORT => {
@@ -131,17 +136,9 @@ pub fn get(name: &str, args: &Map<String, Value>) -> Result<GetPromptResult, Str
                 }
             )
         }
-        other => {
-            return Err(format!(
-                "unknown prompt {other:?}; available: {WEEKLY_REPORT}, {COST_SPIKE}"
-            ));
-        }
+        _ => return Err(unknown()),
     };
-    let description = list()
-        .into_iter()
-        .find(|p| p.name == name)
-        .and_then(|p| p.description)
-        .unwrap_or_default();
+    let description = prompt.description.unwrap_or_default();
     Ok(
         GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
             .with_description(description),

@@ -240,12 +240,13 @@ impl Store {
                 mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
                 mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
             })?;
-        let requests = &self.inner.requests;
-        crate::metrics::set(
-            "tokentally_store_queue_requests",
-            (requests.max_capacity() - requests.capacity()) as f64,
-        );
         receipt.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Write requests waiting for the writer now.
+    pub fn queued_requests(&self) -> usize {
+        let r = &self.inner.requests;
+        r.max_capacity() - r.capacity()
     }
 
     /// Whether the store takes writes now: the writer runs and the database

@@ -249,12 +249,10 @@ struct LoginForm {
 }
 
 async fn record(state: &WebState, record: AuditRecord) -> Result<(), Response> {
-    let audit = state.audit.clone();
-    match tokio::task::spawn_blocking(move || audit.append(record)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(audit_down(&e.to_string())),
-        Err(e) => Err(audit_down(&e.to_string())),
-    }
+    crate::audit::append(&state.audit, record)
+        .await
+        .map(|_| ())
+        .map_err(|e| audit_down(&e.to_string()))
 }
 
 fn audit_down(detail: &str) -> Response {
@@ -273,13 +271,6 @@ fn audit_down(detail: &str) -> Response {
     resp
 }
 
-async fn verify(tokens: &TokenStore, secret: String) -> Result<Principal, AuthError> {
-    let tokens = tokens.clone();
-    tokio::task::spawn_blocking(move || tokens.verify(&secret))
-        .await
-        .unwrap_or_else(|e| Err(AuthError::Store(e.to_string())))
-}
-
 async fn login(
     State(state): State<WebState>,
     parts: Parts,
@@ -295,7 +286,7 @@ async fn login(
     }
     let caller = caller_of(&parts);
     let method = "POST /ui/login".to_string();
-    match verify(&state.tokens, secret.clone()).await {
+    match state.tokens.verify_async(secret.clone()).await {
         Err(AuthError::Store(detail)) => audit_down(&detail),
         Err(e) => {
             let rec = AuditRecord::denial(
@@ -371,7 +362,7 @@ enum NoPrincipal {
 async fn principal(state: &WebState, parts: &Parts) -> Result<Principal, NoPrincipal> {
     let id = session::from_cookie_header(&parts.headers).ok_or(NoPrincipal::LogIn)?;
     let secret = state.sessions.secret(&id).ok_or(NoPrincipal::LogIn)?;
-    match verify(&state.tokens, secret).await {
+    match state.tokens.verify_async(secret).await {
         Ok(p) if p.scope.can_query() => Ok(p),
         Err(AuthError::Store(detail)) => Err(NoPrincipal::Unavailable(detail)),
         _ => {

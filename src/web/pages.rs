@@ -302,8 +302,14 @@ fn session_link(p: &Params, session: &str) -> String {
     )
 }
 
+/// The list under `key` of an answer (empty when there is none).
+fn list(answer: &Value, key: &str) -> Vec<Value> {
+    answer[key].as_array().cloned().unwrap_or_default()
+}
+
+/// An answer's rows.
 fn rows(answer: &Value) -> Vec<Value> {
-    answer["rows"].as_array().cloned().unwrap_or_default()
+    list(answer, "rows")
 }
 
 fn bar_items(rows: &[Value], label: &str, value: &str) -> Vec<(String, f64)> {
@@ -906,7 +912,7 @@ async fn tools(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
             p.args_for("tool_latency", &[limit(100)]),
         )
         .await?;
-    let mcp: Vec<Value> = lat["mcp_breakdown"].as_array().cloned().unwrap_or_default();
+    let mcp = list(&lat, "mcp_breakdown");
     let pct = |key: &'static str, label: &'static str| col(key, label, Kind::Millis);
     Ok(html! {
         h1 { "Tools and latency" }
@@ -970,7 +976,7 @@ async fn health(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
                 ul { @for g in &gaps { li { (g) } } }
             }
         }
-        (table("Coding agents", &rows(&json!({"rows": d["agents"]})), &[
+        (table("Coding agents", &list(&d, "agents"), &[
             col("agent", "Agent", Kind::Text),
             col("versions", "Versions", Kind::List),
             col("sessions", "Sessions", Kind::Count),
@@ -986,7 +992,7 @@ async fn health(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
             col("what", "Data", Kind::Text),
             col("present", "Present", Kind::Text),
         ], None))
-        (table("Developers", &rows(&json!({"rows": d["developers"]})), &[
+        (table("Developers", &list(&d, "developers"), &[
             col("developer", "Developer", Kind::Text),
             col("developer_kind", "Identity", Kind::Text),
             col("sessions", "Sessions", Kind::Count),
@@ -1019,7 +1025,6 @@ async fn audit(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
         _ => None,
     };
     let records = rows(&log);
-    let list = |key: &str| summary[key].as_array().cloned().unwrap_or_default();
     Ok(html! {
         h1 { "Audit" }
         form.filters method="get" action="/ui/audit" role="search" {
@@ -1035,16 +1040,16 @@ async fn audit(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
             (stat("Denied", &count(f(&summary["denied"]) as i64)))
         }
         div.grid {
-            (table("Calls per tool", &list("by_tool"), &[
+            (table("Calls per tool", &list(&summary, "by_tool"), &[
                 col("tool", "Tool", Kind::Text),
                 col("calls", "Calls", Kind::Count),
                 col("not_ok", "Not ok", Kind::Count),
             ], None))
-            (table("Outcomes", &list("by_outcome"), &[
+            (table("Outcomes", &list(&summary, "by_outcome"), &[
                 col("outcome", "Outcome", Kind::Text),
                 col("calls", "Calls", Kind::Count),
             ], None))
-            (table("Top caller addresses", &list("top_callers"), &[
+            (table("Top caller addresses", &list(&summary, "top_callers"), &[
                 col("peer", "Address", Kind::Text),
                 col("calls", "Calls", Kind::Count),
                 col("denied", "Denied", Kind::Count),

@@ -95,13 +95,13 @@ impl Params {
         self.get("format") == Some("json")
     }
 
-    /// The arguments for `tool`: every parameter its schema names (the
+    /// The arguments for `tool`: every parameter its schema names (so the
     /// page's own parameters, such as `sort`, never), then `extra`.
     pub fn args_for(&self, tool: &str, extra: &[(&str, Value)]) -> Map<String, Value> {
         let def = crate::mcp::registry::find(tool);
         let mut args = Map::new();
         for (name, value) in &self.values {
-            if def.is_some_and(|d| d.accepts(name)) && !matches!(name.as_str(), "sort" | "dir") {
+            if def.is_some_and(|d| d.accepts(name)) {
                 args.insert(name.clone(), Value::String(value.clone()));
             }
         }

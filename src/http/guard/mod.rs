@@ -271,15 +271,10 @@ fn caller(peer: Option<IpAddr>, headers: &HeaderMap, request_id: String) -> Call
 /// when the record cannot be written (fail closed).
 async fn append_denial(state: &GuardState, record: AuditRecord, response: Response) -> Response {
     crate::metrics::denied(&record.outcome);
-    let audit = state.audit.clone();
-    match tokio::task::spawn_blocking(move || audit.append(record)).await {
-        Ok(Ok(_)) => response,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "audit append failed; refusing request");
-            unavailable()
-        }
+    match crate::audit::append(&state.audit, record).await {
+        Ok(_) => response,
         Err(e) => {
-            tracing::error!(error = %e, "audit append task failed; refusing request");
+            tracing::error!(error = %e, "audit append failed; refusing request");
             unavailable()
         }
     }
@@ -350,7 +345,7 @@ fn token_in_query(query: Option<&str>) -> bool {
 }
 
 /// The single `Authorization` header's bearer token.
-fn bearer(headers: &HeaderMap) -> Result<String, AuthError> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<String, AuthError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let value = values.next().ok_or(AuthError::Missing)?;
     if values.next().is_some() {
@@ -360,13 +355,6 @@ fn bearer(headers: &HeaderMap) -> Result<String, AuthError> {
     parse_bearer(text)
         .map(str::to_string)
         .ok_or(AuthError::Malformed)
-}
-
-async fn verify(tokens: &TokenStore, secret: String) -> Result<Principal, AuthError> {
-    let tokens = tokens.clone();
-    tokio::task::spawn_blocking(move || tokens.verify(&secret))
-        .await
-        .unwrap_or_else(|e| Err(AuthError::Store(e.to_string())))
 }
 
 /// Authenticates and rate-limits `/mcp` requests; see the module docs for the
@@ -477,7 +465,7 @@ async fn authorize_mcp(
         ));
     }
     let principal = match bearer(headers) {
-        Ok(secret) => verify(&state.tokens, secret).await,
+        Ok(secret) => state.tokens.verify_async(secret).await,
         Err(e) => Err(e),
     };
     let principal = match principal {
