@@ -105,6 +105,52 @@ pub struct Config {
     /// record attribute `key=value` → developer, e.g.
     /// `"host.name=ci-runner-3" = "team-platform"`.
     pub identity: IdentityMap,
+    /// Where the telemetry is kept: the embedded store in `data_dir`
+    /// (default) or a ClickHouse server.
+    pub store: StoreConfig,
+}
+
+/// Where the telemetry is kept.
+#[derive(Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `clickhouse://USER:PASSWORD@HOST:8123/DATABASE`; unset, the embedded
+    /// SQLite store in `data_dir`. Tokens and the audit log stay in
+    /// `data_dir` either way.
+    pub url: Option<String>,
+    /// A file whose first line is the ClickHouse password (in place of the
+    /// URL's; `TOKENTALLY_CLICKHOUSE_PASSWORD` wins over both).
+    pub password_file: Option<PathBuf>,
+    /// How inserts into ClickHouse are batched across OTLP requests.
+    pub batching: crate::clickhouse::sink::Batching,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.url.as_deref().map(crate::clickhouse::redacted))
+            .field("password_file", &self.password_file)
+            .field("batching", &self.batching)
+            .finish()
+    }
+}
+
+impl StoreConfig {
+    /// The ClickHouse settings, when the store is ClickHouse.
+    pub fn clickhouse(&self) -> Result<Option<crate::clickhouse::Settings>, ConfigError> {
+        let Some(url) = &self.url else {
+            return Ok(None);
+        };
+        crate::clickhouse::Settings::parse(url)
+            .and_then(|s| {
+                s.with_password_from(
+                    std::env::var(crate::clickhouse::PASSWORD_ENV).ok(),
+                    self.password_file.as_deref(),
+                )
+            })
+            .map(Some)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
 }
 
 /// Where computed cost takes its prices from.
@@ -241,6 +287,7 @@ impl Default for Config {
             connections: ConnectionLimits::default(),
             pricing: PricingConfig::default(),
             identity: IdentityMap::default(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -307,6 +354,14 @@ impl Config {
 
     /// Checks values that would make the server misbehave.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.store.url.is_some() && self.retention_days.is_some() {
+            return Err(ConfigError::Invalid(
+                "retention is applied to the embedded store only: on ClickHouse, drop old \
+                 monthly partitions (ALTER TABLE ... DROP PARTITION) or set a table TTL"
+                    .into(),
+            ));
+        }
+        self.store.clickhouse()?;
         let q = &self.query;
         if q.max_rows == 0 || q.default_rows == 0 || q.default_rows > q.max_rows {
             return Err(ConfigError::Invalid(

@@ -24,19 +24,19 @@ use tonic::{Request, Response, Status};
 
 use crate::auth::{IngestDenial, TokenStore, check_ingest_token};
 use crate::otlp::{self, DecodeOptions, Decoded};
-use crate::store::{Store, StoreError};
+use crate::store::{Sink, StoreError};
 
 /// The three OTLP services over one store.
 #[derive(Clone)]
 pub struct OtlpGrpc {
-    store: Store,
+    sink: std::sync::Arc<dyn Sink>,
     decode: DecodeOptions,
 }
 
 impl OtlpGrpc {
     /// Builds the services.
-    pub fn new(store: Store, decode: DecodeOptions) -> Self {
-        OtlpGrpc { store, decode }
+    pub fn new(sink: std::sync::Arc<dyn Sink>, decode: DecodeOptions) -> Self {
+        OtlpGrpc { sink, decode }
     }
 
     /// Converts on a blocking thread and writes; the partial-success count and message.
@@ -56,10 +56,7 @@ impl OtlpGrpc {
         let receipt = if decoded.batch.is_empty() {
             crate::store::WriteReceipt::default()
         } else {
-            self.store
-                .write(decoded.batch)
-                .await
-                .map_err(store_status)?
+            self.sink.write(decoded.batch).await.map_err(store_status)?
         };
         crate::metrics::ingested(
             signal.name(),

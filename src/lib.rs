@@ -18,6 +18,7 @@
 pub mod agent;
 pub mod audit;
 pub mod auth;
+pub mod clickhouse;
 pub mod config;
 pub mod content;
 pub mod datadir;

@@ -197,6 +197,12 @@ struct ServeArgs {
     /// Serve the web view on its own address (default: on the MCP listener, at /).
     #[arg(long, value_parser = parse_listen_addr)]
     ui: Option<SocketAddr>,
+    /// Keep the telemetry in ClickHouse rather than the embedded store:
+    /// clickhouse://USER:PASSWORD@HOST:8123/DATABASE (the password may
+    /// instead come from TOKENTALLY_CLICKHOUSE_PASSWORD or [store]
+    /// password_file). Tokens and the audit log stay in the data dir.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     /// Delete data older than this (e.g. 90d); default keeps everything.
     #[arg(long)]
     retention: Option<String>,
@@ -679,6 +685,9 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(a) = args.ui {
         config.ui_addr = Some(a);
+    }
+    if let Some(url) = args.store {
+        config.store.url = Some(url);
     }
     if let Some(m) = &args.metrics {
         config.metrics = match m.as_str() {

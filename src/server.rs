@@ -31,6 +31,9 @@ pub enum ServerError {
     /// The store could not be opened or closed cleanly.
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// The ClickHouse store could not be set up.
+    #[error("{0}")]
+    ClickHouse(#[from] crate::clickhouse::Error),
     /// Tokens could not be read or created.
     #[error("tokens: {0}")]
     Auth(String),
@@ -114,6 +117,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     };
     let ui_addr = ui.as_ref().map_or(mcp_addr, |(_, a)| *a);
     let store = Store::open(&config.data_dir, StoreOptions::from_config(&config))?;
+    let (sink, questions) = telemetry_store(&config, &store).await?;
     let tokens =
         TokenStore::open(&config.data_dir).map_err(|e| ServerError::Auth(e.to_string()))?;
     let audit: Arc<dyn AuditSink> =
@@ -158,7 +162,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     // OTLP/HTTP
     let otlp_app = crate::http::otlp_router(
         OtlpState {
-            store: store.clone(),
+            sink: sink.clone(),
             decode: decode.clone(),
         },
         guard.clone(),
@@ -176,8 +180,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     ));
 
     // OTLP/gRPC
-    let routes =
-        OtlpGrpc::new(store.clone(), decode).router(ingest_requires_token.then(|| tokens.clone()));
+    let routes = OtlpGrpc::new(sink, decode).router(ingest_requires_token.then(|| tokens.clone()));
     let grpc_cancel = cancel.clone();
     tasks.push(tokio::spawn(async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(otlp_grpc);
@@ -194,8 +197,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     }));
 
     // MCP
-    let registry = crate::mcp::Registry::new(crate::query::ToolContext::over_store(
-        store.clone(),
+    let registry = crate::mcp::Registry::new(crate::query::ToolContext::new(
+        questions,
         config.query.clone(),
     ))
     .with_audit_log(audit_reader.clone())
@@ -264,6 +267,44 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         cancel,
         tasks,
     })
+}
+
+/// Where ingest writes and the tools read: the embedded store, or the
+/// ClickHouse server the configuration names (its tables created if
+/// missing). Tokens and the audit log stay in the data directory.
+async fn telemetry_store(
+    config: &Config,
+    store: &Store,
+) -> Result<
+    (
+        Arc<dyn crate::store::Sink>,
+        Arc<dyn crate::query::Questions>,
+    ),
+    ServerError,
+> {
+    let budget = Duration::from_millis(config.query.time_budget_ms);
+    let Some(settings) = config.store.clickhouse()? else {
+        return Ok((
+            Arc::new(store.clone()),
+            Arc::new(crate::query::runner::Sqlite::over_store(
+                store.clone(),
+                budget,
+            )),
+        ));
+    };
+    let ch = crate::clickhouse::ClickHouse::new(settings);
+    ch.init().await?;
+    tracing::info!(server = %ch.settings().http_url, database = %ch.settings().database, "telemetry in ClickHouse");
+    let limits = crate::clickhouse::ReadLimits::of(&config.query);
+    Ok((
+        Arc::new(crate::clickhouse::sink::Sink::start(
+            ch.clone(),
+            config.store.batching,
+        )),
+        Arc::new(crate::clickhouse::questions::ClickHouseQuestions::new(
+            ch, limits,
+        )),
+    ))
 }
 
 /// Serves `app` on `listener` until `cancel`, then lets open requests

@@ -13,13 +13,13 @@ use axum::response::{IntoResponse, Response};
 use prost::Message;
 
 use crate::otlp::{self, DecodeError, DecodeOptions, Encoding, Signal};
-use crate::store::{Store, StoreError};
+use crate::store::{Sink, StoreError};
 
 /// What the OTLP/HTTP handlers need.
 #[derive(Clone)]
 pub struct OtlpState {
     /// Where rows go.
-    pub store: Store,
+    pub sink: std::sync::Arc<dyn Sink>,
     /// Decoding limits and content capture.
     pub decode: DecodeOptions,
 }
@@ -127,7 +127,7 @@ async fn export(state: OtlpState, signal: Signal, req: Request) -> Response {
     let receipt = if decoded.batch.is_empty() {
         crate::store::WriteReceipt::default()
     } else {
-        match state.store.write(decoded.batch).await {
+        match state.sink.write(decoded.batch).await {
             Ok(r) => r,
             Err(e) => return store_error_response(e, reply_encoding),
         }

@@ -53,6 +53,14 @@ impl ToolReply {
                 Outcome::Failed,
                 "The store is busy with other queries; try again in a few seconds.",
             ),
+            QueryError::Unavailable(detail) => {
+                tracing::warn!(%detail, "store unavailable for a query");
+                ToolReply::error(
+                    Outcome::Failed,
+                    "The store cannot be reached right now (the database server is down or \
+                     restarting); nothing was answered. Try again in a minute.",
+                )
+            }
             QueryError::Invalid(m) => ToolReply::error(Outcome::ToolError, m),
             QueryError::NotFound(m) => ToolReply::error(Outcome::ToolError, m),
             QueryError::Sql(detail) => {

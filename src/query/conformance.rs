@@ -152,13 +152,38 @@ fn load(bodies: &[(Signal, Value)]) -> Fx {
     fx
 }
 
-/// The backend under test, holding `bodies` as ingest would store them.
-fn backend(bodies: &[(Signal, Value)]) -> Box<dyn Questions> {
+/// Every backend under test, each holding `bodies` as its ingest would
+/// store them: the embedded SQLite store, and ClickHouse (a new database
+/// on a real server, written through the batching sink).
+async fn backends(bodies: &[(Signal, Value)]) -> Vec<(&'static str, Box<dyn Questions>)> {
     let fx = load(bodies);
-    Box::new(Sqlite::over_connection(
-        fx.conn,
-        std::time::Duration::from_secs(30),
-    ))
+    let sqlite = Sqlite::over_connection(fx.conn, std::time::Duration::from_secs(30));
+    let ch = crate::clickhouse::test_store().await;
+    let sink = crate::clickhouse::sink::Sink::start(ch.clone(), Default::default());
+    let opts = crate::otlp::DecodeOptions {
+        max_body_bytes: 64 << 20,
+        capture_content: false,
+        ..Default::default()
+    };
+    let writes = bodies.iter().map(|(signal, body)| {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let d =
+            crate::otlp::decode(*signal, &bytes, Some("application/json"), None, &opts).unwrap();
+        sink.write(d.batch)
+    });
+    for receipt in futures::future::join_all(writes).await {
+        receipt.unwrap();
+    }
+    let limits = crate::clickhouse::ReadLimits::of(&crate::config::QueryLimits::default());
+    vec![
+        ("sqlite", Box::new(sqlite)),
+        (
+            "clickhouse",
+            Box::new(crate::clickhouse::questions::ClickHouseQuestions::new(
+                ch, limits,
+            )),
+        ),
+    ]
 }
 
 const ALL_TIME: (i64, i64) = (1_700_000_000_000_000_000, 1_900_000_000_000_000_000);
@@ -191,23 +216,26 @@ async fn cost_counts_each_request_once_with_and_without_session_ids() {
             ("as sent", &bodies, false),
             ("no session.id", &stripped, true),
         ] {
-            let got = backend(bodies)
-                .cost_by_developer(utc(ALL_TIME.0, ALL_TIME.1), everyone())
-                .await
-                .unwrap();
-            assert_eq!(got.developers.len(), 1, "{run} {label}");
-            assert!(
-                close(got.totals.cost_usd, cost),
-                "{run} {label}: {} vs {cost}",
-                got.totals.cost_usd
-            );
-            assert_eq!(got.totals.input_tokens as f64, input, "{run} {label}");
-            assert_eq!(
-                got.totals.api_requests,
-                requests.len() as i64,
-                "{run} {label}"
-            );
-            assert_eq!(got.sources.sessionless, sessionless, "{run} {label}");
+            for (engine, backend) in backends(bodies).await {
+                let label = format!("{label} on {engine}");
+                let got = backend
+                    .cost_by_developer(utc(ALL_TIME.0, ALL_TIME.1), everyone())
+                    .await
+                    .unwrap();
+                assert_eq!(got.developers.len(), 1, "{run} {label}");
+                assert!(
+                    close(got.totals.cost_usd, cost),
+                    "{run} {label}: {} vs {cost}",
+                    got.totals.cost_usd
+                );
+                assert_eq!(got.totals.input_tokens as f64, input, "{run} {label}");
+                assert_eq!(
+                    got.totals.api_requests,
+                    requests.len() as i64,
+                    "{run} {label}"
+                );
+                assert_eq!(got.sources.sessionless, sessionless, "{run} {label}");
+            }
         }
     }
 }
@@ -219,12 +247,14 @@ async fn metrics_alone_without_session_ids_still_count() {
         .filter(|(s, _)| matches!(s, Signal::Metrics))
         .collect();
     bodies.iter_mut().for_each(|(_, b)| without_session_ids(b));
-    let got = backend(&bodies)
-        .cost_by_developer(utc(ALL_TIME.0, ALL_TIME.1), everyone())
-        .await
-        .unwrap();
-    assert!(close(got.totals.cost_usd, metric_cost(&bodies)));
-    assert_eq!(got.totals.source, "metrics");
+    for (engine, backend) in backends(&bodies).await {
+        let got = backend
+            .cost_by_developer(utc(ALL_TIME.0, ALL_TIME.1), everyone())
+            .await
+            .unwrap();
+        assert!(close(got.totals.cost_usd, metric_cost(&bodies)), "{engine}");
+        assert_eq!(got.totals.source, "metrics", "{engine}");
+    }
 }
 
 #[tokio::test]
@@ -239,14 +269,16 @@ async fn a_model_and_its_context_variant_are_one_row() {
         .iter_mut()
         .for_each(|(_, b)| without_session_ids(b));
     for bodies in [&bodies, &stripped] {
-        let (rows, _) = backend(bodies)
-            .model_breakdown(utc(ALL_TIME.0, ALL_TIME.1), everyone())
-            .await
-            .unwrap();
-        assert_eq!(rows.len(), 1, "{rows:?}");
-        assert_eq!(rows[0].model, "claude-opus-4-8");
-        assert_eq!(rows[0].requests, requests.len() as i64);
-        assert!(close(rows[0].cost_usd, cost));
+        for (engine, backend) in backends(bodies).await {
+            let (rows, _) = backend
+                .model_breakdown(utc(ALL_TIME.0, ALL_TIME.1), everyone())
+                .await
+                .unwrap();
+            assert_eq!(rows.len(), 1, "{engine}: {rows:?}");
+            assert_eq!(rows[0].model, "claude-opus-4-8", "{engine}");
+            assert_eq!(rows[0].requests, requests.len() as i64, "{engine}");
+            assert!(close(rows[0].cost_usd, cost), "{engine}");
+        }
         let fx = load(bodies);
         let variants: Vec<Option<String>> = fx
             .conn
@@ -266,14 +298,16 @@ async fn gen_ai_usage_on_spans_is_kept_and_never_added_to_totals() {
     // cache reads and writes): stored, but the totals come from api_request.
     let bodies = capture("v332_subagent_sync_json");
     let requests = api_requests(&bodies);
-    let got = backend(&bodies)
-        .cost_by_developer(utc(ALL_TIME.0, ALL_TIME.1), everyone())
-        .await
-        .unwrap();
-    let fx = load(&bodies);
     let input: f64 = requests.iter().map(|r| r.2).sum();
-    assert_eq!(got.totals.input_tokens as f64, input);
-    assert_eq!(got.totals.api_requests, requests.len() as i64);
+    for (engine, backend) in backends(&bodies).await {
+        let got = backend
+            .cost_by_developer(utc(ALL_TIME.0, ALL_TIME.1), everyone())
+            .await
+            .unwrap();
+        assert_eq!(got.totals.input_tokens as f64, input, "{engine}");
+        assert_eq!(got.totals.api_requests, requests.len() as i64, "{engine}");
+    }
+    let fx = load(&bodies);
     let spans: Vec<(i64, i64, String)> = fx
         .conn
         .prepare(
@@ -303,7 +337,16 @@ async fn cost_splits_and_filters_by_subagent() {
         *want.entry(agent).or_default() += cost;
     }
     assert_eq!(want.len(), 2, "{want:?}");
-    let questions = backend(&bodies);
+    for (engine, questions) in backends(&bodies).await {
+        subagent_split_and_filter(engine, questions.as_ref(), &want).await;
+    }
+}
+
+async fn subagent_split_and_filter(
+    engine: &str,
+    questions: &dyn Questions,
+    want: &std::collections::BTreeMap<Option<String>, f64>,
+) {
     let range = utc(ALL_TIME.0, ALL_TIME.1);
     let agent = super::attribution::find("subagent").unwrap();
     let (points, _) = questions
@@ -319,10 +362,11 @@ async fn cost_splits_and_filters_by_subagent() {
         points.iter().map(|p| (p.key.clone(), p.cost_usd)).collect();
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
-        want.keys().collect::<Vec<_>>()
+        want.keys().collect::<Vec<_>>(),
+        "{engine}"
     );
-    for (k, v) in &want {
-        assert!(close(got[k], *v), "{k:?}: {} vs {v}", got[k]);
+    for (k, v) in want {
+        assert!(close(got[k], *v), "{engine} {k:?}: {} vs {v}", got[k]);
     }
     // The filter gives the subagent's part alone.
     let f = Filter {
@@ -330,9 +374,159 @@ async fn cost_splits_and_filters_by_subagent() {
         ..everyone()
     };
     let got = questions.cost_by_developer(range, f).await.unwrap();
-    assert!(close(
-        got.totals.cost_usd,
-        want[&Some("general-purpose".to_string())]
-    ));
-    assert_eq!(got.totals.api_requests, 3);
+    assert!(
+        close(
+            got.totals.cost_usd,
+            want[&Some("general-purpose".to_string())]
+        ),
+        "{engine}"
+    );
+    assert_eq!(got.totals.api_requests, 3, "{engine}");
+}
+
+/// True when two answers are equal, numbers to within 1e-6 (relative for
+/// large ones): sums may be added up in another order.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            (x - y).abs() <= 1e-6 * x.abs().max(y.abs()).max(1.0)
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn assert_same<T: serde::Serialize + std::fmt::Debug>(what: &str, a: &T, b: &T) {
+    let (x, y) = (
+        serde_json::to_value(a).unwrap(),
+        serde_json::to_value(b).unwrap(),
+    );
+    assert!(same(&x, &y), "{what}:\nsqlite:     {x}\nclickhouse: {y}");
+}
+
+#[tokio::test]
+async fn the_generated_team_answers_the_same_on_every_engine() {
+    use super::fixture::generated::{self, DAY_NS, START_NS};
+    use super::timeseries::{Bucket, Split};
+    let ds = generated::build();
+    let ch = crate::clickhouse::test_store().await;
+    let sink = crate::clickhouse::sink::Sink::start(ch.clone(), Default::default());
+    // Half the batches twice, as retries through another node would send
+    // them: counted once.
+    let copies: Vec<&crate::rows::Batch> = ds
+        .fx
+        .batches
+        .iter()
+        .enumerate()
+        .flat_map(|(i, b)| std::iter::repeat_n(b, if i % 2 == 0 { 2 } else { 1 }))
+        .collect();
+    // Many exporters at once (within the sink's queue): few large inserts.
+    for chunk in copies.chunks(500) {
+        let writes = chunk.iter().map(|b| sink.write((*b).clone()));
+        for receipt in futures::future::join_all(writes).await {
+            receipt.unwrap();
+        }
+    }
+    let sqlite = Sqlite::over_connection(ds.fx.conn, std::time::Duration::from_secs(30));
+    let limits = crate::clickhouse::ReadLimits::of(&crate::config::QueryLimits::default());
+    let chq = crate::clickhouse::questions::ClickHouseQuestions::new(ch, limits);
+    let engines: [&dyn Questions; 2] = [&sqlite, &chq];
+    let h = super::HOUR_NS;
+    let ranges = [
+        (START_NS - DAY_NS, START_NS + 11 * DAY_NS),
+        (
+            START_NS + 2 * DAY_NS + 17 * 60 * 1_000_000_000 + 3,
+            START_NS + 7 * DAY_NS + 5 * h,
+        ),
+        (
+            START_NS + 3 * DAY_NS + 10 * h,
+            START_NS + 3 * DAY_NS + 11 * h + 7,
+        ),
+    ];
+    let subagent = super::attribution::find("subagent").unwrap();
+    let filters = [
+        everyone(),
+        Filter::new(visible(&["alice@example.com", "7f3a9c1e-acct-dave"])),
+        Filter::new(visible(&["nobody@example.com"])),
+        Filter {
+            team: Some("web".into()),
+            ..everyone()
+        },
+        Filter {
+            model: Some("claude-sonnet-5".into()),
+            ..everyone()
+        },
+        Filter {
+            developer: Some("bob@example.com".into()),
+            mcp_server: Some("github".into()),
+            ..everyone()
+        },
+        Filter {
+            attribute: Some(("department".into(), "eng".into())),
+            query_source: Some("repl_main_thread".into()),
+            ..everyone()
+        },
+        Filter {
+            session_id: Some("sess-4-6".into()),
+            ..everyone()
+        },
+        Filter {
+            attribution: vec![(subagent, "general-purpose".into())],
+            ..everyone()
+        },
+    ];
+    let mut nonempty = 0;
+    for (since, until) in ranges {
+        let range = utc(since, until);
+        for (i, f) in filters.iter().enumerate() {
+            let what = |q: &str| format!("{q}, range {since}..{until}, filter #{i}");
+            let [a, b] = engines.map(|e| e.cost_by_developer(range.clone(), f.clone()));
+            let (a, b) = (a.await.unwrap(), b.await.unwrap());
+            nonempty += usize::from(!a.developers.is_empty());
+            assert_same(&what("cost_by_developer"), &a, &b);
+            let [a, b] = engines.map(|e| e.model_breakdown(range.clone(), f.clone()));
+            assert_same(
+                &what("model_breakdown"),
+                &a.await.unwrap(),
+                &b.await.unwrap(),
+            );
+            for tool in [None, Some("Edit".to_string())] {
+                let [a, b] =
+                    engines.map(|e| e.tool_latency(range.clone(), f.clone(), tool.clone()));
+                assert_same(&what("tool_latency"), &a.await.unwrap(), &b.await.unwrap());
+            }
+            for (bucket, split) in [
+                (Bucket::Day, Split::Model),
+                (Bucket::Hour, Split::None),
+                (Bucket::Total, Split::Team),
+                (Bucket::Total, Split::Repository),
+                (Bucket::Total, Split::McpTool),
+            ] {
+                let [a, b] =
+                    engines.map(|e| e.usage_over_time(range.clone(), f.clone(), bucket, split));
+                assert_same(
+                    &what("usage_over_time"),
+                    &a.await.unwrap(),
+                    &b.await.unwrap(),
+                );
+            }
+            let [a, b] = engines.map(|e| e.data_extent(f.visible.clone()));
+            assert_eq!(
+                a.await.unwrap(),
+                b.await.unwrap(),
+                "{}",
+                what("data_extent")
+            );
+        }
+    }
+    assert!(
+        nonempty >= 10,
+        "the cases must mostly hold data: {nonempty}"
+    );
 }

@@ -154,21 +154,34 @@ fn add_usage(e: &mut DeveloperCost, u: &Usage) {
     e.reasoning_tokens += u.reasoning_tokens;
 }
 
+/// The usage groups the answer is folded from: one pass by developer and
+/// hour (sums add up over hours, active days are the hours' local dates,
+/// sessions the union of the hours' sessions).
+pub const GROUPS: [Dim; 4] = [Dim::Developer, Dim::DeveloperKind, Dim::Hour, Dim::Agent];
+
 /// Runs the question.
 pub fn cost_by_developer(
     conn: &rusqlite::Connection,
     range: &TimeRange,
     f: &Filter,
 ) -> Result<CostByDeveloper, QueryError> {
-    // One pass by developer and hour: sums add up over hours, active days
-    // are the hours' local dates, sessions the union of the hours' sessions.
-    let groups = usage::grouped_with_sessions(
-        conn,
-        range,
-        f,
-        &[Dim::Developer, Dim::DeveloperKind, Dim::Hour, Dim::Agent],
-    )?;
+    let groups = usage::grouped_with_sessions(conn, range, f, &GROUPS)?;
     let prompts = prompts_by_developer(conn, range, f)?;
+    let mut out = fold(groups, &prompts, range);
+    if out.totals.unpriced_requests > 0 {
+        out.unpriced_models = usage::unpriced_models(conn, range, f)?;
+    }
+    Ok(out)
+}
+
+/// The answer from the usage groups by [`GROUPS`] (with their sessions)
+/// and the prompts per developer, whichever engine counted them; the
+/// caller adds `unpriced_models` when `totals.unpriced_requests > 0`.
+pub fn fold(
+    groups: Vec<usage::UsageGroup>,
+    prompts: &BTreeMap<Option<String>, i64>,
+    range: &TimeRange,
+) -> CostByDeveloper {
     let mut days: BTreeMap<Option<String>, BTreeSet<jiff::civil::Date>> = BTreeMap::new();
     let mut sessions: BTreeMap<Option<String>, BTreeSet<i64>> = BTreeMap::new();
     let mut out = CostByDeveloper::default();
@@ -240,14 +253,11 @@ pub fn cost_by_developer(
         all_agents.extend(d.agents.iter().cloned());
     }
     t.agents = all_agents.into_iter().collect();
-    if t.unpriced_requests > 0 {
-        out.unpriced_models = usage::unpriced_models(conn, range, f)?;
-    }
     let all_days: BTreeSet<jiff::civil::Date> = days.values().flatten().copied().collect();
     t.active_days = all_days.len() as i64;
     t.source = out.sources.label().to_string();
     out.developers = devs;
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

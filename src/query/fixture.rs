@@ -99,6 +99,8 @@ pub struct SpanSpec {
 /// so rollups, sessions and histograms are exactly what ingest keeps.
 pub struct Fx {
     pub conn: Connection,
+    /// Every batch written, in order (to give another engine the same rows).
+    pub batches: Vec<Batch>,
     cache: crate::store::WriterCache,
     contexts: Vec<Arc<Context>>,
     dedup: u64,
@@ -117,6 +119,7 @@ impl Fx {
         crate::store::migrate(&conn).unwrap();
         Fx {
             conn,
+            batches: Vec::new(),
             cache: Default::default(),
             contexts: Vec::new(),
             dedup: 0,
@@ -132,6 +135,7 @@ impl Fx {
 
     fn write(&mut self, batch: Batch) {
         crate::store::write_batches(&self.conn, &mut self.cache, &[&batch]).unwrap();
+        self.batches.push(batch);
     }
 
     /// Decodes an OTLP/JSON body with the real decoder and writes what it

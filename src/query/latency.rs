@@ -217,19 +217,10 @@ pub fn tool_latency(
     f: &Filter,
     tool: Option<&str>,
 ) -> Result<(Vec<ToolLatency>, Vec<ToolLatency>), QueryError> {
-    let hists = histograms(conn, Kind::Tool, range, f, tool)?;
-    let mut rows: Vec<ToolLatency> = hists.into_iter().map(|(k, h)| tool_row(k, &h)).collect();
-    rows.sort_by(|a, b| {
-        b.calls
-            .cmp(&a.calls)
-            .then_with(|| a.tool_name.cmp(&b.tool_name))
-    });
+    let rows = tool_rows(histograms(conn, Kind::Tool, range, f, tool)?);
     // MCP calls by server/tool come from raw rows (the histogram has no MCP
     // columns); skip that scan when no MCP tool ran in the range.
-    if !rows
-        .iter()
-        .any(|r| r.tool_name == "mcp_tool" || r.tool_name.starts_with("mcp__"))
-    {
+    if !any_mcp(&rows) {
         return Ok((rows, Vec::new()));
     }
     // The last condition is the WHERE of the partial index `events_mcp_time`,
@@ -250,7 +241,7 @@ pub fn tool_latency(
     }
     sql.push(" GROUP BY 1, 2, 3");
     let mut stmt = conn.prepare(&sql.text)?;
-    let mut mcp: BTreeMap<(String, String), BTreeMap<i64, (i64, i64)>> = BTreeMap::new();
+    let mut mcp = McpHists::new();
     let it = stmt.query_map(rusqlite::params_from_iter(sql.params.iter()), |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -266,14 +257,37 @@ pub fn tool_latency(
         e.0 += n;
         e.1 += fl;
     }
-    let mcp_rows = mcp
-        .into_iter()
+    Ok((rows, mcp_rows(mcp)))
+}
+
+/// Histograms per MCP (server, tool).
+pub type McpHists = BTreeMap<(String, String), BTreeMap<i64, (i64, i64)>>;
+
+/// One row per tool, busiest first.
+pub fn tool_rows(hists: Hists) -> Vec<ToolLatency> {
+    let mut rows: Vec<ToolLatency> = hists.into_iter().map(|(k, h)| tool_row(k, &h)).collect();
+    rows.sort_by(|a, b| {
+        b.calls
+            .cmp(&a.calls)
+            .then_with(|| a.tool_name.cmp(&b.tool_name))
+    });
+    rows
+}
+
+/// True when an MCP tool is among the rows (the MCP breakdown is worth asking).
+pub fn any_mcp(rows: &[ToolLatency]) -> bool {
+    rows.iter()
+        .any(|r| r.tool_name == "mcp_tool" || r.tool_name.starts_with("mcp__"))
+}
+
+/// One row per MCP server and tool.
+pub fn mcp_rows(mcp: McpHists) -> Vec<ToolLatency> {
+    mcp.into_iter()
         .map(|((s, t), h)| {
             let mut row = tool_row("mcp_tool".to_string(), &h);
             row.mcp_server = Some(s);
             row.mcp_tool = Some(t);
             row
         })
-        .collect();
-    Ok((rows, mcp_rows))
+        .collect()
 }

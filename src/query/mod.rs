@@ -65,6 +65,10 @@ pub enum QueryError {
     /// to the caller.
     #[error("{0}")]
     NotFound(String),
+    /// The database cannot be reached (a ClickHouse server down, a shard
+    /// missing): nothing was answered; asking again later may work.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
     /// SQLite failed (detail is logged, not shown to callers).
     #[error("database error: {0}")]
     Sql(String),

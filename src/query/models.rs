@@ -61,8 +61,20 @@ pub fn model_breakdown(
     range: &TimeRange,
     f: &Filter,
 ) -> Result<(Vec<ModelUsage>, usage::Sources), QueryError> {
-    let groups = usage::grouped(conn, range, f, &[Dim::Model, Dim::Agent])?;
+    let groups = usage::grouped(conn, range, f, &GROUPS)?;
     let hists = latency::histograms(conn, Kind::Api, range, f, None)?;
+    Ok(fold(groups, &hists))
+}
+
+/// The usage groups the answer is folded from.
+pub const GROUPS: [Dim; 2] = [Dim::Model, Dim::Agent];
+
+/// The answer from the usage groups by [`GROUPS`] and the API latency
+/// histograms by model, whichever engine counted them.
+pub fn fold(
+    groups: Vec<usage::UsageGroup>,
+    hists: &latency::Hists,
+) -> (Vec<ModelUsage>, usage::Sources) {
     let total_cost: f64 = groups.iter().map(|g| g.usage.cost_usd).sum();
     let mut sources = usage::Sources::default();
     // One row per model, whichever agents used it.
@@ -117,5 +129,5 @@ pub fn model_breakdown(
             .then_with(|| b.output_tokens.cmp(&a.output_tokens))
             .then_with(|| a.model.cmp(&b.model))
     });
-    Ok((rows, sources))
+    (rows, sources)
 }

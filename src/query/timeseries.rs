@@ -189,17 +189,14 @@ pub fn usage_over_time(
     bucket: Bucket,
     split: Split,
 ) -> Result<(Vec<SeriesPoint>, usage::Sources), QueryError> {
-    let mut starts = Vec::new();
-    let mut b = bucket_start(range.since_ns, bucket, range)?;
-    while b < range.until_ns {
-        starts.push(b);
-        if starts.len() > MAX_BUCKETS {
-            return Err(QueryError::Invalid(format!(
-                "the range holds more than {MAX_BUCKETS} {bucket:?} buckets; use a larger bucket or a shorter range"
-            )));
-        }
-        b = next_bucket(b, bucket, range)?;
-    }
+    fold(range, bucket, split, |dims| {
+        usage::grouped(conn, range, f, dims)
+    })
+}
+
+/// The usage dimensions a series with `split` is folded from: the hour,
+/// the developer, and the split's own.
+pub fn dims(split: Split) -> Vec<Dim> {
     let mut dims = vec![Dim::Hour, Dim::Developer];
     match split {
         Split::None | Split::Developer => {}
@@ -212,7 +209,30 @@ pub fn usage_over_time(
         Split::Attribution(a) => dims.push(Dim::Attribution(a)),
         Split::Agent => dims.push(Dim::Agent),
     }
-    let groups = usage::grouped(conn, range, f, &dims)?;
+    dims
+}
+
+/// The series from the usage groups `groups` gives for the dimensions it
+/// is asked (the hour, the developer, and the split's), whichever engine
+/// counts them.
+pub fn fold(
+    range: &TimeRange,
+    bucket: Bucket,
+    split: Split,
+    groups: impl FnOnce(&[Dim]) -> Result<Vec<usage::UsageGroup>, QueryError>,
+) -> Result<(Vec<SeriesPoint>, usage::Sources), QueryError> {
+    let mut starts = Vec::new();
+    let mut b = bucket_start(range.since_ns, bucket, range)?;
+    while b < range.until_ns {
+        starts.push(b);
+        if starts.len() > MAX_BUCKETS {
+            return Err(QueryError::Invalid(format!(
+                "the range holds more than {MAX_BUCKETS} {bucket:?} buckets; use a larger bucket or a shorter range"
+            )));
+        }
+        b = next_bucket(b, bucket, range)?;
+    }
+    let groups = groups(&dims(split))?;
     let mut acc: BTreeMap<(i64, Option<String>), Acc> = BTreeMap::new();
     if split == Split::None {
         for s in &starts {

@@ -99,6 +99,18 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// True when a group counted nothing (no request, error, cost or
+    /// token): such a group is no row of an answer.
+    pub fn is_nothing(&self) -> bool {
+        self.requests == 0
+            && self.errors == 0
+            && self.cost_usd == 0.0
+            && self.input_tokens == 0
+            && self.output_tokens == 0
+            && self.cache_read_tokens == 0
+            && self.cache_creation_tokens == 0
+    }
+
     /// Adds another group's sums (sources included).
     pub fn add(&mut self, o: &Usage) {
         self.requests += o.requests;
@@ -432,17 +444,9 @@ fn query_groups(
     let mut out = Vec::new();
     for r in rows {
         let g = r?;
-        if g.usage.requests == 0
-            && g.usage.errors == 0
-            && g.usage.cost_usd == 0.0
-            && g.usage.input_tokens == 0
-            && g.usage.output_tokens == 0
-            && g.usage.cache_read_tokens == 0
-            && g.usage.cache_creation_tokens == 0
-        {
-            continue;
+        if !g.usage.is_nothing() {
+            out.push(g);
         }
-        out.push(g);
     }
     Ok(out)
 }

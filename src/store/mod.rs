@@ -30,6 +30,7 @@ mod reader;
 mod reprice;
 mod rollup;
 mod series;
+pub(crate) use series::series_key;
 mod writer;
 
 #[cfg(test)]
@@ -101,6 +102,27 @@ pub struct WriteReceipt {
     pub inserted: u64,
     /// Records already present (a retried batch), not stored again.
     pub duplicates: u64,
+}
+
+/// Where decoded OTLP rows are written: the embedded store, or the
+/// ClickHouse store's batching inserter. The transports know only this.
+pub trait Sink: Send + Sync + 'static {
+    /// Stores `batch`; the receipt comes only once it is durable.
+    fn write(
+        &self,
+        batch: rows::Batch,
+    ) -> futures::future::BoxFuture<'static, Result<WriteReceipt, StoreError>>;
+}
+
+impl Sink for Store {
+    fn write(
+        &self,
+        batch: rows::Batch,
+    ) -> futures::future::BoxFuture<'static, Result<WriteReceipt, StoreError>> {
+        use futures::FutureExt;
+        let store = self.clone();
+        async move { store.write(batch).await }.boxed()
+    }
 }
 
 pub use reprice::RepriceReceipt;

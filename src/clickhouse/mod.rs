@@ -1,0 +1,396 @@
+//! The scale-out store: OTLP rows written to ClickHouse and the same
+//! questions answered from it, so several stateless tokentally nodes can
+//! stand in front of one database.
+//!
+//! * [`Settings`]: where the server is (`clickhouse://USER:PASSWORD@HOST:8123/DB`)
+//!   and who we are there; the password never appears in logs or errors.
+//! * [`schema`]: the tables, created idempotently with a schema version.
+//! * [`rows`]: a decoded [`crate::rows::Batch`] as ClickHouse rows (one
+//!   row per record, its context beside it: ClickHouse compresses repeats).
+//! * [`sink`]: inserts batched across OTLP requests, each request
+//!   acknowledged only once ClickHouse has accepted the insert holding it.
+//! * [`questions`]: [`crate::query::Questions`] in ClickHouse SQL.
+//!
+//! Retries are counted once: every record carries its deduplication key
+//! (the same key the SQLite store uses) as the last column of its table's
+//! sort key, the tables are `ReplacingMergeTree`, and every question reads
+//! them `FINAL`, so a batch received twice, by one node or by two, answers
+//! as once.
+
+pub mod questions;
+pub mod rows;
+pub mod schema;
+pub mod sink;
+mod sql;
+
+use std::time::Duration;
+
+/// Why the ClickHouse store cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store URL (or its password source) is not usable.
+    #[error("{0}")]
+    Settings(String),
+    /// The server answered with an error or could not be reached.
+    #[error("ClickHouse: {0}")]
+    Server(String),
+}
+
+impl From<clickhouse::error::Error> for Error {
+    fn from(e: clickhouse::error::Error) -> Self {
+        Error::Server(e.to_string())
+    }
+}
+
+/// Where the ClickHouse server is and how to sign in.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `http://host:port` of the server's HTTP interface.
+    pub http_url: String,
+    /// User name.
+    pub user: String,
+    /// Password (never printed: see the `Debug` impl).
+    password: String,
+    /// Database holding tokentally's tables.
+    pub database: String,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("http_url", &self.http_url)
+            .field("user", &self.user)
+            .field(
+                "password",
+                &if self.password.is_empty() { "" } else { "***" },
+            )
+            .field("database", &self.database)
+            .finish()
+    }
+}
+
+/// The environment variable that overrides the URL's password.
+pub const PASSWORD_ENV: &str = "TOKENTALLY_CLICKHOUSE_PASSWORD";
+
+impl Settings {
+    /// Parses `clickhouse://USER:PASSWORD@HOST:PORT/DATABASE` (port 8123
+    /// and user `default` when left out; `clickhouses://` is refused, as this
+    /// build speaks plain HTTP to a server on the local network).
+    pub fn parse(url: &str) -> Result<Settings, Error> {
+        let bad = |why: &str| {
+            Error::Settings(format!(
+                "store URL {}: {why} (expected clickhouse://USER:PASSWORD@HOST:8123/DATABASE)",
+                redacted(url)
+            ))
+        };
+        let u = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+        if u.scheme() != "clickhouse" {
+            return Err(bad("the scheme must be clickhouse://"));
+        }
+        let host = u
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| bad("no host"))?;
+        let port = u.port().unwrap_or(8123);
+        let database = u.path().trim_start_matches('/');
+        if database.is_empty() {
+            return Err(bad("no database name"));
+        }
+        if !database
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(bad(
+                "the database name may only hold letters, digits and '_'",
+            ));
+        }
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let user = if u.username().is_empty() {
+            "default".to_string()
+        } else {
+            decode(u.username())
+        };
+        let host = if host.contains(':') {
+            format!("[{}]", host.trim_matches(['[', ']']))
+        } else {
+            host.to_string()
+        };
+        Ok(Settings {
+            http_url: format!("http://{host}:{port}"),
+            user,
+            password: u.password().map(decode).unwrap_or_default(),
+            database: database.to_string(),
+        })
+    }
+
+    /// The password from `TOKENTALLY_CLICKHOUSE_PASSWORD` or a file (first
+    /// line), when one is set, in place of the URL's.
+    pub fn with_password_from(
+        mut self,
+        env: Option<String>,
+        file: Option<&std::path::Path>,
+    ) -> Result<Settings, Error> {
+        if let Some(p) = env.filter(|p| !p.is_empty()) {
+            self.password = p;
+        } else if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::Settings(format!(
+                    "cannot read the password file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            self.password = text.lines().next().unwrap_or("").to_string();
+        }
+        Ok(self)
+    }
+
+    /// A client signed in as these settings, in the store's database.
+    fn client(&self) -> clickhouse::Client {
+        clickhouse::Client::default()
+            .with_url(&self.http_url)
+            .with_user(&self.user)
+            .with_password(&self.password)
+            .with_database(&self.database)
+            // Validation asks for RowBinaryWithNamesAndTypes, which older
+            // servers do not speak; the row types are fixed by `rows`.
+            .with_validation(false)
+    }
+}
+
+/// The URL with its password replaced by `***`, for messages.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "(unparsable URL)".to_string(),
+    }
+}
+
+/// The ClickHouse store: a writing client for ingest and schema, and a
+/// reading one that the server holds to `readonly` and to the query limits.
+#[derive(Clone)]
+pub struct ClickHouse {
+    settings: Settings,
+    write: clickhouse::Client,
+}
+
+/// Limits every question runs under, enforced by ClickHouse itself.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    /// `max_execution_time`: the server stops the query at the budget.
+    pub budget: Duration,
+    /// `max_result_rows`, a second guard beside the tools' row caps.
+    pub max_result_rows: u64,
+    /// `max_result_bytes`.
+    pub max_result_bytes: u64,
+}
+
+impl ReadLimits {
+    /// The server's query limits as ClickHouse settings: the time budget,
+    /// and result caps well above what any tool returns (the tools cap
+    /// their rows; these stop a runaway statement).
+    pub fn of(q: &crate::config::QueryLimits) -> ReadLimits {
+        ReadLimits {
+            budget: Duration::from_millis(q.time_budget_ms),
+            max_result_rows: 10_000_000,
+            max_result_bytes: 1 << 30,
+        }
+    }
+}
+
+impl ClickHouse {
+    /// A store at `settings` (nothing is contacted until used).
+    pub fn new(settings: Settings) -> ClickHouse {
+        let write = settings.client();
+        ClickHouse { settings, write }
+    }
+
+    /// The settings (for messages: the password stays hidden).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Creates the database and tables if missing and records the schema
+    /// version; safe to run on every start and from every node.
+    pub async fn init(&self) -> Result<(), Error> {
+        schema::init(
+            &self.settings.client().with_database("default"),
+            &self.settings.database,
+        )
+        .await
+    }
+
+    /// The client reads go through: `readonly = 2` (no write of any kind,
+    /// settings still adjustable), the budget as `max_execution_time` and the
+    /// result caps, all checked by the server.
+    pub(crate) fn reader(&self, limits: ReadLimits) -> clickhouse::Client {
+        self.settings
+            .client()
+            .with_option("readonly", "2")
+            // Whole seconds, rounded up: older servers take no fraction.
+            .with_option(
+                "max_execution_time",
+                limits.budget.as_millis().div_ceil(1000).max(1).to_string(),
+            )
+            .with_option("timeout_overflow_mode", "throw")
+            .with_option("max_result_rows", limits.max_result_rows.to_string())
+            .with_option("max_result_bytes", limits.max_result_bytes.to_string())
+            .with_option("result_overflow_mode", "throw")
+    }
+
+    /// The client inserts go through.
+    pub(crate) fn writer(&self) -> &clickhouse::Client {
+        &self.write
+    }
+
+    /// True when the server answers (readiness).
+    pub async fn ping(&self) -> Result<(), Error> {
+        self.write.query("SELECT 1").execute().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "../../tests/support/clickhouse_server.rs"]
+pub(crate) mod testing;
+
+/// A store in a new, empty database on the test binary's shared server,
+/// its tables created.
+#[cfg(test)]
+pub(crate) async fn test_store() -> ClickHouse {
+    let url = tokio::task::spawn_blocking(|| testing::shared().fresh_database_url())
+        .await
+        .unwrap();
+    let ch = ClickHouse::new(Settings::parse(&url).unwrap());
+    ch.init().await.unwrap();
+    ch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls_parse_with_defaults_and_hide_the_password() {
+        let s = Settings::parse("clickhouse://alice:s%40cret@ch.example:9123/tally").unwrap();
+        assert_eq!(s.http_url, "http://ch.example:9123");
+        assert_eq!(s.user, "alice");
+        assert_eq!(s.password, "s@cret");
+        assert_eq!(s.database, "tally");
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("cret"), "{shown}");
+        let s = Settings::parse("clickhouse://localhost/db").unwrap();
+        assert_eq!(
+            (s.http_url.as_str(), s.user.as_str()),
+            ("http://localhost:8123", "default")
+        );
+        for bad in [
+            "http://h/db",
+            "clickhouse://h",
+            "clickhouse://h/",
+            "clickhouse://h/a-b",
+            "clickhouse://u:topsecret@h/a;b",
+            "nonsense",
+        ] {
+            let e = Settings::parse(bad).unwrap_err().to_string();
+            assert!(!e.contains("topsecret"), "{e}");
+        }
+        assert_eq!(
+            redacted("clickhouse://u:pw@h/db"),
+            "clickhouse://u:***@h/db"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_query_path_cannot_write_and_stops_at_its_budget() {
+        let store = test_store().await;
+        let limits = ReadLimits {
+            budget: Duration::from_millis(1500),
+            max_result_rows: 1000,
+            max_result_bytes: 1 << 20,
+        };
+        let reader = store.reader(limits);
+        let e = reader
+            .query("INSERT INTO schema_version (version, applied_ns) VALUES (99, 0)")
+            .execute()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Code: 164"), "readonly refuses writes: {e}");
+        let e = reader
+            .query("CREATE TABLE x (a UInt8) ENGINE = Memory")
+            .execute()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Code: 164"), "and DDL: {e}");
+        // The server stops a statement at the budget (rounded up to 2 s).
+        let started = std::time::Instant::now();
+        let e = reader
+            .query("SELECT count() FROM system.numbers WHERE number % 7 = 9")
+            .fetch_one::<u64>()
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            questions::query_error(e),
+            crate::query::QueryError::TimedOut
+        ));
+        assert!(started.elapsed() < Duration::from_secs(10));
+        // The result caps are the server's too.
+        let e = reader
+            .query("SELECT number FROM system.numbers LIMIT 5000")
+            .fetch_all::<u64>()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("Code: 396") || e.contains("Limit for result"),
+            "{e}"
+        );
+        // The writing client still writes.
+        store
+            .writer()
+            .query("INSERT INTO schema_version (version, applied_ns) VALUES (0, 0)")
+            .execute()
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn the_password_can_come_from_the_environment_or_a_file() {
+        let s = Settings::parse("clickhouse://u:url@h/db").unwrap();
+        assert_eq!(
+            s.clone()
+                .with_password_from(Some("env".into()), None)
+                .unwrap()
+                .password,
+            "env"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pw");
+        std::fs::write(&f, "from-file\n").unwrap();
+        assert_eq!(
+            s.clone()
+                .with_password_from(None, Some(&f))
+                .unwrap()
+                .password,
+            "from-file"
+        );
+        assert_eq!(
+            s.clone().with_password_from(None, None).unwrap().password,
+            "url"
+        );
+        assert!(
+            s.with_password_from(None, Some(&dir.path().join("none")))
+                .is_err()
+        );
+    }
+}

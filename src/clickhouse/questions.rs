@@ -1,0 +1,447 @@
+//! [`Questions`] answered from ClickHouse: each question fetches what its
+//! engine-neutral fold in `query` needs (usage groups, latency histograms,
+//! prompts per developer) with one statement each, and the fold makes the
+//! same typed answer the SQLite store gives. Percentiles stay exact: the
+//! histograms are exact counts per millisecond, summarised by the same
+//! nearest-rank code.
+
+use std::collections::BTreeMap;
+
+use futures::FutureExt;
+use rusqlite::types::Value;
+
+use super::sql::{self, Rows};
+use super::{ClickHouse, ReadLimits};
+use crate::query::QueryError;
+use crate::query::cost::{self, CostByDeveloper};
+use crate::query::describe::DataDescription;
+use crate::query::events::{EventFilter, EventHit};
+use crate::query::files::TopEditedFiles;
+use crate::query::filter::{Filter, Sql, int, text};
+use crate::query::latency::{self, Hists, Kind, McpHists, ToolLatency};
+use crate::query::models::{self, ModelUsage};
+use crate::query::page::Page;
+use crate::query::questions::{After, Answer, Questions};
+use crate::query::sessions::SessionSummary;
+use crate::query::time::TimeRange;
+use crate::query::timeline::Timeline;
+use crate::query::timeseries::{self, Bucket, SeriesPoint, Split};
+use crate::query::usage::{Dim, Sources, Usage, UsageGroup};
+use crate::query::visible::Visible;
+
+/// The ClickHouse store answering the questions under `limits`.
+#[derive(Clone)]
+pub struct ClickHouseQuestions {
+    store: ClickHouse,
+    limits: ReadLimits,
+}
+
+impl ClickHouseQuestions {
+    /// Questions over `store`, each held by the server to `limits`.
+    pub fn new(store: ClickHouse, limits: ReadLimits) -> Self {
+        ClickHouseQuestions { store, limits }
+    }
+
+    /// The statement with its parameters bound.
+    fn query(&self, sql: &Sql) -> clickhouse::query::Query {
+        let mut q = self.store.reader(self.limits).query(&sql.text);
+        for p in &sql.params {
+            q = match p {
+                Value::Integer(i) => q.bind(*i),
+                Value::Real(r) => q.bind(*r),
+                Value::Text(s) => q.bind(s.as_str()),
+                Value::Null => q.bind(None::<i64>),
+                Value::Blob(b) => q.bind(String::from_utf8_lossy(b).into_owned()),
+            };
+        }
+        q
+    }
+
+    async fn fetch<T>(&self, sql: &Sql) -> Result<Vec<T>, QueryError>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowRead,
+    {
+        self.query(sql).fetch_all::<T>().await.map_err(|e| {
+            tracing::debug!(statement = %sql.text, "ClickHouse query failed");
+            query_error(e)
+        })
+    }
+
+    async fn usage(
+        &self,
+        range: &TimeRange,
+        f: &Filter,
+        dims: &[Dim],
+        sessions: bool,
+    ) -> Result<Vec<UsageGroup>, QueryError> {
+        let sql = sql::usage(f, range.since_ns, range.until_ns, dims, sessions);
+        let rows: Vec<UsageRow> = self.fetch(&sql).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| r.group(dims))
+            .filter(|g| !g.usage.is_nothing())
+            .collect())
+    }
+
+    async fn prompts(
+        &self,
+        range: &TimeRange,
+        f: &Filter,
+    ) -> Result<BTreeMap<Option<String>, i64>, QueryError> {
+        let mut sql = Sql::default();
+        sql.bind(
+            "SELECT developer, toInt64(count()) FROM events FINAL \
+             WHERE event_name = 'user_prompt' AND time_ns >= ? AND time_ns < ?",
+            [int(range.since_ns), int(range.until_ns)],
+        );
+        sql::context_conditions(f, &mut sql);
+        sql::record_conditions(f, &mut sql, Rows::Events);
+        sql.push(" GROUP BY developer");
+        let rows: Vec<(String, i64)> = self.fetch(&sql).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(d, n)| (none_if_empty(d), n))
+            .collect())
+    }
+
+    async fn unpriced_models(
+        &self,
+        range: &TimeRange,
+        f: &Filter,
+    ) -> Result<Vec<String>, QueryError> {
+        let mut sql = Sql::default();
+        sql.bind(
+            "SELECT DISTINCT model FROM events FINAL WHERE event_name = 'api_request' \
+             AND isNull(cost_usd) AND agent != '' AND time_ns >= ? AND time_ns < ?",
+            [int(range.since_ns), int(range.until_ns)],
+        );
+        sql::context_conditions(f, &mut sql);
+        model_condition(f, &mut sql);
+        sql::record_conditions(f, &mut sql, Rows::Events);
+        sql.push(" ORDER BY model");
+        let rows: Vec<String> = self.fetch(&sql).await?;
+        Ok(rows.iter().map(|m| crate::query::model_label(m)).collect())
+    }
+
+    /// Exact latency histograms: API requests by model or tool results by tool.
+    async fn histograms(
+        &self,
+        kind: Kind,
+        range: &TimeRange,
+        f: &Filter,
+        tool: Option<&str>,
+    ) -> Result<Hists, QueryError> {
+        let (key, name) = match kind {
+            Kind::Api => ("model", "api_request"),
+            Kind::Tool => ("ifNull(tool_name, '')", "tool_result"),
+        };
+        let mut sql = Sql::default();
+        sql.bind(
+            &format!(
+                "SELECT {key} AS k, assumeNotNull(duration_ms) AS ms, toInt64(count()), \
+                 toInt64(countIf(ifNull(success, 1) = 0)) FROM events FINAL \
+                 WHERE event_name = ? AND isNotNull(duration_ms) AND agent != '' \
+                 AND time_ns >= ? AND time_ns < ?"
+            ),
+            [text(name), int(range.since_ns), int(range.until_ns)],
+        );
+        sql::context_conditions(f, &mut sql);
+        if kind == Kind::Api {
+            model_condition(f, &mut sql);
+        }
+        sql::record_conditions(f, &mut sql, Rows::Events);
+        if let Some(t) = tool {
+            sql.bind(" AND tool_name = ?", [text(t)]);
+        }
+        sql.push(" GROUP BY k, ms");
+        let rows: Vec<(String, i64, i64, i64)> = self.fetch(&sql).await?;
+        let mut out = Hists::new();
+        for (k, ms, n, failures) in rows {
+            let e = out.entry(k).or_default().entry(ms).or_insert((0, 0));
+            e.0 += n;
+            e.1 += failures;
+        }
+        Ok(out)
+    }
+
+    async fn mcp_histograms(
+        &self,
+        range: &TimeRange,
+        f: &Filter,
+        tool: Option<&str>,
+    ) -> Result<McpHists, QueryError> {
+        let mut sql = Sql::default();
+        sql.bind(
+            "SELECT ifNull(mcp_server, '') AS s, ifNull(mcp_tool, '') AS t, \
+             assumeNotNull(duration_ms) AS ms, toInt64(count()), toInt64(countIf(ifNull(success, 1) = 0)) \
+             FROM events FINAL WHERE event_name = 'tool_result' AND isNotNull(duration_ms) \
+             AND (isNotNull(mcp_server) OR isNotNull(mcp_tool)) AND agent != '' \
+             AND time_ns >= ? AND time_ns < ?",
+            [int(range.since_ns), int(range.until_ns)],
+        );
+        sql::context_conditions(f, &mut sql);
+        sql::record_conditions(f, &mut sql, Rows::Events);
+        if let Some(t) = tool {
+            sql.bind(" AND tool_name = ?", [text(t)]);
+        }
+        sql.push(" GROUP BY s, t, ms");
+        let rows: Vec<(String, String, i64, i64, i64)> = self.fetch(&sql).await?;
+        let mut out = McpHists::new();
+        for (s, t, ms, n, failures) in rows {
+            let e = out.entry((s, t)).or_default().entry(ms).or_insert((0, 0));
+            e.0 += n;
+            e.1 += failures;
+        }
+        Ok(out)
+    }
+
+    async fn extent(&self, visible: &Visible) -> Result<Option<(i64, i64)>, QueryError> {
+        let mut sql = Sql::default();
+        for (i, (table, time)) in [
+            ("events", "time_ns"),
+            ("metric_points", "time_ns"),
+            ("spans", "start_ns"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                sql.push(" UNION ALL ");
+            }
+            sql.push(&format!(
+                "SELECT count(), min({time}), max({time}) FROM {table} WHERE 1"
+            ));
+            visible.condition(&mut sql, "developer");
+        }
+        let rows: Vec<(u64, i64, i64)> = self.fetch(&sql).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|(n, _, _)| *n > 0)
+            .map(|(_, a, b)| (a, b))
+            .reduce(|(a, b), (c, d)| (a.min(c), b.max(d))))
+    }
+
+    /// A question this store does not answer yet, said as a tool error.
+    fn not_yet<T: Send + 'static>(&self, question: &'static str) -> Answer<T> {
+        async move {
+            Err(QueryError::Invalid(format!(
+                "{question} is not yet answered from a ClickHouse store (cost_by_developer, \
+                 model_breakdown, tool_latency and usage_over_time are); use the embedded \
+                 store for it"
+            )))
+        }
+        .boxed()
+    }
+}
+
+fn model_condition(f: &Filter, sql: &mut Sql) {
+    if let Some(m) = &f.model {
+        sql.bind(" AND model = ?", [text(m)]);
+    }
+}
+
+fn none_if_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// A ClickHouse failure as the query layer says it: the budget's end
+/// (`TIMEOUT_EXCEEDED`, code 159) as a timeout, an unreachable server as
+/// unavailable, anything else as a failed query (detail logged, not shown).
+pub(super) fn query_error(e: clickhouse::error::Error) -> QueryError {
+    let message = e.to_string();
+    match e {
+        clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
+            QueryError::Unavailable(message)
+        }
+        _ if message.contains("Code: 159") || message.contains("TIMEOUT_EXCEEDED") => {
+            QueryError::TimedOut
+        }
+        _ => QueryError::Sql(message),
+    }
+}
+
+/// One row of [`sql::usage`].
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+struct UsageRow {
+    keys: Vec<String>,
+    requests: i64,
+    errors: i64,
+    input: i64,
+    output: i64,
+    cache_read: i64,
+    cache_creation: i64,
+    reasoning: i64,
+    cost: f64,
+    reported: f64,
+    computed: f64,
+    unpriced: i64,
+    duration: i64,
+    events: u8,
+    metrics: u8,
+    sessionless: u8,
+    sessions: Vec<i64>,
+}
+
+impl UsageRow {
+    /// The group as the SQLite store gives it: the hour as a number, the
+    /// model as text ('' when unknown), other dimensions null when empty.
+    fn group(self, dims: &[Dim]) -> UsageGroup {
+        let keys = dims
+            .iter()
+            .zip(self.keys)
+            .map(|(d, k)| match d {
+                Dim::Hour => k
+                    .parse::<i64>()
+                    .map(serde_json::Value::from)
+                    .unwrap_or(serde_json::Value::Null),
+                Dim::Model => serde_json::Value::from(k),
+                _ if k.is_empty() => serde_json::Value::Null,
+                _ => serde_json::Value::from(k),
+            })
+            .collect();
+        UsageGroup {
+            keys,
+            usage: Usage {
+                requests: self.requests,
+                errors: self.errors,
+                input_tokens: self.input,
+                output_tokens: self.output,
+                cache_read_tokens: self.cache_read,
+                cache_creation_tokens: self.cache_creation,
+                reasoning_tokens: self.reasoning,
+                cost_usd: self.cost,
+                reported_cost_usd: self.reported,
+                computed_cost_usd: self.computed,
+                unpriced_requests: self.unpriced,
+                duration_ms: self.duration,
+                sources: Sources {
+                    events: self.events > 0,
+                    metrics: self.metrics > 0,
+                    sessionless: self.sessionless > 0,
+                },
+            },
+            session_refs: self.sessions,
+        }
+    }
+}
+
+impl Questions for ClickHouseQuestions {
+    fn data_extent(&self, visible: Visible) -> Answer<Option<(i64, i64)>> {
+        let q = self.clone();
+        async move { q.extent(&visible).await }.boxed()
+    }
+
+    fn cost_by_developer(&self, range: TimeRange, f: Filter) -> Answer<CostByDeveloper> {
+        let q = self.clone();
+        async move {
+            let groups = q.usage(&range, &f, &cost::GROUPS, true).await?;
+            let prompts = q.prompts(&range, &f).await?;
+            let mut out = cost::fold(groups, &prompts, &range);
+            if out.totals.unpriced_requests > 0 {
+                out.unpriced_models = q.unpriced_models(&range, &f).await?;
+            }
+            Ok(out)
+        }
+        .boxed()
+    }
+
+    fn model_breakdown(&self, range: TimeRange, f: Filter) -> Answer<(Vec<ModelUsage>, Sources)> {
+        let q = self.clone();
+        async move {
+            let groups = q.usage(&range, &f, &models::GROUPS, false).await?;
+            let hists = q.histograms(Kind::Api, &range, &f, None).await?;
+            Ok(models::fold(groups, &hists))
+        }
+        .boxed()
+    }
+
+    fn tool_latency(
+        &self,
+        range: TimeRange,
+        f: Filter,
+        tool: Option<String>,
+    ) -> Answer<(Vec<ToolLatency>, Vec<ToolLatency>)> {
+        let q = self.clone();
+        async move {
+            let hists = q
+                .histograms(Kind::Tool, &range, &f, tool.as_deref())
+                .await?;
+            let rows = latency::tool_rows(hists);
+            if !latency::any_mcp(&rows) {
+                return Ok((rows, Vec::new()));
+            }
+            let mcp = q.mcp_histograms(&range, &f, tool.as_deref()).await?;
+            Ok((rows, latency::mcp_rows(mcp)))
+        }
+        .boxed()
+    }
+
+    fn top_edited_files(
+        &self,
+        _range: TimeRange,
+        _f: Filter,
+        _tool: Option<String>,
+    ) -> Answer<TopEditedFiles> {
+        self.not_yet("top_edited_files")
+    }
+
+    fn search_events(
+        &self,
+        _range: TimeRange,
+        _f: Filter,
+        _events: EventFilter,
+        _after: After,
+        _limit: usize,
+        _content: bool,
+    ) -> Answer<Page<EventHit>> {
+        self.not_yet("search_events")
+    }
+
+    fn list_sessions(
+        &self,
+        _range: TimeRange,
+        _f: Filter,
+        _sort: String,
+        _offset: u64,
+        _limit: usize,
+    ) -> Answer<(Vec<SessionSummary>, bool)> {
+        self.not_yet("list_sessions")
+    }
+
+    fn session_timeline(
+        &self,
+        _range: TimeRange,
+        _visible: Visible,
+        _session_id: String,
+        _offset: u64,
+        _limit: usize,
+        _content: bool,
+    ) -> Answer<Timeline> {
+        self.not_yet("session_timeline")
+    }
+
+    fn usage_over_time(
+        &self,
+        range: TimeRange,
+        f: Filter,
+        bucket: Bucket,
+        split: Split,
+    ) -> Answer<(Vec<SeriesPoint>, Sources)> {
+        let q = self.clone();
+        async move {
+            // The fold asks for its dimensions synchronously: fetch by the
+            // widest set it may ask for, then hand those groups over.
+            let dims = timeseries::dims(split);
+            let groups = q.usage(&range, &f, &dims, false).await?;
+            timeseries::fold(&range, bucket, split, move |asked| {
+                debug_assert_eq!(asked, dims.as_slice());
+                Ok(groups)
+            })
+        }
+        .boxed()
+    }
+
+    fn describe_data(&self, _range: TimeRange, _f: Filter) -> Answer<DataDescription> {
+        self.not_yet("describe_data")
+    }
+}

@@ -1,0 +1,110 @@
+//! The ClickHouse tables, written for both the old servers some
+//! distributions ship (18.16) and current releases: plain types (times as
+//! `Int64` nanoseconds, no `DateTime64`, no `LowCardinality`, no JSON
+//! type), `ReplacingMergeTree` keyed so that a retried record replaces
+//! itself, and monthly partitions so retention drops whole parts.
+//!
+//! Every record carries its context (identity, session, agent, resource)
+//! beside it rather than a context id: ClickHouse compresses the repeats,
+//! and no question needs a join. Attribute maps are kept twice: as JSON
+//! text for display, and as key and value arrays (values as text) for
+//! filters, which old servers cannot run on JSON.
+
+/// The version [`init`] records; a later schema adds its statements to
+/// [`statements`] behind a higher number.
+pub const VERSION: u32 = 1;
+
+/// The context columns every record table starts with (see
+/// [`super::rows::ContextCols`]).
+const CONTEXT_COLUMNS: &str = "\
+    dedup FixedString(16), \
+    agent String, agent_version String, service_name String, scope_name String, \
+    scope_version String, session_id String, developer String, developer_kind String, \
+    user_email String, user_account_uuid String, user_id String, organization_id String, \
+    terminal_type String, app_version String, \
+    resource_keys Array(String), resource_values Array(String), resource_attrs String, \
+    shared_keys Array(String), shared_values Array(String), shared_attrs String";
+
+/// The record columns of each table, after the context columns.
+const EVENT_COLUMNS: &str = "\
+    time_ns Int64, observed_ns Int64, event_name String, severity_number Int32, \
+    severity_text Nullable(String), body Nullable(String), trace_id String, span_id String, \
+    prompt_id Nullable(String), sequence Nullable(Int64), model String, model_variant String, \
+    input_tokens Nullable(Int64), output_tokens Nullable(Int64), \
+    cache_read_tokens Nullable(Int64), cache_creation_tokens Nullable(Int64), \
+    reasoning_tokens Nullable(Int64), cost_usd Nullable(Float64), \
+    computed_cost_usd Nullable(Float64), cost_computed UInt8, duration_ms Nullable(Int64), \
+    ttft_ms Nullable(Int64), tool_name Nullable(String), tool_use_id Nullable(String), \
+    success Nullable(UInt8), decision Nullable(String), decision_source Nullable(String), \
+    status_code Nullable(Int64), error Nullable(String), request_id Nullable(String), \
+    query_source Nullable(String), file_path Nullable(String), mcp_server Nullable(String), \
+    mcp_tool Nullable(String), repository Nullable(String), branch Nullable(String), \
+    content_redacted UInt8, attr_keys Array(String), attr_values Array(String), attrs String";
+
+const METRIC_COLUMNS: &str = "\
+    series FixedString(16), name String, unit String, description String, kind String, \
+    temporality Int8, monotonic UInt8, start_ns Int64, time_ns Int64, value Float64, \
+    count Nullable(UInt64), detail Nullable(String), model String, model_variant String, \
+    kind_attr String, attr_keys Array(String), attr_values Array(String), attrs String";
+
+const SPAN_COLUMNS: &str = "\
+    trace_id String, span_id String, parent_span_id String, name String, kind Int32, \
+    start_ns Int64, end_ns Int64, status_code Int32, status_message Nullable(String), \
+    tool_name Nullable(String), tool_use_id Nullable(String), file_path Nullable(String), \
+    decision Nullable(String), decision_source Nullable(String), duration_ms Nullable(Int64), \
+    success Nullable(UInt8), model String, model_variant String, content_redacted UInt8, \
+    attr_keys Array(String), attr_values Array(String), attrs String, detail Nullable(String)";
+
+/// The month partition of a nanosecond time column.
+fn month(column: &str) -> String {
+    format!("toYYYYMM(toDateTime(intDiv({column}, 1000000000)))")
+}
+
+/// The statements that create schema version [`VERSION`] in `db`, in order.
+pub fn statements(db: &str) -> Vec<String> {
+    let table = |name: &str, columns: &str, order: &str, time: &str| {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {db}.{name} ({CONTEXT_COLUMNS}, {columns}) \
+             ENGINE = ReplacingMergeTree PARTITION BY {} ORDER BY ({order}, dedup)",
+            month(time)
+        )
+    };
+    vec![
+        format!("CREATE DATABASE IF NOT EXISTS {db}"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {db}.schema_version (version UInt32, applied_ns Int64) \
+             ENGINE = ReplacingMergeTree ORDER BY version"
+        ),
+        table("events", EVENT_COLUMNS, "event_name, time_ns", "time_ns"),
+        table("metric_points", METRIC_COLUMNS, "name, time_ns", "time_ns"),
+        table("spans", SPAN_COLUMNS, "name, start_ns", "start_ns"),
+    ]
+}
+
+/// Creates what is missing and records [`VERSION`]; refuses a database
+/// whose schema is newer than this build knows.
+pub async fn init(client: &clickhouse::Client, db: &str) -> Result<(), super::Error> {
+    for s in statements(db) {
+        client.query(&s).execute().await?;
+    }
+    let newest: u32 = client
+        .query(&format!("SELECT max(version) FROM {db}.schema_version"))
+        .fetch_one()
+        .await?;
+    if newest > VERSION {
+        return Err(super::Error::Settings(format!(
+            "the ClickHouse database {db} has schema version {newest}, newer than this build's \
+             {VERSION}: run a newer tokentally"
+        )));
+    }
+    if newest < VERSION {
+        let now = jiff::Timestamp::now().as_nanosecond() as i64;
+        client
+            .query(&format!(
+                "INSERT INTO {db}.schema_version (version, applied_ns) VALUES ({VERSION}, {now})"
+            ))
+            .execute()
+            .await?;
+    }
+    Ok(())
+}

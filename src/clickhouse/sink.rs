@@ -1,0 +1,125 @@
+//! Inserts batched across OTLP requests: ClickHouse wants few large
+//! inserts, exporters send many small requests. Requests queue here; one
+//! task takes what is queued (up to `max_rows` records, waiting at most
+//! `max_wait` after the first for more), inserts it, and only then answers
+//! each request. A failed insert answers every request in it with an
+//! error (503 to the exporter, which retries; the retried rows replace
+//! whatever part did get written, see [`super`]).
+
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+
+use super::ClickHouse;
+use super::rows::{self, Rows};
+use crate::rows::Batch;
+use crate::store::{StoreError, WriteReceipt};
+
+/// Size and time bounds of one insert.
+#[derive(Debug, Clone, Copy, serde::Deserialize, serde::Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Batching {
+    /// Records per insert at most (a request larger than this is inserted alone).
+    pub max_rows: usize,
+    /// How long the first request of an insert waits for others, in ms.
+    pub max_wait_ms: u64,
+    /// Requests that may wait; beyond, ingest answers 503 + Retry-After.
+    pub queue: usize,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Batching {
+            max_rows: 50_000,
+            max_wait_ms: 200,
+            queue: 1024,
+        }
+    }
+}
+
+struct Pending {
+    rows: Rows,
+    ack: oneshot::Sender<Result<WriteReceipt, StoreError>>,
+}
+
+/// Where the OTLP transports write when the store is ClickHouse.
+#[derive(Clone)]
+pub struct Sink {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl Sink {
+    /// Starts the inserting task (it ends when every `Sink` clone is dropped).
+    pub fn start(store: ClickHouse, batching: Batching) -> Sink {
+        let (tx, rx) = mpsc::channel(batching.queue.max(1));
+        tokio::spawn(run(store, batching, rx));
+        Sink { tx }
+    }
+
+    /// Queues `batch` and waits until ClickHouse has accepted it.
+    pub async fn write(&self, batch: Batch) -> Result<WriteReceipt, StoreError> {
+        let rows = rows::of_batch(&batch);
+        if rows.is_empty() {
+            return Ok(WriteReceipt::default());
+        }
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .try_send(Pending { rows, ack })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+            })?;
+        done.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+impl crate::store::Sink for Sink {
+    fn write(&self, batch: Batch) -> BoxFuture<'static, Result<WriteReceipt, StoreError>> {
+        let sink = self.clone();
+        async move { sink.write(batch).await }.boxed()
+    }
+}
+
+async fn run(store: ClickHouse, batching: Batching, mut rx: mpsc::Receiver<Pending>) {
+    let wait = Duration::from_millis(batching.max_wait_ms);
+    while let Some(first) = rx.recv().await {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut rows = Rows::default();
+        let mut acks = Vec::new();
+        let mut counts = Vec::new();
+        counts.push(first.rows.len());
+        rows.append(first.rows);
+        acks.push(first.ack);
+        while rows.len() < batching.max_rows {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(p)) => {
+                    counts.push(p.rows.len());
+                    rows.append(p.rows);
+                    acks.push(p.ack);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let started = std::time::Instant::now();
+        let result = rows::insert(store.writer(), &rows).await;
+        crate::metrics::committed(started.elapsed().as_secs_f64());
+        match result {
+            Ok(()) => {
+                for (ack, n) in acks.into_iter().zip(counts) {
+                    let _ = ack.send(Ok(WriteReceipt {
+                        inserted: n as u64,
+                        duplicates: 0,
+                    }));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, records = rows.len(), "ClickHouse insert failed; the exporters will retry");
+                for ack in acks {
+                    let _ = ack.send(Err(StoreError::Unavailable(e.to_string())));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! The query layer's filters and usage rule in ClickHouse SQL: the same
+//! [`Filter`] the SQLite store renders in `query::filter`, over the
+//! denormalised tables of [`super::schema`] (no joins: every row carries
+//! its context), and the same events-or-metrics rule as `query::plan`.
+//!
+//! Caller input enters only as bound parameters (the client escapes each
+//! `?`); attribute keys are also bound.
+
+use crate::query::filter::{Filter, Sql, int, text};
+use crate::query::usage::Dim;
+
+/// Nanoseconds per hour, as the SQLite store keys its hours.
+pub const HOUR_NS: i64 = crate::query::HOUR_NS;
+
+/// An attribute of one of a row's maps (`resource`, `shared`, `attr`) by
+/// bound key, or `NULL` when the map has none.
+fn map_value(sql: &mut Sql, map: &str, key: &str) {
+    sql.bind(
+        &format!("if(has({map}_keys, ?), {map}_values[indexOf({map}_keys, ?)], NULL)"),
+        [text(key), text(key)],
+    );
+}
+
+/// The first of the maps holding `key` (in that order), else `NULL`.
+fn first_value(sql: &mut Sql, maps: &[&str], key: &str) {
+    sql.push("coalesce(");
+    for (i, m) in maps.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        map_value(sql, m, key);
+    }
+    sql.push(")");
+}
+
+/// A context's team, as `query::filter::TEAM_EXPR` says: `team.id`, else
+/// `team`, from the resource, else from the shared record attributes.
+fn team(sql: &mut Sql) {
+    sql.push("coalesce(");
+    map_value(sql, "resource", "team.id");
+    sql.push(", ");
+    map_value(sql, "resource", "team");
+    sql.push(", ");
+    map_value(sql, "shared", "team.id");
+    sql.push(", ");
+    map_value(sql, "shared", "team");
+    sql.push(")");
+}
+
+/// Which table's rows a condition or dimension is rendered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// `events`
+    Events,
+    /// The cost and token metric points.
+    Metrics,
+}
+
+/// ` AND ...` for the context-level filters (visibility first).
+pub fn context_conditions(f: &Filter, sql: &mut Sql) {
+    f.developer_conditions(sql, "developer");
+    if let Some(a) = f.agent {
+        sql.bind(" AND agent = ?", [text(a.as_str())]);
+    }
+    if let Some(t) = &f.team {
+        sql.push(" AND ");
+        team(sql);
+        sql.bind(" = ?", [text(t)]);
+    }
+    if let Some((k, v)) = &f.attribute {
+        sql.push(" AND (");
+        map_value(sql, "resource", k);
+        sql.bind(" = ? OR ", [text(v)]);
+        map_value(sql, "shared", k);
+        sql.bind(" = ?)", [text(v)]);
+    }
+    if let Some(s) = &f.session_id {
+        sql.bind(" AND session_id = ?", [text(s)]);
+    }
+}
+
+/// ` AND ...` for the record-level filters other than the model, on
+/// events or on metric points (which carry fewer of them).
+pub fn record_conditions(f: &Filter, sql: &mut Sql, rows: Rows) {
+    if let Some(r) = &f.repository {
+        sql.push(" AND (");
+        match rows {
+            Rows::Events => sql.bind("repository = ?", [text(r)]),
+            Rows::Metrics => {
+                map_value(sql, "attr", "vcs.repository.name");
+                sql.bind(" = ?", [text(r)])
+            }
+        };
+        for key in ["repo.name", "vcs.repository.name"] {
+            sql.push(" OR ");
+            map_value(sql, "resource", key);
+            sql.bind(" = ?", [text(r)]);
+        }
+        sql.push(")");
+    }
+    let record = |sql: &mut Sql, column: &str, key: &str, v: &str| match rows {
+        Rows::Events => {
+            sql.bind(&format!(" AND {column} = ?"), [text(v)]);
+        }
+        Rows::Metrics => {
+            sql.push(" AND ");
+            map_value(sql, "attr", key);
+            sql.bind(" = ?", [text(v)]);
+        }
+    };
+    if let Some(b) = &f.branch {
+        match rows {
+            Rows::Events => record(sql, "branch", "", b),
+            // Metric points carry no branch.
+            Rows::Metrics => {
+                sql.push(" AND 0");
+            }
+        }
+    }
+    if let Some(s) = &f.mcp_server {
+        record(sql, "mcp_server", "mcp_server.name", s);
+    }
+    if let Some(t) = &f.mcp_tool {
+        record(sql, "mcp_tool", "mcp_tool.name", t);
+    }
+    if let Some(q) = &f.query_source {
+        record(sql, "query_source", "query_source", q);
+    }
+    for (a, v) in &f.attribution {
+        sql.push(" AND ");
+        first_value(sql, &["attr", "shared", "resource"], a.key);
+        sql.bind(" = ?", [text(v)]);
+    }
+}
+
+/// The expression of a grouping dimension as text ('' for none), for rows
+/// of `rows`.
+fn dim(sql: &mut Sql, d: Dim, rows: Rows) {
+    match d {
+        Dim::Developer => {
+            sql.push("developer");
+        }
+        Dim::DeveloperKind => {
+            sql.push("developer_kind");
+        }
+        Dim::Agent => {
+            sql.push("agent");
+        }
+        Dim::Model => {
+            sql.push("model");
+        }
+        Dim::Hour => {
+            sql.push(&format!("toString(intDiv(time_ns, {HOUR_NS}))"));
+        }
+        Dim::Team => {
+            sql.push("ifNull(");
+            team(sql);
+            sql.push(", '')");
+        }
+        Dim::Repository => {
+            sql.push("ifNull(coalesce(");
+            match rows {
+                Rows::Events => {
+                    sql.push("repository");
+                }
+                Rows::Metrics => map_value(sql, "attr", "vcs.repository.name"),
+            }
+            sql.push(", ");
+            map_value(sql, "resource", "repo.name");
+            sql.push("), '')");
+        }
+        Dim::Branch => {
+            sql.push(match rows {
+                Rows::Events => "ifNull(branch, '')",
+                Rows::Metrics => "''",
+            });
+        }
+        Dim::McpServer | Dim::McpTool => {
+            let (column, key) = if d == Dim::McpServer {
+                ("mcp_server", "mcp_server.name")
+            } else {
+                ("mcp_tool", "mcp_tool.name")
+            };
+            match rows {
+                Rows::Events => {
+                    sql.push(&format!("ifNull({column}, '')"));
+                }
+                Rows::Metrics => {
+                    sql.push("ifNull(");
+                    map_value(sql, "attr", key);
+                    sql.push(", '')");
+                }
+            }
+        }
+        Dim::Attribution(a) => {
+            sql.push("ifNull(");
+            first_value(sql, &["attr", "shared", "resource"], a.key);
+            sql.push(", '')");
+        }
+    }
+}
+
+/// Sessions whose usage counts from their events (`query::plan`'s
+/// `SESSION_FROM_EVENTS`: the session has an `api_request` of a coding agent).
+const SESSIONS_FROM_EVENTS: &str = "(SELECT session_id FROM events \
+    WHERE event_name = 'api_request' AND agent != '' AND session_id != '')";
+
+/// The (developer, hour) pairs with an `api_request` of a coding agent, for
+/// the rule on metrics without a session id.
+fn developer_hours() -> String {
+    format!(
+        "(SELECT developer, intDiv(time_ns, {HOUR_NS}) FROM events \
+         WHERE event_name = 'api_request' AND agent != '')"
+    )
+}
+
+/// The cost and token metric points of `[from, to)` with their deltas: a
+/// delta point is its value; a cumulative point is its rise over the
+/// series' previous point (or its value, after a restart or a reset), so
+/// each cumulative series is read from its first point up to `to`.
+fn metric_deltas(sql: &mut Sql, from: i64, to: i64) {
+    const NAMES: &str = "name IN ('claude_code.cost.usage', 'claude_code.token.usage')";
+    const COLUMNS: &str = "developer, developer_kind, agent, session_id, resource_keys, \
+        resource_values, shared_keys, shared_values, attr_keys, attr_values, name, kind_attr, model";
+    sql.bind(
+        &format!(
+            "SELECT {COLUMNS}, time_ns, value AS delta FROM metric_points FINAL \
+             WHERE {NAMES} AND temporality != 2 AND time_ns >= ? AND time_ns < ?"
+        ),
+        [int(from), int(to)],
+    );
+    // Inner aliases differ from the column names: ClickHouse lets an alias
+    // shadow a column in the same SELECT's WHERE.
+    let columns: Vec<&str> = COLUMNS.split(", ").collect();
+    let any: Vec<String> = columns
+        .iter()
+        .map(|c| format!("any({c}) AS any_{c}"))
+        .collect();
+    let outer: Vec<String> = columns.iter().map(|c| format!("any_{c} AS {c}")).collect();
+    sql.bind(
+        &format!(
+            " UNION ALL SELECT {}, pts[i].1 AS time_ns, \
+             if(i = 1 OR pts[i].2 != pts[i - 1].2 OR pts[i].3 < pts[i - 1].3, \
+                pts[i].3, pts[i].3 - pts[i - 1].3) AS delta \
+             FROM (SELECT {}, arraySort(x -> x.1, groupArray((time_ns, start_ns, value))) AS pts \
+                   FROM metric_points FINAL WHERE {NAMES} AND temporality = 2 AND time_ns < ? \
+                   GROUP BY series) \
+             ARRAY JOIN arrayEnumerate(pts) AS i WHERE time_ns >= ?",
+            outer.join(", "),
+            any.join(", ")
+        ),
+        [int(to), int(from)],
+    );
+}
+
+/// Usage of `[from, to)` matching `f`, grouped by `dims`: one row per
+/// group with the dimension values as text (in order), the sums, which
+/// sources counted, and (with `sessions`) the hashed session ids.
+pub fn usage(f: &Filter, from: i64, to: i64, dims: &[Dim], sessions: bool) -> Sql {
+    let mut sql = Sql::default();
+    sql.push("SELECT [");
+    for i in 0..dims.len() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push(&format!("k{i}"));
+    }
+    sql.push(
+        "] AS keys, sum(requests), sum(errors), sum(input), sum(output), sum(cache_read), \
+         sum(cache_creation), sum(reasoning), sum(cost), sum(reported), sum(computed), \
+         sum(unpriced), sum(duration), max(src = 'events'), max(src = 'metrics'), \
+         max(session_id = ''), ",
+    );
+    sql.push(if sessions {
+        "groupUniqArrayIf(toInt64(sipHash64(session_id)), session_id != '') FROM ("
+    } else {
+        "emptyArrayInt64() FROM ("
+    });
+    // Events.
+    sql.push("SELECT ");
+    for (i, d) in dims.iter().enumerate() {
+        dim(&mut sql, *d, Rows::Events);
+        sql.push(&format!(" AS k{i}, "));
+    }
+    sql.push(
+        "session_id, 'events' AS src, \
+         toInt64(event_name = 'api_request') AS requests, toInt64(event_name = 'api_error') AS errors, \
+         toInt64(if(event_name = 'api_request', ifNull(input_tokens, 0), 0)) AS input, \
+         toInt64(if(event_name = 'api_request', ifNull(output_tokens, 0), 0)) AS output, \
+         toInt64(if(event_name = 'api_request', ifNull(cache_read_tokens, 0), 0)) AS cache_read, \
+         toInt64(if(event_name = 'api_request', ifNull(cache_creation_tokens, 0), 0)) AS cache_creation, \
+         toInt64(if(event_name = 'api_request', ifNull(reasoning_tokens, 0), 0)) AS reasoning, \
+         toFloat64(if(event_name = 'api_request', ifNull(cost_usd, 0), 0)) AS cost, \
+         toFloat64(if(event_name = 'api_request' AND cost_computed = 0, ifNull(cost_usd, 0), 0)) AS reported, \
+         toFloat64(if(event_name = 'api_request', ifNull(computed_cost_usd, 0), 0)) AS computed, \
+         toInt64(event_name = 'api_request' AND isNull(cost_usd)) AS unpriced, \
+         toInt64(if(event_name = 'api_request', ifNull(duration_ms, 0), 0)) AS duration \
+         FROM events FINAL WHERE event_name IN ('api_request', 'api_error') AND agent != ''",
+    );
+    sql.bind(" AND time_ns >= ? AND time_ns < ?", [int(from), int(to)]);
+    context_conditions(f, &mut sql);
+    if let Some(m) = &f.model {
+        sql.bind(" AND model = ?", [text(m)]);
+    }
+    record_conditions(f, &mut sql, Rows::Events);
+    sql.push(&format!(
+        " AND (session_id = '' OR session_id GLOBAL IN {SESSIONS_FROM_EVENTS})"
+    ));
+    // Metrics.
+    sql.push(" UNION ALL SELECT ");
+    for (i, d) in dims.iter().enumerate() {
+        dim(&mut sql, *d, Rows::Metrics);
+        sql.push(&format!(" AS k{i}, "));
+    }
+    sql.push(
+        "session_id, 'metrics' AS src, toInt64(0) AS requests, toInt64(0) AS errors, \
+         toInt64(if(name = 'claude_code.token.usage' AND kind_attr = 'input', round(delta), 0)) AS input, \
+         toInt64(if(name = 'claude_code.token.usage' AND kind_attr = 'output', round(delta), 0)) AS output, \
+         toInt64(if(name = 'claude_code.token.usage' AND kind_attr = 'cacheRead', round(delta), 0)) AS cache_read, \
+         toInt64(if(name = 'claude_code.token.usage' AND kind_attr = 'cacheCreation', round(delta), 0)) AS cache_creation, \
+         toInt64(0) AS reasoning, \
+         toFloat64(if(name = 'claude_code.cost.usage', delta, 0)) AS cost, \
+         toFloat64(if(name = 'claude_code.cost.usage', delta, 0)) AS reported, \
+         toFloat64(0) AS computed, toInt64(0) AS unpriced, toInt64(0) AS duration FROM (",
+    );
+    metric_deltas(&mut sql, from, to);
+    sql.push(") WHERE agent != ''");
+    context_conditions(f, &mut sql);
+    if let Some(m) = &f.model {
+        sql.bind(" AND model = ?", [text(m)]);
+    }
+    record_conditions(f, &mut sql, Rows::Metrics);
+    let hours = developer_hours();
+    sql.push(&format!(
+        " AND ((session_id != '' AND session_id GLOBAL NOT IN {SESSIONS_FROM_EVENTS}) \
+         OR (session_id = '' \
+             AND (developer, intDiv(time_ns, {HOUR_NS})) GLOBAL NOT IN {hours} \
+             AND (developer, intDiv(time_ns, {HOUR_NS}) - 1) GLOBAL NOT IN {hours}))"
+    ));
+    sql.push(") GROUP BY keys");
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::visible::testing::visible;
+
+    #[test]
+    fn caller_input_is_only_ever_bound() {
+        let f = Filter {
+            developer: Some("x' OR 1 --".into()),
+            team: Some("t".into()),
+            attribute: Some(("k".into(), "v".into())),
+            repository: Some("r".into()),
+            ..Filter::new(visible(&["a@x"]))
+        };
+        let sql = usage(&f, 0, 10, &[Dim::Developer, Dim::Team], true);
+        assert!(!sql.text.contains("x' OR"), "{}", sql.text);
+        assert_eq!(sql.text.matches('?').count(), sql.params.len());
+    }
+}
