@@ -156,9 +156,12 @@ fn compact(v: &mut Value) {
 pub fn finish(ctx: &ToolContext, tool: &str, args_hash: &str, mut out: Output) -> ToolReply {
     let max = ctx.limits.max_reply_bytes.max(1024);
     out.rows.iter_mut().for_each(compact);
-    out.body.retain(|_, v| !v.is_null());
-    for v in out.body.values_mut() {
-        compact(v);
+    // The body as one object, so its own money fields (`total_cost_usd`)
+    // are rounded too, not only those nested in it.
+    let mut body = Value::Object(std::mem::take(&mut out.body));
+    compact(&mut body);
+    if let Value::Object(m) = body {
+        out.body = m;
     }
     // The text content repeats the JSON for clients that ignore structured
     // content, so the JSON gets half the budget.
@@ -222,5 +225,27 @@ pub fn finish(ctx: &ToolContext, tool: &str, args_hash: &str, mut out: Output) -
         rows,
         truncated,
         outcome: Outcome::Ok,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_and_shares_are_rounded_at_every_level_and_nulls_dropped() {
+        let mut v = json!({
+            "total_cost_usd": 0.017837500000000003,
+            "gone": null,
+            "rows": [{"cost_share": 0.123456, "cost_usd": 1.0000004, "n": 0.017837500000000003}],
+        });
+        compact(&mut v);
+        assert_eq!(
+            v,
+            json!({
+                "total_cost_usd": 0.017838,
+                "rows": [{"cost_share": 0.1235, "cost_usd": 1.0, "n": 0.017837500000000003}],
+            })
+        );
     }
 }

@@ -1,0 +1,141 @@
+//! tokentally nodes in front of a real ClickHouse server (started by this
+//! test binary on loopback ports of its own, stopped by PID): several nodes
+//! on one database answer alike and count a retried export once, and a
+//! server that goes away is said clearly and recovered from without help.
+
+#[path = "support/clickhouse_server.rs"]
+mod clickhouse_server;
+mod common;
+
+use clickhouse_server::ClickHouseServer;
+use common::mcp::{Session, text_of};
+use common::{CAPTURES, TestServer, fixture};
+use serde_json::{Value, json};
+
+const ALL: &str = "2020-01-01";
+
+async fn node(url: &str) -> TestServer {
+    let url = url.to_string();
+    TestServer::start_with(move |c| c.store.url = Some(url)).await
+}
+
+/// The answers compared across nodes and engines.
+async fn answers(t: &TestServer) -> Vec<Value> {
+    let mut s = Session::open(&t.mcp_url(), &t.bootstrap_token("read")).await;
+    let mut out = Vec::new();
+    for (tool, args) in [
+        ("cost_by_developer", json!({"since": ALL})),
+        ("model_breakdown", json!({"since": ALL})),
+        ("tool_latency", json!({"since": ALL})),
+        (
+            "usage_over_time",
+            json!({"since": ALL, "bucket": "day", "split_by": "model"}),
+        ),
+    ] {
+        let mut r = s.call_ok(tool, args).await;
+        // The reply's own clock and paging are not part of the answer.
+        if let Some(o) = r.as_object_mut() {
+            o.remove("generated_at");
+            o.remove("range");
+        }
+        out.push(r);
+    }
+    out
+}
+
+#[tokio::test]
+async fn nodes_on_one_database_answer_alike_and_count_retries_once() {
+    let ch = tokio::task::spawn_blocking(|| ClickHouseServer::start(""))
+        .await
+        .unwrap();
+    let url = ch.fresh_database_url();
+    let a = node(&url).await;
+    let b = node(&url).await;
+    // Half the captures to each node; then every capture again to the
+    // other node, as an exporter retrying through a load balancer would.
+    for (i, f) in CAPTURES.iter().enumerate() {
+        let (first, retry) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        for t in [first, retry] {
+            let resp = t.post_fixture(f).await;
+            assert_eq!(resp.status(), 200, "{f}: {:?}", resp.text().await);
+        }
+    }
+    // The embedded store given each capture once is the reference.
+    let reference = TestServer::start().await;
+    reference.replay_captures().await;
+    let want = answers(&reference).await;
+    assert!(
+        want[0]["totals"]["api_requests"].as_i64().unwrap() > 0,
+        "{}",
+        want[0]
+    );
+    for (name, t) in [("node A", &a), ("node B", &b)] {
+        let got = answers(t).await;
+        for (w, g) in want.iter().zip(&got) {
+            assert_eq!(
+                serde_json::to_string(w).unwrap(),
+                serde_json::to_string(g).unwrap(),
+                "{name}"
+            );
+        }
+    }
+    a.stop().await;
+    b.stop().await;
+    reference.stop().await;
+}
+
+#[tokio::test]
+async fn a_clickhouse_that_goes_away_is_said_clearly_and_recovered_from() {
+    use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let mut ch = tokio::task::spawn_blocking(move || ClickHouseServer::start_in(&path, ""))
+        .await
+        .unwrap();
+    let (http_port, tcp_port) = (ch.http_port, ch.tcp_port);
+    let t = node(&ch.fresh_database_url()).await;
+    let logs = "claude-code/v330_t1_json_text/otlp/002_v1_logs.json";
+    assert_eq!(t.post_fixture(logs).await.status(), 200);
+    let mut s = Session::open(&t.mcp_url(), &t.bootstrap_token("read")).await;
+    let before = s.call_ok("cost_by_developer", json!({"since": ALL})).await["totals"].clone();
+    assert!(before["api_requests"].as_i64().unwrap() > 0, "{before}");
+
+    let ch = tokio::task::spawn_blocking(move || {
+        ch.stop();
+        ch
+    })
+    .await
+    .unwrap();
+    // OTLP/HTTP: 503 with Retry-After, so exporters keep the batch.
+    let metrics = "claude-code/v330_t1_json_text/otlp/003_v1_metrics.json";
+    let resp = t.post_fixture(metrics).await;
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().get("retry-after").is_some());
+    // OTLP/gRPC: UNAVAILABLE (retryable).
+    let req =
+        tokentally::otlp::decode_logs(&fixture(logs), tokentally::otlp::Encoding::Json).unwrap();
+    let err = LogsServiceClient::new(t.grpc_channel().await)
+        .export(req)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    // A tool: a clear error, not a wrong answer.
+    let r = s.call("cost_by_developer", json!({"since": ALL})).await;
+    assert_eq!(r["isError"], true, "{r}");
+    assert!(text_of(&r).contains("cannot be reached"), "{r}");
+
+    // The same server back (same data, same ports): the node carries on.
+    drop(ch);
+    let path = dir.path().to_path_buf();
+    let _ch = tokio::task::spawn_blocking(move || {
+        ClickHouseServer::start_with_ports(&path, "", http_port, tcp_port)
+    })
+    .await
+    .unwrap();
+    assert_eq!(t.post_fixture(metrics).await.status(), 200);
+    let after = s.call_ok("cost_by_developer", json!({"since": ALL})).await["totals"].clone();
+    // Nothing acknowledged was lost; the metrics of a session with events
+    // add nothing (never both sources for one session).
+    assert_eq!(after, before);
+    t.stop().await;
+}
