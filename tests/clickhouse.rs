@@ -3,6 +3,8 @@
 //! on one database answer alike and count a retried export once, and a
 //! server that goes away is said clearly and recovered from without help.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "support/clickhouse_server.rs"]
 mod clickhouse_server;
 mod common;

@@ -7,7 +7,7 @@
 //! Shared by the library's unit tests and the behaviour tests (included
 //! with `#[path]`), one server per test binary.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
 use std::net::TcpListener;
