@@ -530,3 +530,70 @@ async fn the_generated_team_answers_the_same_on_every_engine() {
         "the cases must mostly hold data: {nonempty}"
     );
 }
+
+/// One `claude_code.cost.usage` point of a cumulative series, in a request
+/// of its own.
+fn cumulative_cost(start_s: i64, time_s: i64, value: f64) -> (Signal, Value) {
+    let s = |k: &str, v: &str| serde_json::json!({"key": k, "value": {"stringValue": v}});
+    let body = serde_json::json!({"resourceMetrics": [{
+        "resource": {"attributes": [s("service.name", "claude-code")]},
+        "scopeMetrics": [{
+            "scope": {"name": "com.anthropic.claude_code", "version": "2.1.330"},
+            "metrics": [{
+                "name": "claude_code.cost.usage",
+                "unit": "USD",
+                "sum": {
+                    "aggregationTemporality": 2,
+                    "isMonotonic": true,
+                    "dataPoints": [{
+                        "attributes": [
+                            s("session.id", "cumulative-session"),
+                            s("user.email", "cum@example.com"),
+                            s("model", "claude-sonnet-4-6"),
+                        ],
+                        "startTimeUnixNano": (start_s * 1_000_000_000).to_string(),
+                        "timeUnixNano": (time_s * 1_000_000_000).to_string(),
+                        "asDouble": value,
+                    }],
+                },
+            }],
+        }],
+    }]});
+    (Signal::Metrics, body)
+}
+
+#[tokio::test]
+async fn cumulative_metrics_count_their_rises_on_every_engine() {
+    let t0 = 1_795_000_000;
+    // Running totals 0.10, 0.30, 0.30, then a restart (new start time) at 0.05.
+    let bodies = vec![
+        cumulative_cost(t0, t0 + 60, 0.10),
+        cumulative_cost(t0, t0 + 120, 0.30),
+        cumulative_cost(t0, t0 + 180, 0.30),
+        cumulative_cost(t0 + 200, t0 + 240, 0.05),
+    ];
+    let want = 0.10 + 0.20 + 0.0 + 0.05;
+    // From the second point on: its rise over the first, and the restart.
+    let since = (t0 + 90) * 1_000_000_000;
+    for (engine, backend) in backends(&bodies).await {
+        let got = backend
+            .cost_by_developer(utc(ALL_TIME.0, ALL_TIME.1), everyone())
+            .await
+            .unwrap();
+        assert!(
+            close(got.totals.cost_usd, want),
+            "{engine}: {}",
+            got.totals.cost_usd
+        );
+        assert_eq!(got.totals.source, "metrics", "{engine}");
+        let got = backend
+            .cost_by_developer(utc(since, ALL_TIME.1), everyone())
+            .await
+            .unwrap();
+        assert!(
+            close(got.totals.cost_usd, 0.25),
+            "{engine}: {}",
+            got.totals.cost_usd
+        );
+    }
+}
