@@ -15,12 +15,12 @@ use super::{ClickHouse, ReadLimits};
 use crate::query::QueryError;
 use crate::query::cost::{self, CostByDeveloper};
 use crate::query::describe::DataDescription;
-use crate::query::events::{EventFilter, EventHit};
+use crate::query::events::{EventFilter, EventHit, RawHit};
 use crate::query::files::TopEditedFiles;
 use crate::query::filter::{Filter, Sql, int, text};
 use crate::query::latency::{self, Hists, Kind, McpHists, ToolLatency};
 use crate::query::models::{self, ModelUsage};
-use crate::query::page::Page;
+use crate::query::page::{Page, Position};
 use crate::query::questions::{After, Answer, Questions};
 use crate::query::sessions::SessionSummary;
 use crate::query::time::TimeRange;
@@ -226,8 +226,8 @@ impl ClickHouseQuestions {
         async move {
             Err(QueryError::Invalid(format!(
                 "{question} is not yet answered from a ClickHouse store (cost_by_developer, \
-                 model_breakdown, tool_latency and usage_over_time are); use the embedded \
-                 store for it"
+                 model_breakdown, tool_latency, usage_over_time and search_events are); use \
+                 the embedded store for it"
             )))
         }
         .boxed()
@@ -387,14 +387,30 @@ impl Questions for ClickHouseQuestions {
 
     fn search_events(
         &self,
-        _range: TimeRange,
-        _f: Filter,
-        _events: EventFilter,
-        _after: After,
-        _limit: usize,
-        _content: bool,
+        range: TimeRange,
+        f: Filter,
+        events: EventFilter,
+        after: After,
+        limit: usize,
+        content: bool,
     ) -> Answer<Page<EventHit>> {
-        self.not_yet("search_events")
+        let q = self.clone();
+        async move {
+            let sql = sql::search_events(&range, &f, &events, after, limit);
+            let rows: Vec<RawHit> = q.fetch(&sql).await?;
+            let mut page = Page {
+                rows: Vec::new(),
+                positions: Vec::new(),
+                more: rows.len() > limit,
+            };
+            for raw in rows.into_iter().take(limit) {
+                let (id, time_ns, hit) = raw.finish(&range, content);
+                page.rows.push(hit);
+                page.positions.push(Position::After(time_ns, id));
+            }
+            Ok(page)
+        }
+        .boxed()
     }
 
     fn list_sessions(

@@ -341,6 +341,72 @@ pub fn usage(f: &Filter, from: i64, to: i64, dims: &[Dim], sessions: bool) -> Sq
     sql
 }
 
+/// Events of `range` matching the filters, newest first, after `after`
+/// (`(time_ns, id)`, the id being the hash of the record's deduplication
+/// key), at most `limit + 1` (the last says more follow), in the column
+/// order of [`crate::query::events::RawHit`].
+pub fn search_events(
+    range: &crate::query::time::TimeRange,
+    f: &Filter,
+    ef: &crate::query::events::EventFilter,
+    after: Option<(i64, i64)>,
+    limit: usize,
+) -> Sql {
+    let mut sql = Sql::default();
+    sql.bind(
+        "SELECT toInt64(sipHash64(dedup)) AS id, time_ns, event_name, nullIf(developer, ''), \
+         nullIf(developer_kind, ''), nullIf(session_id, ''), prompt_id, sequence, nullIf(model, ''), \
+         input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, \
+         duration_ms, tool_name, tool_use_id, success, decision, decision_source, status_code, \
+         error, file_path, mcp_server, mcp_tool, repository, branch, query_source, \
+         toNullable(attrs), body, CAST(NULL, 'Nullable(Int64)'), nullIf(agent, ''), \
+         reasoning_tokens, cost_computed \
+         FROM events FINAL WHERE time_ns >= ? AND time_ns < ?",
+        [int(range.since_ns), int(range.until_ns)],
+    );
+    context_conditions(f, &mut sql);
+    if let Some(m) = &f.model {
+        sql.bind(" AND model = ?", [text(m)]);
+    }
+    record_conditions(f, &mut sql, Rows::Events);
+    if let Some(n) = &ef.event_name {
+        sql.bind(
+            " AND event_name = ?",
+            [text(n.strip_prefix("claude_code.").unwrap_or(n))],
+        );
+    }
+    if let Some(p) = &ef.prompt_id {
+        sql.bind(" AND prompt_id = ?", [text(p)]);
+    }
+    if let Some(t) = &ef.tool_name {
+        sql.bind(" AND tool_name = ?", [text(t)]);
+    }
+    if let Some(s) = ef.success {
+        sql.bind(" AND success = ?", [int(i64::from(s))]);
+    }
+    if let Some(c) = ef.status_code {
+        sql.bind(" AND status_code = ?", [int(c)]);
+    }
+    if let Some(t) = &ef.error_contains {
+        // As SQLite's LIKE: literal text, ASCII case folded.
+        sql.bind(
+            " AND positionCaseInsensitive(ifNull(error, ''), ?) > 0",
+            [text(t)],
+        );
+    }
+    if let Some((t, id)) = after {
+        sql.bind(
+            " AND (time_ns < ? OR (time_ns = ? AND id < ?))",
+            [int(t), int(t), int(id)],
+        );
+    }
+    sql.bind(
+        " ORDER BY time_ns DESC, id DESC LIMIT ?",
+        [int(limit as i64 + 1)],
+    );
+    sql
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -384,6 +384,32 @@ async fn subagent_split_and_filter(
     assert_eq!(got.totals.api_requests, 3, "{engine}");
 }
 
+/// The event filters the engines are compared under.
+fn event_filters() -> Vec<super::events::EventFilter> {
+    use super::events::EventFilter;
+    vec![
+        EventFilter::default(),
+        EventFilter {
+            event_name: Some("claude_code.tool_result".into()),
+            success: Some(true),
+            ..Default::default()
+        },
+        EventFilter {
+            tool_name: Some("Edit".into()),
+            ..Default::default()
+        },
+        EventFilter {
+            event_name: Some("api_error".into()),
+            error_contains: Some("OVERLOADED".into()),
+            ..Default::default()
+        },
+        EventFilter {
+            status_code: Some(529),
+            ..Default::default()
+        },
+    ]
+}
+
 /// True when two answers are equal, numbers to within 1e-6 (relative for
 /// large ones): sums may be added up in another order.
 fn same(a: &Value, b: &Value) -> bool {
@@ -515,6 +541,35 @@ async fn the_generated_team_answers_the_same_on_every_engine() {
                     &a.await.unwrap(),
                     &b.await.unwrap(),
                 );
+            }
+            for (k, ef) in event_filters().into_iter().enumerate() {
+                let mut after = [None, None];
+                for page in 0..2 {
+                    let mut got = Vec::new();
+                    for (e, engine) in engines.iter().enumerate() {
+                        let p = engine
+                            .search_events(
+                                range.clone(),
+                                f.clone(),
+                                ef.clone(),
+                                after[e],
+                                7,
+                                k % 2 == 0,
+                            )
+                            .await
+                            .unwrap();
+                        after[e] = match p.positions.last() {
+                            Some(super::page::Position::After(t, id)) => Some((*t, *id)),
+                            _ => None,
+                        };
+                        got.push((p.rows, p.more));
+                    }
+                    assert_same(
+                        &what(&format!("search_events #{k} page {page}")),
+                        &got[0],
+                        &got[1],
+                    );
+                }
             }
             let [a, b] = engines.map(|e| e.data_extent(f.visible.clone()));
             assert_eq!(

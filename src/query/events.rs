@@ -154,64 +154,151 @@ pub const HIT_COLUMNS: &str = "e.id, e.time_ns, e.event_name, c.developer, c.dev
     e.decision_source, e.status_code, e.error, e.file_path, e.mcp_server, e.mcp_tool, e.repository, e.branch, \
     e.query_source, e.attrs, e.body, e.event_timestamp_ms, c.agent, e.reasoning_tokens, e.cost_computed";
 
+/// An event as an engine reads it, before content is split off and the
+/// time is shown in the caller's zone (see [`RawHit::finish`]). The
+/// ClickHouse store reads it as one row of its own columns in this order.
+#[derive(Debug, Clone, Default, serde::Deserialize, clickhouse::Row)]
+pub struct RawHit {
+    pub id: i64,
+    pub time_ns: i64,
+    pub event_name: String,
+    pub developer: Option<String>,
+    pub developer_kind: Option<String>,
+    pub session_id: Option<String>,
+    pub prompt_id: Option<String>,
+    pub sequence: Option<i64>,
+    pub model: Option<String>,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub cache_read_tokens: Option<i64>,
+    pub cache_creation_tokens: Option<i64>,
+    pub cost_usd: Option<f64>,
+    pub duration_ms: Option<i64>,
+    pub tool_name: Option<String>,
+    pub tool_use_id: Option<String>,
+    pub success: Option<bool>,
+    pub decision: Option<String>,
+    pub decision_source: Option<String>,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub file_path: Option<String>,
+    pub mcp_server: Option<String>,
+    pub mcp_tool: Option<String>,
+    pub repository: Option<String>,
+    pub branch: Option<String>,
+    pub query_source: Option<String>,
+    /// The stored attributes as JSON text.
+    pub attrs: Option<String>,
+    /// The log body, when it was no Claude Code marker.
+    pub body: Option<String>,
+    /// `event.timestamp` folded to an offset (the SQLite store), if it was.
+    pub event_timestamp_ms: Option<i64>,
+    pub agent: Option<String>,
+    pub reasoning_tokens: Option<i64>,
+    pub cost_computed: bool,
+}
+
+impl RawHit {
+    /// `(id, time_ns, hit)`: content split off by [`split_content`] and
+    /// returned only when `content` (under `untrusted_content`), the time
+    /// shown in the range's zone.
+    pub fn finish(self, range: &TimeRange, content: bool) -> (i64, i64, EventHit) {
+        let (mut meta, mut body_content) = split_content(&self.event_name, self.attrs.as_deref());
+        if let Some(text) = self
+            .event_timestamp_ms
+            .and_then(|ms| event_time::text(self.time_ns, ms))
+        {
+            meta.insert(event_time::KEY.into(), Value::String(text));
+        }
+        if let Some(b) = self.body {
+            body_content.insert("log_body".into(), Value::String(b));
+        }
+        let has_content = !body_content.is_empty();
+        (
+            self.id,
+            self.time_ns,
+            EventHit {
+                time: range.show(self.time_ns),
+                event_name: self.event_name,
+                agent: self.agent,
+                developer: self.developer,
+                developer_kind: self.developer_kind,
+                session_id: self.session_id,
+                prompt_id: self.prompt_id,
+                sequence: self.sequence,
+                model: self.model,
+                input_tokens: self.input_tokens,
+                output_tokens: self.output_tokens,
+                cache_read_tokens: self.cache_read_tokens,
+                cache_creation_tokens: self.cache_creation_tokens,
+                reasoning_tokens: self.reasoning_tokens,
+                cost_usd: self.cost_usd,
+                cost_computed: self.cost_computed,
+                duration_ms: self.duration_ms,
+                tool_name: self.tool_name,
+                tool_use_id: self.tool_use_id,
+                success: self.success,
+                decision: self.decision,
+                decision_source: self.decision_source,
+                status_code: self.status_code,
+                error: self.error,
+                file_path: self.file_path,
+                mcp_server: self.mcp_server,
+                mcp_tool: self.mcp_tool,
+                repository: self.repository,
+                branch: self.branch,
+                query_source: self.query_source,
+                attrs: meta,
+                content_withheld: has_content && !content,
+                untrusted_content: (has_content && content).then_some(body_content),
+            },
+        )
+    }
+}
+
 /// Reads one row selected with [`HIT_COLUMNS`]: `(id, time_ns, hit)`.
 pub fn read_hit(
     r: &rusqlite::Row<'_>,
     range: &TimeRange,
     content: bool,
 ) -> rusqlite::Result<(i64, i64, EventHit)> {
-    let time_ns: i64 = r.get(1)?;
-    let event_name: String = r.get(2)?;
-    let attrs: Option<String> = r.get(28)?;
-    let body: Option<String> = r.get(29)?;
-    let (mut meta, mut body_content) = split_content(&event_name, attrs.as_deref());
-    let event_timestamp_ms: Option<i64> = r.get(30)?;
-    if let Some(text) = event_timestamp_ms.and_then(|ms| event_time::text(time_ns, ms)) {
-        meta.insert(event_time::KEY.into(), Value::String(text));
-    }
-    if let Some(b) = body {
-        body_content.insert("log_body".into(), Value::String(b));
-    }
-    let has_content = !body_content.is_empty();
-    Ok((
-        r.get(0)?,
-        time_ns,
-        EventHit {
-            time: range.show(time_ns),
-            event_name,
-            agent: r.get(31)?,
-            developer: r.get(3)?,
-            developer_kind: r.get(4)?,
-            session_id: r.get(5)?,
-            prompt_id: r.get(6)?,
-            sequence: r.get(7)?,
-            model: r.get(8)?,
-            input_tokens: r.get(9)?,
-            output_tokens: r.get(10)?,
-            cache_read_tokens: r.get(11)?,
-            cache_creation_tokens: r.get(12)?,
-            reasoning_tokens: r.get(32)?,
-            cost_usd: r.get(13)?,
-            cost_computed: r.get::<_, Option<bool>>(33)?.unwrap_or(false),
-            duration_ms: r.get(14)?,
-            tool_name: r.get(15)?,
-            tool_use_id: r.get(16)?,
-            success: r.get(17)?,
-            decision: r.get(18)?,
-            decision_source: r.get(19)?,
-            status_code: r.get(20)?,
-            error: r.get(21)?,
-            file_path: r.get(22)?,
-            mcp_server: r.get(23)?,
-            mcp_tool: r.get(24)?,
-            repository: r.get(25)?,
-            branch: r.get(26)?,
-            query_source: r.get(27)?,
-            attrs: meta,
-            content_withheld: has_content && !content,
-            untrusted_content: (has_content && content).then_some(body_content),
-        },
-    ))
+    let raw = RawHit {
+        id: r.get(0)?,
+        time_ns: r.get(1)?,
+        event_name: r.get(2)?,
+        developer: r.get(3)?,
+        developer_kind: r.get(4)?,
+        session_id: r.get(5)?,
+        prompt_id: r.get(6)?,
+        sequence: r.get(7)?,
+        model: r.get(8)?,
+        input_tokens: r.get(9)?,
+        output_tokens: r.get(10)?,
+        cache_read_tokens: r.get(11)?,
+        cache_creation_tokens: r.get(12)?,
+        cost_usd: r.get(13)?,
+        duration_ms: r.get(14)?,
+        tool_name: r.get(15)?,
+        tool_use_id: r.get(16)?,
+        success: r.get(17)?,
+        decision: r.get(18)?,
+        decision_source: r.get(19)?,
+        status_code: r.get(20)?,
+        error: r.get(21)?,
+        file_path: r.get(22)?,
+        mcp_server: r.get(23)?,
+        mcp_tool: r.get(24)?,
+        repository: r.get(25)?,
+        branch: r.get(26)?,
+        query_source: r.get(27)?,
+        attrs: r.get(28)?,
+        body: r.get(29)?,
+        event_timestamp_ms: r.get(30)?,
+        agent: r.get(31)?,
+        reasoning_tokens: r.get(32)?,
+        cost_computed: r.get::<_, Option<bool>>(33)?.unwrap_or(false),
+    };
+    Ok(raw.finish(range, content))
 }
 
 /// Events in `range` matching the filters, newest first, after `after`.
