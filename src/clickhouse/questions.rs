@@ -16,7 +16,7 @@ use crate::query::QueryError;
 use crate::query::cost::{self, CostByDeveloper};
 use crate::query::describe::DataDescription;
 use crate::query::events::{EventFilter, EventHit, RawHit};
-use crate::query::files::TopEditedFiles;
+use crate::query::files::{self, Edits, EventEdit, SpanEdit, TopEditedFiles};
 use crate::query::filter::{Filter, Sql, int, text};
 use crate::query::latency::{self, Hists, Kind, McpHists, ToolLatency};
 use crate::query::models::{self, ModelUsage};
@@ -221,12 +221,108 @@ impl ClickHouseQuestions {
             .reduce(|(a, b), (c, d)| (a.min(c), b.max(d))))
     }
 
+    /// `top_edited_files`: the edit tools' events, then their spans and
+    /// the decisions of the spans' `blocked_on_user` children, gathered by
+    /// the same [`Edits`] as on the embedded store.
+    async fn top_edited(
+        &self,
+        range: &TimeRange,
+        f: &Filter,
+        tool: Option<&str>,
+    ) -> Result<TopEditedFiles, QueryError> {
+        files::check_tool(tool)?;
+        let tools: Vec<String> = files::EDIT_TOOLS.iter().map(|t| format!("'{t}'")).collect();
+        let tools = format!(" AND tool_name IN ({})", tools.join(", "));
+        let session = "if(session_id = '', NULL, toInt64(sipHash64(session_id)))";
+        let tool_cond = |sql: &mut Sql| {
+            sql.push(&tools);
+            if let Some(t) = tool {
+                sql.bind(" AND tool_name = ?", [text(t)]);
+            }
+        };
+        let mut sql = Sql::default();
+        sql.push(&format!(
+            "SELECT tool_use_id, toInt64(sipHash64(dedup)) AS id, event_name = 'tool_result', \
+             tool_name, file_path, decision, nullIf(developer, ''), {session}, repository, branch, "
+        ));
+        sql::map_value(&mut sql, "resource", "repo.name");
+        sql.bind(
+            " FROM events FINAL WHERE event_name IN ('tool_decision', 'tool_result') \
+             AND time_ns >= ? AND time_ns < ?",
+            [int(range.since_ns), int(range.until_ns)],
+        );
+        tool_cond(&mut sql);
+        sql::context_conditions(f, &mut sql);
+        sql.push(" ORDER BY time_ns, id");
+        let rows: Vec<EditEventRow> = self.fetch(&sql).await?;
+        let mut edits = Edits::default();
+        for r in &rows {
+            edits.add_event(EventEdit {
+                tool_use_id: r.tool_use_id.as_deref(),
+                record: r.id,
+                result: r.result,
+                tool: r.tool_name.as_deref(),
+                file_path: if r.result { r.file_path.clone() } else { None },
+                decision: if r.result { None } else { r.decision.clone() },
+                developer: r.developer.as_deref(),
+                session: r.session,
+                repos: [r.repository.clone(), r.repo_name.clone()],
+                branch: r.branch.clone(),
+            });
+        }
+        // The spans' decisions: the first `blocked_on_user` child of each.
+        let mut sql = Sql::default();
+        sql.bind(
+            "SELECT trace_id, parent_span_id, decision FROM spans FINAL \
+             WHERE name = 'claude_code.tool.blocked_on_user' AND (trace_id, parent_span_id) GLOBAL IN \
+             (SELECT trace_id, span_id FROM spans WHERE name = 'claude_code.tool' \
+              AND start_ns >= ? AND start_ns < ?) ORDER BY start_ns, sipHash64(dedup)",
+            [int(range.since_ns), int(range.until_ns)],
+        );
+        let children: Vec<(String, String, Option<String>)> = self.fetch(&sql).await?;
+        let mut decisions: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
+        for (trace, parent, decision) in children {
+            decisions.entry((trace, parent)).or_insert(decision);
+        }
+        let mut sql = Sql::default();
+        sql.push(&format!(
+            "SELECT tool_use_id, toInt64(sipHash64(dedup)) AS id, tool_name, file_path, trace_id, \
+             span_id, nullIf(developer, ''), {session}, "
+        ));
+        sql::map_value(&mut sql, "resource", "repo.name");
+        sql.bind(
+            " FROM spans FINAL WHERE name = 'claude_code.tool' AND start_ns >= ? AND start_ns < ?",
+            [int(range.since_ns), int(range.until_ns)],
+        );
+        tool_cond(&mut sql);
+        sql::context_conditions(f, &mut sql);
+        sql.push(" ORDER BY start_ns, id");
+        let rows: Vec<EditSpanRow> = self.fetch(&sql).await?;
+        for r in &rows {
+            edits.add_span(SpanEdit {
+                tool_use_id: r.tool_use_id.as_deref(),
+                record: r.id,
+                tool: r.tool_name.as_deref(),
+                file_path: r.file_path.clone(),
+                decision: decisions
+                    .get(&(r.trace_id.clone(), r.span_id.clone()))
+                    .cloned()
+                    .flatten(),
+                developer: r.developer.as_deref(),
+                session: r.session,
+                repo: r.repo_name.clone(),
+            });
+        }
+        Ok(edits.finish(f))
+    }
+
     /// A question this store does not answer yet, said as a tool error.
     fn not_yet<T: Send + 'static>(&self, question: &'static str) -> Answer<T> {
         async move {
             Err(QueryError::Invalid(format!(
                 "{question} is not yet answered from a ClickHouse store (cost_by_developer, \
-                 model_breakdown, tool_latency, usage_over_time and search_events are); use \
+                 model_breakdown, tool_latency, usage_over_time, search_events and \
+                 top_edited_files are); use \
                  the embedded store for it"
             )))
         }
@@ -258,6 +354,36 @@ pub(super) fn query_error(e: clickhouse::error::Error) -> QueryError {
         }
         _ => QueryError::Sql(message),
     }
+}
+
+/// An edit tool's event, for [`Edits::add_event`].
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+struct EditEventRow {
+    tool_use_id: Option<String>,
+    id: i64,
+    result: bool,
+    tool_name: Option<String>,
+    file_path: Option<String>,
+    decision: Option<String>,
+    developer: Option<String>,
+    session: Option<i64>,
+    repository: Option<String>,
+    branch: Option<String>,
+    repo_name: Option<String>,
+}
+
+/// An edit tool's span, for [`Edits::add_span`].
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+struct EditSpanRow {
+    tool_use_id: Option<String>,
+    id: i64,
+    tool_name: Option<String>,
+    file_path: Option<String>,
+    trace_id: String,
+    span_id: String,
+    developer: Option<String>,
+    session: Option<i64>,
+    repo_name: Option<String>,
 }
 
 /// One row of [`sql::usage`].
@@ -378,11 +504,12 @@ impl Questions for ClickHouseQuestions {
 
     fn top_edited_files(
         &self,
-        _range: TimeRange,
-        _f: Filter,
-        _tool: Option<String>,
+        range: TimeRange,
+        f: Filter,
+        tool: Option<String>,
     ) -> Answer<TopEditedFiles> {
-        self.not_yet("top_edited_files")
+        let q = self.clone();
+        async move { q.top_edited(&range, &f, tool.as_deref()).await }.boxed()
     }
 
     fn search_events(

@@ -14,7 +14,7 @@ pub const HOUR_NS: i64 = crate::query::HOUR_NS;
 
 /// An attribute of one of a row's maps (`resource`, `shared`, `attr`) by
 /// bound key, or `NULL` when the map has none.
-fn map_value(sql: &mut Sql, map: &str, key: &str) {
+pub fn map_value(sql: &mut Sql, map: &str, key: &str) {
     sql.bind(
         &format!("if(has({map}_keys, ?), {map}_values[indexOf({map}_keys, ?)], NULL)"),
         [text(key), text(key)],

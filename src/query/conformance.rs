@@ -503,11 +503,16 @@ async fn the_generated_team_answers_the_same_on_every_engine() {
             ..everyone()
         },
         Filter {
+            repository: Some("webapp".into()),
+            ..everyone()
+        },
+        Filter {
             attribution: vec![(subagent, "general-purpose".into())],
             ..everyone()
         },
     ];
     let mut nonempty = 0;
+    let mut edits = 0;
     for (since, until) in ranges {
         let range = utc(since, until);
         for (i, f) in filters.iter().enumerate() {
@@ -522,7 +527,12 @@ async fn the_generated_team_answers_the_same_on_every_engine() {
                 &a.await.unwrap(),
                 &b.await.unwrap(),
             );
-            for tool in [None, Some("Edit".to_string())] {
+            for tool in [None, Some("Edit".to_string()), Some("Write".to_string())] {
+                let [a, b] =
+                    engines.map(|e| e.top_edited_files(range.clone(), f.clone(), tool.clone()));
+                let (a, b) = (a.await.unwrap(), b.await.unwrap());
+                edits += a.total_edits;
+                assert_same(&what("top_edited_files"), &a, &b);
                 let [a, b] =
                     engines.map(|e| e.tool_latency(range.clone(), f.clone(), tool.clone()));
                 assert_same(&what("tool_latency"), &a.await.unwrap(), &b.await.unwrap());
@@ -584,6 +594,7 @@ async fn the_generated_team_answers_the_same_on_every_engine() {
         nonempty >= 10,
         "the cases must mostly hold data: {nonempty}"
     );
+    assert!(edits > 100, "edits compared: {edits}");
 }
 
 /// One `claude_code.cost.usage` point of a cumulative series, in a request

@@ -147,16 +147,8 @@ pub fn top_edited_files(
     f: &Filter,
     tool: Option<&str>,
 ) -> Result<TopEditedFiles, QueryError> {
-    if let Some(t) = tool
-        && !EDIT_TOOLS.contains(&t)
-    {
-        return Err(QueryError::Invalid(format!(
-            "tool_name {t:?} is not an edit tool; use one of {}",
-            EDIT_TOOLS.join(", ")
-        )));
-    }
-    let mut edits: std::collections::HashMap<String, Edit> = std::collections::HashMap::new();
-    let mut names = Names::default();
+    check_tool(tool)?;
+    let mut edits = Edits::default();
     // Repository and branch are read only when the question filters by
     // them: the resource attribute is JSON, costly to read on every edit.
     let repo_col = if f.repository.is_some() {
@@ -184,27 +176,19 @@ pub fn top_edited_files(
     let mut stmt = conn.prepare(&sql.text)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
     while let Some(r) = rows.next()? {
-        let id: i64 = r.get(1)?;
-        let Some(e) = edit_of(&mut edits, text_at(r, 0)?, || format!("event:{id}")) else {
-            continue;
-        };
-        e.tool = edit_tool(text_at(r, 3)?);
-        if text_at(r, 2)? == Some("tool_result") {
-            e.has_result = true;
-            e.path_result = e.path_result.take().or(r.get(4)?);
-        } else {
-            e.decision_event = r.get(5)?;
-        }
-        e.developer = names.id(text_at(r, 6)?);
-        e.session = r.get(7)?;
-        for i in [8, 10] {
-            if let Some(v) = r.get::<_, Option<String>>(i)? {
-                e.repos.insert(v);
-            }
-        }
-        if let Some(b) = r.get::<_, Option<String>>(9)? {
-            e.branches.insert(b);
-        }
+        let result = text_at(r, 2)? == Some("tool_result");
+        edits.add_event(EventEdit {
+            tool_use_id: text_at(r, 0)?,
+            record: r.get(1)?,
+            result,
+            tool: text_at(r, 3)?,
+            file_path: if result { r.get(4)? } else { None },
+            decision: if result { None } else { r.get(5)? },
+            developer: text_at(r, 6)?,
+            session: r.get(7)?,
+            repos: [r.get(8)?, r.get(10)?],
+            branch: r.get(9)?,
+        });
     }
     let mut sql = Sql::default();
     sql.bind(
@@ -223,89 +207,180 @@ pub fn top_edited_files(
     let mut stmt = conn.prepare(&sql.text)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
     while let Some(r) = rows.next()? {
-        let id: i64 = r.get(1)?;
-        let Some(e) = edit_of(&mut edits, text_at(r, 0)?, || format!("span:{id}")) else {
-            continue;
+        edits.add_span(SpanEdit {
+            tool_use_id: text_at(r, 0)?,
+            record: r.get(1)?,
+            tool: text_at(r, 2)?,
+            file_path: r.get(3)?,
+            decision: r.get(4)?,
+            developer: text_at(r, 5)?,
+            session: r.get(6)?,
+            repo: r.get(7)?,
+        });
+    }
+    Ok(edits.finish(f))
+}
+
+/// Refuses a `tool` that is not one of [`EDIT_TOOLS`].
+pub fn check_tool(tool: Option<&str>) -> Result<(), QueryError> {
+    match tool {
+        Some(t) if !EDIT_TOOLS.contains(&t) => Err(QueryError::Invalid(format!(
+            "tool_name {t:?} is not an edit tool; use one of {}",
+            EDIT_TOOLS.join(", ")
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// An edit tool's `tool_decision` or `tool_result` event, as an engine reads it.
+pub struct EventEdit<'a> {
+    /// `tool_use_id`, the edit's identity.
+    pub tool_use_id: Option<&'a str>,
+    /// The record's own id, the identity of an edit without a tool use id.
+    pub record: i64,
+    /// True for `tool_result`, false for `tool_decision`.
+    pub result: bool,
+    pub tool: Option<&'a str>,
+    pub file_path: Option<String>,
+    pub decision: Option<String>,
+    pub developer: Option<&'a str>,
+    /// The session, as a number the engine gives each session.
+    pub session: Option<i64>,
+    /// The record's repository and its resource's `repo.name` (read only
+    /// when the question filters by repository).
+    pub repos: [Option<String>; 2],
+    pub branch: Option<String>,
+}
+
+/// An edit tool's `claude_code.tool` span and the decision of its
+/// `claude_code.tool.blocked_on_user` child, as an engine reads them.
+pub struct SpanEdit<'a> {
+    pub tool_use_id: Option<&'a str>,
+    pub record: i64,
+    pub tool: Option<&'a str>,
+    pub file_path: Option<String>,
+    pub decision: Option<String>,
+    pub developer: Option<&'a str>,
+    pub session: Option<i64>,
+    pub repo: Option<String>,
+}
+
+/// The edits of a range, gathered event by event and span by span (events
+/// first), then folded into the answer.
+#[derive(Default)]
+pub struct Edits {
+    edits: std::collections::HashMap<String, Edit>,
+    names: Names,
+}
+
+impl Edits {
+    /// Adds an event.
+    pub fn add_event(&mut self, r: EventEdit<'_>) {
+        let record = r.record;
+        let Some(e) = edit_of(&mut self.edits, r.tool_use_id, || format!("event:{record}")) else {
+            return;
+        };
+        e.tool = edit_tool(r.tool);
+        if r.result {
+            e.has_result = true;
+            e.path_result = e.path_result.take().or(r.file_path);
+        } else {
+            e.decision_event = r.decision;
+        }
+        e.developer = self.names.id(r.developer);
+        e.session = r.session;
+        e.repos.extend(r.repos.into_iter().flatten());
+        e.branches.extend(r.branch);
+    }
+
+    /// Adds a span.
+    pub fn add_span(&mut self, r: SpanEdit<'_>) {
+        let record = r.record;
+        let Some(e) = edit_of(&mut self.edits, r.tool_use_id, || format!("span:{record}")) else {
+            return;
         };
         if e.tool.is_empty() {
-            e.tool = edit_tool(text_at(r, 2)?);
+            e.tool = edit_tool(r.tool);
         }
-        e.path_span = r.get(3)?;
-        e.decision_span = r.get(4)?;
-        e.developer = e.developer.or(names.id(text_at(r, 5)?));
-        e.session = e.session.or(r.get(6)?);
-        if let Some(v) = r.get::<_, Option<String>>(7)? {
-            e.repos.insert(v);
-        }
+        e.path_span = r.file_path;
+        e.decision_span = r.decision;
+        e.developer = e.developer.or(self.names.id(r.developer));
+        e.session = e.session.or(r.session);
+        e.repos.extend(r.repo);
     }
-    let mut out = TopEditedFiles::default();
-    struct Acc {
-        edits: i64,
-        accepted: i64,
-        rejected: i64,
-        sessions: BTreeSet<i64>,
-        developers: BTreeSet<u32>,
-        tools: BTreeSet<&'static str>,
-    }
-    let mut files: BTreeMap<String, Acc> = BTreeMap::new();
-    for e in edits.into_values() {
-        if f.repository.as_ref().is_some_and(|r| !e.repos.contains(r))
-            || f.branch.as_ref().is_some_and(|b| !e.branches.contains(b))
-        {
-            continue;
+
+    /// The answer (repository and branch filters applied per edit).
+    pub fn finish(self, f: &Filter) -> TopEditedFiles {
+        let edits = self.edits;
+        let mut out = TopEditedFiles::default();
+        struct Acc {
+            edits: i64,
+            accepted: i64,
+            rejected: i64,
+            sessions: BTreeSet<i64>,
+            developers: BTreeSet<u32>,
+            tools: BTreeSet<&'static str>,
         }
-        let decision = e
-            .decision_event
-            .or(e.decision_span)
-            .or_else(|| e.has_result.then(|| "accept".to_string()));
-        let accepted = decision.as_deref() == Some("accept");
-        let rejected = decision.as_deref() == Some("reject");
-        out.total_edits += 1;
-        out.accepted += i64::from(accepted);
-        out.rejected += i64::from(rejected);
-        let Some(path) = e.path_result.or(e.path_span) else {
-            out.edits_without_path += 1;
-            continue;
-        };
-        let a = files.entry(path).or_insert_with(|| Acc {
-            edits: 0,
-            accepted: 0,
-            rejected: 0,
-            sessions: BTreeSet::new(),
-            developers: BTreeSet::new(),
-            tools: BTreeSet::new(),
+        let mut files: BTreeMap<String, Acc> = BTreeMap::new();
+        for e in edits.into_values() {
+            if f.repository.as_ref().is_some_and(|r| !e.repos.contains(r))
+                || f.branch.as_ref().is_some_and(|b| !e.branches.contains(b))
+            {
+                continue;
+            }
+            let decision = e
+                .decision_event
+                .or(e.decision_span)
+                .or_else(|| e.has_result.then(|| "accept".to_string()));
+            let accepted = decision.as_deref() == Some("accept");
+            let rejected = decision.as_deref() == Some("reject");
+            out.total_edits += 1;
+            out.accepted += i64::from(accepted);
+            out.rejected += i64::from(rejected);
+            let Some(path) = e.path_result.or(e.path_span) else {
+                out.edits_without_path += 1;
+                continue;
+            };
+            let a = files.entry(path).or_insert_with(|| Acc {
+                edits: 0,
+                accepted: 0,
+                rejected: 0,
+                sessions: BTreeSet::new(),
+                developers: BTreeSet::new(),
+                tools: BTreeSet::new(),
+            });
+            a.edits += 1;
+            a.accepted += i64::from(accepted);
+            a.rejected += i64::from(rejected);
+            if let Some(s) = e.session {
+                a.sessions.insert(s);
+            }
+            if let Some(d) = e.developer {
+                a.developers.insert(d);
+            }
+            a.tools.insert(e.tool);
+        }
+        out.files = files
+            .into_iter()
+            .map(|(path, a)| FileEdits {
+                file_path: path,
+                edits: a.edits,
+                accepted: a.accepted,
+                rejected: a.rejected,
+                acceptance_rate: (a.accepted + a.rejected > 0)
+                    .then(|| a.accepted as f64 / (a.accepted + a.rejected) as f64),
+                sessions: a.sessions.len() as i64,
+                developers: a.developers.len() as i64,
+                tools: a.tools.into_iter().map(str::to_owned).collect(),
+            })
+            .collect();
+        out.files.sort_by(|a, b| {
+            b.edits
+                .cmp(&a.edits)
+                .then_with(|| a.file_path.cmp(&b.file_path))
         });
-        a.edits += 1;
-        a.accepted += i64::from(accepted);
-        a.rejected += i64::from(rejected);
-        if let Some(s) = e.session {
-            a.sessions.insert(s);
-        }
-        if let Some(d) = e.developer {
-            a.developers.insert(d);
-        }
-        a.tools.insert(e.tool);
+        out
     }
-    out.files = files
-        .into_iter()
-        .map(|(path, a)| FileEdits {
-            file_path: path,
-            edits: a.edits,
-            accepted: a.accepted,
-            rejected: a.rejected,
-            acceptance_rate: (a.accepted + a.rejected > 0)
-                .then(|| a.accepted as f64 / (a.accepted + a.rejected) as f64),
-            sessions: a.sessions.len() as i64,
-            developers: a.developers.len() as i64,
-            tools: a.tools.into_iter().map(str::to_owned).collect(),
-        })
-        .collect();
-    out.files.sort_by(|a, b| {
-        b.edits
-            .cmp(&a.edits)
-            .then_with(|| a.file_path.cmp(&b.file_path))
-    });
-    Ok(out)
 }
 
 #[cfg(test)]
