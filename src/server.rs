@@ -167,7 +167,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         },
         guard.clone(),
     )
-    .merge(crate::http::readiness_router(store.clone()))
+    .merge(crate::http::readiness_router(sink.clone()))
     .layer(tower_http::timeout::TimeoutLayer::with_status_code(
         http::StatusCode::REQUEST_TIMEOUT,
         Duration::from_secs(60),
@@ -180,7 +180,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     ));
 
     // OTLP/gRPC
-    let routes = OtlpGrpc::new(sink, decode).router(ingest_requires_token.then(|| tokens.clone()));
+    let routes = OtlpGrpc::new(sink.clone(), decode).router(ingest_requires_token.then(|| tokens.clone()));
     let grpc_cancel = cancel.clone();
     tasks.push(tokio::spawn(async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(otlp_grpc);
@@ -227,7 +227,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         },
     );
     let mut mcp_app = crate::http::mcp_router(mcp_service, guard)
-        .merge(crate::http::readiness_router(store.clone()))
+        .merge(crate::http::readiness_router(sink.clone()))
         .merge(crate::http::metrics_router(
             config.metrics,
             tokens.clone(),

@@ -108,6 +108,9 @@ async fn a_clickhouse_that_goes_away_is_said_clearly_and_recovered_from() {
     })
     .await
     .unwrap();
+    // Not ready, for a load balancer to route around this node.
+    let ready = t.http.get(t.otlp_url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
     // OTLP/HTTP: 503 with Retry-After, so exporters keep the batch.
     let metrics = "claude-code/v330_t1_json_text/otlp/003_v1_metrics.json";
     let resp = t.post_fixture(metrics).await;
@@ -134,6 +137,8 @@ async fn a_clickhouse_that_goes_away_is_said_clearly_and_recovered_from() {
     })
     .await
     .unwrap();
+    let ready = t.http.get(t.otlp_url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
     assert_eq!(t.post_fixture(metrics).await.status(), 200);
     let after = s.call_ok("cost_by_developer", json!({"since": ALL})).await["totals"].clone();
     // Nothing acknowledged was lost; the metrics of a session with events

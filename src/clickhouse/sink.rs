@@ -48,14 +48,15 @@ struct Pending {
 #[derive(Clone)]
 pub struct Sink {
     tx: mpsc::Sender<Pending>,
+    store: ClickHouse,
 }
 
 impl Sink {
     /// Starts the inserting task (it ends when every `Sink` clone is dropped).
     pub fn start(store: ClickHouse, batching: Batching) -> Sink {
         let (tx, rx) = mpsc::channel(batching.queue.max(1));
-        tokio::spawn(run(store, batching, rx));
-        Sink { tx }
+        tokio::spawn(run(store.clone(), batching, rx));
+        Sink { tx, store }
     }
 
     /// Queues `batch` and waits until ClickHouse has accepted it.
@@ -79,6 +80,17 @@ impl crate::store::Sink for Sink {
     fn write(&self, batch: Batch) -> BoxFuture<'static, Result<WriteReceipt, StoreError>> {
         let sink = self.clone();
         async move { sink.write(batch).await }.boxed()
+    }
+
+    fn ready(&self) -> BoxFuture<'static, Result<(), StoreError>> {
+        let store = self.store.clone();
+        async move {
+            store
+                .ping()
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        }
+        .boxed()
     }
 }
 

@@ -14,14 +14,14 @@ use crate::otlp::Signal;
 
 /// `GET /readyz` (no auth, no data): 200 when the store takes writes, else
 /// 503 with `Retry-After` and the reason.
-pub fn readiness_router(store: crate::store::Store) -> Router {
+pub fn readiness_router(store: std::sync::Arc<dyn crate::store::Sink>) -> Router {
     Router::new()
         .route("/readyz", get(readyz))
         .with_state(store)
 }
 
 async fn readyz(
-    axum::extract::State(store): axum::extract::State<crate::store::Store>,
+    axum::extract::State(store): axum::extract::State<std::sync::Arc<dyn crate::store::Sink>>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     match store.ready().await {

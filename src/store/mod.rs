@@ -112,6 +112,9 @@ pub trait Sink: Send + Sync + 'static {
         &self,
         batch: rows::Batch,
     ) -> futures::future::BoxFuture<'static, Result<WriteReceipt, StoreError>>;
+
+    /// Whether a write could be stored now (readiness).
+    fn ready(&self) -> futures::future::BoxFuture<'static, Result<(), StoreError>>;
 }
 
 impl Sink for Store {
@@ -122,6 +125,12 @@ impl Sink for Store {
         use futures::FutureExt;
         let store = self.clone();
         async move { store.write(batch).await }.boxed()
+    }
+
+    fn ready(&self) -> futures::future::BoxFuture<'static, Result<(), StoreError>> {
+        use futures::FutureExt;
+        let store = self.clone();
+        async move { store.ready().await }.boxed()
     }
 }
 
