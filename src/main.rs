@@ -40,6 +40,11 @@ struct StoreArgs {
 enum Command {
     /// Run the OTLP receivers (gRPC, HTTP) and the MCP server.
     Serve(ServeArgs),
+    /// The ClickHouse store: create its tables, or print them for review.
+    Store {
+        #[command(subcommand)]
+        cmd: StoreCmd,
+    },
     /// Create, list and revoke access tokens.
     Token {
         #[command(subcommand)]
@@ -177,6 +182,23 @@ enum SetupAgent {
     Gemini,
     /// OpenCode.
     Opencode,
+}
+
+/// `tokentally store ...`
+#[derive(clap::Subcommand)]
+enum StoreCmd {
+    /// Create the ClickHouse database and tables if missing and record the
+    /// schema version (what `serve --store` does on every start).
+    Init {
+        /// clickhouse://USER:PASSWORD@HOST:8123/DATABASE (default: [store] url).
+        url: Option<String>,
+    },
+    /// Print the statements that create the ClickHouse schema, for review.
+    Schema {
+        /// The database the statements name.
+        #[arg(default_value = "tokentally")]
+        database: String,
+    },
 }
 
 #[derive(Args)]
@@ -387,6 +409,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Store { cmd } => match cmd {
+            StoreCmd::Init { url } => {
+                let mut config = load_config(&store)?;
+                if url.is_some() {
+                    config.store.url = url;
+                }
+                let Some(settings) = config.store.clickhouse()? else {
+                    anyhow::bail!(
+                        "no ClickHouse store named: give its URL (clickhouse://USER:PASSWORD@HOST:8123/DATABASE) \
+                         or set [store] url; the embedded store needs no set-up"
+                    );
+                };
+                let ch = tokentally::clickhouse::ClickHouse::new(settings);
+                ch.init().await?;
+                println!(
+                    "ClickHouse database {} at {} holds schema version {}",
+                    ch.settings().database,
+                    ch.settings().http_url,
+                    tokentally::clickhouse::schema::VERSION
+                );
+                Ok(())
+            }
+            StoreCmd::Schema { database } => {
+                let mut text = String::new();
+                for statement in tokentally::clickhouse::schema::statements(&database) {
+                    text.push_str(&statement);
+                    text.push_str(";\n");
+                }
+                print_out(&text)
+            }
+        },
         Command::Serve(args) if args.demo => {
             let config = demo_config(&store)?;
             if !has_store(&config) {

@@ -180,7 +180,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     ));
 
     // OTLP/gRPC
-    let routes = OtlpGrpc::new(sink.clone(), decode).router(ingest_requires_token.then(|| tokens.clone()));
+    let routes =
+        OtlpGrpc::new(sink.clone(), decode).router(ingest_requires_token.then(|| tokens.clone()));
     let grpc_cancel = cancel.clone();
     tasks.push(tokio::spawn(async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(otlp_grpc);

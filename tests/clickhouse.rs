@@ -11,7 +11,7 @@ mod common;
 
 use clickhouse_server::ClickHouseServer;
 use common::mcp::{Session, text_of};
-use common::{CAPTURES, TestServer, fixture};
+use common::{CAPTURES, TestServer, cli, fixture};
 use serde_json::{Value, json};
 
 const ALL: &str = "2020-01-01";
@@ -145,4 +145,44 @@ async fn a_clickhouse_that_goes_away_is_said_clearly_and_recovered_from() {
     // add nothing (never both sources for one session).
     assert_eq!(after, before);
     t.stop().await;
+}
+
+#[tokio::test]
+async fn store_init_creates_the_schema_once_and_schema_prints_it() {
+    let ch = tokio::task::spawn_blocking(|| ClickHouseServer::start(""))
+        .await
+        .unwrap();
+    let url = ch.fresh_database_url();
+    let database = url.rsplit('/').next().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let out = cli(dir.path(), &["store", "init", &url]);
+        assert!(out.status.success(), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("schema version 1"));
+    }
+    let tables = ch.sql(&format!(
+        "SELECT name FROM system.tables WHERE database = '{database}' ORDER BY name"
+    ));
+    assert_eq!(tables, "events\nmetric_points\nschema_version\nspans\n");
+    assert_eq!(
+        ch.sql(&format!("SELECT count() FROM {database}.schema_version")),
+        "1\n"
+    );
+    let out = cli(dir.path(), &["store", "schema", "tally"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("CREATE TABLE IF NOT EXISTS tally.events ("),
+        "{text}"
+    );
+    // An unreachable server is named, the password is not.
+    let out = cli(
+        dir.path(),
+        &["store", "init", "clickhouse://u:hunter2@127.0.0.1:1/db"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("http://127.0.0.1:1") && !err.contains("hunter2"),
+        "{err}"
+    );
 }

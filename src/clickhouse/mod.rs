@@ -226,6 +226,13 @@ impl ClickHouse {
             &self.settings.database,
         )
         .await
+        .map_err(|e| match e {
+            Error::Server(m) => Error::Server(format!(
+                "cannot set up database {} at {}: {m}",
+                self.settings.database, self.settings.http_url
+            )),
+            other => other,
+        })
     }
 
     /// The client reads go through: `readonly = 2` (no write of any kind,
