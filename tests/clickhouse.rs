@@ -11,7 +11,7 @@ mod common;
 
 use clickhouse_server::ClickHouseServer;
 use common::mcp::{Session, text_of};
-use common::{CAPTURES, TestServer, cli, fixture};
+use common::{CAPTURES, TestServer, cli, fixture, logs_body, serve_binary};
 use serde_json::{Value, json};
 
 const ALL: &str = "2020-01-01";
@@ -185,4 +185,58 @@ async fn store_init_creates_the_schema_once_and_schema_prints_it() {
         err.contains("http://127.0.0.1:1") && !err.contains("hunter2"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_a_node_during_ingest_loses_no_acknowledged_record() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let ch = tokio::task::spawn_blocking(|| ClickHouseServer::start(""))
+        .await
+        .unwrap();
+    let url = ch.fresh_database_url();
+    let database = url.rsplit('/').next().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = serve_binary(dir.path(), &["--store", &url]);
+    let endpoint = format!("{}/v1/logs", node.otlp_http);
+    let client = reqwest::Client::new();
+    let acked = Arc::new(AtomicI64::new(0));
+    const PER_REQUEST: i64 = 100;
+    let mut senders = Vec::new();
+    for worker in 0..6i64 {
+        let (client, endpoint, acked) = (client.clone(), endpoint.clone(), acked.clone());
+        senders.push(tokio::spawn(async move {
+            for k in 0..400i64 {
+                let resp = client
+                    .post(&endpoint)
+                    .header("content-type", "application/json")
+                    .body(logs_body(worker * 1000 + k, PER_REQUEST))
+                    .send()
+                    .await;
+                match resp {
+                    Ok(r) if r.status() == 200 => {
+                        acked.fetch_add(PER_REQUEST, Ordering::SeqCst);
+                    }
+                    Ok(r) if r.status() == 503 => {}
+                    _ => return,
+                }
+            }
+        }));
+    }
+    while acked.load(Ordering::SeqCst) < 5_000 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+    for s in senders {
+        let _ = s.await;
+    }
+    let acked = acked.load(Ordering::SeqCst);
+    let stored: i64 = ch
+        .sql(&format!("SELECT count() FROM {database}.events FINAL"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(acked >= 5_000);
+    assert!(stored >= acked, "stored {stored} < acknowledged {acked}");
 }

@@ -3,81 +3,13 @@
 //! drains and checkpoints.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::{logs_body, serve_binary};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
-
-struct Serve {
-    child: Child,
-    otlp_http: String,
-}
-
-fn serve(data_dir: &std::path::Path) -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tokentally"))
-        .args([
-            "serve",
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--otlp-http",
-            "127.0.0.1:0",
-            "--otlp-grpc",
-            "127.0.0.1:0",
-            "--mcp",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut otlp_http = None;
-    let mut banner = String::new();
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        banner.push_str(&line);
-        banner.push('\n');
-        if let Some(rest) = line.trim().strip_prefix("OTLP/HTTP:") {
-            otlp_http = rest.split_whitespace().next().map(str::to_owned);
-        }
-        if line.contains("claude mcp add") {
-            break;
-        }
-    }
-    // Keep draining stdout so the server never writes into a closed pipe.
-    std::thread::spawn(move || for _ in lines {});
-    let otlp_http =
-        otlp_http.unwrap_or_else(|| panic!("no OTLP/HTTP address in banner:\n{banner}"));
-    Serve { child, otlp_http }
-}
-
-/// One OTLP/JSON logs request of `n` api_request events, unique per (batch, i).
-fn logs_body(batch: i64, n: i64) -> String {
-    let records: Vec<serde_json::Value> = (0..n)
-        .map(|i| {
-            serde_json::json!({
-                "timeUnixNano": (1_795_281_159_000_000_000i64 + batch * 1_000_000 + i).to_string(),
-                "body": {"stringValue": "claude_code.api_request"},
-                "attributes": [
-                    {"key": "event.name", "value": {"stringValue": "api_request"}},
-                    {"key": "session.id", "value": {"stringValue": format!("s-{}", batch % 7)}},
-                    {"key": "user.email", "value": {"stringValue": format!("dev{}@example.com", batch % 5)}},
-                    {"key": "event.sequence", "value": {"intValue": i}},
-                    {"key": "model", "value": {"stringValue": "claude-opus-5-5"}},
-                    {"key": "input_tokens", "value": {"intValue": 100}},
-                    {"key": "cost_usd", "value": {"doubleValue": 0.01}}
-                ]
-            })
-        })
-        .collect();
-    serde_json::json!({"resourceLogs": [{
-        "resource": {"attributes": []},
-        "scopeLogs": [{"scope": {"name": "com.anthropic.claude_code.events", "version": "2.1.330"}, "logRecords": records}]
-    }]})
-    .to_string()
-}
 
 fn open_db(dir: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.join("tokentally.db")).unwrap()
@@ -86,7 +18,7 @@ fn open_db(dir: &std::path::Path) -> rusqlite::Connection {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_heavy_ingest_loses_no_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = serve(dir.path());
+    let mut server = serve_binary(dir.path(), &[]);
     let url = format!("{}/v1/logs", server.otlp_http);
     let client = reqwest::Client::new();
     let acked = Arc::new(AtomicI64::new(0));
@@ -129,7 +61,7 @@ async fn sigkill_during_heavy_ingest_loses_no_acknowledged_record() {
     let acked_total = acked.load(Ordering::SeqCst);
 
     // Restart on the same data dir: WAL recovery, everything acknowledged is there.
-    let mut server = serve(dir.path());
+    let mut server = serve_binary(dir.path(), &[]);
     let db = open_db(dir.path());
     let integrity: String = db
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
@@ -155,7 +87,7 @@ async fn sigkill_during_heavy_ingest_loses_no_acknowledged_record() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_and_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = serve(dir.path());
+    let mut server = serve_binary(dir.path(), &[]);
     let client = reqwest::Client::new();
     for batch in 0..10 {
         let resp = client

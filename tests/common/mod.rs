@@ -4,8 +4,9 @@
 
 pub mod mcp;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 use tokentally::config::Config;
 use tokentally::server::RunningServer;
@@ -288,4 +289,79 @@ pub async fn spawn_auth_proxy(
         axum::serve(listener, app).await.unwrap();
     });
     addr
+}
+
+/// The real binary serving, its stdout drained.
+pub struct Serve {
+    /// The process.
+    pub child: Child,
+    /// `http://host:port` of OTLP/HTTP, read from the banner.
+    pub otlp_http: String,
+}
+
+/// Starts `tokentally serve` on `data_dir` with ports of its own and `extra` arguments.
+pub fn serve_binary(data_dir: &std::path::Path, extra: &[&str]) -> Serve {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokentally"))
+        .args([
+            "serve",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--otlp-http",
+            "127.0.0.1:0",
+            "--otlp-grpc",
+            "127.0.0.1:0",
+            "--mcp",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut otlp_http = None;
+    let mut banner = String::new();
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if let Some(rest) = line.trim().strip_prefix("OTLP/HTTP:") {
+            otlp_http = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if line.contains("claude mcp add") {
+            break;
+        }
+    }
+    // Keep draining stdout so the server never writes into a closed pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let otlp_http =
+        otlp_http.unwrap_or_else(|| panic!("no OTLP/HTTP address in banner:\n{banner}"));
+    Serve { child, otlp_http }
+}
+
+/// One OTLP/JSON logs request of `n` api_request events, unique per (batch, i).
+pub fn logs_body(batch: i64, n: i64) -> String {
+    let records: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "timeUnixNano": (1_795_281_159_000_000_000i64 + batch * 1_000_000 + i).to_string(),
+                "body": {"stringValue": "claude_code.api_request"},
+                "attributes": [
+                    {"key": "event.name", "value": {"stringValue": "api_request"}},
+                    {"key": "session.id", "value": {"stringValue": format!("s-{}", batch % 7)}},
+                    {"key": "user.email", "value": {"stringValue": format!("dev{}@example.com", batch % 5)}},
+                    {"key": "event.sequence", "value": {"intValue": i}},
+                    {"key": "model", "value": {"stringValue": "claude-opus-5-5"}},
+                    {"key": "input_tokens", "value": {"intValue": 100}},
+                    {"key": "cost_usd", "value": {"doubleValue": 0.01}}
+                ]
+            })
+        })
+        .collect();
+    serde_json::json!({"resourceLogs": [{
+        "resource": {"attributes": []},
+        "scopeLogs": [{"scope": {"name": "com.anthropic.claude_code.events", "version": "2.1.330"}, "logRecords": records}]
+    }]})
+    .to_string()
 }
