@@ -11,10 +11,17 @@ mod common;
 
 use clickhouse_server::ClickHouseServer;
 use common::mcp::{Session, text_of};
-use common::{CAPTURES, TestServer, cli, fixture, logs_body, serve_binary};
+use common::{CAPTURES, TestServer, cli, fixture, serve_binary, sigkill_during_ingest};
 use serde_json::{Value, json};
 
 const ALL: &str = "2020-01-01";
+
+/// A server of this test's own (started off the async threads).
+async fn start_clickhouse() -> ClickHouseServer {
+    tokio::task::spawn_blocking(|| ClickHouseServer::start(""))
+        .await
+        .unwrap()
+}
 
 async fn node(url: &str) -> TestServer {
     let url = url.to_string();
@@ -47,9 +54,7 @@ async fn answers(t: &TestServer) -> Vec<Value> {
 
 #[tokio::test]
 async fn nodes_on_one_database_answer_alike_and_count_retries_once() {
-    let ch = tokio::task::spawn_blocking(|| ClickHouseServer::start(""))
-        .await
-        .unwrap();
+    let ch = start_clickhouse().await;
     let url = ch.fresh_database_url();
     let a = node(&url).await;
     let b = node(&url).await;
@@ -149,9 +154,7 @@ async fn a_clickhouse_that_goes_away_is_said_clearly_and_recovered_from() {
 
 #[tokio::test]
 async fn store_init_creates_the_schema_once_and_schema_prints_it() {
-    let ch = tokio::task::spawn_blocking(|| ClickHouseServer::start(""))
-        .await
-        .unwrap();
+    let ch = start_clickhouse().await;
     let url = ch.fresh_database_url();
     let database = url.rsplit('/').next().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
@@ -189,49 +192,12 @@ async fn store_init_creates_the_schema_once_and_schema_prints_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_of_a_node_during_ingest_loses_no_acknowledged_record() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicI64, Ordering};
-    let ch = tokio::task::spawn_blocking(|| ClickHouseServer::start(""))
-        .await
-        .unwrap();
+    let ch = start_clickhouse().await;
     let url = ch.fresh_database_url();
     let database = url.rsplit('/').next().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
     let mut node = serve_binary(dir.path(), &["--store", &url]);
-    let endpoint = format!("{}/v1/logs", node.otlp_http);
-    let client = reqwest::Client::new();
-    let acked = Arc::new(AtomicI64::new(0));
-    const PER_REQUEST: i64 = 100;
-    let mut senders = Vec::new();
-    for worker in 0..6i64 {
-        let (client, endpoint, acked) = (client.clone(), endpoint.clone(), acked.clone());
-        senders.push(tokio::spawn(async move {
-            for k in 0..400i64 {
-                let resp = client
-                    .post(&endpoint)
-                    .header("content-type", "application/json")
-                    .body(logs_body(worker * 1000 + k, PER_REQUEST))
-                    .send()
-                    .await;
-                match resp {
-                    Ok(r) if r.status() == 200 => {
-                        acked.fetch_add(PER_REQUEST, Ordering::SeqCst);
-                    }
-                    Ok(r) if r.status() == 503 => {}
-                    _ => return,
-                }
-            }
-        }));
-    }
-    while acked.load(Ordering::SeqCst) < 5_000 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    node.child.kill().unwrap();
-    node.child.wait().unwrap();
-    for s in senders {
-        let _ = s.await;
-    }
-    let acked = acked.load(Ordering::SeqCst);
+    let acked = sigkill_during_ingest(&mut node, 6, 400, 100, 5_000).await;
     let stored: i64 = ch
         .sql(&format!("SELECT count() FROM {database}.events FINAL"))
         .trim()

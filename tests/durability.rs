@@ -5,11 +5,8 @@
 
 mod common;
 
-use common::{logs_body, serve_binary};
+use common::{logs_body, serve_binary, sigkill_during_ingest};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
 
 fn open_db(dir: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.join("tokentally.db")).unwrap()
@@ -19,46 +16,7 @@ fn open_db(dir: &std::path::Path) -> rusqlite::Connection {
 async fn sigkill_during_heavy_ingest_loses_no_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = serve_binary(dir.path(), &[]);
-    let url = format!("{}/v1/logs", server.otlp_http);
-    let client = reqwest::Client::new();
-    let acked = Arc::new(AtomicI64::new(0));
-    const PER_REQUEST: i64 = 200;
-
-    let mut senders = Vec::new();
-    for worker in 0..8i64 {
-        let client = client.clone();
-        let url = url.clone();
-        let acked = acked.clone();
-        senders.push(tokio::spawn(async move {
-            for k in 0..1000i64 {
-                let batch = worker * 1000 + k;
-                let resp = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(logs_body(batch, PER_REQUEST))
-                    .send()
-                    .await;
-                match resp {
-                    Ok(r) if r.status() == 200 => {
-                        acked.fetch_add(PER_REQUEST, Ordering::SeqCst);
-                    }
-                    Ok(r) if r.status() == 503 => {}
-                    _ => return,
-                }
-            }
-        }));
-    }
-    // Let ingest run, then kill -9 in the middle of it.
-    while acked.load(Ordering::SeqCst) < 20_000 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
-    let acked_at_kill = acked.load(Ordering::SeqCst);
-    for s in senders {
-        let _ = s.await;
-    }
-    let acked_total = acked.load(Ordering::SeqCst);
+    let acked_total = sigkill_during_ingest(&mut server, 8, 1000, 200, 20_000).await;
 
     // Restart on the same data dir: WAL recovery, everything acknowledged is there.
     let mut server = serve_binary(dir.path(), &[]);
@@ -70,7 +28,7 @@ async fn sigkill_during_heavy_ingest_loses_no_acknowledged_record() {
     let stored: i64 = db
         .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
         .unwrap();
-    assert!(acked_at_kill >= 20_000);
+    assert!(acked_total >= 20_000);
     assert!(
         stored >= acked_total,
         "stored {stored} < acknowledged {acked_total}"

@@ -365,3 +365,52 @@ pub fn logs_body(batch: i64, n: i64) -> String {
     }]})
     .to_string()
 }
+
+/// Sends logs from `workers` concurrent exporters to `serve`'s OTLP/HTTP
+/// (`requests` each, `per_request` records each, unique records) until
+/// `at_least` records are acknowledged, then kills the process with
+/// SIGKILL mid-ingest; returns the records acknowledged when the exporters
+/// stopped (a refused or failed request is not counted).
+pub async fn sigkill_during_ingest(
+    serve: &mut Serve,
+    workers: i64,
+    requests: i64,
+    per_request: i64,
+    at_least: i64,
+) -> i64 {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let endpoint = format!("{}/v1/logs", serve.otlp_http);
+    let client = reqwest::Client::new();
+    let acked = Arc::new(AtomicI64::new(0));
+    let mut senders = Vec::new();
+    for worker in 0..workers {
+        let (client, endpoint, acked) = (client.clone(), endpoint.clone(), acked.clone());
+        senders.push(tokio::spawn(async move {
+            for k in 0..requests {
+                let resp = client
+                    .post(&endpoint)
+                    .header("content-type", "application/json")
+                    .body(logs_body(worker * requests + k, per_request))
+                    .send()
+                    .await;
+                match resp {
+                    Ok(r) if r.status() == 200 => {
+                        acked.fetch_add(per_request, Ordering::SeqCst);
+                    }
+                    Ok(r) if r.status() == 503 => {}
+                    _ => return,
+                }
+            }
+        }));
+    }
+    while acked.load(Ordering::SeqCst) < at_least {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    serve.child.kill().unwrap();
+    serve.child.wait().unwrap();
+    for s in senders {
+        let _ = s.await;
+    }
+    acked.load(Ordering::SeqCst)
+}
