@@ -122,34 +122,51 @@ pub struct StoreConfig {
     /// URL's; `TOKENTALLY_CLICKHOUSE_PASSWORD` wins over both).
     pub password_file: Option<PathBuf>,
     /// How inserts into ClickHouse are batched across OTLP requests.
-    pub batching: crate::clickhouse::sink::Batching,
+    pub batching: Batching,
 }
 
 impl std::fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoreConfig")
-            .field("url", &self.url.as_deref().map(crate::clickhouse::redacted))
+            .field("url", &self.url.as_deref().map(redacted_url))
             .field("password_file", &self.password_file)
             .field("batching", &self.batching)
             .finish()
     }
 }
 
-impl StoreConfig {
-    /// The ClickHouse settings, when the store is ClickHouse.
-    pub fn clickhouse(&self) -> Result<Option<crate::clickhouse::Settings>, ConfigError> {
-        let Some(url) = &self.url else {
-            return Ok(None);
-        };
-        crate::clickhouse::Settings::parse(url)
-            .and_then(|s| {
-                s.with_password_from(
-                    std::env::var(crate::clickhouse::PASSWORD_ENV).ok(),
-                    self.password_file.as_deref(),
-                )
-            })
-            .map(Some)
-            .map_err(|e| ConfigError::Invalid(e.to_string()))
+/// A store URL with its password replaced by `***`, for messages and
+/// configuration dumps.
+pub fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "(unparsable URL)".to_string(),
+    }
+}
+
+/// How inserts into ClickHouse are batched across OTLP requests.
+#[derive(Debug, Clone, Copy, serde::Deserialize, serde::Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Batching {
+    /// Records per insert at most (a request larger than this is inserted alone).
+    pub max_rows: usize,
+    /// How long the first request of an insert waits for others, in ms.
+    pub max_wait_ms: u64,
+    /// Requests that may wait; beyond, ingest answers 503 + Retry-After.
+    pub queue: usize,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Batching {
+            max_rows: 50_000,
+            max_wait_ms: 200,
+            queue: 1024,
+        }
     }
 }
 
@@ -361,7 +378,6 @@ impl Config {
                     .into(),
             ));
         }
-        self.store.clickhouse()?;
         let q = &self.query;
         if q.max_rows == 0 || q.default_rows == 0 || q.default_rows > q.max_rows {
             return Err(ConfigError::Invalid(

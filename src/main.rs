@@ -415,7 +415,8 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
                 if url.is_some() {
                     config.store.url = url;
                 }
-                let Some(settings) = config.store.clickhouse()? else {
+                let Some(settings) = tokentally::clickhouse::Settings::from_config(&config.store)?
+                else {
                     anyhow::bail!(
                         "no ClickHouse store named: give its URL (clickhouse://USER:PASSWORD@HOST:8123/DATABASE) \
                          or set [store] url; the embedded store needs no set-up"

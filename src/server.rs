@@ -284,7 +284,7 @@ async fn telemetry_store(
     ServerError,
 > {
     let budget = Duration::from_millis(config.query.time_budget_ms);
-    let Some(settings) = config.store.clickhouse()? else {
+    let Some(settings) = crate::clickhouse::Settings::from_config(&config.store)? else {
         return Ok((
             Arc::new(store.clone()),
             Arc::new(crate::query::runner::Sqlite::over_store(

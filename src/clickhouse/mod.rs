@@ -163,16 +163,7 @@ impl Settings {
 }
 
 /// The URL with its password replaced by `***`, for messages.
-pub fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => "(unparsable URL)".to_string(),
-    }
-}
+pub use crate::config::redacted_url as redacted;
 
 /// The ClickHouse store: a writing client for ingest and schema, and a
 /// reading one that the server holds to `readonly` and to the query limits.
@@ -203,6 +194,23 @@ impl ReadLimits {
             max_result_rows: 10_000_000,
             max_result_bytes: 1 << 30,
         }
+    }
+}
+
+impl Settings {
+    /// The settings `[store]` names, when the store is ClickHouse: the URL,
+    /// with the password from `TOKENTALLY_CLICKHOUSE_PASSWORD` or the
+    /// password file in place of the URL's when set.
+    pub fn from_config(store: &crate::config::StoreConfig) -> Result<Option<Settings>, Error> {
+        let Some(url) = &store.url else {
+            return Ok(None);
+        };
+        Settings::parse(url)?
+            .with_password_from(
+                std::env::var(PASSWORD_ENV).ok(),
+                store.password_file.as_deref(),
+            )
+            .map(Some)
     }
 }
 

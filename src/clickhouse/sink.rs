@@ -17,27 +17,8 @@ use super::rows::{self, Rows};
 use crate::rows::Batch;
 use crate::store::{StoreError, WriteReceipt};
 
-/// Size and time bounds of one insert.
-#[derive(Debug, Clone, Copy, serde::Deserialize, serde::Serialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Batching {
-    /// Records per insert at most (a request larger than this is inserted alone).
-    pub max_rows: usize,
-    /// How long the first request of an insert waits for others, in ms.
-    pub max_wait_ms: u64,
-    /// Requests that may wait; beyond, ingest answers 503 + Retry-After.
-    pub queue: usize,
-}
-
-impl Default for Batching {
-    fn default() -> Self {
-        Batching {
-            max_rows: 50_000,
-            max_wait_ms: 200,
-            queue: 1024,
-        }
-    }
-}
+/// Size and time bounds of one insert (`[store.batching]`).
+pub use crate::config::Batching;
 
 struct Pending {
     rows: Rows,
