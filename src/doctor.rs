@@ -393,7 +393,11 @@ pub async fn run(config: &Config) -> Vec<Check> {
                     format!("does not take writes: {e}"),
                 )),
             }
-            let (registry, principal) = crate::mcp::Registry::local(config, &store);
+            let questions = std::sync::Arc::new(crate::query::runner::Sqlite::over_store(
+                store.clone(),
+                std::time::Duration::from_millis(config.query.time_budget_ms),
+            ));
+            let (registry, principal) = crate::mcp::Registry::local(config, questions);
             let described = registry
                 .call(
                     &principal,

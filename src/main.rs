@@ -34,6 +34,12 @@ struct StoreArgs {
     /// TOML configuration file; flags override it.
     #[arg(long, global = true, env = "TOKENTALLY_CONFIG")]
     config: Option<PathBuf>,
+    /// Keep and read the telemetry in ClickHouse rather than the embedded
+    /// store: clickhouse://USER:PASSWORD@HOST:8123/DATABASE (the password
+    /// may instead come from TOKENTALLY_CLICKHOUSE_PASSWORD or [store]
+    /// password_file). Tokens and the audit log stay in the data dir.
+    #[arg(long, global = true, value_name = "URL", env = "TOKENTALLY_STORE")]
+    store: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -219,12 +225,6 @@ struct ServeArgs {
     /// Serve the web view on its own address (default: on the MCP listener, at /).
     #[arg(long, value_parser = parse_listen_addr)]
     ui: Option<SocketAddr>,
-    /// Keep the telemetry in ClickHouse rather than the embedded store:
-    /// clickhouse://USER:PASSWORD@HOST:8123/DATABASE (the password may
-    /// instead come from TOKENTALLY_CLICKHOUSE_PASSWORD or [store]
-    /// password_file). Tokens and the audit log stay in the data dir.
-    #[arg(long, value_name = "URL")]
-    store: Option<String>,
     /// Delete data older than this (e.g. 90d); default keeps everything.
     #[arg(long)]
     retention: Option<String>,
@@ -356,6 +356,9 @@ fn load_config(args: &StoreArgs) -> anyhow::Result<Config> {
     };
     if let Some(dir) = &args.data_dir {
         config.data_dir = dir.clone();
+    }
+    if let Some(url) = &args.store {
+        config.store.url = Some(url.clone());
     }
     Ok(config)
 }
@@ -740,9 +743,6 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(a) = args.ui {
         config.ui_addr = Some(a);
     }
-    if let Some(url) = args.store {
-        config.store.url = Some(url);
-    }
     if let Some(m) = &args.metrics {
         config.metrics = match m.as_str() {
             "token" => tokentally::config::MetricsAccess::Token,
@@ -982,7 +982,8 @@ async fn report(
         &config.data_dir,
         tokentally::store::StoreOptions::from_config(config),
     )?;
-    let (registry, principal) = tokentally::mcp::Registry::local(config, &store);
+    let questions = tokentally::clickhouse::questions_for(config, &store)?;
+    let (registry, principal) = tokentally::mcp::Registry::local(config, questions);
     let mut asker = LocalAsk {
         registry: &registry,
         principal: &principal,
@@ -1086,7 +1087,8 @@ async fn query(
         &config.data_dir,
         tokentally::store::StoreOptions::from_config(&config),
     )?;
-    let (registry, principal) = tokentally::mcp::Registry::local(&config, &store);
+    let questions = tokentally::clickhouse::questions_for(&config, &store)?;
+    let (registry, principal) = tokentally::mcp::Registry::local(&config, questions);
     let reply = registry.call(&principal, tool, args).await;
     // An error is the error object, whatever the format.
     let format = if reply.is_error {

@@ -86,6 +86,20 @@ async fn nodes_on_one_database_answer_alike_and_count_retries_once() {
             );
         }
     }
+    // The CLI asks the same database (`--store`), through the same tools.
+    let out = cli(
+        a.dir.path(),
+        &[
+            "--store",
+            &url,
+            "query",
+            "cost_by_developer",
+            &json!({"since": ALL}).to_string(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["totals"], want[0]["totals"], "{answer}");
     a.stop().await;
     b.stop().await;
     reference.stop().await;

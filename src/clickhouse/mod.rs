@@ -197,6 +197,25 @@ impl ReadLimits {
     }
 }
 
+/// The questions the configuration answers from, for the CLI: ClickHouse
+/// when `[store] url` names it (its tables are not created here), else the
+/// embedded `store`.
+pub fn questions_for(
+    config: &crate::config::Config,
+    store: &crate::store::Store,
+) -> Result<std::sync::Arc<dyn crate::query::Questions>, Error> {
+    Ok(match Settings::from_config(&config.store)? {
+        Some(settings) => std::sync::Arc::new(questions::ClickHouseQuestions::new(
+            ClickHouse::new(settings),
+            ReadLimits::of(&config.query),
+        )),
+        None => std::sync::Arc::new(crate::query::runner::Sqlite::over_store(
+            store.clone(),
+            Duration::from_millis(config.query.time_budget_ms),
+        )),
+    })
+}
+
 impl Settings {
     /// The settings `[store]` names, when the store is ClickHouse: the URL,
     /// with the password from `TOKENTALLY_CLICKHOUSE_PASSWORD` or the

@@ -348,9 +348,9 @@ impl Registry {
     /// can read everything in it.
     pub fn local(
         config: &crate::config::Config,
-        store: &crate::store::Store,
+        questions: Arc<dyn crate::query::Questions>,
     ) -> (Registry, Principal) {
-        let ctx = ToolContext::over_store(store.clone(), config.query.clone());
+        let ctx = ToolContext::new(questions, config.query.clone());
         let principal = Principal {
             token_id: 0,
             token_name: "local-cli".into(),
