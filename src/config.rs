@@ -121,6 +121,11 @@ pub struct StoreConfig {
     /// A file whose first line is the ClickHouse password (in place of the
     /// URL's; `TOKENTALLY_CLICKHOUSE_PASSWORD` wins over both).
     pub password_file: Option<PathBuf>,
+    /// A second `clickhouse://` URL the query path signs in with (a user
+    /// whose profile is `readonly = 2`), so ClickHouse itself refuses any
+    /// write from it; unset, queries use `url`'s user (still sending
+    /// `readonly = 2` with every statement).
+    pub read_url: Option<String>,
     /// How inserts into ClickHouse are batched across OTLP requests.
     pub batching: Batching,
 }
@@ -130,6 +135,7 @@ impl std::fmt::Debug for StoreConfig {
         f.debug_struct("StoreConfig")
             .field("url", &self.url.as_deref().map(redacted_url))
             .field("password_file", &self.password_file)
+            .field("read_url", &self.read_url.as_deref().map(redacted_url))
             .field("batching", &self.batching)
             .finish()
     }

@@ -418,14 +418,13 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
                 if url.is_some() {
                     config.store.url = url;
                 }
-                let Some(settings) = tokentally::clickhouse::Settings::from_config(&config.store)?
+                let Some(ch) = tokentally::clickhouse::ClickHouse::from_config(&config.store)?
                 else {
                     anyhow::bail!(
                         "no ClickHouse store named: give its URL (clickhouse://USER:PASSWORD@HOST:8123/DATABASE) \
                          or set [store] url; the embedded store needs no set-up"
                     );
                 };
-                let ch = tokentally::clickhouse::ClickHouse::new(settings);
                 ch.init().await?;
                 println!(
                     "ClickHouse database {} at {} holds schema version {}",

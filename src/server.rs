@@ -284,7 +284,7 @@ async fn telemetry_store(
     ServerError,
 > {
     let budget = Duration::from_millis(config.query.time_budget_ms);
-    let Some(settings) = crate::clickhouse::Settings::from_config(&config.store)? else {
+    let Some(ch) = crate::clickhouse::ClickHouse::from_config(&config.store)? else {
         return Ok((
             Arc::new(store.clone()),
             Arc::new(crate::query::runner::Sqlite::over_store(
@@ -293,7 +293,6 @@ async fn telemetry_store(
             )),
         ));
     };
-    let ch = crate::clickhouse::ClickHouse::new(settings);
     ch.init().await?;
     tracing::info!(server = %ch.settings().http_url, database = %ch.settings().database, "telemetry in ClickHouse");
     let limits = crate::clickhouse::ReadLimits::of(&config.query);

@@ -220,3 +220,60 @@ async fn sigkill_of_a_node_during_ingest_loses_no_acknowledged_record() {
     assert!(acked >= 5_000);
     assert!(stored >= acked, "stored {stored} < acknowledged {acked}");
 }
+
+#[tokio::test]
+async fn a_read_only_user_on_the_query_path_answers_and_cannot_write() {
+    let ch = start_clickhouse().await;
+    let url = ch.fresh_database_url();
+    let database = url.rsplit('/').next().unwrap().to_string();
+    let read_url = format!(
+        "clickhouse://reader:reader-secret@127.0.0.1:{}/{database}",
+        ch.http_port
+    );
+    let t = TestServer::start_with(move |c| {
+        c.store.url = Some(url);
+        c.store.read_url = Some(read_url);
+    })
+    .await;
+    t.replay_captures().await;
+    let mut s = Session::open(&t.mcp_url(), &t.bootstrap_token("read")).await;
+    let answer = s.call_ok("cost_by_developer", json!({"since": ALL})).await;
+    assert!(
+        answer["totals"]["api_requests"].as_i64().unwrap() > 0,
+        "{answer}"
+    );
+    // The same user, asked to write directly: refused by ClickHouse itself.
+    let resp = t
+        .http
+        .post(format!(
+            "{}/?user=reader&password=reader-secret",
+            ch.http_url
+        ))
+        .body(format!(
+            "INSERT INTO {database}.schema_version (version, applied_ns) VALUES (99, 0)"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("Code: 164"), "{text}");
+    t.stop().await;
+    // The query path signs in as the read user: with its password wrong,
+    // ingest still works and the tools cannot read.
+    let (url, database) = (ch.fresh_database_url(), database);
+    let bad = format!(
+        "clickhouse://reader:wrong@127.0.0.1:{}/{database}",
+        ch.http_port
+    );
+    let t = TestServer::start_with(move |c| {
+        c.store.url = Some(url);
+        c.store.read_url = Some(bad);
+    })
+    .await;
+    t.replay_captures().await;
+    let mut s = Session::open(&t.mcp_url(), &t.bootstrap_token("read")).await;
+    let r = s.call("cost_by_developer", json!({"since": ALL})).await;
+    assert_eq!(r["isError"], true, "{r}");
+    t.stop().await;
+}

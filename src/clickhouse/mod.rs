@@ -170,6 +170,8 @@ pub use crate::config::redacted_url as redacted;
 #[derive(Clone)]
 pub struct ClickHouse {
     settings: Settings,
+    /// Who the query path signs in as (the same user unless `read_url` says).
+    read: Settings,
     write: clickhouse::Client,
 }
 
@@ -204,9 +206,9 @@ pub fn questions_for(
     config: &crate::config::Config,
     store: &crate::store::Store,
 ) -> Result<std::sync::Arc<dyn crate::query::Questions>, Error> {
-    Ok(match Settings::from_config(&config.store)? {
-        Some(settings) => std::sync::Arc::new(questions::ClickHouseQuestions::new(
-            ClickHouse::new(settings),
+    Ok(match ClickHouse::from_config(&config.store)? {
+        Some(ch) => std::sync::Arc::new(questions::ClickHouseQuestions::new(
+            ch,
             ReadLimits::of(&config.query),
         )),
         None => std::sync::Arc::new(crate::query::runner::Sqlite::over_store(
@@ -237,7 +239,23 @@ impl ClickHouse {
     /// A store at `settings` (nothing is contacted until used).
     pub fn new(settings: Settings) -> ClickHouse {
         let write = settings.client();
-        ClickHouse { settings, write }
+        ClickHouse {
+            read: settings.clone(),
+            settings,
+            write,
+        }
+    }
+
+    /// The store `[store]` names, when it is ClickHouse (nothing is contacted).
+    pub fn from_config(store: &crate::config::StoreConfig) -> Result<Option<ClickHouse>, Error> {
+        let Some(settings) = Settings::from_config(store)? else {
+            return Ok(None);
+        };
+        let mut ch = ClickHouse::new(settings);
+        if let Some(url) = &store.read_url {
+            ch.read = Settings::parse(url)?;
+        }
+        Ok(Some(ch))
     }
 
     /// The settings (for messages: the password stays hidden).
@@ -266,7 +284,7 @@ impl ClickHouse {
     /// settings still adjustable), the budget as `max_execution_time` and the
     /// result caps, all checked by the server.
     pub(crate) fn reader(&self, limits: ReadLimits) -> clickhouse::Client {
-        self.settings
+        self.read
             .client()
             .with_option("readonly", "2")
             // Whole seconds, rounded up: older servers take no fraction.

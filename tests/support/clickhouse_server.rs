@@ -53,13 +53,14 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The users: `default` (no password, loopback only) and `reader`, whose
-/// profile is `readonly = 1` on the server side.
+/// The users: `default` (no password, loopback only) and `reader`
+/// (password `reader-secret`), whose profile is `readonly = 2` on the
+/// server side: it may set query limits, never write.
 const USERS: &str = r#"<?xml version="1.0"?>
 <yandex>
   <profiles>
     <default></default>
-    <readonly><readonly>1</readonly></readonly>
+    <readonly><readonly>2</readonly></readonly>
   </profiles>
   <users>
     <default>
