@@ -84,7 +84,32 @@ pub fn ingested(signal: &str, stored: u64, duplicates: u64, refused: u64) {
 }
 
 /// Counts one tool call.
+/// Upper bounds (seconds) of the tool-call latency histogram's buckets.
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Per tool: calls at or under each bound of [`BUCKETS`], the sum of the
+/// seconds and the count.
+type Histograms = BTreeMap<String, ([u64; BUCKETS.len()], f64, u64)>;
+
+fn histograms() -> &'static Mutex<Histograms> {
+    static HISTOGRAMS: OnceLock<Mutex<Histograms>> = OnceLock::new();
+    HISTOGRAMS.get_or_init(Default::default)
+}
+
+const HISTOGRAM: &str = "tokentally_tool_call_duration_seconds";
+
 pub fn tool_call(tool: &str, outcome: &str, seconds: f64) {
+    if seconds.is_finite() && seconds >= 0.0 {
+        let mut map = histograms().lock().unwrap_or_else(|p| p.into_inner());
+        let h = map.entry(tool.to_string()).or_default();
+        for (n, bound) in h.0.iter_mut().zip(BUCKETS) {
+            *n += u64::from(seconds <= bound);
+        }
+        h.1 += seconds;
+        h.2 += 1;
+    }
     add(
         "tokentally_tool_calls_total",
         &[("tool", tool), ("outcome", outcome)],
@@ -132,6 +157,25 @@ pub fn render(gauges: &[(&str, &str, f64)]) -> String {
             }
         }
     }
+    drop(map);
+    out.push_str(&format!(
+        "# HELP {HISTOGRAM} How long tool calls (MCP, web view) took to answer, by tool.\n\
+         # TYPE {HISTOGRAM} histogram\n"
+    ));
+    let hists = histograms().lock().unwrap_or_else(|p| p.into_inner());
+    for (tool, (buckets, sum, count)) in hists.iter() {
+        let tool = escape(tool);
+        for (n, bound) in buckets.iter().zip(BUCKETS) {
+            out.push_str(&format!(
+                "{HISTOGRAM}_bucket{{tool=\"{tool}\",le=\"{bound}\"}} {n}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "{HISTOGRAM}_bucket{{tool=\"{tool}\",le=\"+Inf\"}} {count}\n\
+             {HISTOGRAM}_sum{{tool=\"{tool}\"}} {sum}\n\
+             {HISTOGRAM}_count{{tool=\"{tool}\"}} {count}\n"
+        ));
+    }
     for (name, help, value) in gauges {
         out.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
@@ -143,6 +187,28 @@ pub fn render(gauges: &[(&str, &str, f64)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tool_call_latency_is_a_cumulative_histogram() {
+        tool_call("unit_hist_tool", "ok", 0.02);
+        tool_call("unit_hist_tool", "failed", 3.0);
+        let text = render(&[]);
+        let h = "tokentally_tool_call_duration_seconds";
+        for (le, n) in [
+            ("0.01", 0),
+            ("0.025", 1),
+            ("2.5", 1),
+            ("5", 2),
+            ("30", 2),
+            ("+Inf", 2),
+        ] {
+            let line = format!("{h}_bucket{{tool=\"unit_hist_tool\",le=\"{le}\"}} {n}\n");
+            assert!(text.contains(&line), "{line} in {text}");
+        }
+        assert!(text.contains(&format!("{h}_count{{tool=\"unit_hist_tool\"}} 2\n")));
+        assert!(text.contains(&format!("{h}_sum{{tool=\"unit_hist_tool\"}} 3.02\n")));
+        assert!(text.contains(&format!("# TYPE {h} histogram\n")));
+    }
 
     #[test]
     fn counters_add_up_in_the_text_format() {
