@@ -393,9 +393,9 @@ pub async fn run(config: &Config) -> Vec<Check> {
                     format!("does not take writes: {e}"),
                 )),
             }
-            let questions = std::sync::Arc::new(crate::query::runner::Sqlite::over_store(
+            let questions = std::sync::Arc::new(crate::query::runner::Sqlite::with_limits(
                 store.clone(),
-                std::time::Duration::from_millis(config.query.time_budget_ms),
+                &config.query,
             ));
             let (registry, principal) = crate::mcp::Registry::local(config, questions);
             let described = registry

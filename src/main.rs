@@ -981,7 +981,8 @@ async fn report(
         &config.data_dir,
         tokentally::store::StoreOptions::from_config(config),
     )?;
-    let questions = tokentally::clickhouse::questions_for(config, &store)?;
+    let ch = tokentally::clickhouse::ClickHouse::from_config(&config.store)?;
+    let questions = tokentally::clickhouse::questions_for(config, &store, ch);
     let (registry, principal) = tokentally::mcp::Registry::local(config, questions);
     let mut asker = LocalAsk {
         registry: &registry,
@@ -1086,7 +1087,8 @@ async fn query(
         &config.data_dir,
         tokentally::store::StoreOptions::from_config(&config),
     )?;
-    let questions = tokentally::clickhouse::questions_for(&config, &store)?;
+    let ch = tokentally::clickhouse::ClickHouse::from_config(&config.store)?;
+    let questions = tokentally::clickhouse::questions_for(&config, &store, ch);
     let (registry, principal) = tokentally::mcp::Registry::local(&config, questions);
     let reply = registry.call(&principal, tool, args).await;
     // An error is the error object, whatever the format.

@@ -283,28 +283,19 @@ async fn telemetry_store(
     ),
     ServerError,
 > {
-    let budget = Duration::from_millis(config.query.time_budget_ms);
-    let Some(ch) = crate::clickhouse::ClickHouse::from_config(&config.store)? else {
-        return Ok((
-            Arc::new(store.clone()),
-            Arc::new(crate::query::runner::Sqlite::over_store(
-                store.clone(),
-                budget,
-            )),
-        ));
+    let ch = crate::clickhouse::ClickHouse::from_config(&config.store)?;
+    let sink: Arc<dyn crate::store::Sink> = match &ch {
+        Some(ch) => {
+            ch.init().await?;
+            tracing::info!(server = %ch.settings().http_url, database = %ch.settings().database, "telemetry in ClickHouse");
+            Arc::new(crate::clickhouse::sink::Sink::start(
+                ch.clone(),
+                config.store.batching,
+            ))
+        }
+        None => Arc::new(store.clone()),
     };
-    ch.init().await?;
-    tracing::info!(server = %ch.settings().http_url, database = %ch.settings().database, "telemetry in ClickHouse");
-    let limits = crate::clickhouse::ReadLimits::of(&config.query);
-    Ok((
-        Arc::new(crate::clickhouse::sink::Sink::start(
-            ch.clone(),
-            config.store.batching,
-        )),
-        Arc::new(crate::clickhouse::questions::ClickHouseQuestions::new(
-            ch, limits,
-        )),
-    ))
+    Ok((sink, crate::clickhouse::questions_for(config, store, ch)))
 }
 
 /// Serves `app` on `listener` until `cancel`, then lets open requests

@@ -199,39 +199,23 @@ impl ReadLimits {
     }
 }
 
-/// The questions the configuration answers from, for the CLI: ClickHouse
-/// when `[store] url` names it (its tables are not created here), else the
-/// embedded `store`.
+/// The questions the server and the CLI answer from: ClickHouse when the
+/// configuration names it (`ch`, from [`ClickHouse::from_config`]), else
+/// the embedded `store`; either under the configured query limits.
 pub fn questions_for(
     config: &crate::config::Config,
     store: &crate::store::Store,
-) -> Result<std::sync::Arc<dyn crate::query::Questions>, Error> {
-    Ok(match ClickHouse::from_config(&config.store)? {
+    ch: Option<ClickHouse>,
+) -> std::sync::Arc<dyn crate::query::Questions> {
+    match ch {
         Some(ch) => std::sync::Arc::new(questions::ClickHouseQuestions::new(
             ch,
             ReadLimits::of(&config.query),
         )),
-        None => std::sync::Arc::new(crate::query::runner::Sqlite::over_store(
+        None => std::sync::Arc::new(crate::query::runner::Sqlite::with_limits(
             store.clone(),
-            Duration::from_millis(config.query.time_budget_ms),
+            &config.query,
         )),
-    })
-}
-
-impl Settings {
-    /// The settings `[store]` names, when the store is ClickHouse: the URL,
-    /// with the password from `TOKENTALLY_CLICKHOUSE_PASSWORD` or the
-    /// password file in place of the URL's when set.
-    pub fn from_config(store: &crate::config::StoreConfig) -> Result<Option<Settings>, Error> {
-        let Some(url) = &store.url else {
-            return Ok(None);
-        };
-        Settings::parse(url)?
-            .with_password_from(
-                std::env::var(PASSWORD_ENV).ok(),
-                store.password_file.as_deref(),
-            )
-            .map(Some)
     }
 }
 
@@ -246,11 +230,18 @@ impl ClickHouse {
         }
     }
 
-    /// The store `[store]` names, when it is ClickHouse (nothing is contacted).
+    /// The store `[store]` names, when it is ClickHouse (nothing is
+    /// contacted): `url`, with the password from
+    /// `TOKENTALLY_CLICKHOUSE_PASSWORD` or the password file in place of
+    /// the URL's when set, and `read_url` for the query path.
     pub fn from_config(store: &crate::config::StoreConfig) -> Result<Option<ClickHouse>, Error> {
-        let Some(settings) = Settings::from_config(store)? else {
+        let Some(url) = &store.url else {
             return Ok(None);
         };
+        let settings = Settings::parse(url)?.with_password_from(
+            std::env::var(PASSWORD_ENV).ok(),
+            store.password_file.as_deref(),
+        )?;
         let mut ch = ClickHouse::new(settings);
         if let Some(url) = &store.read_url {
             ch.read = Settings::parse(url)?;

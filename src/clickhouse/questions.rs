@@ -116,7 +116,7 @@ impl ClickHouseQuestions {
             [int(range.since_ns), int(range.until_ns)],
         );
         sql::context_conditions(f, &mut sql);
-        model_condition(f, &mut sql);
+        sql::model_condition(f, &mut sql);
         sql::record_conditions(f, &mut sql, Rows::Events);
         sql.push(" ORDER BY model");
         let rows: Vec<String> = self.fetch(&sql).await?;
@@ -147,7 +147,7 @@ impl ClickHouseQuestions {
         );
         sql::context_conditions(f, &mut sql);
         if kind == Kind::Api {
-            model_condition(f, &mut sql);
+            sql::model_condition(f, &mut sql);
         }
         sql::record_conditions(f, &mut sql, Rows::Events);
         if let Some(t) = tool {
@@ -157,9 +157,7 @@ impl ClickHouseQuestions {
         let rows: Vec<(String, i64, i64, i64)> = self.fetch(&sql).await?;
         let mut out = Hists::new();
         for (k, ms, n, failures) in rows {
-            let e = out.entry(k).or_default().entry(ms).or_insert((0, 0));
-            e.0 += n;
-            e.1 += failures;
+            latency::tally(out.entry(k).or_default(), ms, n, failures);
         }
         Ok(out)
     }
@@ -188,9 +186,7 @@ impl ClickHouseQuestions {
         let rows: Vec<(String, String, i64, i64, i64)> = self.fetch(&sql).await?;
         let mut out = McpHists::new();
         for (s, t, ms, n, failures) in rows {
-            let e = out.entry((s, t)).or_default().entry(ms).or_insert((0, 0));
-            e.0 += n;
-            e.1 += failures;
+            latency::tally(out.entry((s, t)).or_default(), ms, n, failures);
         }
         Ok(out)
     }
@@ -231,18 +227,10 @@ impl ClickHouseQuestions {
         tool: Option<&str>,
     ) -> Result<TopEditedFiles, QueryError> {
         files::check_tool(tool)?;
-        let tools: Vec<String> = files::EDIT_TOOLS.iter().map(|t| format!("'{t}'")).collect();
-        let tools = format!(" AND tool_name IN ({})", tools.join(", "));
-        let session = "if(session_id = '', NULL, toInt64(sipHash64(session_id)))";
-        let tool_cond = |sql: &mut Sql| {
-            sql.push(&tools);
-            if let Some(t) = tool {
-                sql.bind(" AND tool_name = ?", [text(t)]);
-            }
-        };
+        let (session, id) = (sql::SESSION_NUMBER, sql::RECORD_ID);
         let mut sql = Sql::default();
         sql.push(&format!(
-            "SELECT tool_use_id, toInt64(sipHash64(dedup)) AS id, event_name = 'tool_result', \
+            "SELECT tool_use_id, {id} AS id, event_name = 'tool_result', \
              tool_name, file_path, decision, nullIf(developer, ''), {session}, repository, branch, "
         ));
         sql::map_value(&mut sql, "resource", "repo.name");
@@ -251,7 +239,7 @@ impl ClickHouseQuestions {
              AND time_ns >= ? AND time_ns < ?",
             [int(range.since_ns), int(range.until_ns)],
         );
-        tool_cond(&mut sql);
+        files::tools_in(&mut sql, "tool_name", tool);
         sql::context_conditions(f, &mut sql);
         sql.push(" ORDER BY time_ns, id");
         let rows: Vec<EditEventRow> = self.fetch(&sql).await?;
@@ -262,8 +250,8 @@ impl ClickHouseQuestions {
                 record: r.id,
                 result: r.result,
                 tool: r.tool_name.as_deref(),
-                file_path: if r.result { r.file_path.clone() } else { None },
-                decision: if r.result { None } else { r.decision.clone() },
+                file_path: r.file_path.clone(),
+                decision: r.decision.clone(),
                 developer: r.developer.as_deref(),
                 session: r.session,
                 repos: [r.repository.clone(), r.repo_name.clone()],
@@ -273,10 +261,12 @@ impl ClickHouseQuestions {
         // The spans' decisions: the first `blocked_on_user` child of each.
         let mut sql = Sql::default();
         sql.bind(
-            "SELECT trace_id, parent_span_id, decision FROM spans FINAL \
-             WHERE name = 'claude_code.tool.blocked_on_user' AND (trace_id, parent_span_id) GLOBAL IN \
-             (SELECT trace_id, span_id FROM spans WHERE name = 'claude_code.tool' \
-              AND start_ns >= ? AND start_ns < ?) ORDER BY start_ns, sipHash64(dedup)",
+            &format!(
+                "SELECT trace_id, parent_span_id, decision FROM spans FINAL \
+                 WHERE name = 'claude_code.tool.blocked_on_user' AND (trace_id, parent_span_id) GLOBAL IN \
+                 (SELECT trace_id, span_id FROM spans WHERE name = 'claude_code.tool' \
+                  AND start_ns >= ? AND start_ns < ?) ORDER BY start_ns, {id}"
+            ),
             [int(range.since_ns), int(range.until_ns)],
         );
         let children: Vec<(String, String, Option<String>)> = self.fetch(&sql).await?;
@@ -286,7 +276,7 @@ impl ClickHouseQuestions {
         }
         let mut sql = Sql::default();
         sql.push(&format!(
-            "SELECT tool_use_id, toInt64(sipHash64(dedup)) AS id, tool_name, file_path, trace_id, \
+            "SELECT tool_use_id, {id} AS id, tool_name, file_path, trace_id, \
              span_id, nullIf(developer, ''), {session}, "
         ));
         sql::map_value(&mut sql, "resource", "repo.name");
@@ -294,7 +284,7 @@ impl ClickHouseQuestions {
             " FROM spans FINAL WHERE name = 'claude_code.tool' AND start_ns >= ? AND start_ns < ?",
             [int(range.since_ns), int(range.until_ns)],
         );
-        tool_cond(&mut sql);
+        files::tools_in(&mut sql, "tool_name", tool);
         sql::context_conditions(f, &mut sql);
         sql.push(" ORDER BY start_ns, id");
         let rows: Vec<EditSpanRow> = self.fetch(&sql).await?;
@@ -327,12 +317,6 @@ impl ClickHouseQuestions {
             )))
         }
         .boxed()
-    }
-}
-
-fn model_condition(f: &Filter, sql: &mut Sql) {
-    if let Some(m) = &f.model {
-        sql.bind(" AND model = ?", [text(m)]);
     }
 }
 
@@ -572,14 +556,9 @@ impl Questions for ClickHouseQuestions {
     ) -> Answer<(Vec<SeriesPoint>, Sources)> {
         let q = self.clone();
         async move {
-            // The fold asks for its dimensions synchronously: fetch by the
-            // widest set it may ask for, then hand those groups over.
-            let dims = timeseries::dims(split);
-            let groups = q.usage(&range, &f, &dims, false).await?;
-            timeseries::fold(&range, bucket, split, move |asked| {
-                debug_assert_eq!(asked, dims.as_slice());
-                Ok(groups)
-            })
+            let starts = timeseries::bucket_starts(&range, bucket)?;
+            let groups = q.usage(&range, &f, &timeseries::dims(split), false).await?;
+            timeseries::fold(&range, bucket, split, &starts, groups)
         }
         .boxed()
     }

@@ -79,6 +79,9 @@ impl ContextCols {
 }
 
 /// Declares a record row: the context columns, then the record's own.
+/// (The row derive of the `clickhouse` crate names columns by field and
+/// has no `flatten`, so the context columns are spelled out here rather
+/// than nested as a [`ContextCols`].)
 macro_rules! record_row {
     ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $f:ident : $t:ty),* $(,)? }) => {
         $(#[$m])*

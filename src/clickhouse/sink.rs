@@ -42,10 +42,14 @@ impl Sink {
 
     /// Queues `batch` and waits until ClickHouse has accepted it.
     pub async fn write(&self, batch: Batch) -> Result<WriteReceipt, StoreError> {
-        let rows = rows::of_batch(&batch);
-        if rows.is_empty() {
+        if batch.is_empty() {
             return Ok(WriteReceipt::default());
         }
+        // Off the async threads, as the decoding before it: a large export
+        // is many JSON texts to write.
+        let rows = tokio::task::spawn_blocking(move || rows::of_batch(&batch))
+            .await
+            .map_err(|e| StoreError::Internal(format!("row conversion failed: {e}")))?;
         let (ack, done) = oneshot::channel();
         self.tx
             .try_send(Pending { rows, ack })
@@ -80,19 +84,16 @@ async fn run(store: ClickHouse, batching: Batching, mut rx: mpsc::Receiver<Pendi
     while let Some(first) = rx.recv().await {
         let deadline = tokio::time::Instant::now() + wait;
         let mut rows = Rows::default();
+        // Each request's answer and how many records it brought.
         let mut acks = Vec::new();
-        let mut counts = Vec::new();
-        counts.push(first.rows.len());
-        rows.append(first.rows);
-        acks.push(first.ack);
-        while rows.len() < batching.max_rows {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(p)) => {
-                    counts.push(p.rows.len());
-                    rows.append(p.rows);
-                    acks.push(p.ack);
-                }
-                Ok(None) | Err(_) => break,
+        let mut next = Some(first);
+        while let Some(p) = next.take() {
+            acks.push((p.ack, p.rows.len()));
+            rows.append(p.rows);
+            if rows.len() < batching.max_rows
+                && let Ok(Some(p)) = tokio::time::timeout_at(deadline, rx.recv()).await
+            {
+                next = Some(p);
             }
         }
         let started = std::time::Instant::now();
@@ -100,7 +101,7 @@ async fn run(store: ClickHouse, batching: Batching, mut rx: mpsc::Receiver<Pendi
         crate::metrics::committed(started.elapsed().as_secs_f64());
         match result {
             Ok(()) => {
-                for (ack, n) in acks.into_iter().zip(counts) {
+                for (ack, n) in acks {
                     let _ = ack.send(Ok(WriteReceipt {
                         inserted: n as u64,
                         duplicates: 0,
@@ -109,7 +110,7 @@ async fn run(store: ClickHouse, batching: Batching, mut rx: mpsc::Receiver<Pendi
             }
             Err(e) => {
                 tracing::warn!(error = %e, records = rows.len(), "ClickHouse insert failed; the exporters will retry");
-                for ack in acks {
+                for (ack, _) in acks {
                     let _ = ack.send(Err(StoreError::Unavailable(e.to_string())));
                 }
             }

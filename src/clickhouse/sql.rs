@@ -12,6 +12,22 @@ use crate::query::usage::Dim;
 /// Nanoseconds per hour, as the SQLite store keys its hours.
 pub const HOUR_NS: i64 = crate::query::HOUR_NS;
 
+/// A record's number (the hash of its deduplication key), where the
+/// SQLite store has a row id: the keyset of pages, the identity of an
+/// edit without a tool use id.
+pub const RECORD_ID: &str = "toInt64(sipHash64(dedup))";
+
+/// A session's number (the hash of its id; `NULL` without one), where the
+/// SQLite store has a session row id: distinct sessions are counted by it.
+pub const SESSION_NUMBER: &str = "if(session_id = '', NULL, toInt64(sipHash64(session_id)))";
+
+/// ` AND` the model filter, if any.
+pub fn model_condition(f: &Filter, sql: &mut Sql) {
+    if let Some(m) = &f.model {
+        sql.bind(" AND model = ?", [text(m)]);
+    }
+}
+
 /// An attribute of one of a row's maps (`resource`, `shared`, `attr`) by
 /// bound key, or `NULL` when the map has none.
 pub fn map_value(sql: &mut Sql, map: &str, key: &str) {
@@ -205,12 +221,15 @@ fn dim(sql: &mut Sql, d: Dim, rows: Rows) {
 const SESSIONS_FROM_EVENTS: &str = "(SELECT session_id FROM events \
     WHERE event_name = 'api_request' AND agent != '' AND session_id != '')";
 
-/// The (developer, hour) pairs with an `api_request` of a coding agent, for
-/// the rule on metrics without a session id.
+/// The (developer, hour) pairs a sessionless metric point does not count
+/// in: the hours with an `api_request` of a coding agent, and the hours
+/// after them (a delta point covers the export interval before its time),
+/// in one set so the rule reads the events once.
 fn developer_hours() -> String {
     format!(
-        "(SELECT developer, intDiv(time_ns, {HOUR_NS}) FROM events \
-         WHERE event_name = 'api_request' AND agent != '')"
+        "(SELECT developer, arrayJoin([h, h + 1]) FROM (SELECT developer, \
+         intDiv(time_ns, {HOUR_NS}) AS h FROM events \
+         WHERE event_name = 'api_request' AND agent != ''))"
     )
 }
 
@@ -218,7 +237,17 @@ fn developer_hours() -> String {
 /// delta point is its value; a cumulative point is its rise over the
 /// series' previous point (or its value, after a restart or a reset), so
 /// each cumulative series is read from its first point up to `to`.
-fn metric_deltas(sql: &mut Sql, from: i64, to: i64) {
+///
+/// `f`'s conditions are applied to the points before the deltas: they are
+/// constant along a series (its context, model and attributes are part of
+/// the series), so other developers' series are never read.
+fn metric_deltas(sql: &mut Sql, f: &Filter, from: i64, to: i64) {
+    let conditions = |sql: &mut Sql| {
+        sql.push(" AND agent != ''");
+        context_conditions(f, sql);
+        model_condition(f, sql);
+        record_conditions(f, sql, Rows::Metrics);
+    };
     const NAMES: &str = "name IN ('claude_code.cost.usage', 'claude_code.token.usage')";
     const COLUMNS: &str = "developer, developer_kind, agent, session_id, resource_keys, \
         resource_values, shared_keys, shared_values, attr_keys, attr_values, name, kind_attr, model";
@@ -229,6 +258,7 @@ fn metric_deltas(sql: &mut Sql, from: i64, to: i64) {
         ),
         [int(from), int(to)],
     );
+    conditions(sql);
     // Inner aliases differ from the column names: ClickHouse lets an alias
     // shadow a column in the same SELECT's WHERE.
     let columns: Vec<&str> = COLUMNS.split(", ").collect();
@@ -243,13 +273,16 @@ fn metric_deltas(sql: &mut Sql, from: i64, to: i64) {
              if(i = 1 OR pts[i].2 != pts[i - 1].2 OR pts[i].3 < pts[i - 1].3, \
                 pts[i].3, pts[i].3 - pts[i - 1].3) AS delta \
              FROM (SELECT {}, arraySort(x -> x.1, groupArray((time_ns, start_ns, value))) AS pts \
-                   FROM metric_points FINAL WHERE {NAMES} AND temporality = 2 AND time_ns < ? \
-                   GROUP BY series) \
-             ARRAY JOIN arrayEnumerate(pts) AS i WHERE time_ns >= ?",
+                   FROM metric_points FINAL WHERE {NAMES} AND temporality = 2 AND time_ns < ?",
             outer.join(", "),
             any.join(", ")
         ),
-        [int(to), int(from)],
+        [int(to)],
+    );
+    conditions(sql);
+    sql.bind(
+        " GROUP BY series) ARRAY JOIN arrayEnumerate(pts) AS i WHERE time_ns >= ?",
+        [int(from)],
     );
 }
 
@@ -271,11 +304,13 @@ pub fn usage(f: &Filter, from: i64, to: i64, dims: &[Dim], sessions: bool) -> Sq
          sum(unpriced), sum(duration), max(src = 'events'), max(src = 'metrics'), \
          max(session_id = ''), ",
     );
-    sql.push(if sessions {
-        "groupUniqArrayIf(toInt64(sipHash64(session_id)), session_id != '') FROM ("
+    if sessions {
+        sql.push(&format!(
+            "groupUniqArrayIf(assumeNotNull({SESSION_NUMBER}), session_id != '') FROM ("
+        ));
     } else {
-        "emptyArrayInt64() FROM ("
-    });
+        sql.push("emptyArrayInt64() FROM (");
+    }
     // Events.
     sql.push("SELECT ");
     for (i, d) in dims.iter().enumerate() {
@@ -299,9 +334,7 @@ pub fn usage(f: &Filter, from: i64, to: i64, dims: &[Dim], sessions: bool) -> Sq
     );
     sql.bind(" AND time_ns >= ? AND time_ns < ?", [int(from), int(to)]);
     context_conditions(f, &mut sql);
-    if let Some(m) = &f.model {
-        sql.bind(" AND model = ?", [text(m)]);
-    }
+    model_condition(f, &mut sql);
     record_conditions(f, &mut sql, Rows::Events);
     sql.push(&format!(
         " AND (session_id = '' OR session_id GLOBAL IN {SESSIONS_FROM_EVENTS})"
@@ -323,19 +356,13 @@ pub fn usage(f: &Filter, from: i64, to: i64, dims: &[Dim], sessions: bool) -> Sq
          toFloat64(if(name = 'claude_code.cost.usage', delta, 0)) AS reported, \
          toFloat64(0) AS computed, toInt64(0) AS unpriced, toInt64(0) AS duration FROM (",
     );
-    metric_deltas(&mut sql, from, to);
-    sql.push(") WHERE agent != ''");
-    context_conditions(f, &mut sql);
-    if let Some(m) = &f.model {
-        sql.bind(" AND model = ?", [text(m)]);
-    }
-    record_conditions(f, &mut sql, Rows::Metrics);
+    metric_deltas(&mut sql, f, from, to);
+    sql.push(") WHERE 1");
     let hours = developer_hours();
     sql.push(&format!(
         " AND ((session_id != '' AND session_id GLOBAL NOT IN {SESSIONS_FROM_EVENTS}) \
          OR (session_id = '' \
-             AND (developer, intDiv(time_ns, {HOUR_NS})) GLOBAL NOT IN {hours} \
-             AND (developer, intDiv(time_ns, {HOUR_NS}) - 1) GLOBAL NOT IN {hours}))"
+             AND (developer, intDiv(time_ns, {HOUR_NS})) GLOBAL NOT IN {hours}))"
     ));
     sql.push(") GROUP BY keys");
     sql
@@ -354,20 +381,18 @@ pub fn search_events(
 ) -> Sql {
     let mut sql = Sql::default();
     sql.bind(
-        "SELECT toInt64(sipHash64(dedup)) AS id, time_ns, event_name, nullIf(developer, ''), \
+        &format!("SELECT {RECORD_ID} AS id, time_ns, event_name, nullIf(developer, ''), \
          nullIf(developer_kind, ''), nullIf(session_id, ''), prompt_id, sequence, nullIf(model, ''), \
          input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, \
          duration_ms, tool_name, tool_use_id, success, decision, decision_source, status_code, \
          error, file_path, mcp_server, mcp_tool, repository, branch, query_source, \
          toNullable(attrs), body, CAST(NULL, 'Nullable(Int64)'), nullIf(agent, ''), \
          reasoning_tokens, cost_computed \
-         FROM events FINAL WHERE time_ns >= ? AND time_ns < ?",
+         FROM events FINAL WHERE time_ns >= ? AND time_ns < ?"),
         [int(range.since_ns), int(range.until_ns)],
     );
     context_conditions(f, &mut sql);
-    if let Some(m) = &f.model {
-        sql.bind(" AND model = ?", [text(m)]);
-    }
+    model_condition(f, &mut sql);
     record_conditions(f, &mut sql, Rows::Events);
     if let Some(n) = &ef.event_name {
         sql.bind(

@@ -133,7 +133,8 @@ fn edit_tools_sql() -> String {
     format!("({})", quoted.join(", "))
 }
 
-fn tools_in(sql: &mut Sql, col: &str, tool: Option<&str>) {
+/// ` AND` the tool column `col` is an edit tool (and `tool`, if given).
+pub fn tools_in(sql: &mut Sql, col: &str, tool: Option<&str>) {
     sql.push(&format!(" AND {col} IN {}", edit_tools_sql()));
     if let Some(t) = tool {
         sql.bind(&format!(" AND {col} = ?"), [text(t)]);
@@ -182,8 +183,8 @@ pub fn top_edited_files(
             record: r.get(1)?,
             result,
             tool: text_at(r, 3)?,
-            file_path: if result { r.get(4)? } else { None },
-            decision: if result { None } else { r.get(5)? },
+            file_path: r.get(4)?,
+            decision: r.get(5)?,
             developer: text_at(r, 6)?,
             session: r.get(7)?,
             repos: [r.get(8)?, r.get(10)?],
@@ -238,7 +239,8 @@ pub struct EventEdit<'a> {
     pub tool_use_id: Option<&'a str>,
     /// The record's own id, the identity of an edit without a tool use id.
     pub record: i64,
-    /// True for `tool_result`, false for `tool_decision`.
+    /// True for `tool_result` (its `file_path` counts), false for
+    /// `tool_decision` (its `decision` counts).
     pub result: bool,
     pub tool: Option<&'a str>,
     pub file_path: Option<String>,

@@ -21,6 +21,13 @@ use super::{LatencySummary, QueryError};
 /// Histogram per group key: duration ms → (count, failures).
 pub type Hists = BTreeMap<String, BTreeMap<i64, (i64, i64)>>;
 
+/// Adds `calls` observations of `ms` (`failures` of them failed) to `hist`.
+pub fn tally(hist: &mut BTreeMap<i64, (i64, i64)>, ms: i64, calls: i64, failures: i64) {
+    let e = hist.entry(ms).or_insert((0, 0));
+    e.0 += calls;
+    e.1 += failures;
+}
+
 fn hist_usable(f: &Filter) -> bool {
     f.team.is_none()
         && f.attribute.is_none()
@@ -56,9 +63,7 @@ fn collect(conn: &rusqlite::Connection, sql: &Sql, out: &mut Hists) -> Result<()
             Some(hist) => hist,
             None => out.entry(k.to_owned()).or_default(),
         };
-        let e = hist.entry(ms).or_insert((0, 0));
-        e.0 += n;
-        e.1 += fails;
+        tally(hist, ms, n, fails);
     }
     Ok(())
 }
@@ -253,9 +258,7 @@ pub fn tool_latency(
     })?;
     for r in it {
         let (s, t, ms, n, fl) = r?;
-        let e = mcp.entry((s, t)).or_default().entry(ms).or_insert((0, 0));
-        e.0 += n;
-        e.1 += fl;
+        tally(mcp.entry((s, t)).or_default(), ms, n, fl);
     }
     Ok((rows, mcp_rows(mcp)))
 }

@@ -42,7 +42,6 @@ mod conformance;
 pub(crate) mod fixture;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::config::QueryLimits;
 
@@ -103,8 +102,10 @@ impl ToolContext {
     /// A context whose questions run on the store's reader pool, each within
     /// the limits' time budget.
     pub fn over_store(store: crate::store::Store, limits: QueryLimits) -> Self {
-        let budget = Duration::from_millis(limits.time_budget_ms);
-        Self::new(Arc::new(runner::Sqlite::over_store(store, budget)), limits)
+        Self::new(
+            Arc::new(runner::Sqlite::with_limits(store, &limits)),
+            limits,
+        )
     }
 
     /// A context over `questions` with `limits`, using the real clock.

@@ -49,6 +49,12 @@ impl Sqlite {
         }
     }
 
+    /// Questions answered from `store`'s read connections within the
+    /// limits' time budget.
+    pub fn with_limits(store: crate::store::Store, limits: &crate::config::QueryLimits) -> Self {
+        Self::over_store(store, Duration::from_millis(limits.time_budget_ms))
+    }
+
     /// Questions answered on one open connection within `budget`.
     pub fn over_connection(conn: rusqlite::Connection, budget: Duration) -> Self {
         Sqlite {

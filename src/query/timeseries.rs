@@ -189,9 +189,9 @@ pub fn usage_over_time(
     bucket: Bucket,
     split: Split,
 ) -> Result<(Vec<SeriesPoint>, usage::Sources), QueryError> {
-    fold(range, bucket, split, |dims| {
-        usage::grouped(conn, range, f, dims)
-    })
+    let starts = bucket_starts(range, bucket)?;
+    let groups = usage::grouped(conn, range, f, &dims(split))?;
+    fold(range, bucket, split, &starts, groups)
 }
 
 /// The usage dimensions a series with `split` is folded from: the hour,
@@ -212,15 +212,9 @@ pub fn dims(split: Split) -> Vec<Dim> {
     dims
 }
 
-/// The series from the usage groups `groups` gives for the dimensions it
-/// is asked (the hour, the developer, and the split's), whichever engine
-/// counts them.
-pub fn fold(
-    range: &TimeRange,
-    bucket: Bucket,
-    split: Split,
-    groups: impl FnOnce(&[Dim]) -> Result<Vec<usage::UsageGroup>, QueryError>,
-) -> Result<(Vec<SeriesPoint>, usage::Sources), QueryError> {
+/// The start of every bucket of `range`, refused when there are more than
+/// the answer may hold (checked before any usage is read).
+pub fn bucket_starts(range: &TimeRange, bucket: Bucket) -> Result<Vec<i64>, QueryError> {
     let mut starts = Vec::new();
     let mut b = bucket_start(range.since_ns, bucket, range)?;
     while b < range.until_ns {
@@ -232,10 +226,21 @@ pub fn fold(
         }
         b = next_bucket(b, bucket, range)?;
     }
-    let groups = groups(&dims(split))?;
+    Ok(starts)
+}
+
+/// The series from the buckets' `starts` and the usage groups by
+/// [`dims`]`(split)`, whichever engine counted them.
+pub fn fold(
+    range: &TimeRange,
+    bucket: Bucket,
+    split: Split,
+    starts: &[i64],
+    groups: Vec<usage::UsageGroup>,
+) -> Result<(Vec<SeriesPoint>, usage::Sources), QueryError> {
     let mut acc: BTreeMap<(i64, Option<String>), Acc> = BTreeMap::new();
     if split == Split::None {
-        for s in &starts {
+        for s in starts {
             acc.insert((*s, None), Acc::default());
         }
     }
