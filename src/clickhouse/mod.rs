@@ -17,9 +17,11 @@
 //! them `FINAL`, so a batch received twice, by one node or by two, answers
 //! as once.
 
+mod describe;
 pub mod questions;
 pub mod rows;
 pub mod schema;
+mod sessions;
 pub mod sink;
 mod sql;
 

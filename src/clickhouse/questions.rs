@@ -57,7 +57,7 @@ impl ClickHouseQuestions {
         q
     }
 
-    async fn fetch<T>(&self, sql: &Sql) -> Result<Vec<T>, QueryError>
+    pub(super) async fn fetch<T>(&self, sql: &Sql) -> Result<Vec<T>, QueryError>
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
@@ -305,22 +305,10 @@ impl ClickHouseQuestions {
         }
         Ok(edits.finish(f))
     }
-
-    /// A question this store does not answer yet, said as a tool error.
-    fn not_yet<T: Send + 'static>(&self, question: &'static str) -> Answer<T> {
-        async move {
-            Err(QueryError::Invalid(format!(
-                "{question} is not yet answered from a ClickHouse store (cost_by_developer, \
-                 model_breakdown, tool_latency, usage_over_time, search_events and \
-                 top_edited_files are); use \
-                 the embedded store for it"
-            )))
-        }
-        .boxed()
-    }
 }
 
-fn none_if_empty(s: String) -> Option<String> {
+/// Empty text (ClickHouse's "none") as `None`.
+pub(super) fn none_if_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
@@ -526,25 +514,35 @@ impl Questions for ClickHouseQuestions {
 
     fn list_sessions(
         &self,
-        _range: TimeRange,
-        _f: Filter,
-        _sort: String,
-        _offset: u64,
-        _limit: usize,
+        range: TimeRange,
+        f: Filter,
+        sort: String,
+        offset: u64,
+        limit: usize,
     ) -> Answer<(Vec<SessionSummary>, bool)> {
-        self.not_yet("list_sessions")
+        let q = self.clone();
+        async move { q.sessions(&range, &f, &sort, offset, limit).await }.boxed()
     }
 
     fn session_timeline(
         &self,
-        _range: TimeRange,
-        _visible: Visible,
-        _session_id: String,
-        _offset: u64,
-        _limit: usize,
-        _content: bool,
+        range: TimeRange,
+        visible: Visible,
+        session_id: String,
+        offset: u64,
+        limit: usize,
+        content: bool,
     ) -> Answer<Timeline> {
-        self.not_yet("session_timeline")
+        let q = self.clone();
+        async move {
+            let f = Filter {
+                session_id: Some(session_id.clone()),
+                ..Filter::new(visible)
+            };
+            q.timeline(&range, &f, &session_id, offset, limit, content)
+                .await
+        }
+        .boxed()
     }
 
     fn usage_over_time(
@@ -563,7 +561,8 @@ impl Questions for ClickHouseQuestions {
         .boxed()
     }
 
-    fn describe_data(&self, _range: TimeRange, _f: Filter) -> Answer<DataDescription> {
-        self.not_yet("describe_data")
+    fn describe_data(&self, range: TimeRange, f: Filter) -> Answer<DataDescription> {
+        let q = self.clone();
+        async move { q.describe(&range, &f).await }.boxed()
     }
 }

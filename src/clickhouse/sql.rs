@@ -241,13 +241,9 @@ fn developer_hours() -> String {
 /// `f`'s conditions are applied to the points before the deltas: they are
 /// constant along a series (its context, model and attributes are part of
 /// the series), so other developers' series are never read.
-fn metric_deltas(sql: &mut Sql, f: &Filter, from: i64, to: i64) {
-    let conditions = |sql: &mut Sql| {
-        sql.push(" AND agent != ''");
-        context_conditions(f, sql);
-        model_condition(f, sql);
-        record_conditions(f, sql, Rows::Metrics);
-    };
+/// `conditions` renders the ` AND ...` conditions on the points (see
+/// [`filtered`]).
+pub fn metric_deltas(sql: &mut Sql, conditions: &dyn Fn(&mut Sql), from: i64, to: i64) {
     const NAMES: &str = "name IN ('claude_code.cost.usage', 'claude_code.token.usage')";
     const COLUMNS: &str = "developer, developer_kind, agent, session_id, resource_keys, \
         resource_values, shared_keys, shared_values, attr_keys, attr_values, name, kind_attr, model";
@@ -284,6 +280,16 @@ fn metric_deltas(sql: &mut Sql, f: &Filter, from: i64, to: i64) {
         " GROUP BY series) ARRAY JOIN arrayEnumerate(pts) AS i WHERE time_ns >= ?",
         [int(from)],
     );
+}
+
+/// The conditions of `f` on the cost and token points of a coding agent.
+pub fn filtered(f: &Filter) -> impl Fn(&mut Sql) + '_ {
+    move |sql: &mut Sql| {
+        sql.push(" AND agent != ''");
+        context_conditions(f, sql);
+        model_condition(f, sql);
+        record_conditions(f, sql, Rows::Metrics);
+    }
 }
 
 /// Usage of `[from, to)` matching `f`, grouped by `dims`: one row per
@@ -356,7 +362,7 @@ pub fn usage(f: &Filter, from: i64, to: i64, dims: &[Dim], sessions: bool) -> Sq
          toFloat64(if(name = 'claude_code.cost.usage', delta, 0)) AS reported, \
          toFloat64(0) AS computed, toInt64(0) AS unpriced, toInt64(0) AS duration FROM (",
     );
-    metric_deltas(&mut sql, f, from, to);
+    metric_deltas(&mut sql, &filtered(f), from, to);
     sql.push(") WHERE 1");
     let hours = developer_hours();
     sql.push(&format!(
@@ -367,6 +373,15 @@ pub fn usage(f: &Filter, from: i64, to: i64, dims: &[Dim], sessions: bool) -> Sq
     sql.push(") GROUP BY keys");
     sql
 }
+
+/// An event's columns in the order of [`crate::query::events::RawHit`].
+pub const HIT_COLUMNS: &str = "toInt64(sipHash64(dedup)) AS id, time_ns, event_name, \
+    nullIf(developer, ''), nullIf(developer_kind, ''), nullIf(session_id, ''), prompt_id, sequence, \
+    nullIf(model, ''), input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, \
+    cost_usd, duration_ms, tool_name, tool_use_id, success, decision, decision_source, \
+    status_code, error, file_path, mcp_server, mcp_tool, repository, branch, query_source, \
+    toNullable(attrs), body, CAST(NULL, 'Nullable(Int64)'), nullIf(agent, ''), \
+    reasoning_tokens, cost_computed";
 
 /// Events of `range` matching the filters, newest first, after `after`
 /// (`(time_ns, id)`, the id being the hash of the record's deduplication
@@ -381,14 +396,7 @@ pub fn search_events(
 ) -> Sql {
     let mut sql = Sql::default();
     sql.bind(
-        &format!("SELECT {RECORD_ID} AS id, time_ns, event_name, nullIf(developer, ''), \
-         nullIf(developer_kind, ''), nullIf(session_id, ''), prompt_id, sequence, nullIf(model, ''), \
-         input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, \
-         duration_ms, tool_name, tool_use_id, success, decision, decision_source, status_code, \
-         error, file_path, mcp_server, mcp_tool, repository, branch, query_source, \
-         toNullable(attrs), body, CAST(NULL, 'Nullable(Int64)'), nullIf(agent, ''), \
-         reasoning_tokens, cost_computed \
-         FROM events FINAL WHERE time_ns >= ? AND time_ns < ?"),
+        &format!("SELECT {HIT_COLUMNS} FROM events FINAL WHERE time_ns >= ? AND time_ns < ?"),
         [int(range.since_ns), int(range.until_ns)],
     );
     context_conditions(f, &mut sql);

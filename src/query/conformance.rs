@@ -513,6 +513,38 @@ async fn the_generated_team_answers_the_same_on_every_engine() {
     ];
     let mut nonempty = 0;
     let mut edits = 0;
+    let mut sessions = 0;
+    // Timelines, for each caller: sessions with events, the metrics-only
+    // one, one that does not exist; two pages each.
+    let timelines = [
+        "sess-0-0",
+        "sess-4-6",
+        "sess-2-3",
+        ds.metrics_only_sessions[0].as_str(),
+        "none",
+    ];
+    for f in &filters[..3] {
+        for id in timelines {
+            for offset in [0, 6] {
+                let [a, b] = engines.map(|e| {
+                    e.session_timeline(
+                        utc(ALL_TIME.0, ALL_TIME.1),
+                        f.visible.clone(),
+                        id.to_string(),
+                        offset,
+                        6,
+                        offset == 0,
+                    )
+                });
+                let what = format!("session_timeline {id} from {offset}, {:?}", f.visible);
+                match (a.await, b.await) {
+                    (Ok(a), Ok(b)) => assert_same(&what, &a, &b),
+                    (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{what}"),
+                    (a, b) => panic!("{what}: {a:?} / {b:?}"),
+                }
+            }
+        }
+    }
     for (since, until) in ranges {
         let range = utc(since, until);
         for (i, f) in filters.iter().enumerate() {
@@ -581,6 +613,28 @@ async fn the_generated_team_answers_the_same_on_every_engine() {
                     );
                 }
             }
+            // Every sort key on the first range, the common ones after.
+            let sorts = if since == ranges[0].0 {
+                &super::sessions::SORT_KEYS[..]
+            } else {
+                &super::sessions::SORT_KEYS[..2]
+            };
+            for sort in sorts {
+                for offset in [0, 5] {
+                    let [a, b] = engines.map(|e| {
+                        e.list_sessions(range.clone(), f.clone(), sort.to_string(), offset, 5)
+                    });
+                    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+                    sessions += a.0.len();
+                    assert_same(
+                        &what(&format!("list_sessions by {sort} from {offset}")),
+                        &a,
+                        &b,
+                    );
+                }
+            }
+            let [a, b] = engines.map(|e| e.describe_data(range.clone(), f.clone()));
+            assert_same(&what("describe_data"), &a.await.unwrap(), &b.await.unwrap());
             let [a, b] = engines.map(|e| e.data_extent(f.visible.clone()));
             assert_eq!(
                 a.await.unwrap(),
@@ -595,6 +649,7 @@ async fn the_generated_team_answers_the_same_on_every_engine() {
         "the cases must mostly hold data: {nonempty}"
     );
     assert!(edits > 100, "edits compared: {edits}");
+    assert!(sessions > 100, "sessions compared: {sessions}");
 }
 
 /// One `claude_code.cost.usage` point of a cumulative series, in a request
@@ -662,4 +717,177 @@ async fn cumulative_metrics_count_their_rises_on_every_engine() {
             got.totals.cost_usd
         );
     }
+}
+
+/// One Claude Code event of `developer` in session `session`, in a request
+/// of its own.
+fn event(
+    developer: &str,
+    session: &str,
+    time_s: i64,
+    name: &str,
+    attrs: &[(&str, &str)],
+) -> (Signal, Value) {
+    let s = |k: &str, v: &str| serde_json::json!({"key": k, "value": {"stringValue": v}});
+    let mut attributes = vec![
+        s("event.name", name),
+        s("session.id", session),
+        s("user.email", developer),
+        s("prompt.id", &format!("{session}-p1")),
+    ];
+    attributes.extend(attrs.iter().map(|(k, v)| s(k, v)));
+    let body = serde_json::json!({"resourceLogs": [{
+        "resource": {"attributes": [s("service.name", "claude-code")]},
+        "scopeLogs": [{
+            "scope": {"name": "com.anthropic.claude_code.events", "version": "2.1.330"},
+            "logRecords": [{
+                "timeUnixNano": (time_s * 1_000_000_000).to_string(),
+                "body": {"stringValue": format!("claude_code.{name}")},
+                "attributes": attributes,
+            }],
+        }],
+    }]});
+    (Signal::Logs, body)
+}
+
+#[tokio::test]
+async fn a_shared_session_shows_each_viewer_its_own_part_on_every_engine() {
+    let t0 = 1_795_100_000;
+    let api = |dev: &str, t: i64, model: &str, cost: &str, input: &str| {
+        event(
+            dev,
+            "shared-1",
+            t,
+            "api_request",
+            &[
+                ("model", model),
+                ("cost_usd", cost),
+                ("input_tokens", input),
+                ("output_tokens", "10"),
+            ],
+        )
+    };
+    let bodies = vec![
+        event(
+            "ann@example.com",
+            "shared-1",
+            t0,
+            "user_prompt",
+            &[("prompt_length", "12")],
+        ),
+        api("ann@example.com", t0 + 5, "claude-haiku-4-5", "0.5", "100"),
+        // Another developer writes under the same session id, later.
+        api("ben@example.com", t0 + 60, "claude-opus-4-6", "2.0", "300"),
+        api("ben@example.com", t0 + 70, "claude-opus-4-6", "1.0", "200"),
+        event(
+            "ben@example.com",
+            "shared-1",
+            t0 + 80,
+            "tool_result",
+            &[
+                ("tool_name", "Bash"),
+                ("success", "false"),
+                ("duration_ms", "40"),
+            ],
+        ),
+        event("ann@example.com", "solo-1", t0 + 500, "user_prompt", &[]),
+    ];
+    let all = utc(ALL_TIME.0, ALL_TIME.1);
+    let mut answers = Vec::new();
+    for (engine, backend) in backends(&bodies).await {
+        let mut seen = Vec::new();
+        for devs in [
+            vec![],
+            vec!["ann@example.com"],
+            vec!["ben@example.com"],
+            vec!["cat@example.com"],
+        ] {
+            let f = Filter::new(visible(&devs));
+            let (list, more) = backend
+                .list_sessions(all.clone(), f.clone(), "cost".into(), 0, 10)
+                .await
+                .unwrap();
+            assert!(!more, "{engine}");
+            let shared = list.iter().find(|s| s.session_id == "shared-1").cloned();
+            let timeline = backend
+                .session_timeline(
+                    all.clone(),
+                    f.visible.clone(),
+                    "shared-1".into(),
+                    0,
+                    50,
+                    false,
+                )
+                .await
+                .ok();
+            let described = backend.describe_data(all.clone(), f.clone()).await.unwrap();
+            // What each viewer gets, from the bodies above.
+            match devs.first().copied() {
+                None => {
+                    let s = shared.as_ref().unwrap();
+                    assert!(close(s.cost_usd, 3.5), "{engine}: {s:?}");
+                    assert_eq!(
+                        (s.api_requests, s.input_tokens, s.tool_failures),
+                        (3, 600, 1)
+                    );
+                    assert_eq!(s.developer.as_deref(), Some("ann@example.com"), "{engine}");
+                    assert_eq!(s.main_model.as_deref(), Some("claude-opus-4-6"), "{engine}");
+                    assert!(!s.shared, "{engine}");
+                    assert_eq!(described.sessions, 2, "{engine}");
+                }
+                Some("ann@example.com") => {
+                    let s = shared.as_ref().unwrap();
+                    assert!(close(s.cost_usd, 0.5), "{engine}: {s:?}");
+                    assert_eq!(
+                        (s.api_requests, s.prompts, s.tool_calls),
+                        (1, 1, 0),
+                        "{engine}"
+                    );
+                    assert_eq!(
+                        s.main_model.as_deref(),
+                        Some("claude-haiku-4-5"),
+                        "{engine}"
+                    );
+                    assert!(s.shared, "{engine}");
+                    let t = timeline.as_ref().unwrap();
+                    assert_eq!(t.events.rows.len(), 2, "{engine}");
+                    assert!(
+                        t.events
+                            .rows
+                            .iter()
+                            .all(|e| e.developer.as_deref() == Some("ann@example.com"))
+                    );
+                }
+                Some("ben@example.com") => {
+                    let s = shared.as_ref().unwrap();
+                    assert!(close(s.cost_usd, 3.0), "{engine}: {s:?}");
+                    assert_eq!(s.developer.as_deref(), Some("ben@example.com"), "{engine}");
+                    assert_eq!(
+                        (s.api_requests, s.tool_failures, s.prompts),
+                        (2, 1, 0),
+                        "{engine}"
+                    );
+                    assert_eq!(s.duration_s, 20.0, "{engine}");
+                    let t = timeline.as_ref().unwrap();
+                    assert_eq!(t.turns.len(), 1, "{engine}");
+                    assert_eq!(t.turns[0].api_requests, 2, "{engine}");
+                    assert_eq!(t.turns[0].tokens, 520, "{engine}");
+                }
+                _ => {
+                    assert!(list.is_empty() && timeline.is_none(), "{engine}");
+                    assert_eq!(described.sessions, 0, "{engine}");
+                }
+            }
+            seen.push(serde_json::json!({
+                "list": list,
+                "timeline": timeline,
+                "described": serde_json::to_value(&described.names).unwrap(),
+                "developers": serde_json::to_value(&described.developers).unwrap(),
+                "agents": serde_json::to_value(&described.agents).unwrap(),
+                "sessions": described.sessions,
+            }));
+        }
+        answers.push(seen);
+    }
+    assert_same("shared session", &answers[0], &answers[1]);
 }

@@ -193,6 +193,116 @@ fn catalog(
     Ok(out)
 }
 
+/// Count, first and last record of one `(kind, name)`.
+pub type NameTally = (i64, Option<i64>, Option<i64>);
+
+/// What an engine reads for [`DataDescription`], before it is put in
+/// order by [`Parts::assemble`].
+#[derive(Debug, Default)]
+pub struct Parts {
+    /// `(kind, name) -> (count, first, last)` of the range.
+    pub names: std::collections::BTreeMap<(String, String), NameTally>,
+    /// Events of the range with a file path.
+    pub with_path: i64,
+    /// Prompt events of the range with their text.
+    pub with_text: i64,
+    /// Events of the range whose content was removed.
+    pub redacted: i64,
+    /// Per developer a session is shown under: sessions, metrics-only
+    /// sessions, and sessions per agent of [`crate::agent::Agent::ALL`].
+    pub per_developer: Vec<(Option<String>, i64, i64, Vec<i64>)>,
+    /// Every `(developer, kind)` of all data.
+    pub developers: Vec<(Option<String>, Option<String>)>,
+    /// Resource attribute keys, sorted, at most 200.
+    pub resource_keys: Vec<String>,
+    /// First and last event of all data.
+    pub events: Option<(i64, i64)>,
+    /// Agents and `"agent version"` pairs of all data.
+    pub agents: Vec<(crate::agent::Agent, Option<String>)>,
+}
+
+impl Parts {
+    /// The description, in the order the tool shows it.
+    pub fn assemble(self, range: &TimeRange) -> DataDescription {
+        let mut d = DataDescription::default();
+        let mut names: Vec<NameCount> = self
+            .names
+            .into_iter()
+            .map(|((kind, name), (count, first, last))| NameCount {
+                kind,
+                name,
+                count,
+                first: first.map(|t| range.show(t)),
+                last: last.map(|t| range.show(t)),
+            })
+            .collect();
+        let order = |k: &str| match k {
+            "event" => 0,
+            "metric" => 1,
+            _ => 2,
+        };
+        names.sort_by(|a, b| {
+            order(&a.kind)
+                .cmp(&order(&b.kind))
+                .then(b.count.cmp(&a.count))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        d.names = names;
+        d.events_with_file_path = self.with_path;
+        d.prompts_with_text = self.with_text;
+        d.events_content_redacted = self.redacted;
+        let mut per_developer: std::collections::HashMap<Option<String>, i64> = Default::default();
+        let mut per_agent: std::collections::HashMap<crate::agent::Agent, i64> = Default::default();
+        for (developer, n, metrics_only, agents) in self.per_developer {
+            d.sessions += n;
+            d.metrics_only_sessions += metrics_only;
+            *per_developer.entry(developer).or_default() += n;
+            for (a, k) in crate::agent::Agent::ALL.into_iter().zip(agents) {
+                *per_agent.entry(a).or_default() += k;
+            }
+        }
+        d.developers = self
+            .developers
+            .into_iter()
+            .map(|(developer, developer_kind)| DeveloperInfo {
+                sessions: per_developer.get(&developer).copied().unwrap_or(0),
+                developer,
+                developer_kind,
+            })
+            .collect();
+        d.developers.sort_by(|a, b| {
+            b.sessions
+                .cmp(&a.sessions)
+                .then_with(|| a.developer.cmp(&b.developer))
+                .then_with(|| a.developer_kind.cmp(&b.developer_kind))
+        });
+        d.developers.truncate(200);
+        d.resource_attribute_keys = self.resource_keys;
+        d.first_event = self.events.map(|(t, _)| range.show(t));
+        d.last_event = self.events.map(|(_, t)| range.show(t));
+        let mut agents: std::collections::BTreeMap<crate::agent::Agent, AgentInfo> =
+            Default::default();
+        for (agent, version) in self.agents {
+            let info = agents.entry(agent).or_insert_with(|| AgentInfo {
+                agent: agent.as_str().to_owned(),
+                versions: Vec::new(),
+                sessions: per_agent.get(&agent).copied().unwrap_or(0),
+            });
+            if let Some(v) = version
+                && !info.versions.contains(&v)
+            {
+                info.versions.push(v);
+            }
+        }
+        d.agents = agents.into_values().collect();
+        for a in &mut d.agents {
+            a.versions
+                .sort_by_key(|v| std::cmp::Reverse(version_key(v)));
+        }
+        d
+    }
+}
+
 /// Runs the question (limited to what `f`'s `Visible` may see). Every part
 /// reads a catalog kept at ingest or the sessions table, never all raw rows:
 /// counts per name from [`catalog`], developers and all-time bounds from
@@ -209,37 +319,20 @@ pub fn describe_data(
         s.push(tail);
         s
     };
-    let mut d = DataDescription::default();
     let cat = catalog(conn, f, range)?;
-    let mut names: Vec<NameCount> = cat
-        .names
-        .into_iter()
-        .map(|((kind, name), t)| NameCount {
-            kind,
-            name,
-            count: t.count,
-            first: t.first.map(|t| range.show(t)),
-            last: t.last.map(|t| range.show(t)),
-        })
-        .collect();
-    let order = |k: &str| match k {
-        "event" => 0,
-        "metric" => 1,
-        _ => 2,
+    let mut parts = Parts {
+        names: cat
+            .names
+            .into_iter()
+            .map(|(k, t)| (k, (t.count, t.first, t.last)))
+            .collect(),
+        with_path: cat.with_path,
+        with_text: cat.with_text,
+        redacted: cat.redacted,
+        ..Parts::default()
     };
-    names.sort_by(|a, b| {
-        order(&a.kind)
-            .cmp(&order(&b.kind))
-            .then(b.count.cmp(&a.count))
-            .then_with(|| a.name.cmp(&b.name))
-    });
-    d.names = names;
-    d.events_with_file_path = cat.with_path;
-    d.prompts_with_text = cat.with_text;
-    d.events_content_redacted = cat.redacted;
     // Sessions per developer (the developer a session was first seen
-    // with) and agent, and how many sent metrics only, in one pass; the
-    // totals are their sums.
+    // with) and agent, and how many sent metrics only, in one pass.
     let mut by_developer = Sql::default();
     by_developer
         .push("SELECT s.developer, COUNT(*), SUM(s.api_requests = 0 AND s.metric_cost_usd > 0)");
@@ -251,13 +344,10 @@ pub fn describe_data(
     by_developer.push(" FROM sessions s WHERE 1");
     super::sessions::session_conditions(f, &mut by_developer);
     by_developer.push(" GROUP BY s.developer");
-    let mut per_developer: std::collections::HashMap<Option<String>, (i64, i64)> =
-        Default::default();
-    let mut per_agent: std::collections::HashMap<String, i64> = Default::default();
-    for (developer, n, metrics_only, agents) in rows(conn, &by_developer, |r| {
+    parts.per_developer = rows(conn, &by_developer, |r| {
         let mut agents = Vec::new();
-        for (i, a) in crate::agent::Agent::ALL.into_iter().enumerate() {
-            agents.push((a, r.get::<_, Option<i64>>(3 + i)?.unwrap_or(0)));
+        for i in 0..crate::agent::Agent::ALL.len() {
+            agents.push(r.get::<_, Option<i64>>(3 + i)?.unwrap_or(0));
         }
         Ok((
             r.get::<_, Option<String>>(0)?,
@@ -265,39 +355,17 @@ pub fn describe_data(
             r.get::<_, Option<i64>>(2)?.unwrap_or(0),
             agents,
         ))
-    })? {
-        per_developer.insert(developer, (n, metrics_only));
-        for (a, k) in agents {
-            *per_agent.entry(a.as_str().to_owned()).or_default() += k;
-        }
-    }
-    d.sessions = per_developer.values().map(|(n, _)| n).sum();
-    d.metrics_only_sessions = per_developer.values().map(|(_, m)| m).sum();
-    d.developers = rows(
+    })?;
+    parts.developers = rows(
         conn,
         &dev(
             "SELECT NULLIF(developer, ''), NULLIF(developer_kind, '') FROM catalog_daily WHERE 1",
             "NULLIF(developer, '')",
             " GROUP BY developer, developer_kind",
         ),
-        |r| {
-            Ok(DeveloperInfo {
-                developer: r.get(0)?,
-                developer_kind: r.get(1)?,
-                sessions: 0,
-            })
-        },
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    for info in &mut d.developers {
-        info.sessions = per_developer.get(&info.developer).map_or(0, |(n, _)| *n);
-    }
-    d.developers.sort_by(|a, b| {
-        b.sessions
-            .cmp(&a.sessions)
-            .then_with(|| a.developer.cmp(&b.developer))
-    });
-    d.developers.truncate(200);
-    d.resource_attribute_keys = rows(
+    parts.resource_keys = rows(
         conn,
         &dev(
             "SELECT DISTINCT value FROM context_values WHERE kind = 'resource_key'",
@@ -306,20 +374,18 @@ pub fn describe_data(
         ),
         |r| r.get(0),
     )?;
-    let span = rows(
+    parts.events = rows(
         conn,
         &dev(
             "SELECT MIN(first_ns), MAX(last_ns) FROM catalog_daily WHERE signal = 'event'",
             "NULLIF(developer, '')",
             "",
         ),
-        |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
-    )?;
-    if let Some((first, last)) = span.into_iter().next() {
-        d.first_event = first.map(|t| range.show(t));
-        d.last_event = last.map(|t| range.show(t));
-    }
-    let mut agents: std::collections::BTreeMap<String, AgentInfo> = Default::default();
+        |r| Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?)),
+    )?
+    .into_iter()
+    .flatten()
+    .next();
     for (kind, value) in rows(
         conn,
         &dev(
@@ -333,21 +399,11 @@ pub fn describe_data(
             Some((a, v)) if kind == "agent_version" => (a.to_owned(), Some(v.to_owned())),
             _ => (value, None),
         };
-        let info = agents.entry(agent.clone()).or_insert_with(|| AgentInfo {
-            sessions: per_agent.get(&agent).copied().unwrap_or(0),
-            agent,
-            ..AgentInfo::default()
-        });
-        info.versions.extend(version);
+        if let Some(agent) = crate::agent::Agent::parse(&agent) {
+            parts.agents.push((agent, version));
+        }
     }
-    d.agents = agents.into_values().collect();
-    for a in &mut d.agents {
-        a.versions
-            .sort_by_key(|v| std::cmp::Reverse(version_key(v)));
-    }
-    d.agents
-        .sort_by_key(|a| crate::agent::Agent::parse(&a.agent).map_or(usize::MAX, |x| x as usize));
-    Ok(d)
+    Ok(parts.assemble(range))
 }
 
 /// Orders versions numerically (`2.1.100` after `2.1.99`), newest first

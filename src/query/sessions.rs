@@ -89,6 +89,110 @@ pub struct SessionSummary {
     pub shared: bool,
 }
 
+/// A session's sums as an engine reads them, before the choice between
+/// its events and its metrics ([`SessionSums::summary`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionSums {
+    /// The developer the session is shown under.
+    pub developer: Option<String>,
+    /// Which identity `developer` is.
+    pub developer_kind: Option<String>,
+    /// First and last record (`None`: the part holds no event).
+    pub span: Option<(i64, i64)>,
+    /// Prompts.
+    pub prompts: i64,
+    /// API requests.
+    pub api_requests: i64,
+    /// API errors.
+    pub api_errors: i64,
+    /// Tool results.
+    pub tool_calls: i64,
+    /// Failed tool results.
+    pub tool_failures: i64,
+    /// Input, output, cache read and cache creation tokens of the API requests.
+    pub tokens: [i64; 4],
+    /// Cost of the API requests.
+    pub cost_usd: f64,
+    /// Input, output, cache read and cache creation tokens of the token metric.
+    pub metric_tokens: [f64; 4],
+    /// Cost of the cost metric.
+    pub metric_cost_usd: f64,
+}
+
+impl SessionSums {
+    /// The summary: cost and tokens from the API requests when the part
+    /// has any ([`session_from_events`]), else from its metrics.
+    pub fn summary(
+        self,
+        session_id: String,
+        agent: Option<String>,
+        range: &TimeRange,
+        shared: bool,
+    ) -> SessionSummary {
+        let events = session_from_events(self.api_requests);
+        let tokens = if events {
+            self.tokens
+        } else {
+            self.metric_tokens.map(|t| t.round() as i64)
+        };
+        let show = |t: Option<i64>| t.map(|t| range.show(t)).unwrap_or_default();
+        SessionSummary {
+            session_id,
+            agent,
+            developer: self.developer,
+            developer_kind: self.developer_kind,
+            start: show(self.span.map(|s| s.0)),
+            end: show(self.span.map(|s| s.1)),
+            duration_s: self.span.map_or(0.0, |(a, b)| (b - a) as f64 / 1e9),
+            main_model: None,
+            prompts: self.prompts,
+            api_requests: self.api_requests,
+            api_errors: self.api_errors,
+            tool_calls: self.tool_calls,
+            tool_failures: self.tool_failures,
+            input_tokens: tokens[0],
+            output_tokens: tokens[1],
+            cache_read_tokens: tokens[2],
+            cache_creation_tokens: tokens[3],
+            cost_usd: if events {
+                self.cost_usd
+            } else {
+                self.metric_cost_usd
+            },
+            source: if events { "events" } else { "metrics" }.to_string(),
+            shared,
+        }
+    }
+}
+
+/// The main model of a session from `(model, cost, requests)` per model:
+/// the highest cost, then requests, then the first name; none when that
+/// model is unknown (`''`).
+pub fn pick_main_model(models: impl IntoIterator<Item = (String, f64, i64)>) -> Option<String> {
+    models
+        .into_iter()
+        .min_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then(b.2.cmp(&a.2))
+                .then_with(|| a.0.cmp(&b.0))
+        })
+        .map(|m| m.0)
+        .filter(|m| !m.is_empty())
+}
+
+/// Whether `f` limits the caller to some developers' records, so a session
+/// that also holds others' records is shown as the caller's part.
+pub fn limited(f: &Filter) -> bool {
+    !f.visible.is_everyone() || f.developer.is_some()
+}
+
+/// The message for a session the caller cannot see (or that does not exist).
+pub fn not_visible(session_id: &str) -> QueryError {
+    QueryError::NotFound(format!(
+        "no session {session_id:?} is visible to this token; list_sessions or search_events show the sessions you can see"
+    ))
+}
+
 /// Session columns read by [`read_session`] (alias `s`).
 pub const SESSION_COLUMNS: &str = "s.id, s.session_id, s.developer, s.developer_kind, s.first_ns, s.last_ns, \
     s.prompts, s.api_requests, s.api_errors, s.tool_calls, s.tool_failures, s.input_tokens, s.output_tokens, \
@@ -100,42 +204,21 @@ pub fn read_session(
     r: &rusqlite::Row<'_>,
     range: &TimeRange,
 ) -> rusqlite::Result<(i64, SessionSummary)> {
-    let first: i64 = r.get(4)?;
-    let last: i64 = r.get(5)?;
-    let api: i64 = r.get(7)?;
-    let events = session_from_events(api);
-    let pick = |ev: usize, me: usize| -> rusqlite::Result<i64> {
-        if events {
-            r.get(ev)
-        } else {
-            Ok(r.get::<_, f64>(me)?.round() as i64)
-        }
+    let sums = SessionSums {
+        developer: r.get(2)?,
+        developer_kind: r.get(3)?,
+        span: Some((r.get(4)?, r.get(5)?)),
+        prompts: r.get(6)?,
+        api_requests: r.get(7)?,
+        api_errors: r.get(8)?,
+        tool_calls: r.get(9)?,
+        tool_failures: r.get(10)?,
+        tokens: [r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?],
+        cost_usd: r.get(15)?,
+        metric_cost_usd: r.get(16)?,
+        metric_tokens: [r.get(17)?, r.get(18)?, r.get(19)?, r.get(20)?],
     };
-    Ok((
-        r.get(0)?,
-        SessionSummary {
-            session_id: r.get(1)?,
-            agent: r.get(21)?,
-            developer: r.get(2)?,
-            developer_kind: r.get(3)?,
-            start: range.show(first),
-            end: range.show(last),
-            duration_s: (last - first) as f64 / 1e9,
-            main_model: None,
-            prompts: r.get(6)?,
-            api_requests: api,
-            api_errors: r.get(8)?,
-            tool_calls: r.get(9)?,
-            tool_failures: r.get(10)?,
-            input_tokens: pick(11, 17)?,
-            output_tokens: pick(12, 18)?,
-            cache_read_tokens: pick(13, 19)?,
-            cache_creation_tokens: pick(14, 20)?,
-            cost_usd: if events { r.get(15)? } else { r.get(16)? },
-            source: if events { "events" } else { "metrics" }.to_string(),
-            shared: false,
-        },
-    ))
+    Ok((r.get(0)?, sums.summary(r.get(1)?, r.get(21)?, range, false)))
 }
 
 /// For a caller limited to some developers (`f`'s visibility and developer
@@ -149,7 +232,7 @@ pub fn own_part(
     range: &TimeRange,
     whole: &SessionSummary,
 ) -> Result<Option<SessionSummary>, QueryError> {
-    if f.visible.is_everyone() && f.developer.is_none() {
+    if !limited(f) {
         return Ok(None);
     }
     let mut mine = Sql::default();
@@ -186,44 +269,28 @@ pub fn own_part(
         [int(sref)],
     );
     sql.append(mine.clone());
-    let mut s = conn.query_row(
+    let mut sums = conn.query_row(
         &sql.text,
         rusqlite::params_from_iter(sql.params.iter()),
         |r| {
-            Ok(SessionSummary {
-                session_id: whole.session_id.clone(),
-                agent: whole.agent.clone(),
+            let first: Option<i64> = r.get(2)?;
+            let last: Option<i64> = r.get(3)?;
+            Ok(SessionSums {
                 developer: r.get(0)?,
                 developer_kind: r.get(1)?,
-                start: r
-                    .get::<_, Option<i64>>(2)?
-                    .map(|t| range.show(t))
-                    .unwrap_or_default(),
-                end: r
-                    .get::<_, Option<i64>>(3)?
-                    .map(|t| range.show(t))
-                    .unwrap_or_default(),
-                duration_s: match (r.get::<_, Option<i64>>(2)?, r.get::<_, Option<i64>>(3)?) {
-                    (Some(a), Some(b)) => (b - a) as f64 / 1e9,
-                    _ => 0.0,
-                },
-                main_model: None,
+                span: first.zip(last),
                 prompts: r.get(4)?,
                 api_requests: r.get(5)?,
                 api_errors: r.get(6)?,
                 tool_calls: r.get(7)?,
                 tool_failures: r.get(8)?,
-                input_tokens: r.get(9)?,
-                output_tokens: r.get(10)?,
-                cache_read_tokens: r.get(11)?,
-                cache_creation_tokens: r.get(12)?,
+                tokens: [r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?],
                 cost_usd: r.get(13)?,
-                source: "events".into(),
-                shared: true,
+                ..SessionSums::default()
             })
         },
     )?;
-    if !session_from_events(s.api_requests) {
+    if !session_from_events(sums.api_requests) {
         // The caller's part comes from its cost/token metrics.
         let mut sql = Sql::default();
         sql.bind(
@@ -236,41 +303,57 @@ pub fn own_part(
         sql.push(" GROUP BY 1, 2");
         let mut stmt = conn.prepare(&sql.text)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
-        s.source = "metrics".into();
         while let Some(r) = rows.next()? {
             let (name, kind, v): (String, String, f64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            match (name.as_str(), kind.as_str()) {
-                ("claude_code.cost.usage", _) => s.cost_usd += v,
-                (_, "input") => s.input_tokens += v.round() as i64,
-                (_, "output") => s.output_tokens += v.round() as i64,
-                (_, "cacheRead") => s.cache_read_tokens += v.round() as i64,
-                (_, "cacheCreation") => s.cache_creation_tokens += v.round() as i64,
-                _ => {}
+            match crate::store::usage_slot(&name, &kind) {
+                Some(0) => sums.metric_cost_usd += v,
+                Some(n) => sums.metric_tokens[n - 1] += v,
+                None => {}
             }
         }
     }
-    Ok(Some(s))
+    Ok(Some(sums.summary(
+        whole.session_id.clone(),
+        whole.agent.clone(),
+        range,
+        true,
+    )))
 }
 
-/// The model with the highest cost (then requests) in a session.
+/// The model with the highest cost (then requests) among the caller's
+/// records of a session (`f`'s developer conditions).
 pub fn main_model(
     conn: &rusqlite::Connection,
+    f: &Filter,
     session_row: i64,
     events: bool,
 ) -> Result<Option<String>, QueryError> {
-    let sql = if events {
-        "SELECT h.model FROM api_hourly h JOIN contexts c ON c.id = h.context_id WHERE c.session_ref = ?1 \
-         AND h.requests > 0 GROUP BY h.model ORDER BY SUM(h.cost_usd) DESC, SUM(h.requests) DESC, h.model LIMIT 1"
-    } else {
-        "SELECT h.model FROM metric_hourly h JOIN contexts c ON c.id = h.context_id WHERE c.session_ref = ?1 \
-         AND h.name = 'claude_code.cost.usage' GROUP BY h.model ORDER BY SUM(h.value) DESC, h.model LIMIT 1"
-    };
-    let mut stmt = conn.prepare(sql)?;
-    let mut rows = stmt.query([session_row])?;
-    Ok(match rows.next()? {
-        Some(r) => r.get::<_, Option<String>>(0)?.filter(|m| !m.is_empty()),
-        None => None,
-    })
+    let mut sql = Sql::default();
+    sql.bind(
+        if events {
+            "SELECT h.model, SUM(h.cost_usd), SUM(h.requests) FROM api_hourly h \
+             JOIN contexts c ON c.id = h.context_id WHERE c.session_ref = ? AND h.requests > 0"
+        } else {
+            "SELECT h.model, SUM(h.value), 0 FROM metric_hourly h JOIN contexts c ON c.id = h.context_id \
+             WHERE c.session_ref = ? AND h.name = 'claude_code.cost.usage'"
+        },
+        [int(session_row)],
+    );
+    f.developer_conditions(&mut sql, "c.developer");
+    sql.push(" GROUP BY h.model");
+    let mut stmt = conn.prepare(&sql.text)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(sql.params.iter()), |r| {
+        Ok((
+            r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+            r.get::<_, f64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    let mut models = Vec::new();
+    for m in rows {
+        models.push(m?);
+    }
+    Ok(pick_main_model(models))
 }
 
 /// Visibility and developer on `sessions` alias `s` (a session is visible
@@ -337,7 +420,7 @@ pub fn list_sessions(
     );
     session_conditions(f, &mut sql);
     sql.push(&format!(
-        " ORDER BY {order} DESC, s.id DESC LIMIT ? OFFSET ?"
+        " ORDER BY {order} DESC, s.session_id DESC LIMIT ? OFFSET ?"
     ));
     sql.params.push(int(limit as i64 + 1));
     sql.params.push(int(offset as i64));
@@ -356,7 +439,7 @@ pub fn list_sessions(
         if let Some(own) = own_part(conn, f, id, range, &s)? {
             s = own;
         }
-        s.main_model = main_model(conn, id, s.source == "events")?;
+        s.main_model = main_model(conn, f, id, s.source == "events")?;
         list.push(s);
     }
     Ok((list, more))

@@ -10,7 +10,7 @@ use super::events::{EventHit, HIT_COLUMNS, read_hit};
 use super::filter::{Filter, Sql, int};
 use super::page::{Page, Position};
 use super::sessions::{
-    SESSION_COLUMNS, SessionSummary, main_model, read_session, session_conditions,
+    SESSION_COLUMNS, SessionSummary, main_model, not_visible, read_session, session_conditions,
 };
 use super::time::TimeRange;
 use super::visible::Visible;
@@ -54,6 +54,73 @@ pub struct Timeline {
     pub events: Page<EventHit>,
 }
 
+/// One event of a session as the turns need it, in timeline order.
+#[derive(Debug, Clone, Default, serde::Deserialize, clickhouse::Row)]
+pub struct TurnEvent {
+    /// `prompt.id`.
+    pub prompt_id: Option<String>,
+    /// Record time.
+    pub time_ns: i64,
+    /// Event name.
+    pub event_name: String,
+    /// Model, if any.
+    pub model: Option<String>,
+    /// Tool success, if any.
+    pub success: Option<bool>,
+    /// All four token counts added.
+    pub tokens: i64,
+    /// Cost (0 when none).
+    pub cost_usd: f64,
+}
+
+/// The turns of a session, built event by event in timeline order.
+#[derive(Debug, Default)]
+pub struct Turns {
+    /// Turns in order of their first event.
+    pub turns: Vec<Turn>,
+    index: BTreeMap<Option<String>, usize>,
+}
+
+impl Turns {
+    /// Adds the next event.
+    pub fn add(&mut self, range: &TimeRange, e: TurnEvent) {
+        let turns = &mut self.turns;
+        let i = *self.index.entry(e.prompt_id.clone()).or_insert_with(|| {
+            turns.push(Turn {
+                prompt_id: e.prompt_id.clone(),
+                start: String::new(),
+                ..Default::default()
+            });
+            turns.len() - 1
+        });
+        let t = &mut turns[i];
+        if t.events == 0 {
+            t.start = range.show(e.time_ns);
+        }
+        t.events += 1;
+        match e.event_name.as_str() {
+            "api_request" => {
+                t.api_requests += 1;
+                t.tokens += e.tokens;
+                t.cost_usd += e.cost_usd;
+                if let Some(m) = e.model
+                    && !t.models.contains(&m)
+                {
+                    t.models.push(m);
+                }
+            }
+            "api_error" => t.api_errors += 1,
+            "tool_result" => {
+                t.tool_calls += 1;
+                if e.success == Some(false) {
+                    t.tool_failures += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Looks up `session_id` for the caller and returns its timeline page.
 pub fn session_timeline(
     conn: &rusqlite::Connection,
@@ -74,9 +141,7 @@ pub fn session_timeline(
     let mut stmt = conn.prepare(&sql.text)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
     let Some(row) = rows.next()? else {
-        return Err(QueryError::NotFound(format!(
-            "no session {session_id:?} is visible to this token; list_sessions or search_events show the sessions you can see"
-        )));
+        return Err(not_visible(session_id));
     };
     let (sref, mut session) = read_session(row, range)?;
     drop(rows);
@@ -87,7 +152,7 @@ pub fn session_timeline(
     // sent records under the same session id).
     let mut mine = Sql::default();
     f.developer_conditions(&mut mine, "c.developer");
-    session.main_model = main_model(conn, sref, session.source == "events")?;
+    session.main_model = main_model(conn, &f, sref, session.source == "events")?;
 
     let order = " ORDER BY e.time_ns, e.sequence, e.id";
     let mut sql = Sql::default();
@@ -131,49 +196,24 @@ pub fn session_timeline(
     sql.push(order);
     let mut stmt = conn.prepare(&sql.text)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
-    let mut turns: Vec<Turn> = Vec::new();
-    let mut index: BTreeMap<Option<String>, usize> = BTreeMap::new();
+    let mut turns = Turns::default();
     while let Some(r) = rows.next()? {
-        let pid: Option<String> = r.get(0)?;
-        let i = *index.entry(pid.clone()).or_insert_with(|| {
-            turns.push(Turn {
-                prompt_id: pid.clone(),
-                start: String::new(),
-                ..Default::default()
-            });
-            turns.len() - 1
-        });
-        let t = &mut turns[i];
-        let time: i64 = r.get(1)?;
-        if t.events == 0 {
-            t.start = range.show(time);
-        }
-        t.events += 1;
-        let name: String = r.get(2)?;
-        match name.as_str() {
-            "api_request" => {
-                t.api_requests += 1;
-                t.tokens += r.get::<_, i64>(5)?;
-                t.cost_usd += r.get::<_, f64>(6)?;
-                if let Some(m) = r.get::<_, Option<String>>(3)?
-                    && !t.models.contains(&m)
-                {
-                    t.models.push(m);
-                }
-            }
-            "api_error" => t.api_errors += 1,
-            "tool_result" => {
-                t.tool_calls += 1;
-                if r.get::<_, Option<bool>>(4)? == Some(false) {
-                    t.tool_failures += 1;
-                }
-            }
-            _ => {}
-        }
+        turns.add(
+            range,
+            TurnEvent {
+                prompt_id: r.get(0)?,
+                time_ns: r.get(1)?,
+                event_name: r.get(2)?,
+                model: r.get(3)?,
+                success: r.get(4)?,
+                tokens: r.get(5)?,
+                cost_usd: r.get(6)?,
+            },
+        );
     }
     Ok(Timeline {
         session,
-        turns,
+        turns: turns.turns,
         events: Page {
             rows: page_rows,
             positions,

@@ -47,7 +47,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::rows;
 
 pub use migrate::migrate;
-pub use rollup::HOUR_NS;
+pub use rollup::{HOUR_NS, usage_slot};
 
 /// The writer's own transaction on a connection of the caller's: query-layer
 /// test fixtures build their stores through it, so they hold exactly what

@@ -95,7 +95,7 @@ impl SessionSums<'_> {
 /// Where a usage metric point goes: 0 cost, 1..=4 input, output, cache
 /// read and cache creation tokens (`claude_code.token.usage`'s `type`);
 /// `None` for any other metric or type.
-pub(crate) fn usage_slot(name: &str, kind: &str) -> Option<usize> {
+pub fn usage_slot(name: &str, kind: &str) -> Option<usize> {
     match (name, kind) {
         ("claude_code.cost.usage", _) => Some(0),
         ("claude_code.token.usage", "input") => Some(1),
