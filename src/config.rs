@@ -115,8 +115,8 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     /// `clickhouse://USER:PASSWORD@HOST:8123/DATABASE`; unset, the embedded
-    /// SQLite store in `data_dir`. Tokens and the audit log stay in
-    /// `data_dir` either way.
+    /// SQLite store in `data_dir`. The access tokens live where the
+    /// telemetry does; the audit log stays in `data_dir` either way.
     pub url: Option<String>,
     /// A file whose first line is the ClickHouse password (in place of the
     /// URL's; `TOKENTALLY_CLICKHOUSE_PASSWORD` wins over both).
@@ -126,6 +126,11 @@ pub struct StoreConfig {
     /// write from it; unset, queries use `url`'s user (still sending
     /// `readonly = 2` with every statement).
     pub read_url: Option<String>,
+    /// A ClickHouse cluster (a `<remote_servers>` name): the tables are
+    /// created `ON CLUSTER` as local tables on every shard behind
+    /// `Distributed` tables of the plain names, and inserts wait for every
+    /// shard. Unset, one server's plain tables.
+    pub cluster: Option<String>,
     /// How inserts into ClickHouse are batched across OTLP requests.
     pub batching: Batching,
 }
@@ -136,6 +141,7 @@ impl std::fmt::Debug for StoreConfig {
             .field("url", &self.url.as_deref().map(redacted_url))
             .field("password_file", &self.password_file)
             .field("read_url", &self.read_url.as_deref().map(redacted_url))
+            .field("cluster", &self.cluster)
             .field("batching", &self.batching)
             .finish()
     }

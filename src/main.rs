@@ -37,9 +37,13 @@ struct StoreArgs {
     /// Keep and read the telemetry in ClickHouse rather than the embedded
     /// store: clickhouse://USER:PASSWORD@HOST:8123/DATABASE (the password
     /// may instead come from TOKENTALLY_CLICKHOUSE_PASSWORD or [store]
-    /// password_file). Tokens and the audit log stay in the data dir.
+    /// password_file). Tokens live there too; the audit log stays in the data dir.
     #[arg(long, global = true, value_name = "URL", env = "TOKENTALLY_STORE")]
     store: Option<String>,
+    /// With --store: the ClickHouse cluster (a remote_servers name) whose
+    /// shards hold the tables, created ON CLUSTER behind Distributed tables.
+    #[arg(long, global = true, value_name = "NAME", env = "TOKENTALLY_CLUSTER")]
+    cluster: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -360,6 +364,9 @@ fn load_config(args: &StoreArgs) -> anyhow::Result<Config> {
     if let Some(url) = &args.store {
         config.store.url = Some(url.clone());
     }
+    if let Some(cluster) = &args.cluster {
+        config.store.cluster = Some(cluster.clone());
+    }
     Ok(config)
 }
 
@@ -436,7 +443,11 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
             }
             StoreCmd::Schema { database } => {
                 let mut text = String::new();
-                for statement in tokentally::clickhouse::schema::statements(&database) {
+                let config = load_config(&store)?;
+                for statement in tokentally::clickhouse::schema::statements(
+                    &database,
+                    config.store.cluster.as_deref(),
+                ) {
                     text.push_str(&statement);
                     text.push_str(";\n");
                 }
@@ -474,7 +485,8 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
                 ..Default::default()
             };
             if let Some(name) = create_tokens {
-                let tokens = tokentally::auth::TokenStore::open(&config.data_dir)
+                let ch = tokentally::clickhouse::ClickHouse::from_config(&config.store)?;
+                let tokens = tokentally::clickhouse::tokens_for(&config, ch.as_ref())
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let (_, read) = tokens
                     .create(&name, tokentally::auth::Scope::Read, &[], None)
@@ -547,7 +559,7 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
         }
         Command::Token { action } => {
             let config = load_config(&store)?;
-            if matches!(action, TokenAction::List) {
+            if matches!(action, TokenAction::List) && config.store.url.is_none() {
                 existing_data_dir(&config)?;
             }
             token(config, action)
@@ -869,8 +881,10 @@ fn write_first_start_tokens(
 }
 
 fn token(config: Config, action: TokenAction) -> anyhow::Result<()> {
-    use tokentally::auth::{Scope, TokenStore};
-    let tokens = TokenStore::open(&config.data_dir)?;
+    use tokentally::auth::Scope;
+    // The tokens every node shares when the store is ClickHouse.
+    let ch = tokentally::clickhouse::ClickHouse::from_config(&config.store)?;
+    let tokens = tokentally::clickhouse::tokens_for(&config, ch.as_ref())?;
     match action {
         TokenAction::Create {
             name,

@@ -117,9 +117,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     };
     let ui_addr = ui.as_ref().map_or(mcp_addr, |(_, a)| *a);
     let store = Store::open(&config.data_dir, StoreOptions::from_config(&config))?;
-    let (sink, questions) = telemetry_store(&config, &store).await?;
-    let tokens =
-        TokenStore::open(&config.data_dir).map_err(|e| ServerError::Auth(e.to_string()))?;
+    let (sink, questions, tokens) = telemetry_store(&config, &store).await?;
     let audit: Arc<dyn AuditSink> =
         Arc::new(AuditLog::open(&config.data_dir).map_err(|e| ServerError::Audit(e.to_string()))?);
     // The audit tools read through their own read-only connection: they
@@ -128,9 +126,13 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         AuditLog::open_read_only(&config.data_dir)
             .map_err(|e| ServerError::Audit(e.to_string()))?,
     );
-    let bootstrap_tokens = tokens
-        .ensure_bootstrap_tokens()
-        .map_err(|e| ServerError::Auth(e.to_string()))?;
+    let bootstrap_tokens = {
+        let tokens = tokens.clone();
+        tokio::task::spawn_blocking(move || tokens.ensure_bootstrap_tokens())
+            .await
+            .map_err(|e| ServerError::Auth(e.to_string()))?
+            .map_err(|e| ServerError::Auth(e.to_string()))?
+    };
     let limiter = Arc::new(RateLimiter::new(&config.rate_limit));
     let ingest_requires_token = config.ingest_requires_token();
 
@@ -280,6 +282,7 @@ async fn telemetry_store(
     (
         Arc<dyn crate::store::Sink>,
         Arc<dyn crate::query::Questions>,
+        TokenStore,
     ),
     ServerError,
 > {
@@ -295,7 +298,13 @@ async fn telemetry_store(
         }
         None => Arc::new(store.clone()),
     };
-    Ok((sink, crate::clickhouse::questions_for(config, store, ch)))
+    let tokens = crate::clickhouse::tokens_for(config, ch.as_ref())
+        .map_err(|e| ServerError::Auth(e.to_string()))?;
+    Ok((
+        sink,
+        crate::clickhouse::questions_for(config, store, ch),
+        tokens,
+    ))
 }
 
 /// Serves `app` on `listener` until `cancel`, then lets open requests

@@ -29,8 +29,8 @@ async fn node(url: &str) -> TestServer {
 }
 
 /// The answers compared across nodes and engines.
-async fn answers(t: &TestServer) -> Vec<Value> {
-    let mut s = Session::open(&t.mcp_url(), &t.bootstrap_token("read")).await;
+async fn answers(t: &TestServer, token: &str) -> Vec<Value> {
+    let mut s = Session::open(&t.mcp_url(), token).await;
     let mut out = Vec::new();
     for (tool, args) in [
         ("cost_by_developer", json!({"since": ALL})),
@@ -70,14 +70,18 @@ async fn nodes_on_one_database_answer_alike_and_count_retries_once() {
     // The embedded store given each capture once is the reference.
     let reference = TestServer::start().await;
     reference.replay_captures().await;
-    let want = answers(&reference).await;
+    let want = answers(&reference, &reference.bootstrap_token("read")).await;
     assert!(
         want[0]["totals"]["api_requests"].as_i64().unwrap() > 0,
         "{}",
         want[0]
     );
+    // The tokens are the cluster's: node B, started on a database that
+    // had them, made none, and takes node A's.
+    assert!(b.running().bootstrap_tokens.is_empty());
+    let read = a.bootstrap_token("read");
     for (name, t) in [("node A", &a), ("node B", &b)] {
-        let got = answers(t).await;
+        let got = answers(t, &read).await;
         for (w, g) in want.iter().zip(&got) {
             assert_eq!(
                 serde_json::to_string(w).unwrap(),
@@ -103,6 +107,86 @@ async fn nodes_on_one_database_answer_alike_and_count_retries_once() {
     a.stop().await;
     b.stop().await;
     reference.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_made_anywhere_works_on_every_node_and_a_revocation_reaches_all() {
+    let ch = start_clickhouse().await;
+    let url = ch.fresh_database_url();
+    let a = node(&url).await;
+    let b = node(&url).await;
+    // Made by the CLI against the cluster, as an operator would.
+    let out = cli(
+        a.dir.path(),
+        &[
+            "--store",
+            &url,
+            "token",
+            "create",
+            "--name",
+            "team-lead",
+            "--scope",
+            "read",
+            "--developer",
+            "ann@example.com",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let secret = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    for t in [&a, &b] {
+        let mut s = Session::open(&t.mcp_url(), &secret).await;
+        let r = s.call_ok("cost_by_developer", json!({"since": ALL})).await;
+        assert!(r.get("totals").is_some(), "{r}");
+    }
+    // A name is one token across the cluster.
+    let again = cli(
+        b.dir.path(),
+        &[
+            "--store",
+            &url,
+            "token",
+            "create",
+            "--name",
+            "team-lead",
+            "--scope",
+            "audit",
+        ],
+    );
+    assert!(!again.status.success(), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already exists"),
+        "{again:?}"
+    );
+    let listed = cli(b.dir.path(), &["--store", &url, "token", "list"]);
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    let names: Vec<String> = listed
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(names, ["admin", "read", "team-lead"], "{listed}");
+    assert!(!listed.contains(&secret[3..]));
+    // Revoked through node B's side (its data dir, the same cluster): both
+    // nodes refuse it once their caches (5 s) have expired.
+    let out = cli(
+        b.dir.path(),
+        &["--store", &url, "token", "revoke", "team-lead"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(5_500)).await;
+    for t in [&a, &b] {
+        let refused = Session::try_open(&t.mcp_url(), &secret)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(refused.status, 401, "{}", refused.text);
+    }
+    a.stop().await;
+    b.stop().await;
 }
 
 #[tokio::test]
@@ -153,10 +237,24 @@ async fn a_clickhouse_that_goes_away_is_said_clearly_and_recovered_from() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
-    // A tool: a clear error, not a wrong answer.
-    let r = s.call("cost_by_developer", json!({"since": ALL})).await;
-    assert_eq!(r["isError"], true, "{r}");
-    assert!(text_of(&r).contains("cannot be reached"), "{r}");
+    // A tool: a clear error, not a wrong answer. The tokens are in the
+    // same ClickHouse: a token verified in the last 5 s (the cache) reaches
+    // the tool, which says the store cannot be reached; any other is
+    // neither accepted nor refused but answered 503 + Retry-After.
+    let r = s.call_raw("cost_by_developer", json!({"since": ALL})).await;
+    if r.status == 503 {
+        assert!(r.header("retry-after").is_some(), "{}", r.text);
+    } else {
+        let r = r.result();
+        assert_eq!(r["isError"], true, "{r}");
+        assert!(text_of(r).contains("cannot be reached"), "{r}");
+    }
+    let unverified = Session::try_open(&t.mcp_url(), &t.bootstrap_token("audit"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(unverified.status, 503, "{}", unverified.text);
+    assert!(unverified.header("retry-after").is_some());
 
     // The same server back (same data, same ports): the node carries on.
     drop(ch);
@@ -185,12 +283,15 @@ async fn store_init_creates_the_schema_once_and_schema_prints_it() {
     for _ in 0..2 {
         let out = cli(dir.path(), &["store", "init", &url]);
         assert!(out.status.success(), "{out:?}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("schema version 1"));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("schema version 2"));
     }
     let tables = ch.sql(&format!(
         "SELECT name FROM system.tables WHERE database = '{database}' ORDER BY name"
     ));
-    assert_eq!(tables, "events\nmetric_points\nschema_version\nspans\n");
+    assert_eq!(
+        tables,
+        "events\nmetric_points\nschema_version\nspans\ntokens\n"
+    );
     assert_eq!(
         ch.sql(&format!("SELECT count() FROM {database}.schema_version")),
         "1\n"
@@ -288,4 +389,92 @@ async fn a_read_only_user_on_the_query_path_answers_and_cannot_write() {
     let r = s.call("cost_by_developer", json!({"since": ALL})).await;
     assert_eq!(r["isError"], true, "{r}");
     t.stop().await;
+}
+
+#[tokio::test]
+async fn two_shards_answer_as_one_server_and_a_stopped_shard_loses_nothing() {
+    use clickhouse_server::Cluster;
+    let mut cluster = tokio::task::spawn_blocking(Cluster::start).await.unwrap();
+    let database = format!("sharded_{}", std::process::id());
+    // One node on each shard's server, both on the cluster's tables.
+    let mut nodes = Vec::new();
+    for shard in &cluster.shards {
+        let url = format!(
+            "clickhouse://default@127.0.0.1:{}/{database}",
+            shard.http_port
+        );
+        nodes.push(
+            TestServer::start_with(move |c| {
+                c.store.url = Some(url);
+                c.store.cluster = Some(Cluster::NAME.into());
+            })
+            .await,
+        );
+    }
+    let read = nodes[0].bootstrap_token("read");
+    // All but the last three captures, each to one node and again to the
+    // other (a retry through the load balancer).
+    let (first, held) = CAPTURES.split_at(CAPTURES.len() - 3);
+    for (i, f) in first.iter().enumerate() {
+        for t in [&nodes[i % 2], &nodes[1 - i % 2]] {
+            let resp = t.post_fixture(f).await;
+            assert_eq!(resp.status(), 200, "{f}: {:?}", resp.text().await);
+        }
+    }
+    // The records are spread over both shards' local tables.
+    for shard in &cluster.shards {
+        let n: i64 = shard
+            .sql(&format!("SELECT count() FROM {database}.events_local"))
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(n > 0, "a shard holds no events");
+    }
+    // One shard stopped: nothing is acknowledged that it cannot hold.
+    let mut shard = cluster.shards.remove(1);
+    let shard = tokio::task::spawn_blocking(move || {
+        shard.stop();
+        shard
+    })
+    .await
+    .unwrap();
+    cluster.shards.insert(1, shard);
+    let resp = nodes[0].post_fixture(held[0]).await;
+    assert_eq!(resp.status(), 503, "{:?}", resp.text().await);
+    assert!(resp.headers().get("retry-after").is_some());
+    let mut s = Session::open(&nodes[0].mcp_url(), &read).await;
+    let r = s.call("cost_by_developer", json!({"since": ALL})).await;
+    assert_eq!(r["isError"], true, "no answer from half the data: {r}");
+    assert!(text_of(&r).contains("cannot be reached"), "{r}");
+    // The shard back: the exporters' retries are stored, and both nodes
+    // answer as the embedded store given every capture once.
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.restart(1);
+        cluster
+    })
+    .await
+    .unwrap();
+    for f in held {
+        let resp = nodes[0].post_fixture(f).await;
+        assert_eq!(resp.status(), 200, "{f}: {:?}", resp.text().await);
+    }
+    let reference = TestServer::start().await;
+    reference.replay_captures().await;
+    let want = answers(&reference, &reference.bootstrap_token("read")).await;
+    for (i, t) in nodes.iter().enumerate() {
+        let got = answers(t, &read).await;
+        for (w, g) in want.iter().zip(&got) {
+            assert_eq!(
+                serde_json::to_string(w).unwrap(),
+                serde_json::to_string(g).unwrap(),
+                "node on shard {}",
+                i + 1
+            );
+        }
+    }
+    for t in nodes {
+        t.stop().await;
+    }
+    reference.stop().await;
+    drop(cluster);
 }

@@ -12,7 +12,9 @@
 
 mod tokens;
 
-pub use tokens::{TokenError, TokenInfo, TokenStore, redact_secrets};
+pub use tokens::{
+    NewToken, TokenError, TokenInfo, TokenStore, TokenTable, redact_secrets, timestamp,
+};
 
 use std::time::Duration;
 

@@ -118,9 +118,61 @@ struct CachedToken {
     cached_at: Instant,
 }
 
+/// A token about to be stored: everything but its id.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// Name given at creation.
+    pub name: String,
+    /// What the token may do.
+    pub scope: Scope,
+    /// Developers the token is restricted to; empty = all developers.
+    pub developers: Vec<String>,
+    /// SHA-256 of the secret.
+    pub secret_hash: [u8; 32],
+    /// Creation time, ns.
+    pub created_ns: i64,
+    /// Expiry time, ns.
+    pub expires_ns: Option<i64>,
+}
+
+impl NewToken {
+    /// What `token list` shows once the table gave it `id`.
+    pub fn info(&self, id: i64) -> TokenInfo {
+        TokenInfo {
+            id,
+            name: self.name.clone(),
+            scope: self.scope,
+            developers: self.developers.clone(),
+            created_at: timestamp(self.created_ns),
+            expires_at: self.expires_ns.map(timestamp),
+            revoked_at: None,
+        }
+    }
+}
+
+/// Where the tokens are kept: the embedded store's table
+/// ([`SqliteTokens`]), or one that every node of a cluster shares. The
+/// rules (names, secrets, hashing, expiry, the cache) are
+/// [`TokenStore`]'s; a table only stores and finds.
+pub trait TokenTable: Send + Sync + 'static {
+    /// Stores `new` and returns its id; [`TokenError::DuplicateName`] when
+    /// a token of that name exists.
+    fn insert(&self, new: &NewToken) -> Result<i64, TokenError>;
+    /// Stores `tokens` when the table holds none at all; their ids, or
+    /// `None` when it held some (or another node stored its own first).
+    fn insert_if_empty(&self, tokens: &[NewToken]) -> Result<Option<Vec<i64>>, TokenError>;
+    /// The token whose secret hashes to `hash`, with the hash as stored.
+    fn by_hash(&self, hash: &[u8; 32]) -> Result<Option<(TokenInfo, Vec<u8>)>, TokenError>;
+    /// All tokens, by creation.
+    fn list(&self) -> Result<Vec<TokenInfo>, TokenError>;
+    /// Marks `name` revoked at `at_ns` unless it already is; the token as
+    /// it is now, `None` when there is no such token.
+    fn revoke(&self, name: &str, at_ns: i64) -> Result<Option<TokenInfo>, TokenError>;
+}
+
 /// Shared state behind the handle.
 struct Inner {
-    conn: Mutex<Connection>,
+    table: Box<dyn TokenTable>,
     cache: Mutex<HashMap<[u8; 32], CachedToken>>,
 }
 
@@ -140,7 +192,8 @@ fn now_ns() -> i64 {
     i64::try_from(jiff::Timestamp::now().as_nanosecond()).unwrap_or(i64::MAX)
 }
 
-fn timestamp(ns: i64) -> jiff::Timestamp {
+/// A nanosecond time as a timestamp (clamped).
+pub fn timestamp(ns: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_nanosecond(i128::from(ns)).unwrap_or(jiff::Timestamp::MAX)
 }
 
@@ -201,19 +254,17 @@ impl TokenStore {
 
     /// Wraps a connection whose schema is already applied.
     pub fn from_connection(conn: Connection) -> TokenStore {
+        TokenStore::over(SqliteTokens(Mutex::new(conn)))
+    }
+
+    /// Tokens kept in `table`.
+    pub fn over(table: impl TokenTable) -> TokenStore {
         TokenStore {
             inner: Arc::new(Inner {
-                conn: Mutex::new(conn),
+                table: Box::new(table),
                 cache: Mutex::new(HashMap::new()),
             }),
         }
-    }
-
-    fn conn(&self) -> Result<MutexGuard<'_, Connection>, TokenError> {
-        self.inner
-            .conn
-            .lock()
-            .map_err(|_| TokenError::Store("token store lock poisoned".into()))
     }
 
     fn clear_cache(&self) {
@@ -231,37 +282,23 @@ impl TokenStore {
         developers: &[String],
         expires: Option<Duration>,
     ) -> Result<(TokenInfo, String), TokenError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let created = insert_token(&tx, name, scope, developers, expires)?;
-        tx.commit()?;
-        Ok(created)
+        let (new, secret) = new_token(name, scope, developers, expires)?;
+        let id = self.inner.table.insert(&new)?;
+        Ok((new.info(id), secret))
     }
 
     /// All tokens, including revoked and expired ones, by id. Never secrets.
     pub fn list(&self) -> Result<Vec<TokenInfo>, TokenError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare(&format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY id"))?;
-        let rows = stmt.query_map([], row_to_info)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        self.inner.table.list()
     }
 
     /// Revokes the token called `name`. Revoking twice keeps the first time.
     pub fn revoke(&self, name: &str) -> Result<TokenInfo, TokenError> {
-        let info = {
-            let conn = self.conn()?;
-            conn.execute(
-                "UPDATE tokens SET revoked_ns = ?1 WHERE name = ?2 AND revoked_ns IS NULL",
-                params![now_ns(), name],
-            )?;
-            conn.query_row(
-                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE name = ?1"),
-                [name],
-                row_to_info,
-            )
-            .optional()?
-            .ok_or_else(|| TokenError::NotFound(name.to_string()))?
-        };
+        let info = self
+            .inner
+            .table
+            .revoke(name, now_ns())?
+            .ok_or_else(|| TokenError::NotFound(name.to_string()))?;
         self.clear_cache();
         Ok(info)
     }
@@ -290,16 +327,11 @@ impl TokenStore {
                 _ => Ok(hit.principal),
             };
         }
-        let row = {
-            let conn = self.conn().map_err(|e| AuthError::Store(e.to_string()))?;
-            conn.query_row(
-                &format!("SELECT {TOKEN_COLUMNS}, secret_hash FROM tokens WHERE secret_hash = ?1"),
-                [&hash[..]],
-                |row| Ok((row_to_info(row)?, row.get::<_, Vec<u8>>(7)?)),
-            )
-            .optional()
-            .map_err(|e| AuthError::Store(e.to_string()))?
-        };
+        let row = self
+            .inner
+            .table
+            .by_hash(&hash)
+            .map_err(|e| AuthError::Store(e.to_string()))?;
         let Some((info, stored)) = row else {
             return Err(AuthError::Unknown);
         };
@@ -353,28 +385,28 @@ impl TokenStore {
     /// `read` (scope `read`) and returns them with their secrets so `serve`
     /// can print them once. Returns nothing when any token already exists.
     pub fn ensure_bootstrap_tokens(&self) -> Result<Vec<(TokenInfo, String)>, TokenError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let existing: i64 = tx.query_row("SELECT count(*) FROM tokens", [], |r| r.get(0))?;
-        if existing > 0 {
+        let (admin, admin_secret) = new_token("admin", Scope::Audit, &[], None)?;
+        let (read, read_secret) = new_token("read", Scope::Read, &[], None)?;
+        let tokens = [admin, read];
+        let Some(ids) = self.inner.table.insert_if_empty(&tokens)? else {
             return Ok(Vec::new());
-        }
-        let created = vec![
-            insert_token(&tx, "admin", Scope::Audit, &[], None)?,
-            insert_token(&tx, "read", Scope::Read, &[], None)?,
-        ];
-        tx.commit()?;
-        Ok(created)
+        };
+        Ok(tokens
+            .iter()
+            .zip(ids)
+            .map(|(t, id)| t.info(id))
+            .zip([admin_secret, read_secret])
+            .collect())
     }
 }
 
-fn insert_token(
-    conn: &Connection,
+/// A new token with a fresh secret, its name, developers and expiry checked.
+fn new_token(
     name: &str,
     scope: Scope,
     developers: &[String],
     expires: Option<Duration>,
-) -> Result<(TokenInfo, String), TokenError> {
+) -> Result<(NewToken, String), TokenError> {
     if !valid_name(name) {
         return Err(TokenError::InvalidName(name.to_string()));
     }
@@ -383,14 +415,6 @@ fn insert_token(
         .find(|d| d.trim().is_empty() || d.len() > 256)
     {
         return Err(TokenError::InvalidDeveloper(bad.clone()));
-    }
-    let exists: Option<i64> = conn
-        .query_row("SELECT id FROM tokens WHERE name = ?1", [name], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    if exists.is_some() {
-        return Err(TokenError::DuplicateName(name.to_string()));
     }
     let secret = new_secret();
     let created_ns = now_ns();
@@ -402,30 +426,112 @@ fn insert_token(
         }
         None => None,
     };
+    Ok((
+        NewToken {
+            name: name.to_string(),
+            scope,
+            developers: developers.to_vec(),
+            secret_hash: hash_secret(&secret),
+            created_ns,
+            expires_ns,
+        },
+        secret,
+    ))
+}
+
+/// The token table of the embedded store (`tokentally.db`).
+pub struct SqliteTokens(Mutex<Connection>);
+
+impl SqliteTokens {
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>, TokenError> {
+        self.0
+            .lock()
+            .map_err(|_| TokenError::Store("token store lock poisoned".into()))
+    }
+}
+
+fn insert_row(conn: &Connection, new: &NewToken) -> Result<i64, TokenError> {
+    let exists: Option<i64> = conn
+        .query_row("SELECT id FROM tokens WHERE name = ?1", [&new.name], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if exists.is_some() {
+        return Err(TokenError::DuplicateName(new.name.clone()));
+    }
     let developers_json =
-        serde_json::to_string(developers).map_err(|e| TokenError::Store(e.to_string()))?;
+        serde_json::to_string(&new.developers).map_err(|e| TokenError::Store(e.to_string()))?;
     conn.execute(
         "INSERT INTO tokens (name, scope, developers, secret_hash, created_ns, expires_ns)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
-            name,
-            scope.as_str(),
+            new.name,
+            new.scope.as_str(),
             developers_json,
-            &hash_secret(&secret)[..],
-            created_ns,
-            expires_ns
+            &new.secret_hash[..],
+            new.created_ns,
+            new.expires_ns
         ],
     )?;
-    let info = TokenInfo {
-        id: conn.last_insert_rowid(),
-        name: name.to_string(),
-        scope,
-        developers: developers.to_vec(),
-        created_at: timestamp(created_ns),
-        expires_at: expires_ns.map(timestamp),
-        revoked_at: None,
-    };
-    Ok((info, secret))
+    Ok(conn.last_insert_rowid())
+}
+
+impl TokenTable for SqliteTokens {
+    fn insert(&self, new: &NewToken) -> Result<i64, TokenError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let id = insert_row(&tx, new)?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn insert_if_empty(&self, tokens: &[NewToken]) -> Result<Option<Vec<i64>>, TokenError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing: i64 = tx.query_row("SELECT count(*) FROM tokens", [], |r| r.get(0))?;
+        if existing > 0 {
+            return Ok(None);
+        }
+        let ids = tokens
+            .iter()
+            .map(|t| insert_row(&tx, t))
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit()?;
+        Ok(Some(ids))
+    }
+
+    fn by_hash(&self, hash: &[u8; 32]) -> Result<Option<(TokenInfo, Vec<u8>)>, TokenError> {
+        let conn = self.conn()?;
+        Ok(conn
+            .query_row(
+                &format!("SELECT {TOKEN_COLUMNS}, secret_hash FROM tokens WHERE secret_hash = ?1"),
+                [&hash[..]],
+                |row| Ok((row_to_info(row)?, row.get::<_, Vec<u8>>(7)?)),
+            )
+            .optional()?)
+    }
+
+    fn list(&self) -> Result<Vec<TokenInfo>, TokenError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(&format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY id"))?;
+        let rows = stmt.query_map([], row_to_info)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn revoke(&self, name: &str, at_ns: i64) -> Result<Option<TokenInfo>, TokenError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE tokens SET revoked_ns = ?1 WHERE name = ?2 AND revoked_ns IS NULL",
+            params![at_ns, name],
+        )?;
+        Ok(conn
+            .query_row(
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE name = ?1"),
+                [name],
+                row_to_info,
+            )
+            .optional()?)
+    }
 }
 
 #[cfg(test)]

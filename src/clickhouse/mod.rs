@@ -24,6 +24,7 @@ pub mod schema;
 mod sessions;
 pub mod sink;
 mod sql;
+pub mod tokens;
 
 use std::time::Duration;
 
@@ -175,6 +176,8 @@ pub struct ClickHouse {
     /// Who the query path signs in as (the same user unless `read_url` says).
     read: Settings,
     write: clickhouse::Client,
+    /// The cluster whose shards hold the tables, if any.
+    cluster: Option<String>,
 }
 
 /// Limits every question runs under, enforced by ClickHouse itself.
@@ -221,6 +224,21 @@ pub fn questions_for(
     }
 }
 
+/// The tokens the server and the CLI check and manage: those every node
+/// shares in ClickHouse when the configuration names it (`ch`), else the
+/// embedded store's in the data directory.
+pub fn tokens_for(
+    config: &crate::config::Config,
+    ch: Option<&ClickHouse>,
+) -> Result<crate::auth::TokenStore, crate::auth::TokenError> {
+    match ch {
+        Some(ch) => Ok(crate::auth::TokenStore::over(
+            tokens::ClickHouseTokens::new(ch.clone())?,
+        )),
+        None => crate::auth::TokenStore::open(&config.data_dir),
+    }
+}
+
 impl ClickHouse {
     /// A store at `settings` (nothing is contacted until used).
     pub fn new(settings: Settings) -> ClickHouse {
@@ -229,6 +247,7 @@ impl ClickHouse {
             read: settings.clone(),
             settings,
             write,
+            cluster: None,
         }
     }
 
@@ -248,6 +267,16 @@ impl ClickHouse {
         if let Some(url) = &store.read_url {
             ch.read = Settings::parse(url)?;
         }
+        if let Some(cluster) = &store.cluster {
+            if !schema::valid_cluster(cluster) {
+                return Err(Error::Settings(format!(
+                    "cluster name {cluster:?}: use the <remote_servers> name (letters, digits, '_')"
+                )));
+            }
+            ch.cluster = Some(cluster.clone());
+            // An insert is acknowledged only once every shard holds its rows.
+            ch.write = ch.write.with_option("insert_distributed_sync", "1");
+        }
         Ok(Some(ch))
     }
 
@@ -262,6 +291,7 @@ impl ClickHouse {
         schema::init(
             &self.settings.client().with_database("default"),
             &self.settings.database,
+            self.cluster.as_deref(),
         )
         .await
         .map_err(|e| match e {
@@ -315,6 +345,23 @@ pub(crate) async fn test_store() -> ClickHouse {
         .await
         .unwrap();
     let ch = ClickHouse::new(Settings::parse(&url).unwrap());
+    ch.init().await.unwrap();
+    ch
+}
+
+/// A new database on the test binary's two-shard cluster
+/// (`testing::shared_cluster`), created `ON CLUSTER`.
+#[cfg(test)]
+pub(crate) async fn test_cluster_store() -> ClickHouse {
+    let url = tokio::task::spawn_blocking(|| testing::shared_cluster().fresh_database_url())
+        .await
+        .unwrap();
+    let config = crate::config::StoreConfig {
+        url: Some(url),
+        cluster: Some(testing::Cluster::NAME.into()),
+        ..Default::default()
+    };
+    let ch = ClickHouse::from_config(&config).unwrap().unwrap();
     ch.init().await.unwrap();
     ch
 }

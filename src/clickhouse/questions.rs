@@ -313,12 +313,16 @@ pub(super) fn none_if_empty(s: String) -> Option<String> {
 }
 
 /// A ClickHouse failure as the query layer says it: the budget's end
-/// (`TIMEOUT_EXCEEDED`, code 159) as a timeout, an unreachable server as
+/// (`TIMEOUT_EXCEEDED`, code 159) as a timeout, an unreachable server or
+/// shard (`NETWORK_ERROR` 210, `ALL_CONNECTION_TRIES_FAILED` 279) as
 /// unavailable, anything else as a failed query (detail logged, not shown).
 pub(super) fn query_error(e: clickhouse::error::Error) -> QueryError {
     let message = e.to_string();
     match e {
         clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
+            QueryError::Unavailable(message)
+        }
+        _ if message.contains("Code: 279") || message.contains("Code: 210") => {
             QueryError::Unavailable(message)
         }
         _ if message.contains("Code: 159") || message.contains("TIMEOUT_EXCEEDED") => {

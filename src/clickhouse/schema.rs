@@ -12,7 +12,7 @@
 
 /// The version [`init`] records; a later schema adds its statements to
 /// [`statements`] behind a higher number.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The context columns every record table starts with (see
 /// [`super::rows::ContextCols`]).
@@ -61,30 +61,87 @@ fn month(column: &str) -> String {
 }
 
 /// The statements that create schema version [`VERSION`] in `db`, in order.
-pub fn statements(db: &str) -> Vec<String> {
-    let table = |name: &str, columns: &str, order: &str, time: &str| {
+///
+/// With a `cluster`, every statement runs `ON CLUSTER` (ClickHouse's
+/// distributed DDL, which needs its ZooKeeper or Keeper): each record
+/// table is a local table `NAME_local` on every shard behind a
+/// `Distributed` table `NAME` on every server, sharded by the record's
+/// deduplication key so that a retried record lands on the shard that
+/// holds it (`FINAL` then counts it once); every shard holds every token.
+pub fn statements(db: &str, cluster: Option<&str>) -> Vec<String> {
+    let on = cluster.map_or(String::new(), |c| format!(" ON CLUSTER {c}"));
+    let local = if cluster.is_some() { "_local" } else { "" };
+    let mut out = vec![
+        format!("CREATE DATABASE IF NOT EXISTS {db}{on}"),
         format!(
-            "CREATE TABLE IF NOT EXISTS {db}.{name} ({CONTEXT_COLUMNS}, {columns}) \
-             ENGINE = ReplacingMergeTree PARTITION BY {} ORDER BY ({order}, dedup)",
+            "CREATE TABLE IF NOT EXISTS {db}.schema_version{on} (version UInt32, applied_ns Int64) \
+             ENGINE = ReplacingMergeTree ORDER BY version"
+        ),
+    ];
+    let mut table = |name: &str, definition: String, shard_key: &str| {
+        out.push(format!(
+            "CREATE TABLE IF NOT EXISTS {db}.{name}{local}{on} {definition}"
+        ));
+        if let Some(c) = cluster {
+            out.push(format!(
+                "CREATE TABLE IF NOT EXISTS {db}.{name}{on} AS {db}.{name}{local} \
+                 ENGINE = Distributed({c}, {db}, {name}{local}, {shard_key})"
+            ));
+        }
+    };
+    let record = |columns: &str, order: &str, time: &str| {
+        format!(
+            "({CONTEXT_COLUMNS}, {columns}) ENGINE = ReplacingMergeTree PARTITION BY {} \
+             ORDER BY ({order}, dedup)",
             month(time)
         )
     };
-    vec![
-        format!("CREATE DATABASE IF NOT EXISTS {db}"),
-        format!(
-            "CREATE TABLE IF NOT EXISTS {db}.schema_version (version UInt32, applied_ns Int64) \
-             ENGINE = ReplacingMergeTree ORDER BY version"
-        ),
-        table("events", EVENT_COLUMNS, "event_name, time_ns", "time_ns"),
-        table("metric_points", METRIC_COLUMNS, "name, time_ns", "time_ns"),
-        table("spans", SPAN_COLUMNS, "name, start_ns", "start_ns"),
-    ]
+    table(
+        "events",
+        record(EVENT_COLUMNS, "event_name, time_ns", "time_ns"),
+        "sipHash64(dedup)",
+    );
+    table(
+        "metric_points",
+        record(METRIC_COLUMNS, "name, time_ns", "time_ns"),
+        "sipHash64(dedup)",
+    );
+    table(
+        "spans",
+        record(SPAN_COLUMNS, "name, start_ns", "start_ns"),
+        "sipHash64(dedup)",
+    );
+    // Version 2: the access tokens every node shares. A token is one name;
+    // a revocation is a later row of the same name with a higher
+    // `version`, so `FINAL` reads each token as it is now. On a cluster
+    // every shard holds a copy (`copy` is the shard), so tokens are still
+    // checked while a shard is down.
+    table(
+        "tokens",
+        "(name String, id Int64, scope String, developers String, secret_hash String, \
+         created_ns Int64, expires_ns Nullable(Int64), revoked_ns Nullable(Int64), \
+         version UInt64, copy UInt32) ENGINE = ReplacingMergeTree(version) ORDER BY name"
+            .to_string(),
+        "copy",
+    );
+    out
+}
+
+/// A cluster name as DDL takes it (it is written into the statements).
+pub fn valid_cluster(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Creates what is missing and records [`VERSION`]; refuses a database
 /// whose schema is newer than this build knows.
-pub async fn init(client: &clickhouse::Client, db: &str) -> Result<(), super::Error> {
-    for s in statements(db) {
+pub async fn init(
+    client: &clickhouse::Client,
+    db: &str,
+    cluster: Option<&str>,
+) -> Result<(), super::Error> {
+    for s in statements(db, cluster) {
         client.query(&s).execute().await?;
     }
     let newest: u32 = client

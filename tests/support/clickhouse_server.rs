@@ -105,6 +105,17 @@ impl ClickHouseServer {
         http_port: u16,
         tcp_port: u16,
     ) -> ClickHouseServer {
+        Self::start_configured(dir, remote_servers, "", http_port, tcp_port)
+    }
+
+    /// Starts a server in `dir`; `extra` is more top-level config XML.
+    fn start_configured(
+        dir: &Path,
+        remote_servers: &str,
+        extra: &str,
+        http_port: u16,
+        tcp_port: u16,
+    ) -> ClickHouseServer {
         for sub in ["data", "tmp", "user_files", "format_schemas"] {
             std::fs::create_dir_all(dir.join(sub)).unwrap();
         }
@@ -126,6 +137,7 @@ impl ClickHouseServer {
   <default_profile>default</default_profile>
   <default_database>default</default_database>
   <remote_servers>{remote_servers}</remote_servers>
+  {extra}
 </yandex>
 "#
         );
@@ -134,35 +146,22 @@ impl ClickHouseServer {
         // The shell outlives this call on purpose: it is the server's keeper
         // (see the module comment), reaped by init when the tests end.
         #[allow(clippy::zombie_processes)]
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(
-                "\"$1\" --config-file=\"$2\" >\"$3\" 2>&1 & pid=$!; echo $pid; \
-                 read _ignored; kill $pid; wait $pid",
-            )
-            .arg("sh")
-            .arg(binary())
-            .arg(dir.join("config.xml"))
-            .arg(dir.join("stdout.log"))
-            .current_dir(dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        let pid: u32 = line.trim().parse().unwrap();
+        let (pid, stop) = keep(
+            dir,
+            &[
+                binary().as_os_str(),
+                std::ffi::OsStr::new("--config-file"),
+                dir.join("config.xml").as_os_str(),
+            ],
+            &[],
+        );
         let server = ClickHouseServer {
             http_url: format!("http://127.0.0.1:{http_port}"),
             http_port,
             tcp_port,
             dir: dir.to_path_buf(),
             pid,
-            stop: child.stdin.take(),
+            stop: Some(stop),
             _tmp: None,
         };
         server.wait_ready();
@@ -194,6 +193,11 @@ impl ClickHouseServer {
         while Instant::now() < deadline
             && std::net::TcpStream::connect(("127.0.0.1", self.http_port)).is_ok()
         {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // And until the process is gone (it holds its data directory's lock
+        // while it shuts down).
+        while Instant::now() < deadline && Path::new(&format!("/proc/{}", self.pid)).exists() {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -228,6 +232,194 @@ impl ClickHouseServer {
     }
 }
 
+/// Starts `command` in `dir` (output to `stdout.log`) under a keeper
+/// shell that kills it by PID once the returned pipe closes; the PID.
+fn keep(
+    dir: &Path,
+    command: &[&std::ffi::OsStr],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (u32, ChildStdin) {
+    // The shell outlives this call on purpose: it is the server's keeper
+    // (see the module comment), reaped by init when the tests end.
+    #[allow(clippy::zombie_processes)]
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("\"$@\" >stdout.log 2>&1 & pid=$!; echo $pid; read _ignored; kill $pid; wait $pid")
+        .arg("sh")
+        .args(command)
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    (line.trim().parse().unwrap(), child.stdin.take().unwrap())
+}
+
+/// A ZooKeeper server of a test's own (ClickHouse's distributed DDL needs
+/// one): foreground, free loopback port, its own data dir, stopped by PID.
+pub struct ZooKeeper {
+    /// The client port.
+    pub port: u16,
+    _stop: ChildStdin,
+    _tmp: tempfile::TempDir,
+}
+
+impl ZooKeeper {
+    /// Starts one and waits until it answers.
+    pub fn start() -> ZooKeeper {
+        let script = Path::new("/usr/share/zookeeper/bin/zkServer.sh");
+        assert!(
+            script.exists(),
+            "ZooKeeper is not installed: tools/test installs Debian's zookeeper package"
+        );
+        let tmp = tempfile::Builder::new()
+            .prefix("tokentally-zookeeper-")
+            .tempdir()
+            .unwrap();
+        let port = free_port();
+        let dir = tmp.path();
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        std::fs::write(
+            dir.join("zoo.cfg"),
+            format!(
+                "tickTime=2000\ndataDir={}/data\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
+                 admin.enableServer=false\n4lw.commands.whitelist=ruok\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let (_, stop) = keep(
+            dir,
+            &[
+                script.as_os_str(),
+                std::ffi::OsStr::new("start-foreground"),
+                dir.join("zoo.cfg").as_os_str(),
+            ],
+            &[
+                ("ZOO_LOG_DIR", dir.as_os_str()),
+                ("ZOOCFGDIR", dir.as_os_str()),
+            ],
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                let _ = s.write_all(b"ruok");
+                let mut out = String::new();
+                let _ = std::io::Read::read_to_string(&mut s, &mut out);
+                if out.contains("imok") {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ZooKeeper did not start: {}",
+                std::fs::read_to_string(dir.join("stdout.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        ZooKeeper {
+            port,
+            _stop: stop,
+            _tmp: tmp,
+        }
+    }
+}
+
+/// Two servers as the two shards of cluster [`Cluster::NAME`], sharing a
+/// ZooKeeper for `ON CLUSTER` statements.
+pub struct Cluster {
+    /// The shards (shard 1 first).
+    pub shards: Vec<ClickHouseServer>,
+    /// Their directories, to restart a stopped shard in.
+    pub dirs: Vec<tempfile::TempDir>,
+    _zookeeper: ZooKeeper,
+}
+
+impl Cluster {
+    /// The cluster's `<remote_servers>` name.
+    pub const NAME: &'static str = "two_shards";
+
+    /// Starts ZooKeeper and both shards.
+    pub fn start() -> Cluster {
+        let zookeeper = ZooKeeper::start();
+        let ports: Vec<(u16, u16)> = (0..2).map(|_| (free_port(), free_port())).collect();
+        let shards: String = ports
+            .iter()
+            .map(|(_, tcp)| {
+                format!(
+                    "<shard><replica><host>127.0.0.1</host><port>{tcp}</port></replica></shard>"
+                )
+            })
+            .collect();
+        let remote = format!("<{0}>{shards}</{0}>", Self::NAME);
+        let dirs: Vec<tempfile::TempDir> = (0..2)
+            .map(|_| {
+                tempfile::Builder::new()
+                    .prefix("tokentally-shard-")
+                    .tempdir()
+                    .unwrap()
+            })
+            .collect();
+        let shards = ports
+            .iter()
+            .zip(&dirs)
+            .map(|((http, tcp), dir)| {
+                ClickHouseServer::start_configured(
+                    dir.path(),
+                    &remote,
+                    &Self::extra(zookeeper.port),
+                    *http,
+                    *tcp,
+                )
+            })
+            .collect();
+        Cluster {
+            shards,
+            dirs,
+            _zookeeper: zookeeper,
+        }
+    }
+
+    fn extra(zookeeper: u16) -> String {
+        format!(
+            "<zookeeper><node><host>127.0.0.1</host><port>{zookeeper}</port></node></zookeeper>\
+             <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>"
+        )
+    }
+
+    /// A `clickhouse://` store URL for a new, empty database, through shard 1.
+    pub fn fresh_database_url(&self) -> String {
+        self.shards[0].fresh_database_url()
+    }
+
+    /// Starts shard `i` again (same directory, ports and data).
+    pub fn restart(&mut self, i: usize) {
+        let (http, tcp) = (self.shards[i].http_port, self.shards[i].tcp_port);
+        let config = std::fs::read_to_string(self.dirs[i].path().join("config.xml")).unwrap();
+        let remote = config
+            .split("<remote_servers>")
+            .nth(1)
+            .and_then(|r| r.split("</remote_servers>").next())
+            .unwrap()
+            .to_string();
+        self.shards[i].stop();
+        self.shards[i] = ClickHouseServer::start_configured(
+            self.dirs[i].path(),
+            &remote,
+            &Self::extra(self._zookeeper.port),
+            http,
+            tcp,
+        );
+    }
+}
+
 impl Drop for ClickHouseServer {
     fn drop(&mut self) {
         self.stop();
@@ -238,4 +430,10 @@ impl Drop for ClickHouseServer {
 pub fn shared() -> &'static ClickHouseServer {
     static SERVER: std::sync::OnceLock<ClickHouseServer> = std::sync::OnceLock::new();
     SERVER.get_or_init(|| ClickHouseServer::start(""))
+}
+
+/// The test binary's shared two-shard cluster, started on first use.
+pub fn shared_cluster() -> &'static Cluster {
+    static CLUSTER: std::sync::OnceLock<Cluster> = std::sync::OnceLock::new();
+    CLUSTER.get_or_init(Cluster::start)
 }
