@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench -- [--events N] [--shape team|long]
-//!     [--dir D] [--csv DIR] [--http]
+//!     [--dir D] [--csv DIR] [--http] [--clickhouse URL]
 //! ```
 //!
 //! 1. Generates N events (plus their metric points) of the chosen shape as
@@ -16,6 +16,11 @@
 //!    prints the median of several runs. With `--csv DIR`, writes the
 //!    generated events and points so `tools/duckdb_bench.py` can ask the same
 //!    questions in DuckDB in the same run.
+//!
+//! With `--clickhouse URL` (a `clickhouse://` store URL of an empty
+//! database), the same requests are also written into ClickHouse through
+//! its batching sink and every question is asked of it too, printed as
+//! `clickhouse query ...` lines beside the embedded store's.
 //!
 //! Figures only; nothing here asserts a time.
 
@@ -36,6 +41,7 @@ struct Args {
     csv: Option<PathBuf>,
     http: bool,
     query_only: bool,
+    clickhouse: Option<String>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -46,6 +52,7 @@ fn parse_args() -> anyhow::Result<Args> {
         csv: None,
         http: false,
         query_only: false,
+        clickhouse: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -63,6 +70,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--dir" => args.dir = Some(it.next().context("--dir D")?.into()),
             "--csv" => args.csv = Some(it.next().context("--csv DIR")?.into()),
             "--http" => args.http = true,
+            "--clickhouse" => args.clickhouse = Some(it.next().context("--clickhouse URL")?),
             // Only the queries, on the store of an earlier run (--dir).
             "--query-only" => args.query_only = true,
             other => anyhow::bail!("unknown argument {other}"),
@@ -144,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let end_ns = i64::try_from(jiff::Timestamp::now().as_nanosecond())?;
     let plan = plan(&args, end_ns);
+    let bodies = tmp.path().join("requests.bin");
     let probe_session = if args.query_only {
         anyhow::ensure!(args.dir.is_some(), "--query-only needs --dir");
         args.csv
@@ -151,28 +160,34 @@ async fn main() -> anyhow::Result<()> {
             .and_then(|d| std::fs::read_to_string(d.join("probe_session")).ok())
             .unwrap_or_default()
     } else {
-        ingest(&args, &dir, &config, &plan).await?
+        ingest(&args, &dir, &config, &plan, &bodies).await?
     };
-    queries(&dir, &config, probe_session).await?;
+    queries(&dir, &config, probe_session.clone()).await?;
+    if let Some(url) = &args.clickhouse {
+        anyhow::ensure!(
+            !args.query_only,
+            "--clickhouse ingests: not with --query-only"
+        );
+        clickhouse(url, &config, &bodies, probe_session).await?;
+    }
     if args.http {
         http_ingest(&config, &plan).await?;
     }
     Ok(())
 }
 
-/// Steps 1 and 2; returns the id of a session of 60+ events.
+/// Steps 1 and 2 (request bodies kept in `bodies_path`); returns the id
+/// of a session of 60+ events.
 async fn ingest(
     args: &Args,
     dir: &std::path::Path,
     config: &tokentally::config::Config,
     plan: &Plan,
+    bodies_path: &std::path::Path,
 ) -> anyhow::Result<String> {
-    let tmp = tempfile::tempdir()?;
-
     // 1. Generate: request bodies in a file (and the CSVs for DuckDB), so
     //    ingest below measures decode + store only.
-    let bodies_path = tmp.path().join("requests.bin");
-    let mut bodies = BufWriter::new(std::fs::File::create(&bodies_path)?);
+    let mut bodies = BufWriter::new(std::fs::File::create(bodies_path)?);
     let mut csv = match &args.csv {
         Some(d) => {
             std::fs::create_dir_all(d)?;
@@ -238,63 +253,22 @@ async fn ingest(
     // 2. Ingest: protobuf decode + rows + durable store writes, INFLIGHT
     //    requests in flight (as many exporters sending at once).
     let store = Store::open(dir, StoreOptions::from_config(config))?;
-    let opts = DecodeOptions {
-        max_body_bytes: config.max_body_bytes,
-        capture_content: false,
-        ..DecodeOptions::default()
-    };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u8, Vec<u8>)>(16);
-    let reader = std::thread::spawn(move || -> anyhow::Result<()> {
-        let mut r = BufReader::new(std::fs::File::open(&bodies_path)?);
-        let mut head = [0u8; 5];
-        while r.read_exact(&mut head).is_ok() {
-            let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
-            let mut body = vec![0u8; len as usize];
-            r.read_exact(&mut body)?;
-            if tx.blocking_send((head[0], body)).is_err() {
-                break;
-            }
-        }
-        Ok(())
-    });
-    let started = Instant::now();
-    let mut inflight = tokio::task::JoinSet::new();
-    while let Some((signal, body)) = rx.recv().await {
-        while inflight.len() >= INFLIGHT {
-            inflight.join_next().await.context("join")???;
-        }
-        let store = store.clone();
-        let opts = opts.clone();
-        inflight.spawn(async move {
-            let decoded = tokio::task::spawn_blocking(move || {
-                if signal == 0 {
-                    otlp::decode_logs(&body, otlp::Encoding::Protobuf)
-                        .map(|req| otlp::logs_to_batch(&req, &opts))
-                } else {
-                    otlp::decode_metrics(&body, otlp::Encoding::Protobuf)
-                        .map(|req| otlp::metrics_to_batch(&req, &opts))
-                }
-            })
-            .await??;
-            // At most INFLIGHT requests are in flight, far below the writer's queue
-            // bound, so the store never answers `Overloaded` here and the batch
-            // need not be copied for a retry.
-            store.write(decoded.batch).await?;
-            Ok::<_, anyhow::Error>(())
-        });
-    }
-    while let Some(r) = inflight.join_next().await {
-        r??;
-    }
-    reader
-        .join()
-        .map_err(|_| anyhow::anyhow!("reader thread panicked"))??;
-    let secs = started.elapsed().as_secs_f64();
+    let secs = send(
+        std::sync::Arc::new(store.clone()),
+        config,
+        bodies_path,
+        INFLIGHT,
+    )
+    .await?;
     println!(
         "ingest (protobuf decode + rows + durable group commits, {INFLIGHT} requests in flight): {events} events + {points} points in {secs:.1} s = {:.0} events/s ({:.0} records/s)",
         events as f64 / secs,
         (events + points) as f64 / secs
     );
+    std::fs::write(
+        bodies_path.with_extension("counts"),
+        format!("{events} {points}"),
+    )?;
     store.close().await?;
     let db_bytes: u64 = ["tokentally.db", "tokentally.db-wal"]
         .iter()
@@ -312,6 +286,108 @@ async fn ingest(
     Ok(probe_session)
 }
 
+/// Writes the requests of `bodies_path` through `sink` (protobuf decode,
+/// rows, the store's durable write), `inflight` at once; the seconds taken.
+async fn send(
+    sink: std::sync::Arc<dyn tokentally::store::Sink>,
+    config: &tokentally::config::Config,
+    bodies_path: &std::path::Path,
+    inflight_max: usize,
+) -> anyhow::Result<f64> {
+    let opts = DecodeOptions {
+        max_body_bytes: config.max_body_bytes,
+        capture_content: false,
+        ..DecodeOptions::default()
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u8, Vec<u8>)>(16);
+    let path = bodies_path.to_path_buf();
+    let reader = std::thread::spawn(move || -> anyhow::Result<()> {
+        let mut r = BufReader::new(std::fs::File::open(&path)?);
+        let mut head = [0u8; 5];
+        while r.read_exact(&mut head).is_ok() {
+            let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
+            let mut body = vec![0u8; len as usize];
+            r.read_exact(&mut body)?;
+            if tx.blocking_send((head[0], body)).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    });
+    let started = Instant::now();
+    let mut inflight = tokio::task::JoinSet::new();
+    while let Some((signal, body)) = rx.recv().await {
+        while inflight.len() >= inflight_max {
+            inflight.join_next().await.context("join")???;
+        }
+        let sink = sink.clone();
+        let opts = opts.clone();
+        inflight.spawn(async move {
+            let decoded = tokio::task::spawn_blocking(move || {
+                if signal == 0 {
+                    otlp::decode_logs(&body, otlp::Encoding::Protobuf)
+                        .map(|req| otlp::logs_to_batch(&req, &opts))
+                } else {
+                    otlp::decode_metrics(&body, otlp::Encoding::Protobuf)
+                        .map(|req| otlp::metrics_to_batch(&req, &opts))
+                }
+            })
+            .await??;
+            // At most `inflight_max` requests are in flight, below the
+            // store's queue bound, so it never answers `Overloaded` here and
+            // the batch need not be copied for a retry.
+            sink.write(decoded.batch).await?;
+            Ok::<_, anyhow::Error>(())
+        });
+    }
+    while let Some(r) = inflight.join_next().await {
+        r??;
+    }
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("reader thread panicked"))??;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// The same requests into ClickHouse (a new database at `url`), then the
+/// same questions asked of it.
+async fn clickhouse(
+    url: &str,
+    config: &tokentally::config::Config,
+    bodies_path: &std::path::Path,
+    probe_session: String,
+) -> anyhow::Result<()> {
+    use tokentally::clickhouse::{ClickHouse, ReadLimits, questions::ClickHouseQuestions, sink};
+    let store = tokentally::config::StoreConfig {
+        url: Some(url.to_string()),
+        ..Default::default()
+    };
+    let ch = ClickHouse::from_config(&store)?.context("a clickhouse:// URL")?;
+    ch.init().await?;
+    // Many exporters at once, as a node in front of a cluster sees them:
+    // the sink batches them into few large inserts.
+    let inflight = 512;
+    let secs = send(
+        std::sync::Arc::new(sink::Sink::start(ch.clone(), store.batching)),
+        config,
+        bodies_path,
+        inflight,
+    )
+    .await?;
+    let counts = std::fs::read_to_string(bodies_path.with_extension("counts"))?;
+    let (events, points) = counts.split_once(' ').context("counts")?;
+    let (events, points): (f64, f64) = (events.parse()?, points.parse()?);
+    println!(
+        "clickhouse ingest (protobuf decode + rows + batched inserts, {inflight} requests in flight): {events} events + {points} points in {secs:.1} s = {:.0} events/s ({:.0} records/s)",
+        events / secs,
+        (events + points) / secs
+    );
+    let questions = ClickHouseQuestions::new(ch, ReadLimits::of(&config.query));
+    let ctx =
+        tokentally::query::ToolContext::new(std::sync::Arc::new(questions), config.query.clone());
+    ask(&ctx, probe_session, "clickhouse ").await
+}
+
 /// Step 3: queries through the tool layer, exactly as MCP runs them.
 async fn queries(
     dir: &std::path::Path,
@@ -325,6 +401,17 @@ async fn queries(
         t.elapsed().as_secs_f64() * 1e3
     );
     let ctx = tokentally::query::ToolContext::over_store(store.clone(), config.query.clone());
+    ask(&ctx, probe_session, "").await?;
+    store.close().await?;
+    Ok(())
+}
+
+/// Every question, each timed over several runs; `prefix` names the engine.
+async fn ask(
+    ctx: &tokentally::query::ToolContext,
+    probe_session: String,
+    prefix: &str,
+) -> anyhow::Result<()> {
     let principal = Principal {
         token_id: 0,
         token_name: "bench".into(),
@@ -359,7 +446,7 @@ async fn queries(
         let deadline = Instant::now() + Duration::from_secs(20);
         for _ in 0..5 {
             let t = Instant::now();
-            let reply = tokentally::mcp::call_tool(&ctx, &principal, tool, tool_args.clone()).await;
+            let reply = tokentally::mcp::call_tool(ctx, &principal, tool, tool_args.clone()).await;
             times.push(t.elapsed());
             summary = reply.text.lines().next().unwrap_or_default().to_string();
             if reply.is_error {
@@ -372,11 +459,10 @@ async fn queries(
         }
         summary.truncate(90);
         println!(
-            "query {tool} {label}: median {:.1} ms  ({summary})",
+            "{prefix}query {tool} {label}: median {:.1} ms  ({summary})",
             median(times).as_secs_f64() * 1e3
         );
     }
-    store.close().await?;
     Ok(())
 }
 

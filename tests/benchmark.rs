@@ -5,6 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/clickhouse_server.rs"]
+mod clickhouse_server;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -29,11 +32,15 @@ fn every_question_of_the_benchmark_answers_on_a_small_team() {
         bin.display()
     );
     let dir = tempfile::tempdir().unwrap();
+    // The ClickHouse column too, on a server of this test's own.
+    let ch = clickhouse_server::ClickHouseServer::start("");
     let out = Command::new(&bin)
         .args(["--events", "3000", "--csv"])
         .arg(dir.path().join("csv"))
         .arg("--dir")
         .arg(dir.path().join("data"))
+        .arg("--clickhouse")
+        .arg(ch.fresh_database_url())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -58,14 +65,18 @@ fn every_question_of_the_benchmark_answers_on_a_small_team() {
         .map(|t| t.name);
     for tool in ranged {
         for label in ["1d", "7d", "30d", "all"] {
-            let line = stdout
-                .lines()
-                .find(|l| l.starts_with(&format!("query {tool} {label}: median")))
-                .unwrap_or_else(|| panic!("no line for {tool} {label}:\n{stdout}"));
-            assert!(!line.contains("ERROR"), "{line}");
+            for engine in ["", "clickhouse "] {
+                let line = stdout
+                    .lines()
+                    .find(|l| l.starts_with(&format!("{engine}query {tool} {label}: median")))
+                    .unwrap_or_else(|| panic!("no line for {engine}{tool} {label}:\n{stdout}"));
+                assert!(!line.contains("ERROR"), "{line}");
+            }
         }
     }
-    assert!(stdout.contains("query session_timeline session: median"));
+    assert!(stdout.contains("\nquery session_timeline session: median"));
+    assert!(stdout.contains("clickhouse query session_timeline session: median"));
+    assert!(stdout.contains("clickhouse ingest"), "{stdout}");
     // The timeline names the probe session, which the CSV records.
     let probe = std::fs::read_to_string(dir.path().join("csv/probe_session")).unwrap();
     assert!(!probe.is_empty());

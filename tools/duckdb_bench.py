@@ -152,12 +152,17 @@ QUESTIONS["search_events session"] = [
 ]
 
 ours = {}
+clickhouse = {}
 for line in open(tokentally_out):
-    m = re.match(r"query (\w+) (\S+): median ([\d.]+) ms", line)
+    m = re.match(r"(clickhouse )?query (\w+) (\S+): median ([\d.]+) ms", line)
     if m:
-        ours[f"{m.group(1)} {m.group(2)}"] = float(m.group(3))
+        into = clickhouse if m.group(1) else ours
+        into[f"{m.group(2)} {m.group(3)}"] = float(m.group(4))
 
-print(f"{'question':<30} {'tokentally ms':>14} {'duckdb ms':>10} {'ratio':>7}")
+header = f"{'question':<30} {'tokentally ms':>14} {'duckdb ms':>10} {'ratio':>7}"
+if clickhouse:
+    header += f" {'clickhouse ms':>14} {'ratio':>7}"
+print(header)
 for name, sqls in QUESTIONS.items():
     times = []
     for _ in range(5):
@@ -169,5 +174,12 @@ for name, sqls in QUESTIONS.items():
     mine = ours.get(name)
     ratio = f"{mine / duck:.2f}" if mine is not None else "n/a"
     mine_s = f"{mine:.1f}" if mine is not None else "n/a"
-    print(f"{name:<30} {mine_s:>14} {duck:>10.1f} {ratio:>7}")
-print("ratio = tokentally / duckdb (below 1: tokentally faster)")
+    row = f"{name:<30} {mine_s:>14} {duck:>10.1f} {ratio:>7}"
+    if clickhouse:
+        ch = clickhouse.get(name)
+        ch_s = f"{ch:.1f}" if ch is not None else "n/a"
+        ch_ratio = f"{ch / duck:.2f}" if ch is not None else "n/a"
+        row += f" {ch_s:>14} {ch_ratio:>7}"
+    print(row)
+print("ratio = tokentally / duckdb (below 1: tokentally faster)"
+      + ("; the ClickHouse columns are the same tools over a ClickHouse store" if clickhouse else ""))

@@ -17,6 +17,8 @@
 //! them `FINAL`, so a batch received twice, by one node or by two, answers
 //! as once.
 
+#[cfg(test)]
+mod chdb_check;
 mod describe;
 pub mod questions;
 pub mod rows;

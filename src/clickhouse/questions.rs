@@ -34,12 +34,20 @@ use crate::query::visible::Visible;
 pub struct ClickHouseQuestions {
     store: ClickHouse,
     limits: ReadLimits,
+    /// Every statement asked, for the cross-check of the SQL in chDB.
+    #[cfg(test)]
+    pub(crate) asked: std::sync::Arc<std::sync::Mutex<Vec<Sql>>>,
 }
 
 impl ClickHouseQuestions {
     /// Questions over `store`, each held by the server to `limits`.
     pub fn new(store: ClickHouse, limits: ReadLimits) -> Self {
-        ClickHouseQuestions { store, limits }
+        ClickHouseQuestions {
+            store,
+            limits,
+            #[cfg(test)]
+            asked: Default::default(),
+        }
     }
 
     /// The statement with its parameters bound.
@@ -61,6 +69,10 @@ impl ClickHouseQuestions {
     where
         T: clickhouse::RowOwned + clickhouse::RowRead,
     {
+        #[cfg(test)]
+        if let Ok(mut asked) = self.asked.lock() {
+            asked.push(sql.clone());
+        }
         self.query(sql).fetch_all::<T>().await.map_err(|e| {
             tracing::debug!(statement = %sql.text, "ClickHouse query failed");
             query_error(e)

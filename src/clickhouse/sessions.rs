@@ -18,7 +18,7 @@ use crate::query::QueryError;
 use crate::query::events::RawHit;
 use crate::query::filter::{Filter, Sql, int, text};
 use crate::query::page::{Page, Position};
-use crate::query::sessions::{self as neutral, SORT_KEYS, SessionSummary, SessionSums};
+use crate::query::sessions::{self as neutral, SessionSummary, SessionSums};
 use crate::query::time::TimeRange;
 use crate::query::timeline::{Timeline, TurnEvent, Turns};
 
@@ -363,10 +363,7 @@ impl ClickHouseQuestions {
         limit: usize,
     ) -> Result<(Vec<SessionSummary>, bool), QueryError> {
         let Some(order) = order(sort) else {
-            return Err(QueryError::Invalid(format!(
-                "sort_by {sort:?} is not supported; use one of {}",
-                SORT_KEYS.join(", ")
-            )));
+            return Err(neutral::unknown_sort(sort));
         };
         let mut sql = session_rows(f, Some(range));
         sql.bind(
@@ -563,7 +560,7 @@ mod tests {
 
     #[test]
     fn every_sort_key_has_an_order() {
-        for k in SORT_KEYS {
+        for k in neutral::SORT_KEYS {
             assert!(order(k).is_some(), "{k}");
         }
         assert!(order("id; DROP").is_none());

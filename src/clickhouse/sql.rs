@@ -440,10 +440,71 @@ pub fn search_events(
     sql
 }
 
+/// The statement with its parameters written in as literals, the way the
+/// client binds them: the text exported to run elsewhere (chDB, a DBA's
+/// console). `?` inside quoted text is left alone.
+#[cfg(test)]
+pub fn inline(sql: &Sql) -> String {
+    use rusqlite::types::Value;
+    let mut params = sql.params.iter();
+    let mut out = String::with_capacity(sql.text.len() + 16 * sql.params.len());
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in sql.text.chars() {
+        if quoted {
+            quoted = escaped || c != '\'';
+            escaped = !escaped && c == '\\';
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\'' => {
+                quoted = true;
+                out.push(c);
+            }
+            '?' => match params.next() {
+                Some(Value::Integer(i)) => out.push_str(&i.to_string()),
+                Some(Value::Real(r)) => out.push_str(&format!("{r:?}")),
+                Some(Value::Text(t)) => {
+                    out.push('\'');
+                    for ch in t.chars() {
+                        if ch == '\'' || ch == '\\' {
+                            out.push('\\');
+                        }
+                        out.push(ch);
+                    }
+                    out.push('\'');
+                }
+                Some(Value::Null) | None => out.push_str("NULL"),
+                Some(Value::Blob(b)) => out.push_str(&format!("unhex('{}')", hex::encode(b))),
+            },
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::query::visible::testing::visible;
+
+    #[test]
+    fn inlined_parameters_are_quoted_literals() {
+        let mut sql = Sql::default();
+        sql.bind(
+            "SELECT '?' AS q, ? AS a, ? AS b, ? AS c",
+            [
+                int(-3),
+                text("it's \\ ?"),
+                rusqlite::types::Value::Real(0.5),
+            ],
+        );
+        assert_eq!(
+            inline(&sql),
+            "SELECT '?' AS q, -3 AS a, 'it\\'s \\\\ ?' AS b, 0.5 AS c"
+        );
+    }
 
     #[test]
     fn caller_input_is_only_ever_bound() {

@@ -186,6 +186,14 @@ pub fn limited(f: &Filter) -> bool {
     !f.visible.is_everyone() || f.developer.is_some()
 }
 
+/// The message for a sort key not in [`SORT_KEYS`].
+pub fn unknown_sort(sort: &str) -> QueryError {
+    QueryError::Invalid(format!(
+        "sort_by {sort:?} is not supported; use one of {}",
+        SORT_KEYS.join(", ")
+    ))
+}
+
 /// The message for a session the caller cannot see (or that does not exist).
 pub fn not_visible(session_id: &str) -> QueryError {
     QueryError::NotFound(format!(
@@ -406,10 +414,7 @@ pub fn list_sessions(
     limit: usize,
 ) -> Result<(Vec<SessionSummary>, bool), QueryError> {
     let Some(order) = order_sql(sort) else {
-        return Err(QueryError::Invalid(format!(
-            "sort_by {sort:?} is not supported; use one of {}",
-            SORT_KEYS.join(", ")
-        )));
+        return Err(unknown_sort(sort));
     };
     let mut sql = Sql::default();
     sql.bind(

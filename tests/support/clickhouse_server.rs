@@ -213,6 +213,30 @@ impl ClickHouseServer {
         )
     }
 
+    /// Runs one statement in `database` over HTTP, returning the raw body
+    /// (panics on an error status).
+    pub fn sql_bytes(&self, database: &str, statement: &str) -> Vec<u8> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http_port)).unwrap();
+        let req = format!(
+            "POST /?database={database} HTTP/1.0\r\nContent-Length: {}\r\n\r\n{statement}",
+            statement.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut s, &mut out).unwrap();
+        let split = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(out.len());
+        let head = String::from_utf8_lossy(&out[..split]).to_string();
+        assert!(
+            head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+            "{statement}: {}",
+            String::from_utf8_lossy(&out)
+        );
+        out.split_off((split + 4).min(out.len()))
+    }
+
     /// Runs one statement over HTTP, returning the body (panics on an error status).
     pub fn sql(&self, statement: &str) -> String {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http_port)).unwrap();
