@@ -383,13 +383,6 @@ impl Config {
 
     /// Checks values that would make the server misbehave.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.store.url.is_some() && self.retention_days.is_some() {
-            return Err(ConfigError::Invalid(
-                "retention is applied to the embedded store only: on ClickHouse, drop old \
-                 monthly partitions (ALTER TABLE ... DROP PARTITION) or set a table TTL"
-                    .into(),
-            ));
-        }
         let q = &self.query;
         if q.max_rows == 0 || q.default_rows == 0 || q.default_rows > q.max_rows {
             return Err(ConfigError::Invalid(

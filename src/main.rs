@@ -660,13 +660,21 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
         Command::Prune { retention } => {
             let config = load_config(&store)?;
             let keep = parse_duration(&retention)?;
-            let store = tokentally::store::Store::open(
-                &config.data_dir,
-                tokentally::store::StoreOptions::from_config(&config),
-            )?;
             let cutoff = jiff::Timestamp::now().as_nanosecond() - keep.as_nanos() as i128;
-            let r = store.prune(i64::try_from(cutoff).unwrap_or(0)).await?;
-            store.close().await?;
+            let cutoff = i64::try_from(cutoff).unwrap_or(0);
+            let r = match tokentally::clickhouse::ClickHouse::from_config(&config.store)? {
+                // Whole months on ClickHouse (its partitions).
+                Some(ch) => ch.prune(cutoff).await?,
+                None => {
+                    let store = tokentally::store::Store::open(
+                        &config.data_dir,
+                        tokentally::store::StoreOptions::from_config(&config),
+                    )?;
+                    let r = store.prune(cutoff).await?;
+                    store.close().await?;
+                    r
+                }
+            };
             println!(
                 "pruned {} events, {} metric points, {} spans",
                 r.events, r.metric_points, r.spans

@@ -256,7 +256,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
 
     // Retention
     if let Some(days) = config.retention_days {
-        tasks.push(spawn_retention(store.clone(), days, cancel.clone()));
+        tasks.push(spawn_retention(sink.clone(), days, cancel.clone()));
     }
 
     Ok(RunningServer {
@@ -420,7 +420,11 @@ impl Drop for ConnectionSlot {
     }
 }
 
-fn spawn_retention(store: Store, days: u32, cancel: CancellationToken) -> JoinHandle<()> {
+fn spawn_retention(
+    store: Arc<dyn crate::store::Sink>,
+    days: u32,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let keep = Duration::from_secs(u64::from(days) * 86_400);
         loop {

@@ -478,3 +478,90 @@ async fn two_shards_answer_as_one_server_and_a_stopped_shard_loses_nothing() {
     reference.stop().await;
     drop(cluster);
 }
+
+/// One Claude Code `api_request` of `developer` at `time_ns` costing `cost`,
+/// as an OTLP/JSON logs body.
+fn api_request(developer: &str, time_ns: i64, cost: &str) -> Value {
+    let s = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
+    json!({"resourceLogs": [{
+        "resource": {"attributes": [s("service.name", "claude-code")]},
+        "scopeLogs": [{
+            "scope": {"name": "com.anthropic.claude_code.events", "version": "2.1.330"},
+            "logRecords": [{
+                "timeUnixNano": time_ns.to_string(),
+                "body": {"stringValue": "claude_code.api_request"},
+                "attributes": [
+                    s("event.name", "api_request"),
+                    s("session.id", &format!("s-{time_ns}")),
+                    s("user.email", developer),
+                    s("model", "claude-sonnet-4-6"),
+                    s("cost_usd", cost),
+                ],
+            }],
+        }],
+    }]})
+}
+
+#[tokio::test]
+async fn retention_drops_whole_months_older_than_the_period() {
+    let ch = start_clickhouse().await;
+    let url = ch.fresh_database_url();
+    let database = url.rsplit('/').next().unwrap().to_string();
+    let t = node(&url).await;
+    let now = jiff::Timestamp::now();
+    let ns = |days_ago: i64| {
+        (now - jiff::SignedDuration::from_hours(24 * days_ago)).as_nanosecond() as i64
+    };
+    // 100 and 75 days ago (months wholly past a 40-day period), 1 day ago.
+    for (days, cost) in [(100, "1.0"), (75, "2.0"), (1, "4.0")] {
+        let body = serde_json::to_vec(&api_request("ret@example.com", ns(days), cost)).unwrap();
+        let resp = t
+            .http
+            .post(t.otlp_url("/v1/logs"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let out = cli(
+        t.dir.path(),
+        &["--store", &url, "prune", "--retention", "40d"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    // What a 40-day period drops: the months that ended before the cutoff.
+    let cutoff = now - jiff::SignedDuration::from_hours(24 * 40);
+    let month_start = |t: jiff::Timestamp| {
+        let d = t.to_zoned(jiff::tz::TimeZone::UTC).date();
+        jiff::civil::date(d.year(), d.month(), 1)
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .unwrap()
+            .timestamp()
+    };
+    let kept_from = month_start(cutoff);
+    let want: f64 = [(100, 1.0), (75, 2.0), (1, 4.0)]
+        .iter()
+        .filter(|(d, _)| ns(*d) >= kept_from.as_nanosecond() as i64)
+        .map(|(_, c)| c)
+        .sum();
+    let dropped = [(100, 1_u64), (75, 1)]
+        .iter()
+        .filter(|(d, _)| ns(*d) < kept_from.as_nanosecond() as i64)
+        .count();
+    assert!(
+        dropped >= 1,
+        "100 days ago is always a whole month before a 40-day cutoff"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("pruned {dropped} events")),
+        "{out:?}"
+    );
+    let mut s = Session::open(&t.mcp_url(), &t.bootstrap_token("read")).await;
+    let r = s.call_ok("cost_by_developer", json!({"since": ALL})).await;
+    let cost = r["totals"]["cost_usd"].as_f64().unwrap();
+    assert!((cost - want).abs() < 1e-9, "{cost} != {want}: {r}");
+    let left = ch.sql(&format!("SELECT count() FROM {database}.events"));
+    assert_eq!(left.trim(), (3 - dropped).to_string());
+    t.stop().await;
+}

@@ -20,6 +20,7 @@
 #[cfg(test)]
 mod chdb_check;
 mod describe;
+mod prune;
 pub mod questions;
 pub mod rows;
 pub mod schema;

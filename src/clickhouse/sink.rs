@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::ClickHouse;
 use super::rows::{self, Rows};
 use crate::rows::Batch;
-use crate::store::{StoreError, WriteReceipt};
+use crate::store::{PruneReceipt, StoreError, WriteReceipt};
 
 /// Size and time bounds of one insert (`[store.batching]`).
 pub use crate::config::Batching;
@@ -72,6 +72,17 @@ impl crate::store::Sink for Sink {
         async move {
             store
                 .ping()
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        }
+        .boxed()
+    }
+
+    fn prune(&self, cutoff_ns: i64) -> BoxFuture<'static, Result<PruneReceipt, StoreError>> {
+        let store = self.store.clone();
+        async move {
+            store
+                .prune(cutoff_ns)
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))
         }

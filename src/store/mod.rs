@@ -115,6 +115,13 @@ pub trait Sink: Send + Sync + 'static {
 
     /// Whether a write could be stored now (readiness).
     fn ready(&self) -> futures::future::BoxFuture<'static, Result<(), StoreError>>;
+
+    /// Deletes the records older than `cutoff_ns` (retention), as finely as
+    /// the store keeps them apart.
+    fn prune(
+        &self,
+        cutoff_ns: i64,
+    ) -> futures::future::BoxFuture<'static, Result<PruneReceipt, StoreError>>;
 }
 
 impl Sink for Store {
@@ -131,6 +138,15 @@ impl Sink for Store {
         use futures::FutureExt;
         let store = self.clone();
         async move { store.ready().await }.boxed()
+    }
+
+    fn prune(
+        &self,
+        cutoff_ns: i64,
+    ) -> futures::future::BoxFuture<'static, Result<PruneReceipt, StoreError>> {
+        use futures::FutureExt;
+        let store = self.clone();
+        async move { store.prune(cutoff_ns).await }.boxed()
     }
 }
 
