@@ -562,7 +562,7 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
             if matches!(action, TokenAction::List) && config.store.url.is_none() {
                 existing_data_dir(&config)?;
             }
-            token(config, action)
+            token(config, action).await
         }
         Command::Audit { action } => {
             audit(existing_data_dir(&load_config(&store)?)?.clone(), action)
@@ -888,10 +888,14 @@ fn write_first_start_tokens(
     Ok(path)
 }
 
-fn token(config: Config, action: TokenAction) -> anyhow::Result<()> {
+async fn token(config: Config, action: TokenAction) -> anyhow::Result<()> {
     use tokentally::auth::Scope;
-    // The tokens every node shares when the store is ClickHouse.
+    // The tokens every node shares when the store is ClickHouse (its
+    // tables created first, as a node's start would).
     let ch = tokentally::clickhouse::ClickHouse::from_config(&config.store)?;
+    if let Some(ch) = &ch {
+        ch.init().await?;
+    }
     let tokens = tokentally::clickhouse::tokens_for(&config, ch.as_ref())?;
     match action {
         TokenAction::Create {

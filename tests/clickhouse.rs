@@ -185,6 +185,15 @@ async fn a_token_made_anywhere_works_on_every_node_and_a_revocation_reaches_all(
             .unwrap();
         assert_eq!(refused.status, 401, "{}", refused.text);
     }
+    // Before any node has started on a database, the CLI sets it up.
+    let fresh = ch.fresh_database_url();
+    let out = cli(
+        a.dir.path(),
+        &[
+            "--store", &fresh, "token", "create", "--name", "first", "--scope", "read",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
     a.stop().await;
     b.stop().await;
 }
