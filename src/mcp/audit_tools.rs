@@ -3,9 +3,9 @@
 //! sequence number) and `audit_summary` (calls per token, tool and outcome,
 //! denials and top callers over a range).
 //!
-//! They are declared in the one [`Registry`] beside the query tools, so
+//! They are declared in the one registry beside the query tools, so
 //! their calls are checked, paged and audited on the same path. They read
-//! `<data_dir>/audit.db` through the registry's read-only [`AuditLog`]:
+//! `<data_dir>/audit.db` through the registry's read-only [`AuditLog`] ([`AuditEnv`]):
 //! they cannot write the log, do not wait behind appends, and the query tools
 //! have no handle on the log at all. Arguments, ranges, limits, cursors and
 //! replies use the query tools' helpers ([`super::args`], [`super::reply`]).
@@ -14,7 +14,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::args::{self, PageArgs, RangeArgs};
-use super::registry::Registry;
 use super::reply::Output;
 use super::tools;
 use crate::audit::{
@@ -137,13 +136,23 @@ pub struct SummaryBody {
     pub top_callers: Vec<CallerCount>,
 }
 
+/// What the audit tools need from the registry that holds them: its
+/// clock and limits, and the audit log of this surface (`None`: not
+/// available here).
+pub(crate) trait AuditEnv: Sync {
+    /// Questions, limits and clock.
+    fn ctx(&self) -> &crate::query::ToolContext;
+    /// The audit log the tools read.
+    fn audit_log(&self) -> Option<std::sync::Arc<AuditLog>>;
+}
+
 /// Runs a blocking read of the audit log off the async runtime.
-async fn read<T, F>(registry: &Registry, f: F) -> Result<T, QueryError>
+async fn read<T, F>(registry: &dyn AuditEnv, f: F) -> Result<T, QueryError>
 where
     T: Send + 'static,
     F: FnOnce(&AuditLog) -> Result<T, AuditError> + Send + 'static,
 {
-    let Some(log) = registry.audit_log.clone() else {
+    let Some(log) = registry.audit_log() else {
         return Err(QueryError::Invalid(
             "the audit log is not available here: ask the server's MCP endpoint, or use `tokentally audit`".into(),
         ));
@@ -156,7 +165,7 @@ where
 
 /// `audit_log`: records filtered by token, tool, outcome and time, newest first.
 pub(crate) async fn audit_log(
-    registry: &Registry,
+    registry: &dyn AuditEnv,
     _principal: &Principal,
     a: Result<AuditLogArgs, QueryError>,
     hash: &str,
@@ -188,8 +197,8 @@ pub(crate) async fn audit_log(
             }
         })
         .transpose()?;
-    let range = a.range.resolve(registry.ctx.now(), Some(DEFAULT_DAYS))?;
-    let (limit, note) = page::row_limit(a.page.limit, &registry.ctx.limits)?;
+    let range = a.range.resolve(registry.ctx().now(), Some(DEFAULT_DAYS))?;
+    let (limit, note) = page::row_limit(a.page.limit, &registry.ctx().limits)?;
     let pos = args::clean(&a.page.cursor)
         .map(|c| page::decode(&c, AUDIT_LOG, hash))
         .transpose()?;
@@ -268,14 +277,14 @@ pub(crate) async fn audit_log(
 
 /// `audit_summary`: counts per outcome, tool, caller and token over a range.
 pub(crate) async fn audit_summary(
-    registry: &Registry,
+    registry: &dyn AuditEnv,
     _principal: &Principal,
     a: Result<AuditSummaryArgs, QueryError>,
     hash: &str,
 ) -> Result<Output, QueryError> {
     let a = a?;
-    let range = a.range.resolve(registry.ctx.now(), Some(DEFAULT_DAYS))?;
-    let (limit, offset, notes) = tools::paging(&registry.ctx, AUDIT_SUMMARY, hash, &a.page)?;
+    let range = a.range.resolve(registry.ctx().now(), Some(DEFAULT_DAYS))?;
+    let (limit, offset, notes) = tools::paging(registry.ctx(), AUDIT_SUMMARY, hash, &a.page)?;
     let (since, until) = (timestamp(range.since_ns)?, timestamp(range.until_ns)?);
     let s = read(registry, move |log| log.summary(Some(since), Some(until))).await?;
     let busiest = s.by_token.first().map(|t| {

@@ -115,6 +115,22 @@ impl Env for Registry {
     }
 }
 
+impl Env for dyn audit_tools::AuditEnv {
+    fn of(r: &Registry) -> &Self {
+        r
+    }
+}
+
+impl audit_tools::AuditEnv for Registry {
+    fn ctx(&self) -> &ToolContext {
+        &self.ctx
+    }
+
+    fn audit_log(&self) -> Option<Arc<AuditLog>> {
+        self.audit_log.clone()
+    }
+}
+
 /// A [`CallFn`] for a tool answered by `$f(env, principal, args, hash)`,
 /// whose arguments deserialize into `$args`.
 macro_rules! call {
