@@ -4,10 +4,12 @@
 //! once at creation; the table keeps only its SHA-256. Verification is on the
 //! request path, so verified tokens are cached in memory for a few seconds,
 //! keyed by the hash: a revocation made through this handle applies at once,
-//! one made by another process (the CLI) within [`CACHE_TTL`].
+//! one made by another process (the CLI, another node) within [`CACHE_TTL`].
 //!
-//! [`TokenStore`] is blocking (SQLite): async callers run it in
-//! `tokio::task::spawn_blocking`.
+//! The rules are [`TokenStore`]'s; where the rows live is a [`TokenTable`]:
+//! the embedded store's ([`SqliteTokens`]) or the one every node of a
+//! ClickHouse deployment shares (`clickhouse::tokens`). [`TokenStore`] is
+//! blocking: async callers run it in `tokio::task::spawn_blocking`.
 
 use std::collections::HashMap;
 use std::path::Path;
