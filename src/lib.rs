@@ -20,6 +20,8 @@ pub mod audit;
 pub mod auth;
 pub mod clickhouse;
 pub mod config;
+#[cfg(test)]
+mod conformance;
 pub mod content;
 pub mod datadir;
 pub mod demo;

@@ -37,8 +37,6 @@ pub mod usage;
 pub mod visible;
 
 #[cfg(test)]
-mod conformance;
-#[cfg(test)]
 pub(crate) mod fixture;
 
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! know nothing of the engine below it. The embedded SQLite store answers
 //! through [`super::runner::Sqlite`]; another engine implements the same
 //! methods with its own SQL and gives the same answers (the conformance
-//! tests in `query::conformance` state what "the same" means).
+//! tests in the crate's `conformance` module state what "the same" means).
 //!
 //! Every method takes the caller's [`Filter`] (and so its
 //! [`super::visible::Visible`]) or, for a timeline, the `Visible` itself:

@@ -5,18 +5,20 @@
 //! model is one row whatever its spelling.
 //!
 //! The answers are asked through the [`Questions`] trait, so the same
-//! checks apply to any backend; `backend` builds the SQLite one. The few
-//! checks of what is stored (the model variant column, span attributes)
-//! read the SQLite store itself.
+//! checks apply to every engine: `backends` builds the SQLite store, one
+//! ClickHouse server and two ClickHouse shards, each written through its
+//! own ingest path. The few checks of what is stored (the model variant
+//! column, span attributes) read the SQLite store itself. This module sits
+//! above `query` and `clickhouse`, the two engines it compares.
 
 use serde_json::Value;
 
-use super::filter::Filter;
-use super::fixture::{Fx, close, utc};
-use super::questions::Questions;
-use super::runner::Sqlite;
-use super::visible::testing::visible;
 use crate::otlp::Signal;
+use crate::query::filter::Filter;
+use crate::query::fixture::{Fx, close, utc};
+use crate::query::questions::Questions;
+use crate::query::runner::Sqlite;
+use crate::query::visible::testing::visible;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/claude-code/");
 
@@ -358,13 +360,13 @@ async fn subagent_split_and_filter(
     want: &std::collections::BTreeMap<Option<String>, f64>,
 ) {
     let range = utc(ALL_TIME.0, ALL_TIME.1);
-    let agent = super::attribution::find("subagent").unwrap();
+    let agent = crate::query::attribution::find("subagent").unwrap();
     let (points, _) = questions
         .usage_over_time(
             range.clone(),
             everyone(),
-            super::timeseries::Bucket::Total,
-            super::timeseries::Split::Attribution(agent),
+            crate::query::timeseries::Bucket::Total,
+            crate::query::timeseries::Split::Attribution(agent),
         )
         .await
         .unwrap();
@@ -395,8 +397,8 @@ async fn subagent_split_and_filter(
 }
 
 /// The event filters the engines are compared under.
-fn event_filters() -> Vec<super::events::EventFilter> {
-    use super::events::EventFilter;
+fn event_filters() -> Vec<crate::query::events::EventFilter> {
+    use crate::query::events::EventFilter;
     vec![
         EventFilter::default(),
         EventFilter {
@@ -459,8 +461,8 @@ async fn the_generated_team_answers_the_same_on_two_clickhouse_shards() {
 /// The generated team on SQLite and on `ch` (half its batches sent twice):
 /// every question over ranges, filters, sorts and pages, answer for answer.
 async fn generated_team_on(ch: crate::clickhouse::ClickHouse) {
-    use super::fixture::generated::{self, DAY_NS, START_NS};
-    use super::timeseries::{Bucket, Split};
+    use crate::query::fixture::generated::{self, DAY_NS, START_NS};
+    use crate::query::timeseries::{Bucket, Split};
     let ds = generated::build();
     let sink = crate::clickhouse::sink::Sink::start(ch.clone(), Default::default());
     // Half the batches twice, as retries through another node would send
@@ -483,7 +485,7 @@ async fn generated_team_on(ch: crate::clickhouse::ClickHouse) {
     let limits = crate::clickhouse::ReadLimits::of(&crate::config::QueryLimits::default());
     let chq = crate::clickhouse::questions::ClickHouseQuestions::new(ch, limits);
     let engines: [&dyn Questions; 2] = [&sqlite, &chq];
-    let h = super::HOUR_NS;
+    let h = crate::query::HOUR_NS;
     let ranges = [
         (START_NS - DAY_NS, START_NS + 11 * DAY_NS),
         (
@@ -495,7 +497,7 @@ async fn generated_team_on(ch: crate::clickhouse::ClickHouse) {
             START_NS + 3 * DAY_NS + 11 * h + 7,
         ),
     ];
-    let subagent = super::attribution::find("subagent").unwrap();
+    let subagent = crate::query::attribution::find("subagent").unwrap();
     let filters = [
         everyone(),
         Filter::new(visible(&["alice@example.com", "7f3a9c1e-acct-dave"])),
@@ -621,7 +623,7 @@ async fn generated_team_on(ch: crate::clickhouse::ClickHouse) {
                             .await
                             .unwrap();
                         after[e] = match p.positions.last() {
-                            Some(super::page::Position::After(t, id)) => Some((*t, *id)),
+                            Some(crate::query::page::Position::After(t, id)) => Some((*t, *id)),
                             _ => None,
                         };
                         got.push((p.rows, p.more));
@@ -635,9 +637,9 @@ async fn generated_team_on(ch: crate::clickhouse::ClickHouse) {
             }
             // Every sort key on the first range, the common ones after.
             let sorts = if since == ranges[0].0 {
-                &super::sessions::SORT_KEYS[..]
+                &crate::query::sessions::SORT_KEYS[..]
             } else {
-                &super::sessions::SORT_KEYS[..2]
+                &crate::query::sessions::SORT_KEYS[..2]
             };
             for sort in sorts {
                 for offset in [0, 5] {
