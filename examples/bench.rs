@@ -153,22 +153,26 @@ async fn main() -> anyhow::Result<()> {
     let end_ns = i64::try_from(jiff::Timestamp::now().as_nanosecond())?;
     let plan = plan(&args, end_ns);
     let bodies = tmp.path().join("requests.bin");
-    let probe_session = if args.query_only {
+    anyhow::ensure!(
+        !(args.query_only && args.clickhouse.is_some()),
+        "--clickhouse ingests: not with --query-only"
+    );
+    let ingested = if args.query_only {
         anyhow::ensure!(args.dir.is_some(), "--query-only needs --dir");
-        args.csv
-            .as_ref()
-            .and_then(|d| std::fs::read_to_string(d.join("probe_session")).ok())
-            .unwrap_or_default()
+        Ingested {
+            probe_session: args
+                .csv
+                .as_ref()
+                .and_then(|d| std::fs::read_to_string(d.join("probe_session")).ok())
+                .unwrap_or_default(),
+            ..Ingested::default()
+        }
     } else {
         ingest(&args, &dir, &config, &plan, &bodies).await?
     };
-    queries(&dir, &config, probe_session.clone()).await?;
+    queries(&dir, &config, ingested.probe_session.clone()).await?;
     if let Some(url) = &args.clickhouse {
-        anyhow::ensure!(
-            !args.query_only,
-            "--clickhouse ingests: not with --query-only"
-        );
-        clickhouse(url, &config, &bodies, probe_session).await?;
+        clickhouse(url, &config, &bodies, &ingested).await?;
     }
     if args.http {
         http_ingest(&config, &plan).await?;
@@ -176,15 +180,25 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Steps 1 and 2 (request bodies kept in `bodies_path`); returns the id
-/// of a session of 60+ events.
+/// What was generated and ingested.
+#[derive(Debug, Default)]
+struct Ingested {
+    /// A session of 60+ events, for the timeline question.
+    probe_session: String,
+    /// Events generated.
+    events: u64,
+    /// Metric points generated.
+    points: u64,
+}
+
+/// Steps 1 and 2 (request bodies kept in `bodies_path`).
 async fn ingest(
     args: &Args,
     dir: &std::path::Path,
     config: &tokentally::config::Config,
     plan: &Plan,
     bodies_path: &std::path::Path,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Ingested> {
     // 1. Generate: request bodies in a file (and the CSVs for DuckDB), so
     //    ingest below measures decode + store only.
     let mut bodies = BufWriter::new(std::fs::File::create(bodies_path)?);
@@ -265,10 +279,6 @@ async fn ingest(
         events as f64 / secs,
         (events + points) as f64 / secs
     );
-    std::fs::write(
-        bodies_path.with_extension("counts"),
-        format!("{events} {points}"),
-    )?;
     store.close().await?;
     let db_bytes: u64 = ["tokentally.db", "tokentally.db-wal"]
         .iter()
@@ -283,7 +293,11 @@ async fn ingest(
     if let Some(d) = &args.csv {
         std::fs::write(d.join("probe_session"), &probe_session)?;
     }
-    Ok(probe_session)
+    Ok(Ingested {
+        probe_session,
+        events,
+        points,
+    })
 }
 
 /// Writes the requests of `bodies_path` through `sink` (protobuf decode,
@@ -355,7 +369,7 @@ async fn clickhouse(
     url: &str,
     config: &tokentally::config::Config,
     bodies_path: &std::path::Path,
-    probe_session: String,
+    ingested: &Ingested,
 ) -> anyhow::Result<()> {
     use tokentally::clickhouse::{ClickHouse, ReadLimits, questions::ClickHouseQuestions, sink};
     let store = tokentally::config::StoreConfig {
@@ -374,9 +388,7 @@ async fn clickhouse(
         inflight,
     )
     .await?;
-    let counts = std::fs::read_to_string(bodies_path.with_extension("counts"))?;
-    let (events, points) = counts.split_once(' ').context("counts")?;
-    let (events, points): (f64, f64) = (events.parse()?, points.parse()?);
+    let (events, points) = (ingested.events as f64, ingested.points as f64);
     println!(
         "clickhouse ingest (protobuf decode + rows + batched inserts, {inflight} requests in flight): {events} events + {points} points in {secs:.1} s = {:.0} events/s ({:.0} records/s)",
         events / secs,
@@ -385,7 +397,7 @@ async fn clickhouse(
     let questions = ClickHouseQuestions::new(ch, ReadLimits::of(&config.query));
     let ctx =
         tokentally::query::ToolContext::new(std::sync::Arc::new(questions), config.query.clone());
-    ask(&ctx, probe_session, "clickhouse ").await
+    ask(&ctx, ingested.probe_session.clone(), "clickhouse ").await
 }
 
 /// Step 3: queries through the tool layer, exactly as MCP runs them.

@@ -485,9 +485,7 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
                 ..Default::default()
             };
             if let Some(name) = create_tokens {
-                let ch = tokentally::clickhouse::ClickHouse::from_config(&config.store)?;
-                let tokens = tokentally::clickhouse::tokens_for(&config, ch.as_ref())
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let tokens = token_store(&config).await?;
                 let (_, read) = tokens
                     .create(&name, tokentally::auth::Scope::Read, &[], None)
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -888,15 +886,20 @@ fn write_first_start_tokens(
     Ok(path)
 }
 
-async fn token(config: Config, action: TokenAction) -> anyhow::Result<()> {
-    use tokentally::auth::Scope;
-    // The tokens every node shares when the store is ClickHouse (its
-    // tables created first, as a node's start would).
+/// The tokens the CLI manages: those every node shares when the store is
+/// ClickHouse (its tables created first, as a node's start would), else
+/// the data dir's.
+async fn token_store(config: &Config) -> anyhow::Result<tokentally::auth::TokenStore> {
     let ch = tokentally::clickhouse::ClickHouse::from_config(&config.store)?;
     if let Some(ch) = &ch {
         ch.init().await?;
     }
-    let tokens = tokentally::clickhouse::tokens_for(&config, ch.as_ref())?;
+    Ok(tokentally::clickhouse::tokens_for(config, ch.as_ref())?)
+}
+
+async fn token(config: Config, action: TokenAction) -> anyhow::Result<()> {
+    use tokentally::auth::Scope;
+    let tokens = token_store(&config).await?;
     match action {
         TokenAction::Create {
             name,

@@ -136,7 +136,16 @@ async fn a_token_made_anywhere_works_on_every_node_and_a_revocation_reaches_all(
     for t in [&a, &b] {
         let mut s = Session::open(&t.mcp_url(), &secret).await;
         let r = s.call_ok("cost_by_developer", json!({"since": ALL})).await;
-        assert!(r.get("totals").is_some(), "{r}");
+        // Bound to a developer with no data yet: an answer, empty, saying so.
+        assert_eq!(r["rows"], json!([]), "{r}");
+        assert_eq!(r["totals"]["api_requests"], 0, "{r}");
+        assert!(
+            r["notes"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("nothing is stored that this token may see yet"),
+            "{r}"
+        );
     }
     // A name is one token across the cluster.
     let again = cli(
@@ -481,6 +490,26 @@ async fn two_shards_answer_as_one_server_and_a_stopped_shard_loses_nothing() {
             );
         }
     }
+    // Every event once, split over the shards: their local tables add up
+    // to the embedded store's event count.
+    let stored: i64 = reference
+        .db()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    let on_shards: i64 = cluster
+        .shards
+        .iter()
+        .map(|shard| {
+            shard
+                .sql(&format!(
+                    "SELECT count() FROM {database}.events_local FINAL"
+                ))
+                .trim()
+                .parse::<i64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(on_shards, stored);
     for t in nodes {
         t.stop().await;
     }

@@ -4,6 +4,8 @@
 //! bounds, all for the developers the caller may see; session counts come
 //! from the same per-session sums as `list_sessions`.
 
+use std::collections::BTreeSet;
+
 use super::questions::{ClickHouseQuestions, none_if_empty};
 use crate::agent::Agent;
 use crate::query::QueryError;
@@ -17,6 +19,16 @@ const TABLES: [(&str, &str); 3] = [
     ("metric_points", "time_ns"),
     ("spans", "start_ns"),
 ];
+
+/// One distinct context of the stored records.
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+struct ContextRow {
+    developer: String,
+    developer_kind: String,
+    agent: String,
+    agent_version: String,
+    resource_keys: Vec<String>,
+}
 
 /// One name's counts in the range.
 #[derive(Debug, clickhouse::Row, serde::Deserialize)]
@@ -74,44 +86,38 @@ impl ClickHouseQuestions {
                 .insert((r.kind, r.name), (r.count, Some(r.first), Some(r.last)));
         }
         parts.per_developer = self.sessions_per_developer(f).await?;
-        // The rest over all data, without FINAL (distinct values and bounds
-        // are the same with a retried record counted twice).
-        let all = |columns: &str, tail: &str| {
-            let mut sql = Sql::default();
-            sql.push(&format!("SELECT {columns} FROM ("));
-            for (i, (table, _)) in TABLES.iter().enumerate() {
-                if i > 0 {
-                    sql.push(" UNION ALL ");
-                }
-                sql.push(&format!(
-                    "SELECT DISTINCT developer, developer_kind, agent, agent_version, \
-                     resource_keys FROM {table} WHERE 1"
-                ));
-                mine(&mut sql);
+        // The rest over all data, from one read of the distinct contexts
+        // of the three tables (without FINAL: a retried record adds no new
+        // context).
+        let mut sql = Sql::default();
+        sql.push(
+            "SELECT DISTINCT developer, developer_kind, agent, agent_version, resource_keys FROM (",
+        );
+        for (i, (table, _)) in TABLES.iter().enumerate() {
+            if i > 0 {
+                sql.push(" UNION ALL ");
             }
-            sql.push(&format!(") {tail}"));
-            sql
-        };
-        let developers: Vec<(String, String)> = self
-            .fetch(&all("DISTINCT developer, developer_kind", ""))
-            .await?;
-        parts.developers = developers
-            .into_iter()
-            .map(|(d, k)| (none_if_empty(d), none_if_empty(k)))
-            .collect();
-        parts.resource_keys = self
-            .fetch(&all(
-                "DISTINCT arrayJoin(resource_keys) AS k",
-                "ORDER BY k LIMIT 200",
-            ))
-            .await?;
-        let agents: Vec<(String, String)> = self
-            .fetch(&all("DISTINCT agent, agent_version", "WHERE agent != ''"))
-            .await?;
-        parts.agents = agents
-            .into_iter()
-            .filter_map(|(a, v)| Some((Agent::parse(&a)?, none_if_empty(v))))
-            .collect();
+            sql.push(&format!(
+                "SELECT DISTINCT developer, developer_kind, agent, agent_version, \
+                 resource_keys FROM {table} WHERE 1"
+            ));
+            mine(&mut sql);
+        }
+        sql.push(")");
+        let contexts: Vec<ContextRow> = self.fetch(&sql).await?;
+        let mut developers = BTreeSet::new();
+        let mut agents = BTreeSet::new();
+        let mut keys = BTreeSet::new();
+        for c in contexts {
+            if let Some(agent) = Agent::parse(&c.agent) {
+                agents.insert((agent, none_if_empty(c.agent_version)));
+            }
+            developers.insert((none_if_empty(c.developer), none_if_empty(c.developer_kind)));
+            keys.extend(c.resource_keys);
+        }
+        parts.developers = developers.into_iter().collect();
+        parts.agents = agents.into_iter().collect();
+        parts.resource_keys = keys.into_iter().take(200).collect();
         let mut sql = Sql::default();
         sql.push("SELECT toInt64(count()), min(time_ns), max(time_ns) FROM events WHERE 1");
         mine(&mut sql);

@@ -117,13 +117,13 @@ fn records(sql: &mut Sql, f: &Filter) {
     flags(sql, f, None);
     sql.push(" FROM spans WHERE session_id != ''");
     one_session(sql, f);
+    let slots: Vec<String> = sql::USAGE_METRICS
+        .iter()
+        .map(|m| format!("toFloat64(if({m}, delta, 0))"))
+        .collect();
     sql.push(&format!(
-        " UNION ALL SELECT {IDENTITY}, time_ns, time_ns, {NO_EVENT}, \
-         toFloat64(if(name = 'claude_code.cost.usage', delta, 0)), \
-         toFloat64(if(name = 'claude_code.token.usage' AND kind_attr = 'input', delta, 0)), \
-         toFloat64(if(name = 'claude_code.token.usage' AND kind_attr = 'output', delta, 0)), \
-         toFloat64(if(name = 'claude_code.token.usage' AND kind_attr = 'cacheRead', delta, 0)), \
-         toFloat64(if(name = 'claude_code.token.usage' AND kind_attr = 'cacheCreation', delta, 0))"
+        " UNION ALL SELECT {IDENTITY}, time_ns, time_ns, {NO_EVENT}, {}",
+        slots.join(", ")
     ));
     flags(sql, f, None);
     sql.push(" FROM (");
@@ -419,7 +419,7 @@ impl ClickHouseQuestions {
                     i64::MIN,
                     i64::MAX,
                 );
-                sql.push(") WHERE name = 'claude_code.cost.usage'");
+                sql.push(&format!(") WHERE {}", sql::USAGE_METRICS[0]));
             }
             sql.push(" GROUP BY session_id, model");
             let rows: Vec<ModelRow> = self.fetch(&sql).await?;
@@ -456,41 +456,54 @@ impl ClickHouseQuestions {
         let mut session = row.summary(f, range);
         self.main_models(f, std::slice::from_mut(&mut session))
             .await?;
-        let order = format!(" ORDER BY time_ns, sequence NULLS FIRST, {RECORD_ID}");
-        let mine = |head: &str| {
-            let mut sql = Sql::default();
-            sql.bind(
-                &format!("{head} FROM events FINAL WHERE session_id = ?"),
-                [text(session_id)],
-            );
-            f.developer_conditions(&mut sql, "developer");
-            sql.push(&order);
-            sql
-        };
-        let mut sql = mine(&format!("SELECT {HIT_COLUMNS}"));
-        sql.bind(" LIMIT ?, ?", [int(offset as i64), int(limit as i64 + 1)]);
+        // The caller's events of the session in timeline order, read once:
+        // the turns from all of them, the page from its slice.
+        let mut sql = Sql::default();
+        sql.bind(
+            &format!("SELECT {HIT_COLUMNS} FROM events FINAL WHERE session_id = ?"),
+            [text(session_id)],
+        );
+        f.developer_conditions(&mut sql, "developer");
+        sql.push(&format!(
+            " ORDER BY time_ns, sequence NULLS FIRST, {RECORD_ID}"
+        ));
         let hits: Vec<RawHit> = self.fetch(&sql).await?;
-        let more = hits.len() > limit;
+        let mut turns = Turns::default();
+        for h in &hits {
+            turns.add(
+                range,
+                TurnEvent {
+                    prompt_id: h.prompt_id.clone(),
+                    time_ns: h.time_ns,
+                    event_name: h.event_name.clone(),
+                    model: h.model.clone(),
+                    success: h.success,
+                    tokens: [
+                        h.input_tokens,
+                        h.output_tokens,
+                        h.cache_read_tokens,
+                        h.cache_creation_tokens,
+                    ]
+                    .iter()
+                    .map(|t| t.unwrap_or(0))
+                    .fold(0_i64, i64::saturating_add),
+                    cost_usd: h.cost_usd.unwrap_or(0.0),
+                },
+            );
+        }
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(hits.len());
+        let more = hits.len() - start > limit;
         let rows: Vec<_> = hits
             .into_iter()
+            .skip(start)
             .take(limit)
             .map(|h| h.finish(range, content).2)
             .collect();
         let positions = (0..rows.len())
             .map(|i| Position::Offset(offset.saturating_add(i as u64 + 1)))
             .collect();
-        let events: Vec<TurnEvent> = self
-            .fetch(&mine(
-                "SELECT prompt_id, time_ns, event_name, nullIf(model, ''), success, \
-                 toInt64(ifNull(input_tokens, 0) + ifNull(output_tokens, 0) \
-                 + ifNull(cache_read_tokens, 0) + ifNull(cache_creation_tokens, 0)), \
-                 toFloat64(ifNull(cost_usd, 0))",
-            ))
-            .await?;
-        let mut turns = Turns::default();
-        for e in events {
-            turns.add(range, e);
-        }
         Ok(Timeline {
             session,
             turns: turns.turns,

@@ -12,10 +12,17 @@ use crate::query::usage::Dim;
 /// Nanoseconds per hour, as the SQLite store keys its hours.
 pub const HOUR_NS: i64 = crate::query::HOUR_NS;
 
+/// [`RECORD_ID`] as a literal, for the column lists built with `concat!`.
+macro_rules! record_id {
+    () => {
+        "toInt64(sipHash64(dedup))"
+    };
+}
+
 /// A record's number (the hash of its deduplication key), where the
 /// SQLite store has a row id: the keyset of pages, the identity of an
 /// edit without a tool use id.
-pub const RECORD_ID: &str = "toInt64(sipHash64(dedup))";
+pub const RECORD_ID: &str = record_id!();
 
 /// A session's number (the hash of its id; `NULL` without one), where the
 /// SQLite store has a session row id: distinct sessions are counted by it.
@@ -216,6 +223,17 @@ fn dim(sql: &mut Sql, d: Dim, rows: Rows) {
     }
 }
 
+/// Which cost or token metric point is which usage, as
+/// [`crate::store::usage_slot`] says for the embedded store, in its slot
+/// order: cost, then input, output, cache read and cache creation tokens.
+pub const USAGE_METRICS: [&str; 5] = [
+    "name = 'claude_code.cost.usage'",
+    "name = 'claude_code.token.usage' AND kind_attr = 'input'",
+    "name = 'claude_code.token.usage' AND kind_attr = 'output'",
+    "name = 'claude_code.token.usage' AND kind_attr = 'cacheRead'",
+    "name = 'claude_code.token.usage' AND kind_attr = 'cacheCreation'",
+];
+
 /// Sessions whose usage counts from their events (`query::plan`'s
 /// `SESSION_FROM_EVENTS`: the session has an `api_request` of a coding agent).
 const SESSIONS_FROM_EVENTS: &str = "(SELECT session_id FROM events \
@@ -351,17 +369,18 @@ pub fn usage(f: &Filter, from: i64, to: i64, dims: &[Dim], sessions: bool) -> Sq
         dim(&mut sql, *d, Rows::Metrics);
         sql.push(&format!(" AS k{i}, "));
     }
-    sql.push(
+    let [cost, input, output, cache_read, cache_creation] = USAGE_METRICS;
+    sql.push(&format!(
         "session_id, 'metrics' AS src, toInt64(0) AS requests, toInt64(0) AS errors, \
-         toInt64(if(name = 'claude_code.token.usage' AND kind_attr = 'input', round(delta), 0)) AS input, \
-         toInt64(if(name = 'claude_code.token.usage' AND kind_attr = 'output', round(delta), 0)) AS output, \
-         toInt64(if(name = 'claude_code.token.usage' AND kind_attr = 'cacheRead', round(delta), 0)) AS cache_read, \
-         toInt64(if(name = 'claude_code.token.usage' AND kind_attr = 'cacheCreation', round(delta), 0)) AS cache_creation, \
+         toInt64(if({input}, round(delta), 0)) AS input, \
+         toInt64(if({output}, round(delta), 0)) AS output, \
+         toInt64(if({cache_read}, round(delta), 0)) AS cache_read, \
+         toInt64(if({cache_creation}, round(delta), 0)) AS cache_creation, \
          toInt64(0) AS reasoning, \
-         toFloat64(if(name = 'claude_code.cost.usage', delta, 0)) AS cost, \
-         toFloat64(if(name = 'claude_code.cost.usage', delta, 0)) AS reported, \
-         toFloat64(0) AS computed, toInt64(0) AS unpriced, toInt64(0) AS duration FROM (",
-    );
+         toFloat64(if({cost}, delta, 0)) AS cost, \
+         toFloat64(if({cost}, delta, 0)) AS reported, \
+         toFloat64(0) AS computed, toInt64(0) AS unpriced, toInt64(0) AS duration FROM ("
+    ));
     metric_deltas(&mut sql, &filtered(f), from, to);
     sql.push(") WHERE 1");
     let hours = developer_hours();
@@ -375,13 +394,16 @@ pub fn usage(f: &Filter, from: i64, to: i64, dims: &[Dim], sessions: bool) -> Sq
 }
 
 /// An event's columns in the order of [`crate::query::events::RawHit`].
-pub const HIT_COLUMNS: &str = "toInt64(sipHash64(dedup)) AS id, time_ns, event_name, \
+pub const HIT_COLUMNS: &str = concat!(
+    record_id!(),
+    " AS id, time_ns, event_name, \
     nullIf(developer, ''), nullIf(developer_kind, ''), nullIf(session_id, ''), prompt_id, sequence, \
     nullIf(model, ''), input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, \
     cost_usd, duration_ms, tool_name, tool_use_id, success, decision, decision_source, \
     status_code, error, file_path, mcp_server, mcp_tool, repository, branch, query_source, \
     toNullable(attrs), body, CAST(NULL, 'Nullable(Int64)'), nullIf(agent, ''), \
-    reasoning_tokens, cost_computed";
+    reasoning_tokens, cost_computed"
+);
 
 /// Events of `range` matching the filters, newest first, after `after`
 /// (`(time_ns, id)`, the id being the hash of the record's deduplication
@@ -488,6 +510,25 @@ pub fn inline(sql: &Sql) -> String {
 mod tests {
     use super::*;
     use crate::query::visible::testing::visible;
+
+    #[test]
+    fn the_usage_metrics_are_the_embedded_stores_slots() {
+        for (name, kind) in [
+            ("claude_code.cost.usage", ""),
+            ("claude_code.token.usage", "input"),
+            ("claude_code.token.usage", "output"),
+            ("claude_code.token.usage", "cacheRead"),
+            ("claude_code.token.usage", "cacheCreation"),
+        ] {
+            let slot = crate::store::usage_slot(name, kind).unwrap();
+            let want = if kind.is_empty() {
+                format!("name = '{name}'")
+            } else {
+                format!("name = '{name}' AND kind_attr = '{kind}'")
+            };
+            assert_eq!(USAGE_METRICS[slot], want);
+        }
+    }
 
     #[test]
     fn inlined_parameters_are_quoted_literals() {

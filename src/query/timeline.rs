@@ -55,7 +55,7 @@ pub struct Timeline {
 }
 
 /// One event of a session as the turns need it, in timeline order.
-#[derive(Debug, Clone, Default, serde::Deserialize, clickhouse::Row)]
+#[derive(Debug, Clone, Default)]
 pub struct TurnEvent {
     /// `prompt.id`.
     pub prompt_id: Option<String>,

@@ -239,20 +239,7 @@ impl ClickHouseServer {
 
     /// Runs one statement over HTTP, returning the body (panics on an error status).
     pub fn sql(&self, statement: &str) -> String {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http_port)).unwrap();
-        let req = format!(
-            "POST / HTTP/1.0\r\nContent-Length: {}\r\n\r\n{statement}",
-            statement.len()
-        );
-        s.write_all(req.as_bytes()).unwrap();
-        let mut out = String::new();
-        std::io::Read::read_to_string(&mut s, &mut out).unwrap();
-        let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-        assert!(
-            head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
-            "{statement}: {out}"
-        );
-        body.to_string()
+        String::from_utf8(self.sql_bytes("default", statement)).unwrap()
     }
 }
 
@@ -363,6 +350,8 @@ pub struct Cluster {
     pub shards: Vec<ClickHouseServer>,
     /// Their directories, to restart a stopped shard in.
     pub dirs: Vec<tempfile::TempDir>,
+    /// The `<remote_servers>` XML every shard is started with.
+    remote: String,
     _zookeeper: ZooKeeper,
 }
 
@@ -407,6 +396,7 @@ impl Cluster {
         Cluster {
             shards,
             dirs,
+            remote,
             _zookeeper: zookeeper,
         }
     }
@@ -426,17 +416,10 @@ impl Cluster {
     /// Starts shard `i` again (same directory, ports and data).
     pub fn restart(&mut self, i: usize) {
         let (http, tcp) = (self.shards[i].http_port, self.shards[i].tcp_port);
-        let config = std::fs::read_to_string(self.dirs[i].path().join("config.xml")).unwrap();
-        let remote = config
-            .split("<remote_servers>")
-            .nth(1)
-            .and_then(|r| r.split("</remote_servers>").next())
-            .unwrap()
-            .to_string();
         self.shards[i].stop();
         self.shards[i] = ClickHouseServer::start_configured(
             self.dirs[i].path(),
-            &remote,
+            &self.remote,
             &Self::extra(self._zookeeper.port),
             http,
             tcp,
