@@ -94,8 +94,17 @@ impl ClickHouseServer {
     }
 
     /// Starts (or restarts) a server in `dir` (its data kept between runs).
+    /// Free ports are taken anew when another test took the ones picked
+    /// first (they are free when picked, not reserved).
     pub fn start_in(dir: &Path, remote_servers: &str) -> ClickHouseServer {
-        Self::start_with_ports(dir, remote_servers, free_port(), free_port())
+        let mut attempt = 0;
+        loop {
+            match Self::try_start(dir, remote_servers, "", free_port(), free_port()) {
+                Ok(s) => return s,
+                Err(e) if attempt < 4 && e.contains("Address already in use") => attempt += 1,
+                Err(e) => panic!("clickhouse-server did not start: {e}"),
+            }
+        }
     }
 
     /// Starts a server in `dir` on the given ports.
@@ -116,6 +125,19 @@ impl ClickHouseServer {
         http_port: u16,
         tcp_port: u16,
     ) -> ClickHouseServer {
+        Self::try_start(dir, remote_servers, extra, http_port, tcp_port)
+            .unwrap_or_else(|e| panic!("clickhouse-server did not start: {e}"))
+    }
+
+    /// [`Self::start_configured`], saying why when the server does not
+    /// come up (its log), having stopped it.
+    fn try_start(
+        dir: &Path,
+        remote_servers: &str,
+        extra: &str,
+        http_port: u16,
+        tcp_port: u16,
+    ) -> Result<ClickHouseServer, String> {
         for sub in ["data", "tmp", "user_files", "format_schemas"] {
             std::fs::create_dir_all(dir.join(sub)).unwrap();
         }
@@ -164,11 +186,11 @@ impl ClickHouseServer {
             stop: Some(stop),
             _tmp: None,
         };
-        server.wait_ready();
-        server
+        server.wait_ready()?;
+        Ok(server)
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.http_port)) {
@@ -176,14 +198,19 @@ impl ClickHouseServer {
                 let mut out = String::new();
                 let _ = std::io::Read::read_to_string(&mut s, &mut out);
                 if out.contains("Ok.") {
-                    return;
+                    return Ok(());
                 }
+            }
+            // Gone, or a zombie its keeper has not reaped yet: it exited.
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid));
+            if stat.map_or(true, |s| s.split(' ').nth(2) == Some("Z")) {
+                break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         let log = std::fs::read_to_string(self.dir.join("stdout.log")).unwrap_or_default();
         let err = std::fs::read_to_string(self.dir.join("server.err.log")).unwrap_or_default();
-        panic!("clickhouse-server did not start: {log}\n{err}");
+        Err(format!("{log}\n{err}"))
     }
 
     /// Stops the server (by PID) and waits until its port is closed.
