@@ -397,7 +397,10 @@ pub async fn run(config: &Config) -> Vec<Check> {
                 store.clone(),
                 &config.query,
             ));
-            let (registry, principal) = crate::mcp::Registry::local(config, questions);
+            let audit = crate::audit::AuditLog::open_read_only(&config.data_dir)
+                .ok()
+                .map(|l| std::sync::Arc::new(l) as std::sync::Arc<dyn crate::audit::AuditReader>);
+            let (registry, principal) = crate::mcp::Registry::local(config, questions, audit);
             let described = registry
                 .call(
                     &principal,

@@ -563,7 +563,11 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
             token(config, action).await
         }
         Command::Audit { action } => {
-            audit(existing_data_dir(&load_config(&store)?)?.clone(), action)
+            let config = load_config(&store)?;
+            if config.store.url.is_none() {
+                existing_data_dir(&config)?;
+            }
+            audit(config, action)
         }
         Command::Query {
             tool,
@@ -932,11 +936,30 @@ async fn token(config: Config, action: TokenAction) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long the CLI's reads of a ClickHouse audit log may take (a whole
+/// `verify` or `export` reads every record).
+const CLI_AUDIT_BUDGET: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The audit log the local registry's audit tools read, when there is one.
+fn local_audit(
+    config: &Config,
+    ch: Option<&tokentally::clickhouse::ClickHouse>,
+) -> Option<std::sync::Arc<dyn tokentally::audit::AuditReader>> {
+    tokentally::clickhouse::audit_reader(config, ch, CLI_AUDIT_BUDGET).ok()
+}
+
 fn audit(config: Config, action: AuditAction) -> anyhow::Result<()> {
     // Read-only: inspecting the log must not change it (nor create an
     // empty one when --data-dir points elsewhere).
-    let log = tokentally::audit::AuditLog::open_read_only(&config.data_dir)
-        .with_context(|| format!("cannot open the audit log in {}", config.data_dir.display()))?;
+    let ch = tokentally::clickhouse::ClickHouse::from_config(&config.store)?;
+    let log = tokentally::clickhouse::audit_reader(&config, ch.as_ref(), CLI_AUDIT_BUDGET)
+        .with_context(|| match &ch {
+            Some(ch) => format!(
+                "cannot read the audit log in ClickHouse database {}",
+                ch.settings().database
+            ),
+            None => format!("cannot open the audit log in {}", config.data_dir.display()),
+        })?;
     match action {
         AuditAction::Verify {
             expect_at_least,
@@ -1011,8 +1034,9 @@ async fn report(
         tokentally::store::StoreOptions::from_config(config),
     )?;
     let ch = tokentally::clickhouse::ClickHouse::from_config(&config.store)?;
+    let audit = local_audit(config, ch.as_ref());
     let questions = tokentally::clickhouse::questions_for(config, &store, ch);
-    let (registry, principal) = tokentally::mcp::Registry::local(config, questions);
+    let (registry, principal) = tokentally::mcp::Registry::local(config, questions, audit);
     let mut asker = LocalAsk {
         registry: &registry,
         principal: &principal,
@@ -1117,8 +1141,9 @@ async fn query(
         tokentally::store::StoreOptions::from_config(&config),
     )?;
     let ch = tokentally::clickhouse::ClickHouse::from_config(&config.store)?;
+    let audit = local_audit(&config, ch.as_ref());
     let questions = tokentally::clickhouse::questions_for(&config, &store, ch);
-    let (registry, principal) = tokentally::mcp::Registry::local(&config, questions);
+    let (registry, principal) = tokentally::mcp::Registry::local(&config, questions, audit);
     let reply = registry.call(&principal, tool, args).await;
     // An error is the error object, whatever the format.
     let format = if reply.is_error {

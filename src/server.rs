@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::{AuditLog, AuditSink};
+use crate::audit::{AuditReader, AuditSink};
 use crate::auth::{TokenInfo, TokenStore};
 use crate::config::Config;
 use crate::grpc::OtlpGrpc;
@@ -117,15 +117,13 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     };
     let ui_addr = ui.as_ref().map_or(mcp_addr, |(_, a)| *a);
     let store = Store::open(&config.data_dir, StoreOptions::from_config(&config))?;
-    let (sink, questions, tokens) = telemetry_store(&config, &store).await?;
-    let audit: Arc<dyn AuditSink> =
-        Arc::new(AuditLog::open(&config.data_dir).map_err(|e| ServerError::Audit(e.to_string()))?);
-    // The audit tools read through their own read-only connection: they
-    // cannot write the log and do not queue behind appends.
-    let audit_reader = Arc::new(
-        AuditLog::open_read_only(&config.data_dir)
-            .map_err(|e| ServerError::Audit(e.to_string()))?,
-    );
+    let Backends {
+        sink,
+        questions,
+        tokens,
+        audit,
+        audit_reader,
+    } = backends(&config, &store).await?;
     let bootstrap_tokens = {
         let tokens = tokens.clone();
         tokio::task::spawn_blocking(move || tokens.ensure_bootstrap_tokens())
@@ -275,17 +273,19 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
 /// Where ingest writes and the tools read: the embedded store, or the
 /// ClickHouse server the configuration names (its tables created if
 /// missing). Tokens and the audit log stay in the data directory.
-async fn telemetry_store(
-    config: &Config,
-    store: &Store,
-) -> Result<
-    (
-        Arc<dyn crate::store::Sink>,
-        Arc<dyn crate::query::Questions>,
-        TokenStore,
-    ),
-    ServerError,
-> {
+/// What the server writes to and answers from, in the embedded store or in
+/// ClickHouse.
+struct Backends {
+    sink: Arc<dyn crate::store::Sink>,
+    questions: Arc<dyn crate::query::Questions>,
+    tokens: TokenStore,
+    audit: Arc<dyn AuditSink>,
+    /// The audit tools' reader: they cannot write the log and do not queue
+    /// behind appends.
+    audit_reader: Arc<dyn AuditReader>,
+}
+
+async fn backends(config: &Config, store: &Store) -> Result<Backends, ServerError> {
     let ch = crate::clickhouse::ClickHouse::from_config(&config.store)?;
     let sink: Arc<dyn crate::store::Sink> = match &ch {
         Some(ch) => {
@@ -300,11 +300,15 @@ async fn telemetry_store(
     };
     let tokens = crate::clickhouse::tokens_for(config, ch.as_ref())
         .map_err(|e| ServerError::Auth(e.to_string()))?;
-    Ok((
+    let (audit, audit_reader) = crate::clickhouse::audit_for(config, ch.as_ref())
+        .map_err(|e| ServerError::Audit(e.to_string()))?;
+    Ok(Backends {
         sink,
-        crate::clickhouse::questions_for(config, store, ch),
+        questions: crate::clickhouse::questions_for(config, store, ch),
         tokens,
-    ))
+        audit,
+        audit_reader,
+    })
 }
 
 /// Serves `app` on `listener` until `cancel`, then lets open requests
@@ -455,7 +459,7 @@ const AUDIT_WITNESS_EVERY: Duration = Duration::from_secs(600);
 /// start, every ten minutes and at shutdown: a log collector that keeps
 /// these lines is the outside witness `audit verify --expect-at-least N
 /// --head HASH` needs to show the log was not cut back.
-fn spawn_audit_witness(log: Arc<AuditLog>, cancel: CancellationToken) -> JoinHandle<()> {
+fn spawn_audit_witness(log: Arc<dyn AuditReader>, cancel: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let l = log.clone();

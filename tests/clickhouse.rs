@@ -104,6 +104,60 @@ async fn nodes_on_one_database_answer_alike_and_count_retries_once() {
     assert!(out.status.success(), "{out:?}");
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["totals"], want[0]["totals"], "{answer}");
+
+    // The audit log is the cluster's too: each node records the calls it
+    // answered in a chain of its own, and any node reads every chain.
+    let mut s = Session::open(&b.mcp_url(), &a.bootstrap_token("audit")).await;
+    let log = s
+        .call_ok(
+            "audit_log",
+            json!({"since": ALL, "tool": "cost_by_developer", "limit": 50}),
+        )
+        .await;
+    let rows = log["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{log}");
+    let nodes: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r["node"].as_str().unwrap()).collect();
+    assert_eq!(nodes.len(), 2, "one record from each node: {log}");
+    let summary = s.call_ok("audit_summary", json!({"since": ALL})).await;
+    // Four tools on each node, and the audit_log call just answered.
+    assert_eq!(summary["total"], 9, "{summary}");
+    let out = cli(a.dir.path(), &["--store", &url, "audit", "verify"]);
+    assert!(out.status.success(), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(
+        report["records"], 10,
+        "and the audit_summary call: {report}"
+    );
+    let chains = report["chains"].as_array().unwrap();
+    assert_eq!(chains.len(), 2, "{report}");
+    for c in chains {
+        assert_eq!(c["records"], c["head_seq"], "{report}");
+    }
+    // Node A's newest record deleted: verify names its chain.
+    let database = url.rsplit('/').next().unwrap();
+    let a_node = rows
+        .iter()
+        .map(|r| r["node"].as_str().unwrap())
+        .find(|n| chains.iter().any(|c| c["node"] == *n && c["records"] == 4))
+        .unwrap()
+        .to_string();
+    ch.sql(&format!(
+        "ALTER TABLE {database}.audit_log DELETE WHERE node = '{a_node}' AND seq = 4"
+    ));
+    let mut report = Value::Null;
+    for _ in 0..100 {
+        let out = cli(a.dir.path(), &["--store", &url, "audit", "verify"]);
+        report = serde_json::from_slice(&out.stdout).unwrap();
+        if report["ok"] == false {
+            assert!(!out.status.success());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(report["problems"][0]["node"], a_node.as_str(), "{report}");
+    assert_eq!(report["problems"][0]["kind"], "head_mismatch", "{report}");
     a.stop().await;
     b.stop().await;
     reference.stop().await;
@@ -301,14 +355,14 @@ async fn store_init_creates_the_schema_once_and_schema_prints_it() {
     for _ in 0..2 {
         let out = cli(dir.path(), &["store", "init", &url]);
         assert!(out.status.success(), "{out:?}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("schema version 2"));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("schema version 3"));
     }
     let tables = ch.sql(&format!(
         "SELECT name FROM system.tables WHERE database = '{database}' ORDER BY name"
     ));
     assert_eq!(
         tables,
-        "events\nmetric_points\nschema_version\nspans\ntokens\n"
+        "audit_heads\naudit_heads_mv\naudit_log\nevents\nmetric_points\nschema_version\nspans\ntokens\n"
     );
     assert_eq!(
         ch.sql(&format!("SELECT count() FROM {database}.schema_version")),

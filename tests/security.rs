@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use common::mcp::{Session, post, text_of};
 use common::{TestServer, count};
 use serde_json::{Value, json};
-use tokentally::audit::{AuditLog, ProblemKind};
+use tokentally::audit::{AuditLog, AuditReader, ProblemKind};
 use tokentally::auth::{Scope, TokenStore};
 use tokentally::config::{Config, IngestAuth};
 

@@ -1,8 +1,5 @@
-//! The append-only, hash-chained audit store (`<data_dir>/audit.db`).
-//!
-//! Each record's `hash` is SHA-256 over the previous record's hash followed by
-//! the canonical JSON of the record as stored (sequence number and time
-//! included); the first record chains to 32 zero bytes. `audit_head` holds the
+//! The append-only, hash-chained audit store (`<data_dir>/audit.db`): one
+//! chain (`chain`) of every record of this server. `audit_head` holds the
 //! last sequence number, the record count and the last hash, updated in the
 //! same transaction as the insert, so that deleting the newest records is
 //! detected too. Triggers refuse UPDATE and DELETE on the log; someone with
@@ -14,10 +11,9 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::chain::{Chain, GENESIS, Problems, StoredRecord};
+use super::{AuditError, AuditRecord, AuditSink, VerifyReport, Witness};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
-use sha2::{Digest, Sha256};
-
-use super::{AuditError, AuditRecord, AuditSink, redact_arguments};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS audit_log (
@@ -56,15 +52,6 @@ CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 ";
 
-/// The hash the first record chains to.
-const GENESIS: [u8; 32] = [0; 32];
-
-/// Longest `detail` / `user_agent` kept, in bytes.
-const MAX_TEXT: usize = 1024;
-
-/// Most problems one [`VerifyReport`] lists.
-const MAX_PROBLEMS: usize = 100;
-
 /// The columns [`read_stored`] expects, in order.
 pub(super) const ENTRY_COLUMNS: &str = "seq, time_ns, request_id, token_id, token_name, scope, \
      peer, user_agent, client_name, client_version, method, tool, arguments, outcome, detail, \
@@ -77,155 +64,13 @@ pub struct AuditLog {
     conn: Mutex<Connection>,
 }
 
-/// One stored record with its place in the chain, as the CLI and the audit
-/// tools return it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AuditEntry {
-    /// Sequence number, 1 for the first record, without gaps.
-    pub seq: u64,
-    /// When the record was appended.
-    pub time: jiff::Timestamp,
-    /// The record as filled in by the caller (arguments redacted).
-    #[serde(flatten)]
-    pub record: AuditRecord,
-    /// Hash of the previous record (hex).
-    pub prev_hash: String,
-    /// This record's hash (hex).
-    pub hash: String,
-}
-
-/// What [`AuditLog::verify`] found.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct VerifyReport {
-    /// No problem found.
-    pub ok: bool,
-    /// Records read.
-    pub records: u64,
-    /// Highest sequence number found.
-    pub last_seq: Option<u64>,
-    /// Sequence number recorded in the head (what the log should end at).
-    pub head_seq: Option<u64>,
-    /// Hash of the last record (hex): keep it (or the last exported line's
-    /// `hash`) outside this machine, and pass it to `audit verify --head`
-    /// later to prove the log was not cut back since.
-    pub head_hash: Option<String>,
-    /// Problems in sequence order (at most 100).
-    pub problems: Vec<VerifyProblem>,
-}
-
-/// What an outside witness saw of the log earlier: a later verify fails if
-/// the log no longer reaches it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Witness {
-    /// The log held at least this many records.
-    pub at_least: Option<u64>,
-    /// A record with this hash (hex) was in the chain.
-    pub head: Option<String>,
-}
-
-/// One break in the chain.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct VerifyProblem {
-    /// Where: the first affected sequence number.
-    pub seq: u64,
-    /// What kind of break.
-    pub kind: ProblemKind,
-    /// Human-readable explanation.
-    pub detail: String,
-}
-
-/// Kinds of break [`AuditLog::verify`] reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProblemKind {
-    /// The record's content (or its sequence number) no longer matches its hash.
-    Edited,
-    /// Sequence numbers are missing: records were deleted.
-    Missing,
-    /// The record does not chain to the one before it: records before it were
-    /// deleted, inserted or reordered.
-    ChainBroken,
-    /// The log does not end where the head says: newest records deleted, or
-    /// records appended outside the log.
-    HeadMismatch,
-    /// The row cannot be read as an audit record.
-    Unreadable,
-    /// The log is shorter than a witness saw it, or no longer holds the
-    /// record a witness kept: its tail was cut and the head rewritten.
-    Rewound,
-}
-
-/// A record as stored: what the hash covers.
-#[derive(Debug, Clone, serde::Serialize)]
-pub(super) struct StoredRecord {
-    pub seq: i64,
-    pub time_ns: i64,
-    pub request_id: Option<String>,
-    pub token_id: Option<i64>,
-    pub token_name: Option<String>,
-    pub scope: Option<String>,
-    pub peer: Option<String>,
-    pub user_agent: Option<String>,
-    pub client_name: Option<String>,
-    pub client_version: Option<String>,
-    pub method: Option<String>,
-    pub tool: Option<String>,
-    /// Redacted arguments as JSON text, exactly as stored.
-    pub arguments: Option<String>,
-    pub outcome: String,
-    pub detail: Option<String>,
-    pub rows: Option<i64>,
-    pub truncated: Option<bool>,
-    pub bytes: Option<i64>,
-    pub duration_ms: Option<i64>,
-}
-
-impl StoredRecord {
-    fn chain_hash(&self, prev: &[u8]) -> Result<[u8; 32], AuditError> {
-        let canonical =
-            serde_json::to_vec(self).map_err(|e| AuditError::Internal(e.to_string()))?;
-        let mut h = Sha256::new();
-        h.update(prev);
-        h.update(&canonical);
-        Ok(h.finalize().into())
-    }
-
-    pub(super) fn into_entry(self, prev_hash: &[u8], hash: &[u8]) -> AuditEntry {
-        AuditEntry {
-            seq: u64::try_from(self.seq).unwrap_or(0),
-            time: jiff::Timestamp::from_nanosecond(i128::from(self.time_ns))
-                .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
-            record: AuditRecord {
-                request_id: self.request_id,
-                token_id: self.token_id,
-                token_name: self.token_name,
-                scope: self.scope,
-                peer: self.peer,
-                user_agent: self.user_agent,
-                client_name: self.client_name,
-                client_version: self.client_version,
-                method: self.method,
-                tool: self.tool,
-                arguments: self.arguments.and_then(|a| serde_json::from_str(&a).ok()),
-                outcome: self.outcome,
-                detail: self.detail,
-                rows: self.rows.and_then(|v| u64::try_from(v).ok()),
-                truncated: self.truncated,
-                bytes: self.bytes.and_then(|v| u64::try_from(v).ok()),
-                duration_ms: self.duration_ms.and_then(|v| u64::try_from(v).ok()),
-            },
-            prev_hash: hex::encode(prev_hash),
-            hash: hex::encode(hash),
-        }
-    }
-}
-
 /// Reads a row selected with [`ENTRY_COLUMNS`]: the record, prev_hash, hash.
 pub(super) fn read_stored(
     row: &rusqlite::Row<'_>,
 ) -> rusqlite::Result<(StoredRecord, Vec<u8>, Vec<u8>)> {
     Ok((
         StoredRecord {
+            node: None,
             seq: row.get(0)?,
             time_ns: row.get(1)?,
             request_id: row.get(2)?,
@@ -249,23 +94,6 @@ pub(super) fn read_stored(
         row.get(19)?,
         row.get(20)?,
     ))
-}
-
-fn cap(text: Option<String>) -> Option<String> {
-    text.map(|mut t| {
-        if t.len() > MAX_TEXT {
-            let mut end = MAX_TEXT;
-            while !t.is_char_boundary(end) {
-                end -= 1;
-            }
-            t.truncate(end);
-        }
-        t
-    })
-}
-
-fn to_i64(v: Option<u64>) -> Option<i64> {
-    v.map(|v| i64::try_from(v).unwrap_or(i64::MAX))
 }
 
 fn unavailable(e: impl std::fmt::Display) -> AuditError {
@@ -313,44 +141,17 @@ impl AuditLog {
     }
 
     /// [`AuditLog::verify`], then the log held against what a witness saw
-    /// earlier. A hash chain and its head alone cannot show that newest
-    /// records were deleted and the head rewritten to match; a record count
-    /// or hash kept elsewhere can.
+    /// earlier ([`VerifyReport::witnessed`]).
     pub fn verify_with(&self, witness: &Witness) -> Result<VerifyReport, AuditError> {
-        let mut report = self.verify()?;
-        if let Some(n) = witness.at_least
-            && report.records < n
-        {
-            report.problems.push(VerifyProblem {
-                seq: report.records + 1,
-                kind: ProblemKind::Rewound,
-                detail: format!(
-                    "the log holds {} records; a witness saw at least {n}",
-                    report.records
-                ),
-            });
-        }
-        if let Some(h) = &witness.head {
-            let want = hex::decode(h.trim()).map_err(|_| {
-                AuditError::Internal(format!("--head {h:?} is not a hex record hash"))
-            })?;
+        self.verify()?.witnessed(witness, |want| {
             let conn = self.conn()?;
-            let found: Option<i64> = conn
-                .query_row("SELECT seq FROM audit_log WHERE hash = ?1", [&want], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(unavailable)?;
-            if found.is_none() {
-                report.problems.push(VerifyProblem {
-                    seq: report.records + 1,
-                    kind: ProblemKind::Rewound,
-                    detail: format!("no record has the witnessed hash {h}"),
-                });
-            }
-        }
-        report.ok = report.problems.is_empty();
-        Ok(report)
+            conn.query_row("SELECT seq FROM audit_log WHERE hash = ?1", [want], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(unavailable)
+        })
     }
 
     /// The head: records written and the last record's hash (hex).
@@ -384,105 +185,30 @@ impl AuditLog {
             .map_err(unavailable)?;
         let mut rows = stmt.query([]).map_err(unavailable)?;
 
-        let mut problems = Vec::new();
-        let mut push = |seq: i64, kind: ProblemKind, detail: String| {
-            if problems.len() < MAX_PROBLEMS {
-                problems.push(VerifyProblem {
-                    seq: u64::try_from(seq).unwrap_or(0),
-                    kind,
-                    detail,
-                });
-            }
-        };
-        let mut expected_seq: i64 = 1;
-        let mut expected_prev: Vec<u8> = GENESIS.to_vec();
-        let mut records: i64 = 0;
-        let mut last_seq: Option<i64> = None;
+        let mut problems = Problems::default();
+        let mut chain = Chain::new(None);
         while let Some(row) = rows.next().map_err(unavailable)? {
-            records += 1;
             let seq: i64 = row.get(0).map_err(unavailable)?;
-            last_seq = Some(seq);
-            if seq != expected_seq {
-                push(
-                    expected_seq,
-                    ProblemKind::Missing,
-                    format!("records {expected_seq}..{} are missing", seq - 1),
-                );
-            }
-            let (stored, prev_hash, hash) = match read_stored(row) {
-                Ok(r) => r,
-                Err(e) => {
-                    push(seq, ProblemKind::Unreadable, e.to_string());
-                    expected_prev = row.get(20).unwrap_or_default();
-                    expected_seq = seq + 1;
-                    continue;
-                }
-            };
-            if prev_hash != expected_prev {
-                push(
-                    seq,
-                    ProblemKind::ChainBroken,
-                    format!("record {seq} does not chain to the record before it"),
-                );
-            }
-            if stored.chain_hash(&prev_hash)?[..] != hash[..] {
-                push(
-                    seq,
-                    ProblemKind::Edited,
-                    format!("record {seq} does not match its hash"),
-                );
-            }
-            expected_prev = hash;
-            expected_seq = seq + 1;
+            let hash: Vec<u8> = row.get(20).unwrap_or_default();
+            let read = read_stored(row)
+                .map(|(stored, prev, _)| (stored, prev))
+                .map_err(|e| e.to_string());
+            chain.record(u64::try_from(seq).unwrap_or(0), read, hash, &mut problems)?;
         }
-        match &head {
-            Some((head_seq, head_count, head_hash))
-                if Some(*head_seq) != last_seq
-                    || *head_count != records
-                    || head_hash[..] != expected_prev[..] =>
-            {
-                let at = match last_seq {
-                    Some(last) if last > *head_seq => *head_seq + 1,
-                    Some(last) if last < *head_seq => last + 1,
-                    _ => *head_seq,
-                };
-                push(
-                    at,
-                    ProblemKind::HeadMismatch,
-                    format!(
-                        "the head records {head_count} records ending at {head_seq}, \
-                         the log holds {records} ending at {}",
-                        last_seq.unwrap_or(0)
-                    ),
-                );
-            }
-            Some(_) => {}
-            None if records > 0 => push(
-                1,
-                ProblemKind::HeadMismatch,
-                format!("the head is missing but the log holds {records} records"),
-            ),
-            None => {}
-        }
-        Ok(VerifyReport {
-            ok: problems.is_empty(),
-            records: u64::try_from(records).unwrap_or(0),
-            last_seq: last_seq.and_then(|s| u64::try_from(s).ok()),
-            head_seq: head.and_then(|h| u64::try_from(h.0).ok()),
-            head_hash: (records > 0).then(|| hex::encode(&expected_prev)),
-            problems,
-        })
+        let head = head.map(|(seq, count, hash)| {
+            (
+                u64::try_from(seq).unwrap_or(0),
+                u64::try_from(count).unwrap_or(0),
+                hash,
+            )
+        });
+        let chain = chain.finish(head, &mut problems);
+        Ok(VerifyReport::one(chain, problems))
     }
 }
 
 impl AuditSink for AuditLog {
     fn append(&self, record: AuditRecord) -> Result<u64, AuditError> {
-        let arguments = record
-            .arguments
-            .as_ref()
-            .map(|a| serde_json::to_string(&redact_arguments(a)))
-            .transpose()
-            .map_err(|e| AuditError::Internal(e.to_string()))?;
         let time_ns = i64::try_from(jiff::Timestamp::now().as_nanosecond()).unwrap_or(i64::MAX);
         let mut conn = self.conn()?;
         let tx = conn
@@ -495,27 +221,7 @@ impl AuditSink for AuditLog {
             .optional()
             .map_err(unavailable)?;
         let (prev_seq, prev_hash) = head.unwrap_or((0, GENESIS.to_vec()));
-        let stored = StoredRecord {
-            seq: prev_seq + 1,
-            time_ns,
-            request_id: cap(record.request_id),
-            token_id: record.token_id,
-            token_name: cap(record.token_name),
-            scope: cap(record.scope),
-            peer: cap(record.peer),
-            user_agent: cap(record.user_agent),
-            client_name: cap(record.client_name),
-            client_version: cap(record.client_version),
-            method: cap(record.method),
-            tool: cap(record.tool),
-            arguments,
-            outcome: record.outcome,
-            detail: cap(record.detail),
-            rows: to_i64(record.rows),
-            truncated: record.truncated,
-            bytes: to_i64(record.bytes),
-            duration_ms: to_i64(record.duration_ms),
-        };
+        let stored = StoredRecord::new(record, None, prev_seq + 1, time_ns)?;
         let hash = stored.chain_hash(&prev_hash)?;
         let s = &stored;
         tx.execute(
@@ -562,7 +268,7 @@ impl AuditSink for AuditLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::Outcome;
+    use crate::audit::{Outcome, ProblemKind};
 
     fn record(i: u64) -> AuditRecord {
         AuditRecord {

@@ -5,20 +5,29 @@
 //!   [`AuditSink`] every transport appends through;
 //! * `redact`: [`redact_arguments`], the one redaction policy for
 //!   arguments (applied when a record is built and again when it is stored);
+//! * `chain`: the hash chain of stored records, and the check of a chain
+//!   that both stores' `verify` run;
 //! * `log`: [`AuditLog`], the append-only, hash-chained SQLite store in its
 //!   own file `<data_dir>/audit.db` (out of reach of the read tools), and
-//!   [`AuditLog::verify`];
+//!   [`AuditLog::verify`]; the ClickHouse store keeps a chain per node in
+//!   the cluster (`crate::clickhouse::audit`);
 //! * `report`: reads for the CLI and the `audit_log` / `audit_summary` tools
 //!   (tail, filtered query, summary, JSONL export).
 //!
 //! Tokens never appear in the log, only their id and name.
 
+mod chain;
 mod log;
 mod redact;
 mod report;
 
-pub use log::{AuditEntry, AuditLog, ProblemKind, VerifyProblem, VerifyReport, Witness};
+pub use chain::{AuditEntry, ChainReport, ProblemKind, VerifyProblem, VerifyReport, Witness};
+pub(crate) use chain::{Chain, GENESIS, Problems, StoredRecord};
+pub use log::AuditLog;
 pub use redact::redact_arguments;
+pub(crate) use report::{
+    Conditions, Param, SUMMARY_GROUP_BY, SUMMARY_GROUPS, SummaryGroup, write_jsonl,
+};
 
 use crate::auth::redact_secrets;
 pub use report::{
@@ -231,6 +240,35 @@ pub enum AuditError {
 pub trait AuditSink: Send + Sync + 'static {
     /// Appends one record and returns its sequence number.
     fn append(&self, record: AuditRecord) -> Result<u64, AuditError>;
+}
+
+/// Reading an audit store, whichever holds the records: the CLI's `audit`
+/// commands, the audit tools and the web view read through it. Blocking,
+/// like [`AuditSink`].
+pub trait AuditReader: Send + Sync + 'static {
+    /// The newest `n` records, oldest first (`tokentally audit tail`).
+    fn tail(&self, n: usize) -> Result<Vec<AuditEntry>, AuditError>;
+    /// Writes every record at or after `since` as one JSON object per line,
+    /// oldest first, with its hashes; returns the number written.
+    fn export_jsonl(
+        &self,
+        writer: &mut dyn std::io::Write,
+        since: Option<jiff::Timestamp>,
+    ) -> Result<u64, AuditError>;
+    /// Records matching `filter`, newest first (`audit_log` tool).
+    fn query(&self, filter: &AuditFilter) -> Result<AuditPage, AuditError>;
+    /// Counts per outcome, token, tool and peer over a range (`audit_summary`).
+    fn summary(
+        &self,
+        since: Option<jiff::Timestamp>,
+        until: Option<jiff::Timestamp>,
+    ) -> Result<AuditSummary, AuditError>;
+    /// Re-reads every chain, checks every link and head, then holds the
+    /// result against what an outside witness saw.
+    fn verify_with(&self, witness: &Witness) -> Result<VerifyReport, AuditError>;
+    /// The head of the chain this process writes: its records and last
+    /// hash (hex), for the server log's witness lines.
+    fn head(&self) -> Result<Option<(u64, String)>, AuditError>;
 }
 
 /// [`AuditSink::append`] from async code, on a blocking thread.

@@ -8,7 +8,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params_from_iter};
 
 use super::log::{ENTRY_COLUMNS, read_stored};
-use super::{AuditEntry, AuditError, AuditLog};
+use super::{AuditEntry, AuditError, AuditLog, AuditReader, VerifyReport, Witness};
 
 /// Default number of entries [`AuditLog::query`] returns.
 const DEFAULT_LIMIT: usize = 100;
@@ -16,8 +16,13 @@ const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 /// Rows per breakdown in [`AuditSummary`].
 const SUMMARY_ROWS: usize = 50;
+/// The groups an [`AuditSummary`] is counted from, in both stores' SQL:
+/// this, the `WHERE` clause, then [`SUMMARY_GROUP_BY`].
+pub(crate) const SUMMARY_GROUPS: &str =
+    "SELECT outcome, token_id, token_name, tool, peer, count(*) AS records FROM audit_log";
+pub(crate) const SUMMARY_GROUP_BY: &str = " GROUP BY outcome, token_id, token_name, tool, peer";
 /// Outcomes counted as denials.
-const DENIED: &str = "'unauthenticated', 'forbidden', 'rate_limited'";
+const DENIED: [&str; 3] = ["unauthenticated", "forbidden", "rate_limited"];
 
 /// Filter for [`AuditLog::query`]; every field is optional.
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
@@ -36,9 +41,13 @@ pub struct AuditFilter {
     pub until: Option<jiff::Timestamp>,
     /// Most entries to return (default 100, at most 1000).
     pub limit: Option<usize>,
-    /// Only records with a lower sequence number: where the previous page
-    /// (newest first) ended.
+    /// Where the previous page (newest first) ended: only records before
+    /// its last one, at this sequence number (the embedded log's one chain
+    /// is in sequence order)...
     pub before_seq: Option<u64>,
+    /// ... and at this time, in nanoseconds (a store with a chain per node
+    /// pages by time, then sequence number).
+    pub before_ns: Option<i64>,
 }
 
 /// Entries matching an [`AuditFilter`], newest first.
@@ -133,22 +142,122 @@ fn count(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-/// `WHERE` clause over fixed column names plus its bound parameters.
-fn time_clause(
-    since: Option<jiff::Timestamp>,
-    until: Option<jiff::Timestamp>,
-) -> (Vec<&'static str>, Vec<SqlValue>) {
-    let mut clauses = vec!["1 = 1"];
-    let mut params = Vec::new();
-    if let Some(s) = since {
-        clauses.push("time_ns >= ?");
-        params.push(SqlValue::Integer(ns(s)));
+/// A value bound to an audit filter's `?`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Param {
+    Int(i64),
+    Text(String),
+}
+
+impl Param {
+    fn sql(self) -> SqlValue {
+        match self {
+            Param::Int(i) => SqlValue::Integer(i),
+            Param::Text(t) => SqlValue::Text(t),
+        }
     }
-    if let Some(u) = until {
-        clauses.push("time_ns < ?");
-        params.push(SqlValue::Integer(ns(u)));
+}
+
+/// Conditions over the columns both stores name alike, joined with `AND`,
+/// and the values of their `?` in order.
+#[derive(Debug, Default)]
+pub(crate) struct Conditions {
+    pub clauses: Vec<&'static str>,
+    pub params: Vec<Param>,
+}
+
+impl Conditions {
+    /// Records at or after `since` and before `until`.
+    pub(crate) fn range(
+        since: Option<jiff::Timestamp>,
+        until: Option<jiff::Timestamp>,
+    ) -> Conditions {
+        let mut c = Conditions::default();
+        if let Some(s) = since {
+            c.push("time_ns >= ?", [Param::Int(ns(s))]);
+        }
+        if let Some(u) = until {
+            c.push("time_ns < ?", [Param::Int(ns(u))]);
+        }
+        c
     }
-    (clauses, params)
+
+    pub(crate) fn push(&mut self, clause: &'static str, params: impl IntoIterator<Item = Param>) {
+        self.clauses.push(clause);
+        self.params.extend(params);
+    }
+
+    /// The `WHERE` text.
+    pub(crate) fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "1 = 1".into()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+
+    fn sqlite(self) -> Vec<SqlValue> {
+        self.params.into_iter().map(Param::sql).collect()
+    }
+}
+
+impl AuditFilter {
+    /// The entries a page holds at most.
+    pub(crate) fn row_limit(&self) -> usize {
+        self.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+    }
+
+    /// The range, token, tool and outcome conditions (the cursor is each
+    /// store's own: the order of its chains).
+    pub(crate) fn conditions(&self) -> Conditions {
+        let mut c = Conditions::range(self.since, self.until);
+        if let Some(token) = &self.token {
+            match token.parse::<i64>() {
+                Ok(id) => c.push(
+                    "(token_id = ? OR token_name = ?)",
+                    [Param::Int(id), Param::Text(token.clone())],
+                ),
+                Err(_) => c.push("token_name = ?", [Param::Text(token.clone())]),
+            }
+        }
+        if let Some(tool) = &self.tool {
+            c.push("tool = ?", [Param::Text(tool.clone())]);
+        }
+        if let Some(outcome) = &self.outcome {
+            c.push("outcome = ?", [Param::Text(outcome.clone())]);
+        }
+        c
+    }
+}
+
+impl AuditPage {
+    /// A page of `limit` from `found`, read with one entry more than the
+    /// limit to know whether more match.
+    pub(crate) fn of(mut found: Vec<AuditEntry>, limit: usize) -> AuditPage {
+        let truncated = found.len() > limit;
+        found.truncate(limit);
+        AuditPage {
+            entries: found,
+            truncated,
+            limit,
+        }
+    }
+}
+
+/// Writes `entries` as one JSON object per line; returns how many.
+pub(crate) fn write_jsonl(
+    writer: &mut dyn Write,
+    entries: impl IntoIterator<Item = Result<AuditEntry, AuditError>>,
+) -> Result<u64, AuditError> {
+    let fail = |e: &dyn std::fmt::Display| AuditError::Internal(e.to_string());
+    let mut written = 0;
+    for entry in entries {
+        let line = serde_json::to_string(&entry?).map_err(|e| fail(&e))?;
+        writeln!(writer, "{line}").map_err(|e| fail(&e))?;
+        written += 1;
+    }
+    writer.flush().map_err(|e| fail(&e))?;
+    Ok(written)
 }
 
 fn entries(
@@ -166,9 +275,8 @@ fn entries(
     rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
 }
 
-impl AuditLog {
-    /// The newest `n` records, oldest first (`tokentally audit tail`).
-    pub fn tail(&self, n: usize) -> Result<Vec<AuditEntry>, AuditError> {
+impl AuditReader for AuditLog {
+    fn tail(&self, n: usize) -> Result<Vec<AuditEntry>, AuditError> {
         let conn = self.conn()?;
         let limit = i64::try_from(n).unwrap_or(i64::MAX);
         let mut out = entries(
@@ -180,174 +288,181 @@ impl AuditLog {
         Ok(out)
     }
 
-    /// Writes every record at or after `since` as one JSON object per line,
-    /// oldest first, with its hashes; returns the number written.
-    pub fn export_jsonl(
+    fn export_jsonl(
         &self,
-        mut writer: impl Write,
+        writer: &mut dyn Write,
         since: Option<jiff::Timestamp>,
     ) -> Result<u64, AuditError> {
         let conn = self.conn()?;
-        let (clauses, params) = time_clause(since, None);
+        let c = Conditions::range(since, None);
         let sql = format!(
             "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE {} ORDER BY seq",
-            clauses.join(" AND ")
+            c.sql()
         );
         let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
-        let mut rows = stmt.query(params_from_iter(params)).map_err(unavailable)?;
-        let mut written = 0;
-        while let Some(row) = rows.next().map_err(unavailable)? {
-            let (stored, prev, hash) = read_stored(row).map_err(unavailable)?;
-            let line = serde_json::to_string(&stored.into_entry(&prev, &hash))
-                .map_err(|e| AuditError::Internal(e.to_string()))?;
-            writeln!(writer, "{line}").map_err(|e| AuditError::Internal(e.to_string()))?;
-            written += 1;
-        }
-        writer
-            .flush()
-            .map_err(|e| AuditError::Internal(e.to_string()))?;
-        Ok(written)
+        let rows = stmt
+            .query_map(params_from_iter(c.sqlite()), |row| {
+                let (stored, prev, hash) = read_stored(row)?;
+                Ok(stored.into_entry(&prev, &hash))
+            })
+            .map_err(unavailable)?;
+        write_jsonl(writer, rows.map(|r| r.map_err(unavailable)))
     }
 
-    /// Records matching `filter`, newest first (`audit_log` tool).
-    pub fn query(&self, filter: &AuditFilter) -> Result<AuditPage, AuditError> {
-        let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-        let (mut clauses, mut params) = time_clause(filter.since, filter.until);
-        if let Some(token) = &filter.token {
-            match token.parse::<i64>() {
-                Ok(id) => {
-                    clauses.push("(token_id = ? OR token_name = ?)");
-                    params.push(SqlValue::Integer(id));
-                }
-                Err(_) => clauses.push("token_name = ?"),
-            }
-            params.push(SqlValue::Text(token.clone()));
-        }
-        if let Some(tool) = &filter.tool {
-            clauses.push("tool = ?");
-            params.push(SqlValue::Text(tool.clone()));
-        }
-        if let Some(outcome) = &filter.outcome {
-            clauses.push("outcome = ?");
-            params.push(SqlValue::Text(outcome.clone()));
-        }
+    fn query(&self, filter: &AuditFilter) -> Result<AuditPage, AuditError> {
+        let limit = filter.row_limit();
+        let mut c = filter.conditions();
         if let Some(seq) = filter.before_seq {
-            clauses.push("seq < ?");
-            params.push(SqlValue::Integer(i64::try_from(seq).unwrap_or(i64::MAX)));
+            c.push(
+                "seq < ?",
+                [Param::Int(i64::try_from(seq).unwrap_or(i64::MAX))],
+            );
         }
-        params.push(SqlValue::Integer(
-            i64::try_from(limit + 1).unwrap_or(i64::MAX),
-        ));
         let sql = format!(
-            "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE {} ORDER BY seq DESC LIMIT ?",
-            clauses.join(" AND ")
+            "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE {} ORDER BY seq DESC LIMIT {}",
+            c.sql(),
+            limit + 1
         );
         let conn = self.conn()?;
-        let mut found = entries(&conn, &sql, params)?;
-        let truncated = found.len() > limit;
-        found.truncate(limit);
-        Ok(AuditPage {
-            entries: found,
-            truncated,
-            limit,
-        })
+        Ok(AuditPage::of(entries(&conn, &sql, c.sqlite())?, limit))
     }
 
-    /// Counts per outcome, token, tool and peer over a range (`audit_summary`).
-    pub fn summary(
+    fn summary(
         &self,
         since: Option<jiff::Timestamp>,
         until: Option<jiff::Timestamp>,
     ) -> Result<AuditSummary, AuditError> {
-        let (clauses, params) = time_clause(since, until);
-        let filter = clauses.join(" AND ");
+        let c = Conditions::range(since, until);
         let conn = self.conn()?;
-        let run = |sql: String| -> Result<Vec<Vec<SqlValue>>, AuditError> {
-            let mut stmt = conn.prepare(&sql).map_err(unavailable)?;
-            let width = stmt.column_count();
-            let rows = stmt
-                .query_map(params_from_iter(params.iter()), |row| {
-                    (0..width)
-                        .map(|i| row.get::<_, SqlValue>(i))
-                        .collect::<rusqlite::Result<Vec<SqlValue>>>()
+        let mut stmt = conn
+            .prepare(&format!(
+                "{SUMMARY_GROUPS} WHERE {}{SUMMARY_GROUP_BY}",
+                c.sql()
+            ))
+            .map_err(unavailable)?;
+        let groups = stmt
+            .query_map(params_from_iter(c.sqlite()), |r| {
+                Ok(SummaryGroup {
+                    outcome: r.get(0)?,
+                    token_id: r.get(1)?,
+                    token_name: r.get(2)?,
+                    tool: r.get(3)?,
+                    peer: r.get(4)?,
+                    records: count(r.get(5)?),
                 })
-                .map_err(unavailable)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
-        };
-        let int = |v: &SqlValue| match v {
-            SqlValue::Integer(i) => *i,
-            _ => 0,
-        };
-        let text = |v: &SqlValue| match v {
-            SqlValue::Text(t) => Some(t.clone()),
-            _ => None,
-        };
-        let totals = run(format!(
-            "SELECT count(*), coalesce(sum(outcome IN ({DENIED})), 0) FROM audit_log WHERE {filter}"
-        ))?;
-        let (total, denied) = totals
-            .first()
-            .map(|r| (count(int(&r[0])), count(int(&r[1]))))
-            .unwrap_or_default();
-        let by_outcome = run(format!(
-            "SELECT outcome, count(*) AS n FROM audit_log WHERE {filter}
-             GROUP BY outcome ORDER BY n DESC, outcome"
-        ))?
-        .iter()
-        .map(|r| OutcomeCount {
-            outcome: text(&r[0]).unwrap_or_default(),
-            calls: count(int(&r[1])),
-        })
+            })
+            .map_err(unavailable)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(unavailable)?;
+        Ok(AuditSummary::from_groups(since, until, groups))
+    }
+
+    fn verify_with(&self, witness: &Witness) -> Result<VerifyReport, AuditError> {
+        AuditLog::verify_with(self, witness)
+    }
+
+    fn head(&self) -> Result<Option<(u64, String)>, AuditError> {
+        AuditLog::head(self)
+    }
+}
+
+/// Records with the same outcome, token, tool and peer: what an
+/// [`AuditSummary`] is counted from, whichever store grouped them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SummaryGroup {
+    pub outcome: String,
+    pub token_id: Option<i64>,
+    pub token_name: Option<String>,
+    pub tool: Option<String>,
+    pub peer: Option<String>,
+    pub records: u64,
+}
+
+/// Whether an outcome counts as a denial.
+fn denied(outcome: &str) -> bool {
+    DENIED.contains(&outcome)
+}
+
+/// Sums `groups` by `key` and orders the sums most records first, then by
+/// key (none first), keeping `keep` of them.
+fn tally<K: Ord + Clone>(
+    groups: &[SummaryGroup],
+    key: impl Fn(&SummaryGroup) -> Option<K>,
+    keep: usize,
+) -> Vec<(K, u64, u64, u64)> {
+    let mut sums: std::collections::BTreeMap<K, (u64, u64, u64)> = Default::default();
+    for g in groups {
+        if let Some(k) = key(g) {
+            let s = sums.entry(k).or_default();
+            s.0 += g.records;
+            if denied(&g.outcome) {
+                s.1 += g.records;
+            }
+            if g.outcome != "ok" {
+                s.2 += g.records;
+            }
+        }
+    }
+    let mut out: Vec<(K, u64, u64, u64)> = sums
+        .into_iter()
+        .map(|(k, (n, d, e))| (k, n, d, e))
         .collect();
-        let by_token = run(format!(
-            "SELECT token_id, token_name, count(*) AS n, sum(outcome IN ({DENIED}))
-             FROM audit_log WHERE {filter}
-             GROUP BY token_id, token_name ORDER BY n DESC, token_name LIMIT {SUMMARY_ROWS}"
-        ))?
-        .iter()
-        .map(|r| TokenCount {
-            token_id: match r[0] {
-                SqlValue::Integer(i) => Some(i),
-                _ => None,
-            },
-            token_name: text(&r[1]),
-            calls: count(int(&r[2])),
-            denied: count(int(&r[3])),
-        })
-        .collect();
-        let by_tool = run(format!(
-            "SELECT tool, count(*) AS n, sum(outcome <> 'ok') FROM audit_log
-             WHERE {filter} AND tool IS NOT NULL
-             GROUP BY tool ORDER BY n DESC, tool LIMIT {SUMMARY_ROWS}"
-        ))?
-        .iter()
-        .map(|r| ToolCount {
-            tool: text(&r[0]).unwrap_or_default(),
-            calls: count(int(&r[1])),
-            not_ok: count(int(&r[2])),
-        })
-        .collect();
-        let top_callers = run(format!(
-            "SELECT peer, count(*) AS n, sum(outcome IN ({DENIED})) FROM audit_log
-             WHERE {filter} GROUP BY peer ORDER BY n DESC, peer LIMIT 10"
-        ))?
-        .iter()
-        .map(|r| CallerCount {
-            peer: text(&r[0]),
-            calls: count(int(&r[1])),
-            denied: count(int(&r[2])),
-        })
-        .collect();
-        Ok(AuditSummary {
+    // Stable: equal counts stay in key order.
+    out.sort_by_key(|s| std::cmp::Reverse(s.1));
+    out.truncate(keep);
+    out
+}
+
+impl AuditSummary {
+    /// The summary over `since..until` of `groups`.
+    pub(crate) fn from_groups(
+        since: Option<jiff::Timestamp>,
+        until: Option<jiff::Timestamp>,
+        groups: Vec<SummaryGroup>,
+    ) -> AuditSummary {
+        AuditSummary {
             since,
             until,
-            total,
-            denied,
-            by_outcome,
-            by_token,
-            by_tool,
-            top_callers,
-        })
+            total: groups.iter().map(|g| g.records).sum(),
+            denied: groups
+                .iter()
+                .filter(|g| denied(&g.outcome))
+                .map(|g| g.records)
+                .sum(),
+            by_outcome: tally(&groups, |g| Some(g.outcome.clone()), usize::MAX)
+                .into_iter()
+                .map(|(outcome, calls, ..)| OutcomeCount { outcome, calls })
+                .collect(),
+            by_token: tally(
+                &groups,
+                |g| Some((g.token_name.clone(), g.token_id)),
+                SUMMARY_ROWS,
+            )
+            .into_iter()
+            .map(|((token_name, token_id), calls, denied, _)| TokenCount {
+                token_id,
+                token_name,
+                calls,
+                denied,
+            })
+            .collect(),
+            by_tool: tally(&groups, |g| g.tool.clone(), SUMMARY_ROWS)
+                .into_iter()
+                .map(|(tool, calls, _, not_ok)| ToolCount {
+                    tool,
+                    calls,
+                    not_ok,
+                })
+                .collect(),
+            top_callers: tally(&groups, |g| Some(g.peer.clone()), 10)
+                .into_iter()
+                .map(|(peer, calls, denied, _)| CallerCount {
+                    peer,
+                    calls,
+                    denied,
+                })
+                .collect(),
+        }
     }
 }
 
@@ -548,6 +663,9 @@ mod tests {
         assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
         assert_eq!(lines[3]["outcome"], "unauthenticated");
         let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
-        assert_eq!(log.export_jsonl(std::io::sink(), Some(later)).unwrap(), 0);
+        assert_eq!(
+            log.export_jsonl(&mut std::io::sink(), Some(later)).unwrap(),
+            0
+        );
     }
 }

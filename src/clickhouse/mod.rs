@@ -17,6 +17,8 @@
 //! them `FINAL`, so a batch received twice, by one node or by two, answers
 //! as once.
 
+pub mod audit;
+mod blocking;
 #[cfg(test)]
 mod chdb_check;
 mod describe;
@@ -239,6 +241,63 @@ pub fn tokens_for(
             tokens::ClickHouseTokens::new(ch.clone())?,
         )),
         None => crate::auth::TokenStore::open(&config.data_dir),
+    }
+}
+
+/// The audit log a server appends to and its audit tools read: this
+/// process's chain of the log every node shares in ClickHouse when the
+/// configuration names it (`ch`), else the embedded log in the data
+/// directory (appended through its own connection, read through a
+/// read-only one, so the tools cannot write it).
+#[allow(clippy::type_complexity)]
+pub fn audit_for(
+    config: &crate::config::Config,
+    ch: Option<&ClickHouse>,
+) -> Result<
+    (
+        std::sync::Arc<dyn crate::audit::AuditSink>,
+        std::sync::Arc<dyn crate::audit::AuditReader>,
+    ),
+    crate::audit::AuditError,
+> {
+    match ch {
+        Some(ch) => {
+            let log = std::sync::Arc::new(audit::ClickHouseAudit::new(
+                ch.clone(),
+                ReadLimits::of(&config.query),
+            )?);
+            tracing::info!(
+                node = log.node(),
+                "audit log in ClickHouse, this node's chain"
+            );
+            Ok((log.clone(), log))
+        }
+        None => Ok((
+            std::sync::Arc::new(crate::audit::AuditLog::open(&config.data_dir)?),
+            std::sync::Arc::new(crate::audit::AuditLog::open_read_only(&config.data_dir)?),
+        )),
+    }
+}
+
+/// The audit log the CLI reads (`audit`, `query`, `report`): every chain in
+/// ClickHouse when the configuration names it (`ch`; reads bounded by
+/// `budget`), else the embedded log in the data directory, read-only.
+pub fn audit_reader(
+    config: &crate::config::Config,
+    ch: Option<&ClickHouse>,
+    budget: Duration,
+) -> Result<std::sync::Arc<dyn crate::audit::AuditReader>, crate::audit::AuditError> {
+    match ch {
+        Some(ch) => Ok(std::sync::Arc::new(audit::ClickHouseAudit::new(
+            ch.clone(),
+            ReadLimits {
+                budget,
+                ..ReadLimits::of(&config.query)
+            },
+        )?)),
+        None => Ok(std::sync::Arc::new(crate::audit::AuditLog::open_read_only(
+            &config.data_dir,
+        )?)),
     }
 }
 

@@ -12,7 +12,7 @@
 
 /// The version [`init`] records; a later schema adds its statements to
 /// [`statements`] behind a higher number.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// The context columns every record table starts with (see
 /// [`super::rows::ContextCols`]).
@@ -54,6 +54,17 @@ const SPAN_COLUMNS: &str = "\
     decision Nullable(String), decision_source Nullable(String), duration_ms Nullable(Int64), \
     success Nullable(UInt8), model String, model_variant String, content_redacted UInt8, \
     attr_keys Array(String), attr_values Array(String), attrs String, detail Nullable(String)";
+
+/// The audit log's columns: the chain's node, then `crate::audit`'s stored
+/// record, then the links (hashes as hex).
+pub(crate) const AUDIT_COLUMNS: &str = "\
+    node String, seq UInt64, time_ns Int64, request_id Nullable(String), \
+    token_id Nullable(Int64), token_name Nullable(String), scope Nullable(String), \
+    peer Nullable(String), user_agent Nullable(String), client_name Nullable(String), \
+    client_version Nullable(String), method Nullable(String), tool Nullable(String), \
+    arguments Nullable(String), outcome String, detail Nullable(String), rows Nullable(Int64), \
+    truncated Nullable(UInt8), bytes Nullable(Int64), duration_ms Nullable(Int64), \
+    prev_hash String, hash String";
 
 /// The month partition of a nanosecond time column.
 fn month(column: &str) -> String {
@@ -124,6 +135,26 @@ pub fn statements(db: &str, cluster: Option<&str>) -> Vec<String> {
             .to_string(),
         "copy",
     );
+    // Version 3: the audit log, a hash chain per node (`crate::audit`'s
+    // chain; `super::audit`). A chain lives on one shard (sharded by node).
+    // Each insert also writes the chain's head through a materialized view
+    // into `audit_heads`, kept apart from the log, so that deleting the
+    // newest records of a chain is seen by `audit verify`.
+    table(
+        "audit_log",
+        format!("({AUDIT_COLUMNS}) ENGINE = MergeTree ORDER BY (node, seq)"),
+        "sipHash64(node)",
+    );
+    table(
+        "audit_heads",
+        "(node String, seq UInt64, hash String) ENGINE = ReplacingMergeTree(seq) ORDER BY node"
+            .to_string(),
+        "sipHash64(node)",
+    );
+    out.push(format!(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.audit_heads_mv{local}{on} \
+         TO {db}.audit_heads{local} AS SELECT node, seq, hash FROM {db}.audit_log{local}"
+    ));
     out
 }
 

@@ -19,6 +19,7 @@ use std::future::Future;
 use crate::auth::{NewToken, Scope, TokenError, TokenInfo, TokenTable, timestamp};
 
 use super::ClickHouse;
+use super::blocking::Blocking;
 
 /// The base of the versions (above every nanosecond time until 2116).
 const VERSION_BASE: i64 = 1 << 62;
@@ -99,21 +100,15 @@ fn newest(rows: Vec<TokenRow>) -> Vec<TokenRow> {
 /// The shared token table.
 pub struct ClickHouseTokens {
     store: ClickHouse,
-    runtime: Option<tokio::runtime::Runtime>,
+    blocking: Blocking,
 }
 
 impl ClickHouseTokens {
     /// The tokens of `store`'s database (created by `init`).
     pub fn new(store: ClickHouse) -> Result<ClickHouseTokens, TokenError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("tokentally-tokens")
-            .enable_all()
-            .build()
-            .map_err(|e| TokenError::Store(e.to_string()))?;
         Ok(ClickHouseTokens {
             store,
-            runtime: Some(runtime),
+            blocking: Blocking::new("tokentally-tokens").map_err(TokenError::Store)?,
         })
     }
 
@@ -122,17 +117,9 @@ impl ClickHouseTokens {
         &self,
         work: impl Future<Output = Result<T, clickhouse::error::Error>> + Send + 'static,
     ) -> Result<T, TokenError> {
-        let runtime = self
-            .runtime
-            .as_ref()
-            .ok_or_else(|| TokenError::Store("token table closed".into()))?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        runtime.spawn(async move {
-            let _ = tx.send(work.await);
-        });
-        rx.recv()
-            .map_err(|_| TokenError::Store("token table stopped".into()))?
-            .map_err(|e| TokenError::Store(format!("ClickHouse: {e}")))
+        self.blocking
+            .run(work)
+            .map_err(|e| TokenError::Store(format!("token table: {e}")))
     }
 
     /// The tokens as they are now whose `column` is `value` (all: `None`).
@@ -221,15 +208,6 @@ impl ClickHouseTokens {
                 (r.id, won)
             })
             .collect())
-    }
-}
-
-impl Drop for ClickHouseTokens {
-    fn drop(&mut self) {
-        // Never blocks, so the table may be dropped on an async thread.
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
     }
 }
 

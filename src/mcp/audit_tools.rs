@@ -17,7 +17,8 @@ use super::args::{self, PageArgs, RangeArgs};
 use super::reply::Output;
 use super::tools;
 use crate::audit::{
-    AuditError, AuditFilter, AuditLog, AuditRecord, CallerCount, Outcome, OutcomeCount, ToolCount,
+    AuditError, AuditFilter, AuditReader, AuditRecord, CallerCount, Outcome, OutcomeCount,
+    ToolCount,
 };
 use crate::auth::Principal;
 use crate::query::QueryError;
@@ -88,7 +89,11 @@ pub struct AuditSummaryArgs {
 /// time, and the record as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AuditLogRow {
-    /// Sequence number in the hash chain (1 = the first record ever).
+    /// The node whose hash chain holds the record (a ClickHouse store keeps
+    /// a chain per node; the embedded log has one chain and no node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Sequence number in its hash chain (1 = the chain's first record).
     pub seq: u64,
     /// When the record was appended, RFC 3339 in the requested time zone.
     pub time: String,
@@ -143,21 +148,21 @@ pub(crate) trait AuditEnv: Sync {
     /// Questions, limits and clock.
     fn ctx(&self) -> &crate::query::ToolContext;
     /// The audit log the tools read.
-    fn audit_log(&self) -> Option<std::sync::Arc<AuditLog>>;
+    fn audit_log(&self) -> Option<std::sync::Arc<dyn AuditReader>>;
 }
 
 /// Runs a blocking read of the audit log off the async runtime.
 async fn read<T, F>(registry: &dyn AuditEnv, f: F) -> Result<T, QueryError>
 where
     T: Send + 'static,
-    F: FnOnce(&AuditLog) -> Result<T, AuditError> + Send + 'static,
+    F: FnOnce(&dyn AuditReader) -> Result<T, AuditError> + Send + 'static,
 {
     let Some(log) = registry.audit_log() else {
         return Err(QueryError::Invalid(
             "the audit log is not available here: ask the server's MCP endpoint, or use `tokentally audit`".into(),
         ));
     };
-    tokio::task::spawn_blocking(move || f(&log))
+    tokio::task::spawn_blocking(move || f(log.as_ref()))
         .await
         .map_err(|e| QueryError::Sql(e.to_string()))?
         .map_err(|e| QueryError::Sql(e.to_string()))
@@ -202,11 +207,14 @@ pub(crate) async fn audit_log(
     let pos = args::clean(&a.page.cursor)
         .map(|c| page::decode(&c, AUDIT_LOG, hash))
         .transpose()?;
-    let before_seq = match pos {
-        None => None,
-        Some(Position::After(_, seq)) => Some(
-            u64::try_from(seq)
-                .map_err(|_| QueryError::Invalid("cursor is not valid for audit_log".into()))?,
+    let (before_ns, before_seq) = match pos {
+        None => (None, None),
+        Some(Position::After(ns, seq)) => (
+            Some(ns),
+            Some(
+                u64::try_from(seq)
+                    .map_err(|_| QueryError::Invalid("cursor is not valid for audit_log".into()))?,
+            ),
         ),
         Some(Position::Offset(_)) => {
             return Err(QueryError::Invalid(
@@ -222,6 +230,7 @@ pub(crate) async fn audit_log(
         until: Some(timestamp(range.until_ns)?),
         limit: Some(limit),
         before_seq,
+        before_ns,
     };
     let found = read(registry, move |log| log.query(&filter)).await?;
     let mut positions = Vec::with_capacity(found.entries.len());
@@ -235,6 +244,7 @@ pub(crate) async fn audit_log(
                 i64::try_from(e.seq).unwrap_or(i64::MAX),
             ));
             AuditLogRow {
+                node: e.node,
                 seq: e.seq,
                 time: range.show(ns),
                 record: e.record,

@@ -18,7 +18,7 @@ use super::args::{self, AggregateArgs};
 use super::audit_tools::{self, AuditLogArgs, AuditSummaryArgs};
 use super::reply::{Output, ToolReply, finish};
 use super::tools::{activity, code, inventory, reply_schema, schema_of, spend};
-use crate::audit::{AuditLog, Outcome};
+use crate::audit::{AuditReader, Outcome};
 use crate::auth::Principal;
 use crate::query::{QueryError, ToolContext};
 
@@ -126,7 +126,7 @@ impl audit_tools::AuditEnv for Registry {
         &self.ctx
     }
 
-    fn audit_log(&self) -> Option<Arc<AuditLog>> {
+    fn audit_log(&self) -> Option<Arc<dyn AuditReader>> {
         self.audit_log.clone()
     }
 }
@@ -318,7 +318,7 @@ pub struct Registry {
     pub ctx: ToolContext,
     /// The audit log the audit tools read (`None`: they answer that it is
     /// not available on this surface).
-    pub audit_log: Option<Arc<AuditLog>>,
+    pub audit_log: Option<Arc<dyn AuditReader>>,
     /// Calls in flight per token (shared by every clone).
     slots: Arc<Slots>,
     /// Tool calls per token per minute, when the surface limits them.
@@ -365,6 +365,7 @@ impl Registry {
     pub fn local(
         config: &crate::config::Config,
         questions: Arc<dyn crate::query::Questions>,
+        audit_log: Option<Arc<dyn AuditReader>>,
     ) -> (Registry, Principal) {
         let ctx = ToolContext::new(questions, config.query.clone());
         let principal = Principal {
@@ -374,9 +375,7 @@ impl Registry {
             developers: Vec::new(),
         };
         let mut registry = Registry::new(ctx);
-        if let Ok(log) = AuditLog::open_read_only(&config.data_dir) {
-            registry = registry.with_audit_log(Arc::new(log));
-        }
+        registry.audit_log = audit_log;
         (registry, principal)
     }
 
@@ -397,7 +396,7 @@ impl Registry {
     }
 
     /// Lets the audit tools read `log` (opened read-only).
-    pub fn with_audit_log(mut self, log: Arc<AuditLog>) -> Registry {
+    pub fn with_audit_log(mut self, log: Arc<dyn AuditReader>) -> Registry {
         self.audit_log = Some(log);
         self
     }

@@ -14,7 +14,7 @@ use super::view::{
     self, Kind, SortLinks, bars, col, count, filters, link_col, money, next_page, notes,
     range_line, stacked, stat, stat_vs, table,
 };
-use crate::audit::{AuditError, AuditLog, AuditSink, Caller, Outcome};
+use crate::audit::{AuditError, AuditReader, AuditSink, Caller, Outcome};
 use crate::auth::Principal;
 use crate::mcp::Registry;
 
@@ -83,7 +83,7 @@ impl<'a> Ask<'a> {
     }
 
     /// The audit log the registry reads, if this surface has it.
-    pub fn audit_log(&self) -> Option<Arc<AuditLog>> {
+    pub fn audit_log(&self) -> Option<Arc<dyn AuditReader>> {
         self.registry.audit_log.clone()
     }
 
@@ -1018,13 +1018,30 @@ async fn audit(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
         .await?;
     let verify = match (p.get("verify"), ask.audit_log()) {
         (Some(_), Some(l)) => Some(
-            tokio::task::spawn_blocking(move || l.verify())
+            tokio::task::spawn_blocking(move || l.verify_with(&Default::default()))
                 .await
                 .map_err(|e| AuditError::Internal(e.to_string()))?,
         ),
         _ => None,
     };
     let records = rows(&log);
+    // The node column where the store keeps a chain per node.
+    let mut record_cols = Vec::new();
+    if records.iter().any(|r| r.get("node").is_some()) {
+        record_cols.push(col("node", "Node", Kind::Text));
+    }
+    record_cols.extend([
+        col("seq", "#", Kind::Count),
+        col("time", "Time", Kind::Time),
+        col("token_name", "Token", Kind::Text),
+        col("tool", "Tool", Kind::Text),
+        col("outcome", "Outcome", Kind::Text),
+        col("rows", "Rows", Kind::Count),
+        col("duration_ms", "Duration", Kind::Millis),
+        col("client_name", "Client", Kind::Text),
+        col("peer", "Peer", Kind::Text),
+        col("detail", "Detail", Kind::Text),
+    ]);
     Ok(html! {
         h1 { "Audit" }
         form.filters method="get" action="/ui/audit" role="search" {
@@ -1072,25 +1089,19 @@ async fn audit(ask: &mut Ask<'_>, p: &Params) -> Result<Markup, AuditError> {
                 Some(Ok(r)) => {
                     @if r.ok { p.ok data-verify="ok" { "The chain verifies: " (r.records) " record(s), intact." } }
                     @else { p.error data-verify="broken" { "The chain does not verify: " (r.problems.len()) " problem(s)." } }
-                    p { "Head hash: " code { (r.head_hash.as_deref().unwrap_or("—")) } " (keep it elsewhere; " code { "tokentally audit verify --head HASH" } " proves later that the log was not cut back)" }
-                    ul { @for pr in &r.problems { li { "record " (pr.seq) ": " (pr.detail) } } }
+                    @if r.chains.is_empty() {
+                        p { "Head hash: " code { (r.head_hash.as_deref().unwrap_or("—")) } " (keep it elsewhere; " code { "tokentally audit verify --head HASH" } " proves later that the log was not cut back)" }
+                    } @else {
+                        p { (r.chains.len()) " chain(s), one per node run; each node's head hash goes to its server log (" code { "tokentally audit verify --head HASH" } " proves later that a chain was not cut back)." }
+                        ul { @for c in &r.chains { li { code { (c.node.as_deref().unwrap_or("—")) } ": " (c.records) " record(s), head " code { (c.head_hash.as_deref().unwrap_or("—")) } } } }
+                    }
+                    ul { @for pr in &r.problems { li { "record " (pr.seq) @if let Some(n) = &pr.node { " of " code { (n) } } ": " (pr.detail) } } }
                 }
                 Some(Err(e)) => { p.error { "Verification failed: " (e.to_string()) } }
             }
         }
         h2 { "Records" }
-        (table("Audit records, newest first", &records, &[
-            col("seq", "#", Kind::Count),
-            col("time", "Time", Kind::Time),
-            col("token_name", "Token", Kind::Text),
-            col("tool", "Tool", Kind::Text),
-            col("outcome", "Outcome", Kind::Text),
-            col("rows", "Rows", Kind::Count),
-            col("duration_ms", "Duration", Kind::Millis),
-            col("client_name", "Client", Kind::Text),
-            col("peer", "Peer", Kind::Text),
-            col("detail", "Detail", Kind::Text),
-        ], None))
+        (table("Audit records, newest first", &records, &record_cols, None))
         (next_page(&log, &p.link("/ui/audit", &["cursor", "verify"])))
     })
 }

@@ -1,7 +1,7 @@
 //! The guards on a tiny router, driven with `tower::ServiceExt::oneshot`.
 
 use super::*;
-use crate::audit::{AuditError, AuditLog};
+use crate::audit::{AuditError, AuditLog, AuditReader};
 use crate::auth::Scope;
 use crate::config::RateLimits;
 use axum::Router;

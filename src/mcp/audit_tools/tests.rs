@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::audit::{AuditRecord, AuditSink};
+use crate::audit::{AuditLog, AuditRecord, AuditSink};
 use crate::auth::Scope;
 use crate::config::QueryLimits;
 use crate::mcp::Registry;
