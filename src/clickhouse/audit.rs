@@ -187,7 +187,13 @@ impl ClickHouseAudit {
             limits,
             node: node_id(),
             head: Mutex::new(None),
-            blocking: Blocking::new("tokentally-audit").map_err(unavailable)?,
+            // Reads run under the budget (the server stops them there);
+            // an insert or a read never waits much longer than that.
+            blocking: Blocking::new(
+                "tokentally-audit",
+                limits.budget + std::time::Duration::from_secs(30),
+            )
+            .map_err(unavailable)?,
         })
     }
 
@@ -227,11 +233,20 @@ impl ClickHouseAudit {
         })
     }
 
-    /// The end of this node's chain as stored.
+    /// The end of this node's chain as stored, read as the writer (the
+    /// append path does not depend on the query path's user).
     fn stored_head(&self) -> Result<(u64, Vec<u8>), AuditError> {
-        let mut c = Conditions::default();
-        c.push("node = ?", [Param::Text(self.node.clone())]);
-        let rows = self.rows(c, "ORDER BY seq DESC LIMIT 1")?;
+        let client = self.store.writer().clone();
+        let node = self.node.clone();
+        let rows = self.run(async move {
+            client
+                .query(&format!(
+                    "SELECT {COLUMNS} FROM audit_log WHERE node = ? ORDER BY seq DESC LIMIT 1"
+                ))
+                .bind(node)
+                .fetch_all::<AuditRow>()
+                .await
+        })?;
         Ok(match rows.into_iter().next() {
             Some(r) => (r.seq, hex::decode(&r.hash).unwrap_or_default()),
             None => (0, GENESIS.to_vec()),

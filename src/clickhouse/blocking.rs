@@ -4,15 +4,19 @@
 //! answer, so it may be made from any thread, async or not.
 
 use std::future::Future;
+use std::time::Duration;
 
 /// The runtime; dropping it never blocks, so it may be dropped anywhere.
 pub(crate) struct Blocking {
     runtime: Option<tokio::runtime::Runtime>,
+    /// The longest a call waits: a server that accepted a request and never
+    /// answers fails the call instead of holding its caller for ever.
+    timeout: Duration,
 }
 
 impl Blocking {
-    /// One worker thread named `name`.
-    pub(crate) fn new(name: &str) -> Result<Blocking, String> {
+    /// One worker thread named `name`, each call waiting at most `timeout`.
+    pub(crate) fn new(name: &str, timeout: Duration) -> Result<Blocking, String> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name(name)
@@ -21,6 +25,7 @@ impl Blocking {
             .map_err(|e| e.to_string())?;
         Ok(Blocking {
             runtime: Some(runtime),
+            timeout,
         })
     }
 
@@ -31,11 +36,13 @@ impl Blocking {
     ) -> Result<T, String> {
         let runtime = self.runtime.as_ref().ok_or("closed")?;
         let (tx, rx) = std::sync::mpsc::channel();
+        let timeout = self.timeout;
         runtime.spawn(async move {
-            let _ = tx.send(work.await);
+            let _ = tx.send(tokio::time::timeout(timeout, work).await);
         });
         rx.recv()
             .map_err(|_| "stopped".to_string())?
+            .map_err(|_| format!("ClickHouse did not answer within {} s", timeout.as_secs()))?
             .map_err(|e| format!("ClickHouse: {e}"))
     }
 }

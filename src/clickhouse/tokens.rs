@@ -97,6 +97,9 @@ fn newest(rows: Vec<TokenRow>) -> Vec<TokenRow> {
     out
 }
 
+/// The longest a token read or write waits for ClickHouse.
+const TOKEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The shared token table.
 pub struct ClickHouseTokens {
     store: ClickHouse,
@@ -108,7 +111,8 @@ impl ClickHouseTokens {
     pub fn new(store: ClickHouse) -> Result<ClickHouseTokens, TokenError> {
         Ok(ClickHouseTokens {
             store,
-            blocking: Blocking::new("tokentally-tokens").map_err(TokenError::Store)?,
+            blocking: Blocking::new("tokentally-tokens", TOKEN_TIMEOUT)
+                .map_err(TokenError::Store)?,
         })
     }
 

@@ -328,7 +328,8 @@ impl ZooKeeper {
             dir.join("zoo.cfg"),
             format!(
                 "tickTime=2000\ndataDir={}/data\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-                 admin.enableServer=false\n4lw.commands.whitelist=ruok\n",
+                 admin.enableServer=false\n4lw.commands.whitelist=ruok\n\
+                 maxClientCnxns=0\nmaxSessionTimeout=120000\nforceSync=no\n",
                 dir.display()
             ),
         )
@@ -430,7 +431,8 @@ impl Cluster {
 
     fn extra(zookeeper: u16) -> String {
         format!(
-            "<zookeeper><node><host>127.0.0.1</host><port>{zookeeper}</port></node></zookeeper>\
+            "<zookeeper><node><host>127.0.0.1</host><port>{zookeeper}</port></node>\
+             <session_timeout_ms>120000</session_timeout_ms><operation_timeout_ms>30000</operation_timeout_ms></zookeeper>\
              <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>"
         )
     }
