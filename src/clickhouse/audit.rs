@@ -146,6 +146,12 @@ struct GroupRow {
 /// The shared audit log, as one node writes and reads it.
 pub struct ClickHouseAudit {
     store: ClickHouse,
+    /// The writing client, with a connection pool of this log's runtime.
+    write: clickhouse::Client,
+    /// Where this node's records go: on a cluster, the local table of
+    /// the server it talks to, so that its chain is written while that
+    /// server is up, whichever other shard is down.
+    table: String,
     /// How reads are limited (the server's query budget; the CLI's own).
     limits: ReadLimits,
     /// This node's chain.
@@ -183,6 +189,8 @@ impl ClickHouseAudit {
     /// `limits`, written as a new chain of this process.
     pub fn new(store: ClickHouse, limits: ReadLimits) -> Result<ClickHouseAudit, AuditError> {
         Ok(ClickHouseAudit {
+            write: store.own_writer(),
+            table: store.local_table("audit_log"),
             store,
             limits,
             node: node_id(),
@@ -236,17 +244,14 @@ impl ClickHouseAudit {
     /// The end of this node's chain as stored, read as the writer (the
     /// append path does not depend on the query path's user).
     fn stored_head(&self) -> Result<(u64, Vec<u8>), AuditError> {
-        let client = self.store.writer().clone();
+        let client = self.write.clone();
         let node = self.node.clone();
-        let rows = self.run(async move {
-            client
-                .query(&format!(
-                    "SELECT {COLUMNS} FROM audit_log WHERE node = ? ORDER BY seq DESC LIMIT 1"
-                ))
-                .bind(node)
-                .fetch_all::<AuditRow>()
-                .await
-        })?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE node = ? ORDER BY seq DESC LIMIT 1",
+            self.table
+        );
+        let rows =
+            self.run(async move { client.query(&sql).bind(node).fetch_all::<AuditRow>().await })?;
         Ok(match rows.into_iter().next() {
             Some(r) => (r.seq, hex::decode(&r.hash).unwrap_or_default()),
             None => (0, GENESIS.to_vec()),
@@ -273,10 +278,11 @@ impl AuditSink for ClickHouseAudit {
         )?;
         let hash = stored.chain_hash(&prev)?;
         let row = AuditRow::of(stored, &prev, &hash);
-        let client = self.store.writer().clone();
+        let client = self.write.clone();
+        let table = self.table.clone();
         // `head` stays `None` unless ClickHouse acknowledges the row.
         self.run(async move {
-            let mut insert = client.insert::<AuditRow>("audit_log").await?;
+            let mut insert = client.insert::<AuditRow>(&table).await?;
             insert.write(&row).await?;
             insert.end().await
         })?;
@@ -752,15 +758,25 @@ mod tests {
     #[tokio::test]
     async fn on_two_shards_every_chain_verifies_through_the_distributed_tables() {
         let store = super::super::test_cluster_store().await;
-        let logs: Vec<ClickHouseAudit> = (0..4)
-            .map(|_| ClickHouseAudit::new(store.clone(), limits()).unwrap())
+        // Two nodes talk to shard 1 (the store's URL), two to shard 2.
+        let port = tokio::task::spawn_blocking(|| {
+            super::super::testing::shared_cluster().shards[1].http_port
+        })
+        .await
+        .unwrap();
+        let mut settings = store.settings().clone();
+        settings.http_url = format!("http://127.0.0.1:{port}");
+        let mut shard_2 = ClickHouse::new(settings);
+        shard_2.cluster = store.cluster.clone();
+        let logs: Vec<ClickHouseAudit> = [&store, &store, &shard_2, &shard_2]
+            .into_iter()
+            .map(|s| ClickHouseAudit::new(s.clone(), limits()).unwrap())
             .collect();
-        for round in 0..3 {
+        for _ in 0..3 {
             for log in &logs {
                 log.append(record("alice", "cost_by_developer", Outcome::Ok))
                     .unwrap();
             }
-            let _ = round;
         }
         let report = logs[0].verify_with(&Witness::default()).unwrap();
         assert!(report.ok, "{report:?}");
@@ -772,6 +788,16 @@ mod tests {
                 .iter()
                 .all(|c| c.records == 3 && c.head_seq == Some(3))
         );
+        // Each chain stayed on the shard its node talks to.
+        for s in [&store, &shard_2] {
+            let here: u64 = s
+                .writer()
+                .query("SELECT count() FROM audit_log_local")
+                .fetch_one()
+                .await
+                .unwrap();
+            assert_eq!(here, 6);
+        }
         assert_eq!(logs[3].summary(None, None).unwrap().total, 12);
     }
 }

@@ -336,8 +336,7 @@ impl ClickHouse {
                 )));
             }
             ch.cluster = Some(cluster.clone());
-            // An insert is acknowledged only once every shard holds its rows.
-            ch.write = ch.write.with_option("insert_distributed_sync", "1");
+            ch.write = ch.writer_of(ch.settings.client());
         }
         Ok(Some(ch))
     }
@@ -386,6 +385,34 @@ impl ClickHouse {
     /// The client inserts go through.
     pub(crate) fn writer(&self) -> &clickhouse::Client {
         &self.write
+    }
+
+    /// A writing client with a connection pool of its own, for a table
+    /// called from its own runtime (`blocking`): a pooled connection is
+    /// driven by the runtime that opened it, so sharing the async writer's
+    /// pool could leave a call waiting on a runtime that is blocked waiting
+    /// for it.
+    pub(crate) fn own_writer(&self) -> clickhouse::Client {
+        self.writer_of(self.settings.client())
+    }
+
+    fn writer_of(&self, client: clickhouse::Client) -> clickhouse::Client {
+        if self.cluster.is_some() {
+            // An insert is acknowledged only once every shard holds its rows.
+            client.with_option("insert_distributed_sync", "1")
+        } else {
+            client
+        }
+    }
+
+    /// The table a node writes `name`'s rows into directly: on a cluster
+    /// the local table of the server this node talks to (the rows then stay
+    /// on the shard this node can reach), else `name`.
+    pub(crate) fn local_table(&self, name: &str) -> String {
+        match self.cluster {
+            Some(_) => format!("{name}_local"),
+            None => name.to_string(),
+        }
     }
 
     /// True when the server answers (readiness).

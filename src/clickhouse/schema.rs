@@ -136,7 +136,9 @@ pub fn statements(db: &str, cluster: Option<&str>) -> Vec<String> {
         "copy",
     );
     // Version 3: the audit log, a hash chain per node (`crate::audit`'s
-    // chain; `super::audit`). A chain lives on one shard (sharded by node).
+    // chain; `super::audit`). On a cluster a node
+    // writes its chain into the local table of the server it talks to, so
+    // the chain lives on that shard; the distributed tables read them all.
     // Each insert also writes the chain's head through a materialized view
     // into `audit_heads`, kept apart from the log, so that deleting the
     // newest records of a chain is seen by `audit verify`.

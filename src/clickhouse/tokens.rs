@@ -103,6 +103,8 @@ const TOKEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The shared token table.
 pub struct ClickHouseTokens {
     store: ClickHouse,
+    /// The writing client, with a connection pool of this table's runtime.
+    write: clickhouse::Client,
     blocking: Blocking,
 }
 
@@ -110,6 +112,7 @@ impl ClickHouseTokens {
     /// The tokens of `store`'s database (created by `init`).
     pub fn new(store: ClickHouse) -> Result<ClickHouseTokens, TokenError> {
         Ok(ClickHouseTokens {
+            write: store.own_writer(),
             store,
             blocking: Blocking::new("tokentally-tokens", TOKEN_TIMEOUT)
                 .map_err(TokenError::Store)?,
@@ -132,7 +135,7 @@ impl ClickHouseTokens {
         column: &'static str,
         value: Option<String>,
     ) -> Result<Vec<TokenRow>, TokenError> {
-        let client = self.store.write.clone();
+        let client = self.write.clone();
         self.run(async move {
             let filter = if value.is_some() {
                 format!(" WHERE {column} = ?")
@@ -159,7 +162,7 @@ impl ClickHouseTokens {
         let Some(cluster) = self.store.cluster.clone() else {
             return Ok(1);
         };
-        let client = self.store.write.clone();
+        let client = self.write.clone();
         let shards: u64 = self.run(async move {
             client
                 .query("SELECT uniqExact(shard_num) FROM system.clusters WHERE cluster = ?")
@@ -183,7 +186,7 @@ impl ClickHouseTokens {
             .into_iter()
             .flat_map(|r| (0..copies).map(move |copy| TokenRow { copy, ..r.clone() }))
             .collect();
-        let client = self.store.write.clone();
+        let client = self.write.clone();
         self.run(async move {
             let mut insert = client.insert::<TokenRow>("tokens").await?;
             for r in &rows {
@@ -233,7 +236,7 @@ impl TokenTable for ClickHouseTokens {
     }
 
     fn insert_if_empty(&self, tokens: &[NewToken]) -> Result<Option<Vec<i64>>, TokenError> {
-        let client = self.store.write.clone();
+        let client = self.write.clone();
         let existing: u64 = self.run(async move {
             client
                 .query("SELECT count() FROM tokens")
