@@ -8,7 +8,11 @@
 //! from the result's `tool_input` or the span's `file_path`; both exist only
 //! with `OTEL_LOG_TOOL_DETAILS=1`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+/// The folds' maps: keys are the store's own values (tool use ids, paths),
+/// hashed fast; the answer's order is set by sorting at the end.
+type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use super::QueryError;
 use super::filter::{Filter, Sql, int, text};
@@ -79,7 +83,7 @@ struct Edit {
 /// index, so a month of edit rows does not copy the same few strings.
 #[derive(Default)]
 struct Names {
-    index: std::collections::HashMap<String, u32>,
+    index: Map<String, u32>,
 }
 
 impl Names {
@@ -110,7 +114,7 @@ fn edit_tool(name: Option<&str>) -> &'static str {
 /// The edit of one tool use, found by its id without copying the id when
 /// the edit is already known (`None` cannot happen: it is inserted first).
 fn edit_of<'m>(
-    edits: &'m mut std::collections::HashMap<String, Edit>,
+    edits: &'m mut Map<String, Edit>,
     tool_use_id: Option<&str>,
     fallback: impl FnOnce() -> String,
 ) -> Option<&'m mut Edit> {
@@ -152,28 +156,8 @@ pub fn top_edited_files(
     let mut edits = Edits::default();
     // Repository and branch are read only when the question filters by
     // them: the resource attribute is JSON, costly to read on every edit.
-    let repo_col = if f.repository.is_some() {
-        "CAST(json_extract(c.resource_attrs, '$.\"repo.name\"') AS TEXT)"
-    } else {
-        "NULL"
-    };
-    let (repo_event, branch_event) = if f.repository.is_some() || f.branch.is_some() {
-        ("e.repository", "e.branch")
-    } else {
-        ("NULL", "NULL")
-    };
-    let mut sql = Sql::default();
-    sql.bind(
-        &format!(
-            "SELECT e.tool_use_id, e.id, e.event_name, e.tool_name, e.file_path, e.decision, c.developer, c.session_ref, \
-             {repo_event}, {branch_event}, {repo_col} \
-             FROM events e JOIN contexts c ON c.id = e.context_id \
-             WHERE e.time_ns >= ? AND e.time_ns < ? AND e.event_name IN ('tool_decision', 'tool_result')"
-        ),
-        [int(range.since_ns), int(range.until_ns)],
-    );
-    tools_in(&mut sql, "e.tool_name", tool);
-    f.context_conditions(&mut sql);
+    let repo_col = repo_column(f);
+    let sql = edit_events_sql(range.since_ns, range.until_ns, f, tool);
     let mut stmt = conn.prepare(&sql.text)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
     while let Some(r) = rows.next()? {
@@ -220,6 +204,41 @@ pub fn top_edited_files(
         });
     }
     Ok(edits.finish(f))
+}
+
+/// The resource's `repo.name`, read only when the question filters by
+/// repository (the resource attribute is JSON, costly to read on every edit).
+fn repo_column(f: &Filter) -> &'static str {
+    if f.repository.is_some() {
+        "CAST(json_extract(c.resource_attrs, '$.\"repo.name\"') AS TEXT)"
+    } else {
+        "NULL"
+    }
+}
+
+/// The edit events of `since..until`: without a repository or branch
+/// filter every column it reads is in the partial index `events_edit_time`,
+/// so the event rows themselves are never read.
+fn edit_events_sql(since: i64, until: i64, f: &Filter, tool: Option<&str>) -> Sql {
+    let (repo_event, branch_event) = if f.repository.is_some() || f.branch.is_some() {
+        ("e.repository", "e.branch")
+    } else {
+        ("NULL", "NULL")
+    };
+    let repo_col = repo_column(f);
+    let mut sql = Sql::default();
+    sql.bind(
+        &format!(
+            "SELECT e.tool_use_id, e.id, e.event_name, e.tool_name, e.file_path, e.decision, c.developer, c.session_ref, \
+             {repo_event}, {branch_event}, {repo_col} \
+             FROM events e JOIN contexts c ON c.id = e.context_id \
+             WHERE e.time_ns >= ? AND e.time_ns < ? AND e.event_name IN ('tool_decision', 'tool_result')"
+        ),
+        [int(since), int(until)],
+    );
+    tools_in(&mut sql, "e.tool_name", tool);
+    f.context_conditions(&mut sql);
+    sql
 }
 
 /// Refuses a `tool` that is not one of [`EDIT_TOOLS`].
@@ -271,7 +290,7 @@ pub struct SpanEdit<'a> {
 /// first), then folded into the answer.
 #[derive(Default)]
 pub struct Edits {
-    edits: std::collections::HashMap<String, Edit>,
+    edits: Map<String, Edit>,
     names: Names,
 }
 
@@ -315,15 +334,17 @@ impl Edits {
     pub fn finish(self, f: &Filter) -> TopEditedFiles {
         let edits = self.edits;
         let mut out = TopEditedFiles::default();
+        #[derive(Default)]
         struct Acc {
             edits: i64,
             accepted: i64,
             rejected: i64,
-            sessions: BTreeSet<i64>,
-            developers: BTreeSet<u32>,
+            /// Sorted and made distinct at the end (a file has few).
+            sessions: Vec<i64>,
+            developers: Vec<u32>,
             tools: BTreeSet<&'static str>,
         }
-        let mut files: BTreeMap<String, Acc> = BTreeMap::new();
+        let mut files: Map<String, Acc> = Map::default();
         for e in edits.into_values() {
             if f.repository.as_ref().is_some_and(|r| !e.repos.contains(r))
                 || f.branch.as_ref().is_some_and(|b| !e.branches.contains(b))
@@ -343,24 +364,18 @@ impl Edits {
                 out.edits_without_path += 1;
                 continue;
             };
-            let a = files.entry(path).or_insert_with(|| Acc {
-                edits: 0,
-                accepted: 0,
-                rejected: 0,
-                sessions: BTreeSet::new(),
-                developers: BTreeSet::new(),
-                tools: BTreeSet::new(),
-            });
+            let a = files.entry(path).or_default();
             a.edits += 1;
             a.accepted += i64::from(accepted);
             a.rejected += i64::from(rejected);
-            if let Some(s) = e.session {
-                a.sessions.insert(s);
-            }
-            if let Some(d) = e.developer {
-                a.developers.insert(d);
-            }
+            a.sessions.extend(e.session);
+            a.developers.extend(e.developer);
             a.tools.insert(e.tool);
+        }
+        fn distinct<T: Ord>(mut v: Vec<T>) -> i64 {
+            v.sort_unstable();
+            v.dedup();
+            v.len() as i64
         }
         out.files = files
             .into_iter()
@@ -371,8 +386,8 @@ impl Edits {
                 rejected: a.rejected,
                 acceptance_rate: (a.accepted + a.rejected > 0)
                     .then(|| a.accepted as f64 / (a.accepted + a.rejected) as f64),
-                sessions: a.sessions.len() as i64,
-                developers: a.developers.len() as i64,
+                sessions: distinct(a.sessions),
+                developers: distinct(a.developers),
                 tools: a.tools.into_iter().map(str::to_owned).collect(),
             })
             .collect();
@@ -393,7 +408,7 @@ mod tests {
     /// exactly; this ties the two together.
     #[test]
     fn the_edit_tool_list_is_the_partial_index_condition() {
-        let schema = include_str!("../store/schema_v4.sql");
+        let schema = include_str!("../store/schema_v5.sql");
         let cond = format!("tool_name IN {}", edit_tools_sql());
         assert!(schema.contains(&cond), "{cond}");
         let conn = rusqlite::Connection::open_in_memory().unwrap();
@@ -413,6 +428,21 @@ mod tests {
             .collect();
         assert!(
             plan.iter().any(|p| p.contains("events_edit_time")),
+            "{plan:?}"
+        );
+        // And the question's own statement reads that index alone.
+        let everyone = Filter::new(crate::query::visible::testing::visible(&[]));
+        let sql = edit_events_sql(0, 10, &everyone, None);
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
+            .unwrap()
+            .query_map(rusqlite::params_from_iter(sql.params.iter()), |r| r.get(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("COVERING INDEX events_edit_time")),
             "{plan:?}"
         );
     }
