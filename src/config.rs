@@ -116,7 +116,7 @@ pub struct Config {
 pub struct StoreConfig {
     /// `clickhouse://USER:PASSWORD@HOST:8123/DATABASE`; unset, the embedded
     /// SQLite store in `data_dir`. The access tokens live where the
-    /// telemetry does; the audit log stays in `data_dir` either way.
+    /// telemetry does, and so does the audit log (a chain per node run).
     pub url: Option<String>,
     /// A file whose first line is the ClickHouse password (in place of the
     /// URL's; `TOKENTALLY_CLICKHOUSE_PASSWORD` wins over both).

@@ -37,7 +37,7 @@ struct StoreArgs {
     /// Keep and read the telemetry in ClickHouse rather than the embedded
     /// store: clickhouse://USER:PASSWORD@HOST:8123/DATABASE (the password
     /// may instead come from TOKENTALLY_CLICKHOUSE_PASSWORD or [store]
-    /// password_file). Tokens live there too; the audit log stays in the data dir.
+    /// password_file). Tokens and the audit log live there too.
     #[arg(long, global = true, value_name = "URL", env = "TOKENTALLY_STORE")]
     store: Option<String>,
     /// With --store: the ClickHouse cluster (a remote_servers name) whose

@@ -270,11 +270,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     })
 }
 
-/// Where ingest writes and the tools read: the embedded store, or the
-/// ClickHouse server the configuration names (its tables created if
-/// missing). Tokens and the audit log stay in the data directory.
-/// What the server writes to and answers from, in the embedded store or in
-/// ClickHouse.
+/// What the server writes to and answers from.
 struct Backends {
     sink: Arc<dyn crate::store::Sink>,
     questions: Arc<dyn crate::query::Questions>,
@@ -285,6 +281,10 @@ struct Backends {
     audit_reader: Arc<dyn AuditReader>,
 }
 
+/// Where ingest writes, the tools read, tokens are checked and the audit log
+/// goes: the embedded store and the data directory, or the ClickHouse
+/// server the configuration names (its tables created if missing) for all
+/// of them.
 async fn backends(config: &Config, store: &Store) -> Result<Backends, ServerError> {
     let ch = crate::clickhouse::ClickHouse::from_config(&config.store)?;
     let sink: Arc<dyn crate::store::Sink> = match &ch {
