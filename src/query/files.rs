@@ -419,31 +419,29 @@ mod tests {
              AND e.event_name IN ('tool_decision', 'tool_result')",
         );
         tools_in(&mut sql, "e.tool_name", Some("Write"));
-        let plan: Vec<String> = conn
-            .prepare(&sql.text)
-            .unwrap()
-            .query_map(rusqlite::params_from_iter(sql.params.iter()), |r| r.get(3))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let plan = |sql: &Sql| -> Vec<String> {
+            conn.prepare(&sql.text)
+                .unwrap()
+                .query_map(rusqlite::params_from_iter(sql.params.iter()), |r| r.get(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let found = plan(&sql);
         assert!(
-            plan.iter().any(|p| p.contains("events_edit_time")),
-            "{plan:?}"
+            found.iter().any(|p| p.contains("events_edit_time")),
+            "{found:?}"
         );
         // And the question's own statement reads that index alone.
         let everyone = Filter::new(crate::query::visible::testing::visible(&[]));
-        let sql = edit_events_sql(0, 10, &everyone, None);
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
-            .unwrap()
-            .query_map(rusqlite::params_from_iter(sql.params.iter()), |r| r.get(3))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let mut sql = edit_events_sql(0, 10, &everyone, None);
+        sql.text = format!("EXPLAIN QUERY PLAN {}", sql.text);
+        let found = plan(&sql);
         assert!(
-            plan.iter()
+            found
+                .iter()
                 .any(|p| p.contains("COVERING INDEX events_edit_time")),
-            "{plan:?}"
+            "{found:?}"
         );
     }
 }
