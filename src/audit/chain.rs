@@ -6,7 +6,7 @@
 //! embedded log (`log`) is one chain; the ClickHouse store keeps one per
 //! node, the node's id inside every record's JSON, so that a record cannot
 //! be moved from one chain to another. [`Chain`] walks one chain in
-//! sequence order and reports every break; [`witnessed`] holds a report
+//! sequence order and reports every break; [`VerifyReport::witnessed`] holds a report
 //! against what an outside witness saw.
 
 use sha2::{Digest, Sha256};
@@ -43,7 +43,7 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
-/// What [`AuditLog::verify`] found.
+/// What a store's `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VerifyReport {
     /// No problem found.
@@ -107,7 +107,7 @@ pub struct VerifyProblem {
     pub detail: String,
 }
 
-/// Kinds of break [`AuditLog::verify`] reports.
+/// Kinds of break a store's `verify` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemKind {

@@ -16,6 +16,7 @@
 //! A node's id is its host name and a random suffix, new at every start:
 //! each run of a node is a chain of its own, and two nodes never share one.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use crate::audit::{
@@ -145,15 +146,16 @@ struct GroupRow {
 
 /// The shared audit log, as one node writes and reads it.
 pub struct ClickHouseAudit {
-    store: ClickHouse,
     /// The writing client, with a connection pool of this log's runtime.
     write: clickhouse::Client,
     /// Where this node's records go: on a cluster, the local table of
     /// the server it talks to, so that its chain is written while that
     /// server is up, whichever other shard is down.
     table: String,
-    /// How reads are limited (the server's query budget; the CLI's own).
-    limits: ReadLimits,
+    /// The reading client, under the read limits (the server's query
+    /// budget; the CLI's own), made once: its connection pool is this
+    /// log's runtime's.
+    read: clickhouse::Client,
     /// This node's chain.
     node: String,
     /// Its last sequence number and hash; `None` until read back (at the
@@ -191,8 +193,7 @@ impl ClickHouseAudit {
         Ok(ClickHouseAudit {
             write: store.own_writer(),
             table: store.local_table("audit_log"),
-            store,
-            limits,
+            read: store.reader(limits),
             node: node_id(),
             head: Mutex::new(None),
             // Reads run under the budget (the server stops them there);
@@ -228,7 +229,7 @@ impl ClickHouseAudit {
     where
         T: clickhouse::RowOwned + clickhouse::RowRead + Send + 'static,
     {
-        let client = self.store.reader(self.limits);
+        let client = self.read.clone();
         self.run(async move {
             let mut q = client.query(&sql);
             for p in params {
@@ -369,40 +370,31 @@ impl AuditReader for ClickHouseAudit {
                 .into(),
             Vec::new(),
         )?;
-        let rows = self.rows(Conditions::default(), "ORDER BY node, seq")?;
-        let mut problems = Problems::default();
-        let mut chains = Vec::new();
-        let mut nodes: Vec<String> = heads.iter().map(|h| h.node.clone()).collect();
-        let mut rows = rows.into_iter().peekable();
-        loop {
-            // The next chain: in the log, or only in the heads (all its
-            // records deleted).
-            let next_in_log = rows.peek().map(|r| r.node.clone());
-            let node = match (next_in_log, nodes.first()) {
-                (Some(l), Some(h)) if h < &l => nodes.remove(0),
-                (Some(l), _) => {
-                    nodes.retain(|n| n != &l);
-                    l
-                }
-                (None, Some(_)) => nodes.remove(0),
-                (None, None) => break,
-            };
-            let mut chain = Chain::new(Some(node.clone()));
-            while let Some(r) = rows.next_if(|r| r.node == node) {
-                let hash = hex::decode(&r.hash).unwrap_or_default();
-                let seq = r.seq;
-                chain.record(seq, r.stored(), hash, &mut problems)?;
-            }
-            let head = heads.iter().find(|h| h.node == node).map(|h| {
-                (
-                    h.last_seq,
-                    h.last_seq,
-                    hex::decode(&h.last_hash).unwrap_or_default(),
-                )
-            });
-            chains.push(chain.finish(head, &mut problems));
+        let heads: BTreeMap<String, (u64, u64, Vec<u8>)> = heads
+            .into_iter()
+            .map(|h| {
+                let hash = hex::decode(&h.last_hash).unwrap_or_default();
+                (h.node, (h.last_seq, h.last_seq, hash))
+            })
+            .collect();
+        // Every chain, in the log or only in the heads (all its records
+        // deleted); the rows come in (node, seq) order.
+        let mut chains: BTreeMap<String, Vec<AuditRow>> =
+            heads.keys().map(|n| (n.clone(), Vec::new())).collect();
+        for r in self.rows(Conditions::default(), "ORDER BY node, seq")? {
+            chains.entry(r.node.clone()).or_default().push(r);
         }
-        VerifyReport::many(chains, problems).witnessed(witness, |want| {
+        let mut problems = Problems::default();
+        let mut reports = Vec::with_capacity(chains.len());
+        for (node, rows) in chains {
+            let mut chain = Chain::new(Some(node.clone()));
+            for r in rows {
+                let hash = hex::decode(&r.hash).unwrap_or_default();
+                chain.record(r.seq, r.stored(), hash, &mut problems)?;
+            }
+            reports.push(chain.finish(heads.get(&node).cloned(), &mut problems));
+        }
+        VerifyReport::many(reports, problems).witnessed(witness, |want| {
             self.fetch::<u64>(
                 "SELECT count() FROM audit_log WHERE hash = ?".into(),
                 vec![Param::Text(hex::encode(want))],

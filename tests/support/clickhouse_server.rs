@@ -194,6 +194,7 @@ impl ClickHouseServer {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.http_port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
                 let _ = s.write_all(b"GET /ping HTTP/1.0\r\n\r\n");
                 let mut out = String::new();
                 let _ = std::io::Read::read_to_string(&mut s, &mut out);
@@ -349,6 +350,9 @@ impl ZooKeeper {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                // A connection taken while the server starts may never be
+                // answered: give up on it and ask again.
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
                 let _ = s.write_all(b"ruok");
                 let mut out = String::new();
                 let _ = std::io::Read::read_to_string(&mut s, &mut out);
