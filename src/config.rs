@@ -126,6 +126,11 @@ pub struct StoreConfig {
     /// write from it; unset, queries use `url`'s user (still sending
     /// `readonly = 2` with every statement).
     pub read_url: Option<String>,
+    /// A third `clickhouse://` URL the OTLP ingest path signs in with (a
+    /// user who may only `INSERT` into `events`, `metric_points` and
+    /// `spans`); unset, ingest uses `url`'s user. Schema, tokens, audit and
+    /// retention stay with `url`.
+    pub ingest_url: Option<String>,
     /// A ClickHouse cluster (a `<remote_servers>` name): the tables are
     /// created `ON CLUSTER` as local tables on every shard behind
     /// `Distributed` tables of the plain names, and inserts wait for every
@@ -141,6 +146,7 @@ impl std::fmt::Debug for StoreConfig {
             .field("url", &self.url.as_deref().map(redacted_url))
             .field("password_file", &self.password_file)
             .field("read_url", &self.read_url.as_deref().map(redacted_url))
+            .field("ingest_url", &self.ingest_url.as_deref().map(redacted_url))
             .field("cluster", &self.cluster)
             .field("batching", &self.batching)
             .finish()

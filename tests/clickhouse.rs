@@ -464,6 +464,63 @@ async fn a_read_only_user_on_the_query_path_answers_and_cannot_write() {
 }
 
 #[tokio::test]
+async fn the_ingest_path_signs_in_as_its_own_user() {
+    let ch = start_clickhouse().await;
+    // Its password wrong: exports are kept by the exporter (503), the
+    // node is not ready, and the rest of the node (tokens, tools) works
+    // as the owner's and reader's users.
+    let url = ch.fresh_database_url();
+    let database = url.rsplit('/').next().unwrap().to_string();
+    let bad = format!(
+        "clickhouse://ingester:wrong@127.0.0.1:{}/{database}",
+        ch.http_port
+    );
+    let t = TestServer::start_with(move |c| {
+        c.store.url = Some(url);
+        c.store.ingest_url = Some(bad);
+    })
+    .await;
+    let resp = t.post_fixture(CAPTURES[0]).await;
+    assert_eq!(resp.status(), 503, "{:?}", resp.text().await);
+    let ready = t.http.get(t.otlp_url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let mut s = Session::open(&t.mcp_url(), &t.bootstrap_token("read")).await;
+    let answer = s.call_ok("cost_by_developer", json!({"since": ALL})).await;
+    assert_eq!(answer["totals"]["api_requests"], 0, "{answer}");
+    let stored = |table: &str| -> i64 {
+        ch.sql(&format!("SELECT count() FROM {database}.{table}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(stored("events") + stored("metric_points"), 0);
+    t.stop().await;
+    // With its password right, the same node writes the captures through it
+    // and answers as a node writing as the owner.
+    let url = ch.fresh_database_url();
+    let database = url.rsplit('/').next().unwrap().to_string();
+    let good = format!(
+        "clickhouse://ingester:ingester-secret@127.0.0.1:{}/{database}",
+        ch.http_port
+    );
+    let t = TestServer::start_with(move |c| {
+        c.store.url = Some(url);
+        c.store.ingest_url = Some(good);
+    })
+    .await;
+    t.replay_captures().await;
+    let ready = t.http.get(t.otlp_url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let reference = TestServer::start().await;
+    reference.replay_captures().await;
+    let token = t.bootstrap_token("read");
+    let want = answers(&reference, &reference.bootstrap_token("read")).await;
+    assert_eq!(answers(&t, &token).await, want);
+    reference.stop().await;
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn two_shards_answer_as_one_server_and_a_stopped_shard_loses_nothing() {
     use clickhouse_server::Cluster;
     let mut cluster = tokio::task::spawn_blocking(Cluster::start).await.unwrap();

@@ -181,6 +181,8 @@ pub struct ClickHouse {
     /// Who the query path signs in as (the same user unless `read_url` says).
     read: Settings,
     write: clickhouse::Client,
+    /// Who OTLP inserts go through (the writer unless `ingest_url` says).
+    ingest: clickhouse::Client,
     /// The cluster whose shards hold the tables, if any.
     cluster: Option<String>,
 }
@@ -308,6 +310,7 @@ impl ClickHouse {
         ClickHouse {
             read: settings.clone(),
             settings,
+            ingest: write.clone(),
             write,
             cluster: None,
         }
@@ -338,6 +341,10 @@ impl ClickHouse {
             ch.cluster = Some(cluster.clone());
             ch.write = ch.writer_of(ch.settings.client());
         }
+        ch.ingest = match &store.ingest_url {
+            Some(url) => ch.writer_of(Settings::parse(url)?.client()),
+            None => ch.write.clone(),
+        };
         Ok(Some(ch))
     }
 
@@ -382,9 +389,17 @@ impl ClickHouse {
             .with_option("result_overflow_mode", "throw")
     }
 
-    /// The client inserts go through.
+    /// The owner's client (tests write through it as an owner of the
+    /// database would).
+    #[cfg(test)]
     pub(crate) fn writer(&self) -> &clickhouse::Client {
         &self.write
+    }
+
+    /// The client the OTLP rows are inserted through (`ingest_url`'s user
+    /// when set: it needs `INSERT` on the telemetry tables, nothing else).
+    pub(crate) fn ingester(&self) -> &clickhouse::Client {
+        &self.ingest
     }
 
     /// A writing client with a connection pool of its own, for a table
@@ -415,9 +430,9 @@ impl ClickHouse {
         }
     }
 
-    /// True when the server answers (readiness).
+    /// True when the server answers the ingest path's user (readiness).
     pub async fn ping(&self) -> Result<(), Error> {
-        self.write.query("SELECT 1").execute().await?;
+        self.ingest.query("SELECT 1").execute().await?;
         Ok(())
     }
 }

@@ -108,7 +108,7 @@ async fn run(store: ClickHouse, batching: Batching, mut rx: mpsc::Receiver<Pendi
             }
         }
         let started = std::time::Instant::now();
-        let result = rows::insert(store.writer(), &rows).await;
+        let result = rows::insert(store.ingester(), &rows).await;
         crate::metrics::committed(started.elapsed().as_secs_f64());
         match result {
             Ok(()) => {

@@ -53,9 +53,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The users: `default` (no password, loopback only) and `reader`
+/// The users: `default` (no password, loopback only), `reader`
 /// (password `reader-secret`), whose profile is `readonly = 2` on the
-/// server side: it may set query limits, never write.
+/// server side: it may set query limits, never write, and `ingester`
+/// (password `ingester-secret`), the ingest path's own user (servers of
+/// this age grant by database, not by statement, so it can do what
+/// `default` can; current servers grant it `INSERT` only).
 const USERS: &str = r#"<?xml version="1.0"?>
 <yandex>
   <profiles>
@@ -75,6 +78,12 @@ const USERS: &str = r#"<?xml version="1.0"?>
       <profile>readonly</profile>
       <quota>default</quota>
     </reader>
+    <ingester>
+      <password>ingester-secret</password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </ingester>
   </users>
   <quotas><default></default></quotas>
 </yandex>
