@@ -3,7 +3,9 @@
 //! data directory is private and the store writable, what data arrives
 //! (last record per signal, from which agents and versions, whether tool
 //! details, traces and metrics come), senders whose clocks run ahead, and
-//! tokens about to expire.
+//! tokens about to expire. With a ClickHouse store: the database and its
+//! schema version, and whether the ingest and query users sign in and the
+//! query user is read-only at the server.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -315,8 +317,12 @@ fn data(described: &Value, now: jiff::Timestamp, out: &mut Vec<Check>) {
     }
 }
 
-fn tokens(config: &Config, now: jiff::Timestamp, out: &mut Vec<Check>) {
-    let list = match crate::auth::TokenStore::open(&config.data_dir).and_then(|t| t.list()) {
+fn tokens(
+    store: Result<crate::auth::TokenStore, crate::auth::TokenError>,
+    now: jiff::Timestamp,
+    out: &mut Vec<Check>,
+) {
+    let list = match store.and_then(|t| t.list()) {
         Ok(l) => l,
         Err(e) => {
             out.push(check(
@@ -358,10 +364,133 @@ fn tokens(config: &Config, now: jiff::Timestamp, out: &mut Vec<Check>) {
     ));
 }
 
+/// The data checks, from `describe_data` over all time as the operator
+/// would ask it.
+async fn describe(
+    config: &Config,
+    questions: std::sync::Arc<dyn crate::query::Questions>,
+    audit: Option<std::sync::Arc<dyn crate::audit::AuditReader>>,
+    now: jiff::Timestamp,
+    out: &mut Vec<Check>,
+) {
+    let (registry, principal) = crate::mcp::Registry::local(config, questions, audit);
+    let reply = registry
+        .call(
+            &principal,
+            "describe_data",
+            json!({"since": "2000-01-01T00:00:00Z", "until": (now + jiff::SignedDuration::from_hours(24 * 365)).to_string()}),
+        )
+        .await;
+    if reply.is_error {
+        out.push(check(
+            Level::Fail,
+            "data",
+            format!("cannot read the data: {}", reply.text),
+        ));
+        return;
+    }
+    data(&reply.structured, now, out);
+}
+
+/// The store checks when it is ClickHouse: the server and schema as the
+/// writing user, the ingest and query users, then the data and tokens
+/// every node shares.
+async fn clickhouse(
+    config: &Config,
+    ch: crate::clickhouse::ClickHouse,
+    now: jiff::Timestamp,
+    out: &mut Vec<Check>,
+) {
+    let at = format!(
+        "database {} at {}",
+        ch.settings().database,
+        ch.settings().http_url
+    );
+    let version = crate::clickhouse::schema::VERSION;
+    match ch.schema_version().await {
+        Err(e) => {
+            out.push(check(Level::Fail, "store", format!("{at}: {e}")));
+            return;
+        }
+        Ok(None) => {
+            out.push(check(
+                Level::Fail,
+                "store",
+                format!("{at} has no tokentally tables: `tokentally store init` (or the first `serve`) creates them"),
+            ));
+            return;
+        }
+        Ok(Some(v)) if v > version => {
+            out.push(check(
+                Level::Fail,
+                "store",
+                format!("{at} has schema version {v}, newer than this build's {version}: upgrade tokentally"),
+            ));
+            return;
+        }
+        Ok(Some(v)) if v < version => out.push(check(
+            Level::Warn,
+            "store",
+            format!("{at} has schema version {v}: the next `serve` or `store init` brings it to {version}"),
+        )),
+        Ok(Some(v)) => out.push(check(
+            Level::Ok,
+            "store",
+            format!("ClickHouse {at}, schema version {v}"),
+        )),
+    }
+    match ch.ping().await {
+        Ok(()) => out.push(check(Level::Ok, "ingest user", "signs in")),
+        Err(e) => out.push(check(
+            Level::Fail,
+            "ingest user",
+            format!("cannot sign in, so no export is accepted: {e}"),
+        )),
+    }
+    out.push(match ch.query_user().await {
+        Err(e) => check(
+            Level::Fail,
+            "query user",
+            format!("cannot sign in, so no tool can answer: {e}"),
+        ),
+        Ok(u) if u.own && u.may_write => check(
+            Level::Warn,
+            "query user",
+            "its profile lets it write (readonly = 0): give it a profile with readonly = 2 so the server refuses writes from the query path (SECURITY.md, \"Grants\")",
+        ),
+        Ok(u) if u.own => check(Level::Ok, "query user", "read-only at the server"),
+        Ok(_) => check(
+            Level::Ok,
+            "query user",
+            "the writing user, held to readonly = 2 per statement; a read-only user of its own: [store] read_url",
+        ),
+    });
+    let limits = crate::clickhouse::ReadLimits::of(&config.query);
+    let questions = std::sync::Arc::new(crate::clickhouse::questions::ClickHouseQuestions::new(
+        ch.clone(),
+        limits,
+    ));
+    let audit = crate::clickhouse::audit_reader(config, Some(&ch), limits.budget).ok();
+    describe(config, questions, audit, now, out).await;
+    tokens(crate::clickhouse::tokens_for(config, Some(&ch)), now, out);
+}
+
 /// Runs every check for the server and store `config` describes.
 pub async fn run(config: &Config) -> Vec<Check> {
     let mut out = Vec::new();
     listeners(config, &mut out).await;
+    let now = jiff::Timestamp::now();
+    match crate::clickhouse::ClickHouse::from_config(&config.store) {
+        Err(e) => {
+            out.push(check(Level::Fail, "store", e.to_string()));
+            return out;
+        }
+        Ok(Some(ch)) => {
+            clickhouse(config, ch, now, &mut out).await;
+            return out;
+        }
+        Ok(None) => {}
+    }
     if !config.data_dir.join(crate::store::DB_FILE_NAME).is_file() {
         out.push(check(
             Level::Fail,
@@ -374,7 +503,6 @@ pub async fn run(config: &Config) -> Vec<Check> {
         return out;
     }
     permissions(config, &mut out);
-    let now = jiff::Timestamp::now();
     match crate::store::Store::open(
         &config.data_dir,
         crate::store::StoreOptions::from_config(config),
@@ -400,20 +528,15 @@ pub async fn run(config: &Config) -> Vec<Check> {
             let audit = crate::audit::AuditLog::open_read_only(&config.data_dir)
                 .ok()
                 .map(|l| std::sync::Arc::new(l) as std::sync::Arc<dyn crate::audit::AuditReader>);
-            let (registry, principal) = crate::mcp::Registry::local(config, questions, audit);
-            let described = registry
-                .call(
-                    &principal,
-                    "describe_data",
-                    json!({"since": "2000-01-01T00:00:00Z", "until": (now + jiff::SignedDuration::from_hours(24 * 365)).to_string()}),
-                )
-                .await
-                .structured;
-            data(&described, now, &mut out);
+            describe(config, questions, audit, now, &mut out).await;
             let _ = store.close().await;
         }
     }
-    tokens(config, now, &mut out);
+    tokens(
+        crate::auth::TokenStore::open(&config.data_dir),
+        now,
+        &mut out,
+    );
     out
 }
 

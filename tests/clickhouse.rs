@@ -520,6 +520,76 @@ async fn the_ingest_path_signs_in_as_its_own_user() {
     t.stop().await;
 }
 
+/// `tokentally doctor --json` against the `[store]` of `store_toml`: the
+/// checks named `what`, as (level, detail).
+fn doctor(dir: &std::path::Path, store_toml: &str, what: &str) -> Vec<(String, String)> {
+    let config = dir.join("doctor.toml");
+    std::fs::write(&config, format!("[store]\n{store_toml}")).unwrap();
+    let out = cli(
+        dir,
+        &["--config", config.to_str().unwrap(), "doctor", "--json"],
+    );
+    let checks: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["what"] == what)
+        .map(|c| {
+            (
+                c["level"].as_str().unwrap().to_string(),
+                c["detail"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn doctor_checks_a_clickhouse_store_and_its_users() {
+    let ch = start_clickhouse().await;
+    let port = ch.http_port;
+    let dir = tempfile::tempdir().unwrap();
+    // A database no node has set up yet.
+    let empty = ch.fresh_database_url();
+    let store = doctor(dir.path(), &format!("url = {empty:?}"), "store");
+    assert_eq!(store.len(), 1, "{store:?}");
+    assert_eq!(store[0].0, "fail");
+    assert!(store[0].1.contains("no tokentally tables"), "{store:?}");
+    // Set up and fed by a node.
+    let url = ch.fresh_database_url();
+    let database = url.rsplit('/').next().unwrap().to_string();
+    let t = node(&url).await;
+    t.replay_captures().await;
+    t.stop().await;
+    let reader = format!("clickhouse://reader:reader-secret@127.0.0.1:{port}/{database}");
+    let ingester = format!("clickhouse://ingester:ingester-secret@127.0.0.1:{port}/{database}");
+    let good = format!("url = {url:?}\nread_url = {reader:?}\ningest_url = {ingester:?}");
+    let store = doctor(dir.path(), &good, "store");
+    assert_eq!(store[0].0, "ok", "{store:?}");
+    assert!(store[0].1.contains("schema version 3"), "{store:?}");
+    assert_eq!(doctor(dir.path(), &good, "ingest user")[0].0, "ok");
+    let query = doctor(dir.path(), &good, "query user");
+    assert_eq!(query[0], ("ok".into(), "read-only at the server".into()));
+    // The data and the shared tokens, read from ClickHouse.
+    let agents = doctor(dir.path(), &good, "agents");
+    assert_eq!(agents[0].0, "ok", "{agents:?}");
+    assert!(agents[0].1.contains("claude_code"), "{agents:?}");
+    let tokens = doctor(dir.path(), &good, "tokens");
+    assert!(
+        tokens.contains(&("ok".into(), "2 active of 2".into())),
+        "{tokens:?}"
+    );
+    // A query user the server lets write, and an ingest user who cannot sign in.
+    let bad_ingest = format!("clickhouse://ingester:wrong@127.0.0.1:{port}/{database}");
+    let bad = format!("url = {url:?}\nread_url = {ingester:?}\ningest_url = {bad_ingest:?}");
+    let query = doctor(dir.path(), &bad, "query user");
+    assert_eq!(query[0].0, "warn", "{query:?}");
+    assert!(query[0].1.contains("readonly = 2"), "{query:?}");
+    let ingest = doctor(dir.path(), &bad, "ingest user");
+    assert_eq!(ingest[0].0, "fail", "{ingest:?}");
+}
+
 #[tokio::test]
 async fn two_shards_answer_as_one_server_and_a_stopped_shard_loses_nothing() {
     use clickhouse_server::Cluster;

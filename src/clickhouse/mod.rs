@@ -187,6 +187,15 @@ pub struct ClickHouse {
     cluster: Option<String>,
 }
 
+/// What [`ClickHouse::query_user`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryUser {
+    /// The query path signs in as a user of its own (`read_url`).
+    pub own: bool,
+    /// The server lets that user write (its profile's `readonly` is 0).
+    pub may_write: bool,
+}
+
 /// Limits every question runs under, enforced by ClickHouse itself.
 #[derive(Debug, Clone, Copy)]
 pub struct ReadLimits {
@@ -428,6 +437,48 @@ impl ClickHouse {
             Some(_) => format!("{name}_local"),
             None => name.to_string(),
         }
+    }
+
+    /// The newest schema version recorded in the database (`None` when
+    /// its tables were never created), read as the writing user.
+    pub async fn schema_version(&self) -> Result<Option<u32>, Error> {
+        // Asked outside the database, which may not exist either.
+        let exists: u64 = self
+            .settings
+            .client()
+            .with_database("default")
+            .query(
+                "SELECT count() FROM system.tables WHERE database = ? AND name = 'schema_version'",
+            )
+            .bind(&self.settings.database)
+            .fetch_one()
+            .await?;
+        if exists == 0 {
+            return Ok(None);
+        }
+        let v: u32 = self
+            .write
+            .query("SELECT max(version) FROM schema_version")
+            .fetch_one()
+            .await?;
+        Ok(Some(v))
+    }
+
+    /// Whether the query path's user may write as far as the server is
+    /// concerned (its profile's `readonly` is 0), leaving aside the
+    /// `readonly = 2` every question sends; and whether that user is one
+    /// of its own (`read_url`) rather than the writing user.
+    pub async fn query_user(&self) -> Result<QueryUser, Error> {
+        let readonly: String = self
+            .read
+            .client()
+            .query("SELECT value FROM system.settings WHERE name = 'readonly'")
+            .fetch_one()
+            .await?;
+        Ok(QueryUser {
+            own: self.read != self.settings,
+            may_write: readonly.trim() == "0",
+        })
     }
 
     /// True when the server answers the ingest path's user (readiness).
