@@ -465,12 +465,9 @@ async fn clickhouse(
             "the writing user, held to readonly = 2 per statement; a read-only user of its own: [store] read_url",
         ),
     });
-    let limits = crate::clickhouse::ReadLimits::of(&config.query);
-    let questions = std::sync::Arc::new(crate::clickhouse::questions::ClickHouseQuestions::new(
-        ch.clone(),
-        limits,
-    ));
-    let audit = crate::clickhouse::audit_reader(config, Some(&ch), limits.budget).ok();
+    let budget = crate::clickhouse::ReadLimits::of(&config.query).budget;
+    let audit = crate::clickhouse::audit_reader(config, Some(&ch), budget).ok();
+    let questions = crate::clickhouse::questions_of(config, ch.clone());
     describe(config, questions, audit, now, out).await;
     tokens(crate::clickhouse::tokens_for(config, Some(&ch)), now, out);
 }

@@ -353,6 +353,15 @@ fn existing_data_dir(config: &Config) -> anyhow::Result<&Config> {
     Ok(config)
 }
 
+/// [`existing_data_dir`] for commands that read the store wherever it is:
+/// a ClickHouse store needs no data directory.
+fn existing_store(config: &Config) -> anyhow::Result<&Config> {
+    match config.store.url {
+        Some(_) => Ok(config),
+        None => existing_data_dir(config),
+    }
+}
+
 fn load_config(args: &StoreArgs) -> anyhow::Result<Config> {
     let mut config = match &args.config {
         Some(path) => Config::from_file(path)?,
@@ -557,16 +566,14 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
         }
         Command::Token { action } => {
             let config = load_config(&store)?;
-            if matches!(action, TokenAction::List) && config.store.url.is_none() {
-                existing_data_dir(&config)?;
+            if matches!(action, TokenAction::List) {
+                existing_store(&config)?;
             }
             token(config, action).await
         }
         Command::Audit { action } => {
             let config = load_config(&store)?;
-            if config.store.url.is_none() {
-                existing_data_dir(&config)?;
-            }
+            existing_store(&config)?;
             audit(config, action)
         }
         Command::Query {
@@ -577,7 +584,7 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
         } => {
             let arguments = query_arguments(&arguments, &args)?;
             query(
-                existing_data_dir(&load_config(&store)?)?.clone(),
+                existing_store(&load_config(&store)?)?.clone(),
                 &tool,
                 arguments,
                 format,
@@ -640,7 +647,7 @@ async fn dispatch(store: StoreArgs, command: Command) -> anyhow::Result<()> {
             if let Some(tz) = timezone {
                 base.insert("timezone".into(), tz.into());
             }
-            report(existing_data_dir(&config)?, &base, format, out.as_deref()).await
+            report(existing_store(&config)?, &base, format, out.as_deref()).await
         }
         Command::Import { files, signal } => {
             let config = load_config(&store)?;
@@ -940,6 +947,39 @@ async fn token(config: Config, action: TokenAction) -> anyhow::Result<()> {
 /// `verify` or `export` reads every record).
 const CLI_AUDIT_BUDGET: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// What the CLI's local registry asks: the ClickHouse store when the
+/// configuration names one (nothing is opened in the data directory then),
+/// else the data directory's store, handed back to be closed after.
+#[allow(clippy::type_complexity)]
+fn local_backends(
+    config: &Config,
+) -> anyhow::Result<(
+    std::sync::Arc<dyn tokentally::query::Questions>,
+    Option<std::sync::Arc<dyn tokentally::audit::AuditReader>>,
+    Option<tokentally::store::Store>,
+)> {
+    let ch = tokentally::clickhouse::ClickHouse::from_config(&config.store)?;
+    let audit = local_audit(config, ch.as_ref());
+    Ok(match ch {
+        Some(ch) => (
+            tokentally::clickhouse::questions_of(config, ch),
+            audit,
+            None,
+        ),
+        None => {
+            let store = tokentally::store::Store::open(
+                &config.data_dir,
+                tokentally::store::StoreOptions::from_config(config),
+            )?;
+            let questions = std::sync::Arc::new(tokentally::query::runner::Sqlite::with_limits(
+                store.clone(),
+                &config.query,
+            ));
+            (questions, audit, Some(store))
+        }
+    })
+}
+
 /// The audit log the local registry's audit tools read, when there is one.
 fn local_audit(
     config: &Config,
@@ -1029,13 +1069,7 @@ async fn report(
     format: tokentally::report::Format,
     out: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
-    let store = tokentally::store::Store::open(
-        &config.data_dir,
-        tokentally::store::StoreOptions::from_config(config),
-    )?;
-    let ch = tokentally::clickhouse::ClickHouse::from_config(&config.store)?;
-    let audit = local_audit(config, ch.as_ref());
-    let questions = tokentally::clickhouse::questions_for(config, &store, ch);
+    let (questions, audit, store) = local_backends(config)?;
     let (registry, principal) = tokentally::mcp::Registry::local(config, questions, audit);
     let mut asker = LocalAsk {
         registry: &registry,
@@ -1044,7 +1078,9 @@ async fn report(
     };
     let report = tokentally::report::build(base, &mut asker).await;
     let errors = asker.errors;
-    store.close().await?;
+    if let Some(store) = store {
+        store.close().await?;
+    }
     if let Some(e) = errors.first() {
         bail!("{e}");
     }
@@ -1136,13 +1172,7 @@ async fn query(
     args: serde_json::Value,
     format: tokentally::tabular::Format,
 ) -> anyhow::Result<()> {
-    let store = tokentally::store::Store::open(
-        &config.data_dir,
-        tokentally::store::StoreOptions::from_config(&config),
-    )?;
-    let ch = tokentally::clickhouse::ClickHouse::from_config(&config.store)?;
-    let audit = local_audit(&config, ch.as_ref());
-    let questions = tokentally::clickhouse::questions_for(&config, &store, ch);
+    let (questions, audit, store) = local_backends(&config)?;
     let (registry, principal) = tokentally::mcp::Registry::local(&config, questions, audit);
     let reply = registry.call(&principal, tool, args).await;
     // An error is the error object, whatever the format.
@@ -1156,7 +1186,9 @@ async fn query(
     if format == tokentally::tabular::Format::Json {
         eprintln!("{}", reply.text);
     }
-    store.close().await?;
+    if let Some(store) = store {
+        store.close().await?;
+    }
     if reply.is_error {
         bail!("the tool reported an error");
     }

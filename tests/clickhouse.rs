@@ -588,6 +588,27 @@ async fn doctor_checks_a_clickhouse_store_and_its_users() {
     assert!(query[0].1.contains("readonly = 2"), "{query:?}");
     let ingest = doctor(dir.path(), &bad, "ingest user");
     assert_eq!(ingest[0].0, "fail", "{ingest:?}");
+    // `query` and `report` on the ClickHouse store open nothing locally.
+    let nowhere = dir.path().join("no-data-dir");
+    let out = cli(
+        &nowhere,
+        &[
+            "--store",
+            &url,
+            "query",
+            "cost_by_developer",
+            &json!({"since": ALL}).to_string(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        answer["totals"]["api_requests"].as_i64().unwrap() > 0,
+        "{answer}"
+    );
+    let out = cli(&nowhere, &["--store", &url, "report", "--period", ALL]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!nowhere.exists(), "a data directory was created");
 }
 
 #[tokio::test]

@@ -229,15 +229,24 @@ pub fn questions_for(
     ch: Option<ClickHouse>,
 ) -> std::sync::Arc<dyn crate::query::Questions> {
     match ch {
-        Some(ch) => std::sync::Arc::new(questions::ClickHouseQuestions::new(
-            ch,
-            ReadLimits::of(&config.query),
-        )),
+        Some(ch) => questions_of(config, ch),
         None => std::sync::Arc::new(crate::query::runner::Sqlite::with_limits(
             store.clone(),
             &config.query,
         )),
     }
+}
+
+/// The questions answered from ClickHouse `ch` under the configured query
+/// limits.
+pub fn questions_of(
+    config: &crate::config::Config,
+    ch: ClickHouse,
+) -> std::sync::Arc<dyn crate::query::Questions> {
+    std::sync::Arc::new(questions::ClickHouseQuestions::new(
+        ch,
+        ReadLimits::of(&config.query),
+    ))
 }
 
 /// The tokens the server and the CLI check and manage: those every node
