@@ -24,8 +24,33 @@ async fn start_clickhouse() -> ClickHouseServer {
 }
 
 async fn node(url: &str) -> TestServer {
+    node_with(url, |_| {}).await
+}
+
+/// A node on the store at `url`, `[store]` then changed by `more`.
+async fn node_with(
+    url: &str,
+    more: impl FnOnce(&mut tokentally::config::StoreConfig) + Send + 'static,
+) -> TestServer {
     let url = url.to_string();
-    TestServer::start_with(move |c| c.store.url = Some(url)).await
+    TestServer::start_with(move |c| {
+        c.store.url = Some(url);
+        more(&mut c.store);
+    })
+    .await
+}
+
+/// The database a store URL names.
+fn database_of(url: &str) -> String {
+    url.rsplit('/').next().unwrap().to_string()
+}
+
+/// `database` on `ch` as `user` with `password`.
+fn user_url(ch: &ClickHouseServer, user: &str, password: &str, database: &str) -> String {
+    format!(
+        "clickhouse://{user}:{password}@127.0.0.1:{}/{database}",
+        ch.http_port
+    )
 }
 
 /// The answers compared across nodes and engines.
@@ -136,7 +161,7 @@ async fn nodes_on_one_database_answer_alike_and_count_retries_once() {
         assert_eq!(c["records"], c["head_seq"], "{report}");
     }
     // Node A's newest record deleted: verify names its chain.
-    let database = url.rsplit('/').next().unwrap();
+    let database = database_of(&url);
     let a_node = rows
         .iter()
         .map(|r| r["node"].as_str().unwrap())
@@ -350,7 +375,7 @@ async fn a_clickhouse_that_goes_away_is_said_clearly_and_recovered_from() {
 async fn store_init_creates_the_schema_once_and_schema_prints_it() {
     let ch = start_clickhouse().await;
     let url = ch.fresh_database_url();
-    let database = url.rsplit('/').next().unwrap().to_string();
+    let database = database_of(&url);
     let dir = tempfile::tempdir().unwrap();
     for _ in 0..2 {
         let out = cli(dir.path(), &["store", "init", &url]);
@@ -391,7 +416,7 @@ async fn store_init_creates_the_schema_once_and_schema_prints_it() {
 async fn sigkill_of_a_node_during_ingest_loses_no_acknowledged_record() {
     let ch = start_clickhouse().await;
     let url = ch.fresh_database_url();
-    let database = url.rsplit('/').next().unwrap().to_string();
+    let database = database_of(&url);
     let dir = tempfile::tempdir().unwrap();
     let mut node = serve_binary(dir.path(), &["--store", &url]);
     let acked = sigkill_during_ingest(&mut node, 6, 400, 100, 5_000).await;
@@ -408,16 +433,9 @@ async fn sigkill_of_a_node_during_ingest_loses_no_acknowledged_record() {
 async fn a_read_only_user_on_the_query_path_answers_and_cannot_write() {
     let ch = start_clickhouse().await;
     let url = ch.fresh_database_url();
-    let database = url.rsplit('/').next().unwrap().to_string();
-    let read_url = format!(
-        "clickhouse://reader:reader-secret@127.0.0.1:{}/{database}",
-        ch.http_port
-    );
-    let t = TestServer::start_with(move |c| {
-        c.store.url = Some(url);
-        c.store.read_url = Some(read_url);
-    })
-    .await;
+    let database = database_of(&url);
+    let read_url = user_url(&ch, "reader", "reader-secret", &database);
+    let t = node_with(&url, |s| s.read_url = Some(read_url)).await;
     t.replay_captures().await;
     let mut s = Session::open(&t.mcp_url(), &t.bootstrap_token("read")).await;
     let answer = s.call_ok("cost_by_developer", json!({"since": ALL})).await;
@@ -446,16 +464,9 @@ async fn a_read_only_user_on_the_query_path_answers_and_cannot_write() {
     t.stop().await;
     // The query path signs in as the read user: with its password wrong,
     // ingest still works and the tools cannot read.
-    let (url, database) = (ch.fresh_database_url(), database);
-    let bad = format!(
-        "clickhouse://reader:wrong@127.0.0.1:{}/{database}",
-        ch.http_port
-    );
-    let t = TestServer::start_with(move |c| {
-        c.store.url = Some(url);
-        c.store.read_url = Some(bad);
-    })
-    .await;
+    let url = ch.fresh_database_url();
+    let bad = user_url(&ch, "reader", "wrong", &database_of(&url));
+    let t = node_with(&url, |s| s.read_url = Some(bad)).await;
     t.replay_captures().await;
     let mut s = Session::open(&t.mcp_url(), &t.bootstrap_token("read")).await;
     let r = s.call("cost_by_developer", json!({"since": ALL})).await;
@@ -470,16 +481,9 @@ async fn the_ingest_path_signs_in_as_its_own_user() {
     // node is not ready, and the rest of the node (tokens, tools) works
     // as the owner's and reader's users.
     let url = ch.fresh_database_url();
-    let database = url.rsplit('/').next().unwrap().to_string();
-    let bad = format!(
-        "clickhouse://ingester:wrong@127.0.0.1:{}/{database}",
-        ch.http_port
-    );
-    let t = TestServer::start_with(move |c| {
-        c.store.url = Some(url);
-        c.store.ingest_url = Some(bad);
-    })
-    .await;
+    let database = database_of(&url);
+    let bad = user_url(&ch, "ingester", "wrong", &database);
+    let t = node_with(&url, |s| s.ingest_url = Some(bad)).await;
     let resp = t.post_fixture(CAPTURES[0]).await;
     assert_eq!(resp.status(), 503, "{:?}", resp.text().await);
     let ready = t.http.get(t.otlp_url("/readyz")).send().await.unwrap();
@@ -498,16 +502,8 @@ async fn the_ingest_path_signs_in_as_its_own_user() {
     // With its password right, the same node writes the captures through it
     // and answers as a node writing as the owner.
     let url = ch.fresh_database_url();
-    let database = url.rsplit('/').next().unwrap().to_string();
-    let good = format!(
-        "clickhouse://ingester:ingester-secret@127.0.0.1:{}/{database}",
-        ch.http_port
-    );
-    let t = TestServer::start_with(move |c| {
-        c.store.url = Some(url);
-        c.store.ingest_url = Some(good);
-    })
-    .await;
+    let good = user_url(&ch, "ingester", "ingester-secret", &database_of(&url));
+    let t = node_with(&url, |s| s.ingest_url = Some(good)).await;
     t.replay_captures().await;
     let ready = t.http.get(t.otlp_url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
@@ -548,7 +544,6 @@ fn doctor(dir: &std::path::Path, store_toml: &str, what: &str) -> Vec<(String, S
 #[tokio::test]
 async fn doctor_checks_a_clickhouse_store_and_its_users() {
     let ch = start_clickhouse().await;
-    let port = ch.http_port;
     let dir = tempfile::tempdir().unwrap();
     // A database no node has set up yet.
     let empty = ch.fresh_database_url();
@@ -558,12 +553,12 @@ async fn doctor_checks_a_clickhouse_store_and_its_users() {
     assert!(store[0].1.contains("no tokentally tables"), "{store:?}");
     // Set up and fed by a node.
     let url = ch.fresh_database_url();
-    let database = url.rsplit('/').next().unwrap().to_string();
+    let database = database_of(&url);
     let t = node(&url).await;
     t.replay_captures().await;
     t.stop().await;
-    let reader = format!("clickhouse://reader:reader-secret@127.0.0.1:{port}/{database}");
-    let ingester = format!("clickhouse://ingester:ingester-secret@127.0.0.1:{port}/{database}");
+    let reader = user_url(&ch, "reader", "reader-secret", &database);
+    let ingester = user_url(&ch, "ingester", "ingester-secret", &database);
     let good = format!("url = {url:?}\nread_url = {reader:?}\ningest_url = {ingester:?}");
     let store = doctor(dir.path(), &good, "store");
     assert_eq!(store[0].0, "ok", "{store:?}");
@@ -581,7 +576,7 @@ async fn doctor_checks_a_clickhouse_store_and_its_users() {
         "{tokens:?}"
     );
     // A query user the server lets write, and an ingest user who cannot sign in.
-    let bad_ingest = format!("clickhouse://ingester:wrong@127.0.0.1:{port}/{database}");
+    let bad_ingest = user_url(&ch, "ingester", "wrong", &database);
     let bad = format!("url = {url:?}\nread_url = {ingester:?}\ningest_url = {bad_ingest:?}");
     let query = doctor(dir.path(), &bad, "query user");
     assert_eq!(query[0].0, "warn", "{query:?}");
@@ -623,13 +618,7 @@ async fn two_shards_answer_as_one_server_and_a_stopped_shard_loses_nothing() {
             "clickhouse://default@127.0.0.1:{}/{database}",
             shard.http_port
         );
-        nodes.push(
-            TestServer::start_with(move |c| {
-                c.store.url = Some(url);
-                c.store.cluster = Some(Cluster::NAME.into());
-            })
-            .await,
-        );
+        nodes.push(node_with(&url, |s| s.cluster = Some(Cluster::NAME.into())).await);
     }
     let read = nodes[0].bootstrap_token("read");
     // All but the last three captures, each to one node and again to the
@@ -746,7 +735,7 @@ fn api_request(developer: &str, time_ns: i64, cost: &str) -> Value {
 async fn retention_drops_whole_months_older_than_the_period() {
     let ch = start_clickhouse().await;
     let url = ch.fresh_database_url();
-    let database = url.rsplit('/').next().unwrap().to_string();
+    let database = database_of(&url);
     let t = node(&url).await;
     let now = jiff::Timestamp::now();
     let ns = |days_ago: i64| {
