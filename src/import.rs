@@ -12,11 +12,13 @@
 //!
 //! gzip or zstd compressed or not (seen from the bytes). A line or file
 //! that cannot be read is reported with its place and the rest goes on.
+//! The records go to whichever store the receivers write to (the embedded
+//! store, or ClickHouse through its batching sink).
 
 use std::path::{Path, PathBuf};
 
 use crate::otlp::{DecodeOptions, Signal};
-use crate::store::Store;
+use crate::store::Sink;
 
 /// Export requests written at once (far below the writer's queue bound).
 const IN_FLIGHT: usize = 16;
@@ -28,9 +30,11 @@ pub struct ImportReport {
     pub files: u64,
     /// Export requests found and decoded.
     pub requests: u64,
-    /// Records stored.
+    /// Records stored (on ClickHouse: written, a record written twice
+    /// counting once in every answer).
     pub stored: u64,
-    /// Records already in the store (an earlier import or export).
+    /// Records already in the store (an earlier import or export; the
+    /// embedded store tells them apart at write time, ClickHouse at read).
     pub duplicates: u64,
     /// Records refused one by one by the decoder (poison values and the like).
     pub refused_records: u64,
@@ -162,7 +166,7 @@ fn requests_in(
 /// Imports `files` into `store`; `progress(bytes)` is called after each
 /// file with its size.
 pub async fn import(
-    store: &Store,
+    store: std::sync::Arc<dyn Sink>,
     opts: &DecodeOptions,
     files: &[PathBuf],
     signal: Option<Signal>,

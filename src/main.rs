@@ -1116,24 +1116,49 @@ async fn import(
     files: &[std::path::PathBuf],
     signal: Option<tokentally::otlp::Signal>,
 ) -> anyhow::Result<()> {
-    let store = tokentally::store::Store::open(
-        &config.data_dir,
-        tokentally::store::StoreOptions::from_config(config),
-    )?;
+    // Where the receivers would write: ClickHouse (its tables created
+    // first, as a node's start would), else the data directory's store.
+    let (sink, store): (
+        std::sync::Arc<dyn tokentally::store::Sink>,
+        Option<tokentally::store::Store>,
+    ) = match tokentally::clickhouse::ClickHouse::from_config(&config.store)? {
+        Some(ch) => {
+            ch.init().await?;
+            let sink = tokentally::clickhouse::sink::Sink::start(ch, config.store.batching);
+            (std::sync::Arc::new(sink), None)
+        }
+        None => {
+            let store = tokentally::store::Store::open(
+                &config.data_dir,
+                tokentally::store::StoreOptions::from_config(config),
+            )?;
+            (std::sync::Arc::new(store.clone()), Some(store))
+        }
+    };
     let opts = tokentally::otlp::DecodeOptions::from_config(config)?;
     let bar = indicatif::ProgressBar::new(tokentally::import::total_bytes(files));
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {eta} left")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let result = tokentally::import::import(&store, &opts, files, signal, |n| bar.inc(n)).await;
+    let result = tokentally::import::import(sink, &opts, files, signal, |n| bar.inc(n)).await;
     bar.finish_and_clear();
-    store.close().await?;
+    let embedded = store.is_some();
+    if let Some(store) = store {
+        store.close().await?;
+    }
     let r = result?;
-    println!(
-        "read {} file(s), {} export request(s): stored {} record(s), {} already stored, {} refused",
-        r.files, r.requests, r.stored, r.duplicates, r.refused_records
-    );
+    if embedded {
+        println!(
+            "read {} file(s), {} export request(s): stored {} record(s), {} already stored, {} refused",
+            r.files, r.requests, r.stored, r.duplicates, r.refused_records
+        );
+    } else {
+        println!(
+            "read {} file(s), {} export request(s): wrote {} record(s) to ClickHouse (one already there counts once), {} refused",
+            r.files, r.requests, r.stored, r.refused_records
+        );
+    }
     for (place, why) in &r.failures {
         eprintln!("not imported: {place}: {why}");
     }

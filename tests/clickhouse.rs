@@ -607,6 +607,49 @@ async fn doctor_checks_a_clickhouse_store_and_its_users() {
 }
 
 #[tokio::test]
+async fn import_writes_files_into_clickhouse_and_a_second_import_counts_once() {
+    let ch = start_clickhouse().await;
+    let url = ch.fresh_database_url();
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("no-data-dir");
+    let files: Vec<String> = CAPTURES
+        .iter()
+        .map(|f| common::fixture_path(f).to_str().unwrap().to_string())
+        .collect();
+    let mut args = vec!["--store", url.as_str(), "import"];
+    args.extend(files.iter().map(String::as_str));
+    let reference = TestServer::start().await;
+    reference.replay_captures().await;
+    let mut r = Session::open(&reference.mcp_url(), &reference.bootstrap_token("read")).await;
+    let want = r.call_ok("cost_by_developer", json!({"since": ALL})).await;
+    reference.stop().await;
+    for _ in 0..2 {
+        let out = cli(&nowhere, &args);
+        assert!(out.status.success(), "{out:?}");
+        let said = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            said.contains(&format!("read {} file(s)", files.len())),
+            "{said}"
+        );
+        assert!(said.contains("to ClickHouse"), "{said}");
+        let out = cli(
+            &nowhere,
+            &[
+                "--store",
+                &url,
+                "query",
+                "cost_by_developer",
+                &json!({"since": ALL}).to_string(),
+            ],
+        );
+        assert!(out.status.success(), "{out:?}");
+        let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(answer["totals"], want["totals"], "{answer}");
+    }
+    assert!(!nowhere.exists(), "a data directory was created");
+}
+
+#[tokio::test]
 async fn two_shards_answer_as_one_server_and_a_stopped_shard_loses_nothing() {
     use clickhouse_server::Cluster;
     let mut cluster = tokio::task::spawn_blocking(Cluster::start).await.unwrap();
