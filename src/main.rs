@@ -886,6 +886,8 @@ fn write_first_start_tokens(
     text: &str,
 ) -> std::io::Result<std::path::PathBuf> {
     use std::io::Write;
+    // A node on ClickHouse keeps no store, so nothing else made the directory.
+    tokentally::datadir::prepare(data_dir).map_err(std::io::Error::other)?;
     let path = data_dir.join("first-start-tokens.txt");
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

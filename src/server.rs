@@ -69,8 +69,9 @@ pub struct RunningServer {
     pub bootstrap_tokens: Vec<(TokenInfo, String)>,
     /// Whether OTLP ingest requires an ingest token.
     pub ingest_requires_token: bool,
-    /// The store, for in-process inspection (tests, CLI).
-    pub store: Store,
+    /// The embedded store, for in-process inspection (tests, CLI); `None`
+    /// when the telemetry is in ClickHouse (a node keeps no store then).
+    pub store: Option<Store>,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -116,14 +117,14 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         None => None,
     };
     let ui_addr = ui.as_ref().map_or(mcp_addr, |(_, a)| *a);
-    let store = Store::open(&config.data_dir, StoreOptions::from_config(&config))?;
     let Backends {
+        store,
         sink,
         questions,
         tokens,
         audit,
         audit_reader,
-    } = backends(&config, &store).await?;
+    } = backends(&config).await?;
     let bootstrap_tokens = {
         let tokens = tokens.clone();
         tokio::task::spawn_blocking(move || tokens.ensure_bootstrap_tokens())
@@ -272,6 +273,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
 
 /// What the server writes to and answers from.
 struct Backends {
+    /// The embedded store, when the telemetry is there.
+    store: Option<Store>,
     sink: Arc<dyn crate::store::Sink>,
     questions: Arc<dyn crate::query::Questions>,
     tokens: TokenStore,
@@ -285,26 +288,35 @@ struct Backends {
 /// goes: the embedded store and the data directory, or the ClickHouse
 /// server the configuration names (its tables created if missing) for all
 /// of them.
-async fn backends(config: &Config, store: &Store) -> Result<Backends, ServerError> {
+async fn backends(config: &Config) -> Result<Backends, ServerError> {
     let ch = crate::clickhouse::ClickHouse::from_config(&config.store)?;
-    let sink: Arc<dyn crate::store::Sink> = match &ch {
+    let (store, sink, questions): (_, Arc<dyn crate::store::Sink>, _) = match &ch {
         Some(ch) => {
             ch.init().await?;
             tracing::info!(server = %ch.settings().http_url, database = %ch.settings().database, "telemetry in ClickHouse");
-            Arc::new(crate::clickhouse::sink::Sink::start(
-                ch.clone(),
-                config.store.batching,
-            ))
+            let sink = crate::clickhouse::sink::Sink::start(ch.clone(), config.store.batching);
+            (
+                None,
+                Arc::new(sink),
+                crate::clickhouse::questions_of(config, ch.clone()),
+            )
         }
-        None => Arc::new(store.clone()),
+        None => {
+            let store = Store::open(&config.data_dir, StoreOptions::from_config(config))?;
+            let questions: Arc<dyn crate::query::Questions> = Arc::new(
+                crate::query::runner::Sqlite::with_limits(store.clone(), &config.query),
+            );
+            (Some(store.clone()), Arc::new(store), questions)
+        }
     };
     let tokens = crate::clickhouse::tokens_for(config, ch.as_ref())
         .map_err(|e| ServerError::Auth(e.to_string()))?;
     let (audit, audit_reader) = crate::clickhouse::audit_for(config, ch.as_ref())
         .map_err(|e| ServerError::Audit(e.to_string()))?;
     Ok(Backends {
+        store,
         sink,
-        questions: crate::clickhouse::questions_for(config, store, ch),
+        questions,
         tokens,
         audit,
         audit_reader,
@@ -497,7 +509,9 @@ impl RunningServer {
                 tracing::warn!(error = %e, "server task ended abnormally");
             }
         }
-        self.store.close().await?;
+        if let Some(store) = self.store {
+            store.close().await?;
+        }
         Ok(())
     }
 }

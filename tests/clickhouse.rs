@@ -556,6 +556,13 @@ async fn doctor_checks_a_clickhouse_store_and_its_users() {
     let database = database_of(&url);
     let t = node(&url).await;
     t.replay_captures().await;
+    // A node on ClickHouse keeps nothing of the store in its data directory.
+    let kept: Vec<_> = std::fs::read_dir(t.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("tokentally.db") || n.starts_with("audit.db"))
+        .collect();
+    assert!(kept.is_empty(), "{kept:?}");
     t.stop().await;
     let reader = user_url(&ch, "reader", "reader-secret", &database);
     let ingester = user_url(&ch, "ingester", "ingester-secret", &database);

@@ -211,7 +211,7 @@ async fn a_real_browser_walks_every_page() {
     let end_ns = i64::try_from(now.as_nanosecond()).unwrap();
     let opts = tokentally::otlp::DecodeOptions::from_config(&server.config).unwrap();
     tokentally::demo::load(
-        &server.running().store,
+        server.running().store.as_ref().unwrap(),
         tokentally::demo::Plan::team(6000, end_ns),
         &opts,
     )
@@ -223,7 +223,7 @@ async fn a_real_browser_walks_every_page() {
     let admin = server.bootstrap_token("audit");
     let tokens = TokenStore::open(server.dir.path()).unwrap();
     let ctx = tokentally::query::ToolContext::over_store(
-        server.running().store.clone(),
+        server.running().store.clone().unwrap(),
         server.config.query.clone(),
     );
     let as_admin = tokens.verify(&admin).unwrap();

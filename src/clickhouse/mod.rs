@@ -220,23 +220,6 @@ impl ReadLimits {
     }
 }
 
-/// The questions the server and the CLI answer from: ClickHouse when the
-/// configuration names it (`ch`, from [`ClickHouse::from_config`]), else
-/// the embedded `store`; either under the configured query limits.
-pub fn questions_for(
-    config: &crate::config::Config,
-    store: &crate::store::Store,
-    ch: Option<ClickHouse>,
-) -> std::sync::Arc<dyn crate::query::Questions> {
-    match ch {
-        Some(ch) => questions_of(config, ch),
-        None => std::sync::Arc::new(crate::query::runner::Sqlite::with_limits(
-            store.clone(),
-            &config.query,
-        )),
-    }
-}
-
 /// The questions answered from ClickHouse `ch` under the configured query
 /// limits.
 pub fn questions_of(
