@@ -233,7 +233,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         .merge(crate::http::metrics_router(
             config.metrics,
             tokens.clone(),
-            store.clone(),
+            sink.clone(),
         ));
     match ui {
         Some((listener, _)) => tasks.push(serve_axum(

@@ -554,8 +554,28 @@ async fn doctor_checks_a_clickhouse_store_and_its_users() {
     // Set up and fed by a node.
     let url = ch.fresh_database_url();
     let database = database_of(&url);
-    let t = node(&url).await;
+    let store_url = url.clone();
+    let t = TestServer::start_with(move |c| {
+        c.store.url = Some(store_url);
+        c.metrics = tokentally::config::MetricsAccess::Token;
+    })
+    .await;
     t.replay_captures().await;
+    // Its ingest queue is in /metrics, as the embedded writer's is.
+    let metrics = t
+        .http
+        .get(format!("http://{}/metrics", t.running().mcp_addr))
+        .bearer_auth(t.bootstrap_token("audit"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("\ntokentally_store_queue_requests 0\n"),
+        "{metrics}"
+    );
     // A node on ClickHouse keeps nothing of the store in its data directory.
     let kept: Vec<_> = std::fs::read_dir(t.dir.path())
         .unwrap()

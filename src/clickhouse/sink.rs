@@ -88,6 +88,10 @@ impl crate::store::Sink for Sink {
         }
         .boxed()
     }
+
+    fn queued_requests(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
 }
 
 async fn run(store: ClickHouse, batching: Batching, mut rx: mpsc::Receiver<Pending>) {

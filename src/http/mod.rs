@@ -41,7 +41,7 @@ async fn readyz(
 pub fn metrics_router(
     access: crate::config::MetricsAccess,
     tokens: crate::auth::TokenStore,
-    store: Option<crate::store::Store>,
+    store: std::sync::Arc<dyn crate::store::Sink>,
 ) -> Router {
     if access == crate::config::MetricsAccess::Off {
         return Router::new();
@@ -55,7 +55,7 @@ async fn metrics(
     axum::extract::State((access, tokens, store)): axum::extract::State<(
         crate::config::MetricsAccess,
         crate::auth::TokenStore,
-        Option<crate::store::Store>,
+        std::sync::Arc<dyn crate::store::Sink>,
     )>,
     headers: http::HeaderMap,
 ) -> axum::response::Response {
@@ -92,14 +92,11 @@ async fn metrics(
             http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::render(&match store {
-            Some(store) => vec![(
-                "tokentally_store_queue_requests",
-                "Ingest requests waiting for the writer.",
-                store.queued_requests() as f64,
-            )],
-            None => Vec::new(),
-        }),
+        crate::metrics::render(&[(
+            "tokentally_store_queue_requests",
+            "Ingest requests waiting for the writer (the ClickHouse store: for an insert).",
+            store.queued_requests() as f64,
+        )]),
     )
         .into_response()
 }

@@ -122,6 +122,9 @@ pub trait Sink: Send + Sync + 'static {
         &self,
         cutoff_ns: i64,
     ) -> futures::future::BoxFuture<'static, Result<PruneReceipt, StoreError>>;
+
+    /// Ingest requests waiting to be written now (`/metrics`).
+    fn queued_requests(&self) -> usize;
 }
 
 impl Sink for Store {
@@ -147,6 +150,10 @@ impl Sink for Store {
         use futures::FutureExt;
         let store = self.clone();
         async move { store.prune(cutoff_ns).await }.boxed()
+    }
+
+    fn queued_requests(&self) -> usize {
+        Store::queued_requests(self)
     }
 }
 
