@@ -131,6 +131,16 @@ impl Filter {
             || !self.attribution.is_empty()
     }
 
+    /// True when only the developer, agent and model narrow the rows (and
+    /// no event-level filter is set): usage over whole hours is then
+    /// answered from the per-developer rollup.
+    pub fn by_developer_only(&self) -> bool {
+        self.team.is_none()
+            && self.attribute.is_none()
+            && self.session_id.is_none()
+            && !self.needs_raw()
+    }
+
     /// Appends ` AND ...` conditions on contexts alias `c`.
     pub fn context_conditions(&self, sql: &mut Sql) {
         self.developer_conditions(sql, "c.developer");

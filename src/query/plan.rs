@@ -15,11 +15,19 @@
 //!   its developer has no `api_request` in that hour or the hour before
 //!   (a delta point covers the export interval before its time), so the
 //!   same requests are never counted from both signals
-//!   ([`counted_condition`]).
+//!   ([`counted_condition`]). The store states the rule
+//!   ([`crate::store::counted`]) because it also keeps it applied: whole
+//!   hours of usage are read already counted, per developer and hour.
 
 use super::sql::Sql;
 use super::time::TimeRange;
 use super::visible::Visible;
+
+/// The events-versus-metrics rule is stated by the store, which also keeps
+/// it applied in `developer_usage_hourly` (see [`crate::store::counted`]).
+pub use crate::store::counted::{
+    METRIC_COUNTED_CONTEXTS, SESSION_FROM_EVENTS, counted_condition, session_from_events,
+};
 
 /// Nanoseconds per hour: the rollups' granularity (the store keys them by
 /// `time_ns / HOUR_NS`).
@@ -122,38 +130,6 @@ pub const AGENT_RECORDS: &str = " AND c.agent IS NOT NULL";
 /// SQL for the hour number of a time column (matches the rollups' keys).
 pub fn hour_of_sql(time_column: &str) -> String {
     format!("{time_column} / {HOUR_NS}")
-}
-
-/// True (SQL, on sessions alias `s`) when a session's cost and tokens come
-/// from its `api_request` events rather than from its metrics.
-pub const SESSION_FROM_EVENTS: &str = "s.api_requests > 0";
-
-/// The contexts whose metric rollup rows can count (column `cid`): those
-/// of sessions counted from their metrics (the negation of
-/// [`SESSION_FROM_EVENTS`], written as the partial index
-/// `sessions_metrics_only` states it so the planner uses it) and those of
-/// records without a session. Usage reads metric rows only for these;
-/// [`counted_condition`] still decides each row.
-pub const METRIC_COUNTED_CONTEXTS: &str = "SELECT cm.id AS cid FROM sessions sm \
-    JOIN contexts cm ON cm.session_ref = sm.id WHERE sm.api_requests = 0 \
-    UNION ALL SELECT id FROM contexts WHERE session_ref IS NULL";
-
-/// [`SESSION_FROM_EVENTS`] for a session row already read.
-pub fn session_from_events(api_requests: i64) -> bool {
-    api_requests > 0
-}
-
-/// The condition (SQL, starting with ` AND`) that keeps each usage row only
-/// from the source that counts for it. The rows have aliases `u` (with
-/// `u.source` = `'events'` or `'metrics'` and `u.hour`), contexts `c` and
-/// sessions `s` (LEFT JOINed: `s.id` is NULL for sessionless records).
-pub fn counted_condition() -> String {
-    format!(
-        " AND ((u.source = 'events' AND (s.id IS NULL OR {SESSION_FROM_EVENTS})) \
-         OR (u.source = 'metrics' AND s.id IS NOT NULL AND NOT ({SESSION_FROM_EVENTS})) \
-         OR (u.source = 'metrics' AND s.id IS NULL AND NOT EXISTS (SELECT 1 FROM api_developer_hours d \
-             WHERE d.developer = COALESCE(c.developer, '') AND d.hour IN (u.hour, u.hour - 1))))"
-    )
 }
 
 /// The first and last record time (events, metric points, spans) the

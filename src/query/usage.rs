@@ -1,7 +1,11 @@
 //! Usage (requests, errors, tokens, cost) grouped by allow-listed
 //! dimensions: the one place where cost and tokens are summed. Which rows
 //! answer (rollup hours or raw edges, events or metrics) is decided by
-//! [`super::plan`]; this module turns that plan into one SQL statement.
+//! [`super::plan`]; this module turns that plan into SQL: whole hours from
+//! `developer_usage_hourly` (already counted per developer, agent and model)
+//! when the question groups and filters only by those, else from the
+//! context rollups joined to their sessions; the partial hours at the edges
+//! from raw rows; both parts added up by key.
 
 use rusqlite::types::Value;
 
@@ -53,6 +57,19 @@ impl Dim {
             Dim::McpTool => "u.mcp_tool".into(),
             Dim::Attribution(a) => a.expr("u.attrs"),
             Dim::Agent => "c.agent".into(),
+        }
+    }
+
+    /// The column of `developer_usage_hourly` (alias `d`) holding this
+    /// dimension, if it is one of its keys.
+    fn counted_column(self) -> Option<&'static str> {
+        match self {
+            Dim::Developer => Some("d.developer"),
+            Dim::DeveloperKind => Some("d.developer_kind"),
+            Dim::Model => Some("d.model"),
+            Dim::Hour => Some("d.hour"),
+            Dim::Agent => Some("d.agent"),
+            _ => None,
         }
     }
 
@@ -304,16 +321,16 @@ fn rollup_metrics(sql: &mut Sql, hs: i64, he: i64) {
     );
 }
 
-/// The source rows for `range`: rollups for whole hours, raw rows for edges.
-fn source(range: &TimeRange, f: &Filter, raw_only: bool) -> Sql {
-    let seg = plan::segments(range, raw_only || f.needs_raw());
+/// The source rows of `seg`: context rollups for its whole hours, raw rows
+/// for its raw spans.
+fn source(seg: &plan::Segments, f: &Filter) -> Sql {
     let mut sql = Sql::default();
     if let Some((hs, he)) = seg.rollup_hours {
         rollup_events(&mut sql, hs, he);
         sql.push(" UNION ALL ");
         rollup_metrics(&mut sql, hs, he);
     }
-    for (from, to) in seg.raw {
+    for &(from, to) in &seg.raw {
         if !sql.text.is_empty() {
             sql.push(" UNION ALL ");
         }
@@ -367,24 +384,80 @@ fn query_groups(
     with_sessions: bool,
 ) -> Result<Vec<UsageGroup>, QueryError> {
     let force_raw = force_raw || dims.iter().any(|d| d.needs_raw());
+    let seg = plan::segments(range, force_raw || f.needs_raw());
+    let groups = match seg.rollup_hours {
+        // Whole hours already counted per developer when nothing asked
+        // needs a context's other attributes; the edges from raw rows.
+        Some(hours)
+            if f.by_developer_only() && dims.iter().all(|d| d.counted_column().is_some()) =>
+        {
+            // One snapshot for every part: an hour the writer recomputes
+            // meanwhile is read from exactly one of them.
+            let snapshot = conn
+                .is_autocommit()
+                .then(|| conn.unchecked_transaction())
+                .transpose()?;
+            let (mut groups, pending) = counted_groups(conn, hours, f, dims, with_sessions)?;
+            for span in pending {
+                let part = plan::Segments {
+                    rollup_hours: Some(span),
+                    raw: Vec::new(),
+                };
+                groups = merge(groups, joined_groups(conn, &part, f, dims, with_sessions)?);
+            }
+            if !seg.raw.is_empty() {
+                let edges = plan::Segments {
+                    rollup_hours: None,
+                    raw: seg.raw,
+                };
+                groups = merge(groups, joined_groups(conn, &edges, f, dims, with_sessions)?);
+            }
+            drop(snapshot);
+            groups
+        }
+        _ => joined_groups(conn, &seg, f, dims, with_sessions)?,
+    };
+    Ok(groups
+        .into_iter()
+        .filter(|g| !g.usage.is_nothing())
+        .collect())
+}
+
+/// The sums a group selects after its keys, in the order [`group_of`]
+/// reads them, over rows `u` with the columns of [`source`].
+const JOINED_SUMS: &str = "SUM(u.requests), SUM(u.errors), SUM(u.input), SUM(u.output), SUM(u.cache_read), \
+    SUM(u.cache_creation), SUM(u.cost), SUM(u.duration), \
+    MAX(u.source = 'events'), MAX(u.source = 'metrics'), MAX(s.id IS NULL), \
+    SUM(u.reasoning), SUM(u.reported), SUM(u.computed), SUM(u.unpriced)";
+
+/// [`JOINED_SUMS`] over `developer_usage_hourly` rows `d`.
+const COUNTED_SUMS: &str = "SUM(d.requests), SUM(d.errors), SUM(d.input_tokens), SUM(d.output_tokens), \
+    SUM(d.cache_read_tokens), SUM(d.cache_creation_tokens), SUM(d.cost_usd), SUM(d.duration_ms), \
+    MAX(d.from_events), MAX(d.from_metrics), MAX(d.sessionless), \
+    SUM(d.reasoning_tokens), SUM(d.reported_cost_usd), SUM(d.computed_cost_usd), SUM(d.unpriced)";
+
+/// Groups of `seg` from the context rollups and raw rows, each row joined
+/// to its context and session and kept by [`plan::counted_condition`].
+fn joined_groups(
+    conn: &rusqlite::Connection,
+    seg: &plan::Segments,
+    f: &Filter,
+    dims: &[Dim],
+    with_sessions: bool,
+) -> Result<Vec<UsageGroup>, QueryError> {
     let keys: Vec<String> = dims.iter().map(|d| d.expr()).collect();
     let mut sql = Sql::default();
     sql.push("SELECT ");
     for k in &keys {
         sql.push(k).push(", ");
     }
-    sql.push(
-        "SUM(u.requests), SUM(u.errors), SUM(u.input), SUM(u.output), SUM(u.cache_read), \
-         SUM(u.cache_creation), SUM(u.cost), SUM(u.duration), \
-         MAX(u.source = 'events'), MAX(u.source = 'metrics'), MAX(s.id IS NULL), \
-         SUM(u.reasoning), SUM(u.reported), SUM(u.computed), SUM(u.unpriced)",
-    );
+    sql.push(JOINED_SUMS);
     sql.push(if with_sessions {
         ", GROUP_CONCAT(DISTINCT c.session_ref) FROM ("
     } else {
         ", NULL FROM ("
     });
-    sql.append(source(range, f, force_raw));
+    sql.append(source(seg, f));
     sql.push(
         ") AS u JOIN contexts c ON c.id = u.context_id LEFT JOIN sessions s ON s.id = c.session_ref \
          WHERE 1",
@@ -398,57 +471,143 @@ fn query_groups(
         sql.push(" GROUP BY ");
         sql.push(&keys.join(", "));
     }
-    let mut stmt = conn.prepare(&sql.text)?;
-    let n = dims.len();
-    let rows = stmt.query_map(rusqlite::params_from_iter(sql.params.iter()), |row| {
-        let mut keys = Vec::with_capacity(n);
-        for i in 0..n {
-            let v: Value = row.get(i)?;
-            keys.push(match v {
-                Value::Integer(i) => serde_json::Value::from(i),
-                Value::Text(s) => serde_json::Value::from(s),
-                Value::Real(r) => serde_json::Value::from(r),
-                _ => serde_json::Value::Null,
-            });
-        }
-        let num = |i: usize| -> rusqlite::Result<i64> {
-            Ok(row.get::<_, Option<f64>>(n + i)?.unwrap_or(0.0).round() as i64)
-        };
-        Ok(UsageGroup {
-            keys,
-            usage: Usage {
-                requests: num(0)?,
-                errors: num(1)?,
-                input_tokens: num(2)?,
-                output_tokens: num(3)?,
-                cache_read_tokens: num(4)?,
-                cache_creation_tokens: num(5)?,
-                cost_usd: row.get::<_, Option<f64>>(n + 6)?.unwrap_or(0.0),
-                reasoning_tokens: num(11)?,
-                reported_cost_usd: row.get::<_, Option<f64>>(n + 12)?.unwrap_or(0.0),
-                computed_cost_usd: row.get::<_, Option<f64>>(n + 13)?.unwrap_or(0.0),
-                unpriced_requests: num(14)?,
-                duration_ms: num(7)?,
-                sources: Sources {
-                    events: row.get::<_, Option<bool>>(n + 8)?.unwrap_or(false),
-                    metrics: row.get::<_, Option<bool>>(n + 9)?.unwrap_or(false),
-                    sessionless: row.get::<_, Option<bool>>(n + 10)?.unwrap_or(false),
-                },
-            },
-            session_refs: row
-                .get::<_, Option<String>>(n + 15)?
-                .map(|list| list.split(',').filter_map(|id| id.parse().ok()).collect())
-                .unwrap_or_default(),
-        })
-    })?;
-    let mut out = Vec::new();
-    for r in rows {
-        let g = r?;
-        if !g.usage.is_nothing() {
-            out.push(g);
+    run(conn, &sql, dims.len())
+}
+
+/// Whole hours `[first, end)` (hour numbers).
+type HourSpan = (i64, i64);
+
+/// Groups of the whole hours `[hs, he)` from `developer_usage_hourly`:
+/// rows the store keeps already counted, so no join and no per-row rule.
+/// Hours the writer has yet to recompute are left out and returned as
+/// spans, for the caller to read from the context rollups.
+fn counted_groups(
+    conn: &rusqlite::Connection,
+    (hs, he): (i64, i64),
+    f: &Filter,
+    dims: &[Dim],
+    with_sessions: bool,
+) -> Result<(Vec<UsageGroup>, Vec<HourSpan>), QueryError> {
+    let mut pending: Vec<HourSpan> = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT hour FROM developer_usage_dirty WHERE hour >= ?1 AND hour < ?2 ORDER BY hour",
+    )?;
+    for h in stmt.query_map([hs, he], |r| r.get::<_, i64>(0))? {
+        let h = h?;
+        match pending.last_mut() {
+            Some((_, end)) if *end == h => *end = h + 1,
+            _ => pending.push((h, h + 1)),
         }
     }
-    Ok(out)
+    let keys: Vec<&str> = dims.iter().filter_map(|d| d.counted_column()).collect();
+    let mut sql = Sql::default();
+    sql.push("SELECT ");
+    for k in &keys {
+        sql.push(k).push(", ");
+    }
+    sql.push(COUNTED_SUMS);
+    sql.push(if with_sessions {
+        ", GROUP_CONCAT(d.sessions)"
+    } else {
+        ", NULL"
+    });
+    sql.bind(
+        " FROM developer_usage_hourly d WHERE d.hour >= ? AND d.hour < ?",
+        [int(hs), int(he)],
+    );
+    if !pending.is_empty() {
+        sql.push(" AND d.hour NOT IN (SELECT hour FROM developer_usage_dirty)");
+    }
+    f.developer_conditions(&mut sql, "d.developer");
+    if let Some(a) = f.agent {
+        sql.bind(" AND d.agent = ?", [Value::Text(a.as_str().to_string())]);
+    }
+    if let Some(m) = &f.model {
+        sql.bind(" AND d.model = ?", [Value::Text(m.clone())]);
+    }
+    if !keys.is_empty() {
+        sql.push(" GROUP BY ");
+        sql.push(&keys.join(", "));
+    }
+    Ok((run(conn, &sql, dims.len())?, pending))
+}
+
+/// Runs a grouping statement whose columns are `n` keys, the sums and the
+/// session list.
+fn run(conn: &rusqlite::Connection, sql: &Sql, n: usize) -> Result<Vec<UsageGroup>, QueryError> {
+    let mut stmt = conn.prepare(&sql.text)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(sql.params.iter()), |row| {
+        group_of(row, n)
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// One group from a row of `n` keys, the sums and the session list.
+fn group_of(row: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<UsageGroup> {
+    let mut keys = Vec::with_capacity(n);
+    for i in 0..n {
+        let v: Value = row.get(i)?;
+        keys.push(match v {
+            Value::Integer(i) => serde_json::Value::from(i),
+            Value::Text(s) => serde_json::Value::from(s),
+            Value::Real(r) => serde_json::Value::from(r),
+            _ => serde_json::Value::Null,
+        });
+    }
+    let num = |i: usize| -> rusqlite::Result<i64> {
+        Ok(row.get::<_, Option<f64>>(n + i)?.unwrap_or(0.0).round() as i64)
+    };
+    let mut session_refs: Vec<i64> = row
+        .get::<_, Option<String>>(n + 15)?
+        .map(|list| list.split(',').filter_map(|id| id.parse().ok()).collect())
+        .unwrap_or_default();
+    session_refs.sort_unstable();
+    session_refs.dedup();
+    Ok(UsageGroup {
+        keys,
+        usage: Usage {
+            requests: num(0)?,
+            errors: num(1)?,
+            input_tokens: num(2)?,
+            output_tokens: num(3)?,
+            cache_read_tokens: num(4)?,
+            cache_creation_tokens: num(5)?,
+            cost_usd: row.get::<_, Option<f64>>(n + 6)?.unwrap_or(0.0),
+            reasoning_tokens: num(11)?,
+            reported_cost_usd: row.get::<_, Option<f64>>(n + 12)?.unwrap_or(0.0),
+            computed_cost_usd: row.get::<_, Option<f64>>(n + 13)?.unwrap_or(0.0),
+            unpriced_requests: num(14)?,
+            duration_ms: num(7)?,
+            sources: Sources {
+                events: row.get::<_, Option<bool>>(n + 8)?.unwrap_or(false),
+                metrics: row.get::<_, Option<bool>>(n + 9)?.unwrap_or(false),
+                sessionless: row.get::<_, Option<bool>>(n + 10)?.unwrap_or(false),
+            },
+        },
+        session_refs,
+    })
+}
+
+/// The groups of two parts of one range added up by key.
+fn merge(a: Vec<UsageGroup>, b: Vec<UsageGroup>) -> Vec<UsageGroup> {
+    let mut by_key: std::collections::BTreeMap<String, UsageGroup> =
+        std::collections::BTreeMap::new();
+    for g in a.into_iter().chain(b) {
+        let key = serde_json::Value::from(g.keys.clone()).to_string();
+        match by_key.entry(key) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(g);
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                let e = o.get_mut();
+                e.usage.add(&g.usage);
+                e.session_refs.extend(g.session_refs);
+                e.session_refs.sort_unstable();
+                e.session_refs.dedup();
+            }
+        }
+    }
+    by_key.into_values().collect()
 }
 
 /// The models of the requests in `range` matching `f` that count without a

@@ -308,6 +308,8 @@ impl<'c, 'b> Tx<'c, 'b> {
             self.conn
                 .prepare_cached("UPDATE contexts SET session_ref = ?2 WHERE id = ?1")?
                 .execute(params![id, session])?;
+            // Its rows left since then count by the new session now.
+            super::counted::mark_context(self.conn, id)?;
         }
         self.cache.contexts.insert(ctx.key, id);
         Ok(id)

@@ -12,7 +12,13 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
     include_str!("schema_v5.sql"),
+    include_str!("schema_v6.sql"),
 ];
+
+/// The version whose migration creates `developer_usage_hourly`: it is
+/// filled from the context rollups by [`super::counted::refresh_all`]
+/// (the counting rule is code, not a migration's SQL).
+const DEVELOPER_USAGE_VERSION: usize = 6;
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -93,6 +99,9 @@ fn apply_pending(conn: &Connection) -> Result<(), StoreError> {
     }
     for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         conn.execute_batch(sql).map_err(open_err)?;
+        if from + 1 == DEVELOPER_USAGE_VERSION {
+            super::counted::refresh_all(conn).map_err(open_err)?;
+        }
         conn.pragma_update(None, "user_version", from as i64 + 1)
             .map_err(open_err)?;
     }
@@ -195,5 +204,26 @@ mod tests {
                 ("claude-opus-4-8".into(), 100, 3)
             ]
         );
+        // Version 6 fills the per-developer rollup from the context rollups:
+        // the requests count; the sessionless cost metric of an hour with
+        // requests does not.
+        let counted: (i64, String, i64, f64, i64, i64) = conn
+            .query_row(
+                "SELECT hour, model, requests, cost_usd, from_metrics, sessionless \
+                 FROM developer_usage_hourly",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(counted, (5, "claude-opus-4-8".into(), 3, 0.75, 0, 1));
     }
 }

@@ -4,7 +4,9 @@
 //! * [`Store::write`] hands a [`rows::Batch`] to one writer thread through a
 //!   bounded queue. The writer groups whatever is queued into one transaction
 //!   (group commit), keeps the rollups (`api_hourly`, `metric_hourly`, the
-//!   latency histograms, session totals) in the same transaction, and
+//!   latency histograms, session totals, and `developer_usage_hourly` with
+//!   the events-versus-metrics rule of [`counted`] applied) in the same
+//!   transaction, and
 //!   acknowledges a batch only once that transaction has committed (WAL,
 //!   `synchronous=FULL`), so an acknowledged record survives a crash.
 //!   Deduplication keys make a retried batch a no-op (events are unique on
@@ -21,6 +23,7 @@
 //! with the query layer.
 
 pub mod backup;
+pub mod counted;
 pub mod event_time;
 pub mod hist;
 mod insert;

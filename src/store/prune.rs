@@ -125,6 +125,8 @@ fn delete_rollups_and_orphans(conn: &Connection, cutoff_ns: i64) -> rusqlite::Re
         "api_latency_hist",
         "catalog_hourly",
         "api_developer_hours",
+        "developer_usage_hourly",
+        "developer_usage_dirty",
     ] {
         // Table names come from the fixed list above.
         conn.execute(&format!("DELETE FROM {table} WHERE hour < ?1"), [hour])?;
@@ -172,6 +174,9 @@ fn delete_rollups_and_orphans(conn: &Connection, cutoff_ns: i64) -> rusqlite::Re
         [cutoff_ns],
     )?;
     conn.execute("DELETE FROM sessions WHERE last_ns < ?1", [cutoff_ns])?;
+    // The cutoff's hour lost records, the hour before it and sessions: what
+    // counts there and in the hour after may differ now.
+    super::counted::refresh(conn, &[hour, hour + 1].into_iter().collect())?;
     conn.execute(
         "DELETE FROM contexts
          WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.context_id = contexts.id)

@@ -106,6 +106,7 @@ pub(crate) fn reprice(conn: &Connection, pricing: &Pricing) -> rusqlite::Result<
         for (id, d) in &sessions {
             stmt.execute(params![id, d])?;
         }
+        super::counted::refresh(&tx, &hourly.keys().map(|k| k.0).collect())?;
     }
     tx.commit()?;
     Ok(receipt)

@@ -478,35 +478,55 @@ impl<'b> Rollups<'b> {
                 metric_output_tokens = metric_output_tokens + ?19,
                 metric_cache_read_tokens = metric_cache_read_tokens + ?20,
                 metric_cache_creation_tokens = metric_cache_creation_tokens + ?21
-             WHERE id = ?1",
+             WHERE id = ?1 RETURNING api_requests",
         )?;
+        // Hours whose counted usage this transaction may change, marked for
+        // the writer to recompute (see `super::counted`): those it wrote
+        // usage rows in, the hour after a developer's requests (sessionless
+        // metrics look back one hour), and every hour of a session whose
+        // first request this is.
+        let mut dirty: std::collections::BTreeSet<i64> = self
+            .api
+            .keys()
+            .map(|k| k.0)
+            .chain(self.metric_usage.keys().map(|k| k.0))
+            .chain(self.api_developer_hours.iter().map(|(_, h)| h + 1))
+            .collect();
         for (id, s) in &self.sessions {
             let (developer, kind) = s.developer.unzip();
-            stmt.execute(params![
-                id,
-                s.first_ns,
-                s.last_ns,
-                developer,
-                kind.flatten(),
-                s.events,
-                s.prompts,
-                s.api_requests,
-                s.api_errors,
-                s.tool_calls,
-                s.tool_failures,
-                s.input_tokens,
-                s.output_tokens,
-                s.cache_read_tokens,
-                s.cache_creation_tokens,
-                s.cost_usd,
-                s.metric_cost_usd,
-                s.metric_tokens[0],
-                s.metric_tokens[1],
-                s.metric_tokens[2],
-                s.metric_tokens[3],
-            ])?;
+            let requests: Option<i64> = stmt
+                .query_row(
+                    params![
+                        id,
+                        s.first_ns,
+                        s.last_ns,
+                        developer,
+                        kind.flatten(),
+                        s.events,
+                        s.prompts,
+                        s.api_requests,
+                        s.api_errors,
+                        s.tool_calls,
+                        s.tool_failures,
+                        s.input_tokens,
+                        s.output_tokens,
+                        s.cache_read_tokens,
+                        s.cache_creation_tokens,
+                        s.cost_usd,
+                        s.metric_cost_usd,
+                        s.metric_tokens[0],
+                        s.metric_tokens[1],
+                        s.metric_tokens[2],
+                        s.metric_tokens[3],
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if s.api_requests > 0 && requests == Some(s.api_requests) {
+                super::counted::session_hours(conn, *id, &mut dirty)?;
+            }
         }
-        Ok(())
+        super::counted::mark(conn, &dirty)
     }
 
     /// Merges this transaction's latencies into the day histograms.

@@ -65,7 +65,16 @@ pub(crate) struct Writer {
     max_records: usize,
     cache: WriterCache,
     summary: Summary,
+    /// When the marked hours of counted usage were last recomputed.
+    caught_up: std::time::Instant,
 }
+
+/// Marked hours of counted usage are recomputed at least this often under
+/// sustained ingest...
+const CATCH_UP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// ...and when the queue is empty, at most this often (a trickle of single
+/// requests then costs one recomputation per interval, not per commit).
+const CATCH_UP_IDLE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What was written since the last log line: one concise line per minute
 /// while ingest runs, rather than one per request.
@@ -128,6 +137,7 @@ impl Writer {
             max_records,
             cache: WriterCache::default(),
             summary: Summary::new(),
+            caught_up: std::time::Instant::now(),
         }
     }
 
@@ -148,6 +158,7 @@ impl Writer {
                 Request::Write { batch, ack } => {
                     let group = self.gather((batch, ack));
                     self.commit(group);
+                    self.catch_up_when_due();
                 }
                 Request::Prune { older_than_ns, ack } => {
                     let result = self.prune(older_than_ns);
@@ -171,6 +182,22 @@ impl Writer {
                     return;
                 }
             }
+        }
+    }
+
+    /// Recomputes the hours of counted usage the last commits marked (see
+    /// [`super::counted`]) when nothing is waiting, or when a second has
+    /// passed under load. A failure leaves the marks: questions still read
+    /// those hours from the context rollups, and the next attempt retries.
+    fn catch_up_when_due(&mut self) {
+        let idle = self.deferred.is_empty() && self.queue.is_empty();
+        let due = self.caught_up.elapsed() >= CATCH_UP_EVERY;
+        if !(due || idle && self.caught_up.elapsed() >= CATCH_UP_IDLE) {
+            return;
+        }
+        self.caught_up = std::time::Instant::now();
+        if let Err(e) = super::counted::catch_up(&self.conn) {
+            tracing::warn!(error = %e, "recomputing the per-developer usage failed; retried later");
         }
     }
 
@@ -270,6 +297,9 @@ impl Writer {
     /// Refuses what is still queued, then folds the WAL into the database.
     fn shut_down(&mut self) -> Result<(), StoreError> {
         self.summary.flush();
+        if let Err(e) = super::counted::catch_up(&self.conn) {
+            tracing::warn!(error = %e, "recomputing the per-developer usage failed");
+        }
         self.queue.close();
         // Requests queued after `Close` are dropped: their callers see `Closed`.
         self.deferred.clear();

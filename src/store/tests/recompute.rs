@@ -103,7 +103,39 @@ fn same(conn: &Connection, kept: &str, recomputed: &str) {
     assert_eq!(rows(conn, kept), rows(conn, recomputed), "{kept}");
 }
 
+/// `developer_usage_hourly` as kept by the writer equals a recomputation
+/// in every hour not marked for one (its session lists compared as sets).
+fn check_counted(conn: &Connection) {
+    let marked: Vec<String> = rows(conn, "SELECT hour FROM developer_usage_dirty")
+        .into_iter()
+        .flatten()
+        .collect();
+    let read = |conn: &Connection| -> Vec<Vec<String>> {
+        let mut out = rows(
+            conn,
+            "SELECT hour, developer, developer_kind, agent, model, requests, errors, input_tokens, \
+             output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd, duration_ms, \
+             reasoning_tokens, reported_cost_usd, computed_cost_usd, unpriced, from_events, \
+             from_metrics, sessionless, COALESCE(sessions, '') FROM developer_usage_hourly \
+             ORDER BY 1, 2, 3, 4, 5",
+        );
+        out.retain(|r| !marked.contains(&r[0]));
+        for r in &mut out {
+            if let Some(list) = r.last_mut() {
+                let mut ids: Vec<&str> = list.split(',').collect();
+                ids.sort_unstable();
+                *list = ids.join(",");
+            }
+        }
+        out
+    };
+    let kept = read(conn);
+    crate::store::counted::refresh_all(conn).unwrap();
+    assert_eq!(kept, read(conn), "developer_usage_hourly");
+}
+
 fn check(conn: &Connection) {
+    check_counted(conn);
     same(
         conn,
         "SELECT hour, context_id, model, requests, errors, input_tokens, output_tokens, \
@@ -360,10 +392,15 @@ proptest! {
         crate::store::migrate(&conn).unwrap();
         let mut cache = WriterCache::default();
         // Written in groups of up to three batches per transaction, the way
-        // the writer groups whatever is queued; then earlier batches again.
-        for chunk in batches.chunks(3) {
+        // the writer groups whatever is queued, recomputing the marked hours
+        // of counted usage now and then as the writer does; then earlier
+        // batches again.
+        for (i, chunk) in batches.chunks(3).enumerate() {
             let refs: Vec<&Batch> = chunk.iter().collect();
             write_batches(&conn, &mut cache, &refs).unwrap();
+            if i % 2 == 1 {
+                crate::store::counted::catch_up(&conn).unwrap();
+            }
         }
         for r in &retries {
             if batches.is_empty() {
@@ -375,4 +412,86 @@ proptest! {
         }
         check(&conn);
     }
+}
+
+/// The per-developer rollup follows every change of what counts: a
+/// session's metrics count until its first request, then its events do,
+/// in every hour it has rows; a sessionless metric counts until its
+/// developer sends a request in that hour or the hour before.
+#[test]
+fn counted_rollup_follows_a_session_turning_to_events_and_sessionless_metrics() {
+    let conn = Connection::open_in_memory().unwrap();
+    crate::store::migrate(&conn).unwrap();
+    let mut cache = WriterCache::default();
+    let alice = context(1, "s1", Some("alice@example.com"), true);
+    let mut none = (*context(2, "x", Some("alice@example.com"), true)).clone();
+    none.session_id = None;
+    let none = Arc::new(none);
+    let cost = |n: u32, t: i64, v: f64| {
+        let mut p = point(
+            n,
+            "claude_code.cost.usage",
+            Temporality::Delta,
+            t - MIN,
+            t,
+            v,
+        );
+        p.model = Some("opus".into());
+        p
+    };
+    let total = |conn: &Connection| -> f64 {
+        conn.query_row(
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM developer_usage_hourly",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    // Hour 0: session s1 sends only metrics ($2); hour 2: a sessionless $5.
+    let batches = [
+        Batch {
+            metric_points: vec![group(&alice, vec![cost(1, T0 + 10 * MIN, 2.0)])],
+            ..Batch::default()
+        },
+        Batch {
+            metric_points: vec![group(&none, vec![cost(2, T0 + 2 * H + 10 * MIN, 5.0)])],
+            ..Batch::default()
+        },
+    ];
+    for b in &batches {
+        write_batches(&conn, &mut cache, &[b]).unwrap();
+    }
+    crate::store::counted::catch_up(&conn).unwrap();
+    check_counted(&conn);
+    assert!((total(&conn) - 7.0).abs() < 1e-9);
+    // Hour 1: s1's first request ($0.25): its hour-0 metrics stop counting;
+    // the same developer now has a request in hour 1, so the sessionless
+    // metric of hour 2 (the hour after) stops counting too.
+    let request = Batch {
+        events: vec![group(
+            &alice,
+            vec![api_request(
+                3,
+                T0 + H + 5 * MIN,
+                "opus",
+                [1, 2, 0, 0],
+                0.25,
+                10,
+            )],
+        )],
+        ..Batch::default()
+    };
+    write_batches(&conn, &mut cache, &[&request]).unwrap();
+    let hour = T0 / H;
+    let marked: Vec<i64> = conn
+        .prepare("SELECT hour - ?1 FROM developer_usage_dirty ORDER BY hour")
+        .unwrap()
+        .query_map([hour], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(marked, vec![0, 1, 2]);
+    check_counted(&conn);
+    assert_eq!(crate::store::counted::catch_up(&conn).unwrap(), 0);
+    assert!((total(&conn) - 0.25).abs() < 1e-9, "{}", total(&conn));
 }

@@ -1,0 +1,191 @@
+//! Which usage rows count, and the per-developer rollup that holds them
+//! already counted.
+//!
+//! Claude Code reports a request's cost and tokens twice: on its
+//! `api_request` event and in the `cost.usage`/`token.usage` metrics. A
+//! session counts from its events when it has any ([`SESSION_FROM_EVENTS`]),
+//! else from its metrics: never both. Records without a `session.id` (some
+//! Claude Code modes send none) fall back to the developer and the hour: a
+//! sessionless metric point counts only when its developer has no
+//! `api_request` in that hour or the hour before (a delta point covers the
+//! export interval before its time), so the same requests are never counted
+//! from both signals ([`counted_condition`]).
+//!
+//! The rule is stated here, in the store, because the store also keeps it
+//! applied: `developer_usage_hourly` holds, per hour, developer, agent and
+//! model, the sums of exactly the rows the rule counts (with the sessions
+//! that contributed), so usage over whole hours is read from a few rows per
+//! developer rather than from every context's rows joined to its session.
+//!
+//! Each write transaction only marks, in `developer_usage_dirty`, the hours
+//! whose counting it could change: those it wrote usage rows in, the hour
+//! after a developer's requests (sessionless metrics look back one hour),
+//! and every hour of a session whose first `api_request` it wrote (the
+//! session moves from metrics to events). The writer recomputes the marked
+//! hours in a transaction of their own ([`catch_up`]) when its queue is
+//! empty and at least once a second under load, so ingest does not pay for
+//! a recomputation per commit; until then a question reads a marked hour
+//! from the context rollups, so answers are always exact. Prune and reprice
+//! recompute what they change; the migration fills the table once.
+
+use std::collections::BTreeSet;
+
+use rusqlite::Connection;
+
+/// True (SQL, on sessions alias `s`) when a session's cost and tokens come
+/// from its `api_request` events rather than from its metrics.
+pub const SESSION_FROM_EVENTS: &str = "s.api_requests > 0";
+
+/// [`SESSION_FROM_EVENTS`] for a session row already read.
+pub fn session_from_events(api_requests: i64) -> bool {
+    api_requests > 0
+}
+
+/// The contexts whose metric rollup rows can count (column `cid`): those
+/// of sessions counted from their metrics (the negation of
+/// [`SESSION_FROM_EVENTS`], written as the partial index
+/// `sessions_metrics_only` states it so the planner uses it) and those of
+/// records without a session. Usage reads metric rows only for these;
+/// [`counted_condition`] still decides each row.
+pub const METRIC_COUNTED_CONTEXTS: &str = "SELECT cm.id AS cid FROM sessions sm \
+    JOIN contexts cm ON cm.session_ref = sm.id WHERE sm.api_requests = 0 \
+    UNION ALL SELECT id FROM contexts WHERE session_ref IS NULL";
+
+/// The condition (SQL, starting with ` AND`) that keeps each usage row only
+/// from the source that counts for it. The rows have aliases `u` (with
+/// `u.source` = `'events'` or `'metrics'` and `u.hour`), contexts `c` and
+/// sessions `s` (LEFT JOINed: `s.id` is NULL for sessionless records).
+pub fn counted_condition() -> String {
+    format!(
+        " AND ((u.source = 'events' AND (s.id IS NULL OR {SESSION_FROM_EVENTS})) \
+         OR (u.source = 'metrics' AND s.id IS NOT NULL AND NOT ({SESSION_FROM_EVENTS})) \
+         OR (u.source = 'metrics' AND s.id IS NULL AND NOT EXISTS (SELECT 1 FROM api_developer_hours d \
+             WHERE d.developer = COALESCE(c.developer, '') AND d.hour IN (u.hour, u.hour - 1))))"
+    )
+}
+
+/// Marks `hours` for recomputation (in the caller's transaction).
+pub(crate) fn mark(conn: &Connection, hours: &BTreeSet<i64>) -> rusqlite::Result<()> {
+    let mut stmt =
+        conn.prepare_cached("INSERT OR IGNORE INTO developer_usage_dirty (hour) VALUES (?1)")?;
+    for h in hours {
+        stmt.execute([h])?;
+    }
+    Ok(())
+}
+
+/// Recomputes the marked hours and clears the marks, in one transaction of
+/// its own; returns how many hours it recomputed.
+pub(crate) fn catch_up(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        let hours = conn
+            .prepare_cached("SELECT hour FROM developer_usage_dirty")?
+            .query_map([], |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<BTreeSet<i64>>>()?;
+        refresh(conn, &hours)?;
+        Ok(hours.len())
+    })();
+    match result {
+        Ok(n) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// Recomputes `developer_usage_hourly` for `hours` from the context
+/// rollups (`api_hourly`, `metric_usage_hourly`), counting by
+/// [`counted_condition`], and clears their marks. Contiguous hours go in
+/// one statement pair.
+pub(crate) fn refresh(conn: &Connection, hours: &BTreeSet<i64>) -> rusqlite::Result<()> {
+    let mut spans: Vec<(i64, i64)> = Vec::new();
+    for &h in hours {
+        match spans.last_mut() {
+            Some((_, end)) if *end == h => *end = h + 1,
+            _ => spans.push((h, h + 1)),
+        }
+    }
+    for (from, to) in spans {
+        refresh_span(conn, from, to)?;
+    }
+    Ok(())
+}
+
+/// Recomputes every hour (migration, and checks that the kept rollup
+/// equals a fresh one).
+pub(crate) fn refresh_all(conn: &Connection) -> rusqlite::Result<()> {
+    refresh_span(conn, i64::MIN, i64::MAX)
+}
+
+fn refresh_span(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM developer_usage_hourly WHERE hour >= ?1 AND hour < ?2")?
+        .execute([from, to])?;
+    conn.prepare_cached("DELETE FROM developer_usage_dirty WHERE hour >= ?1 AND hour < ?2")?
+        .execute([from, to])?;
+    let sql = format!(
+        "INSERT INTO developer_usage_hourly (hour, developer, developer_kind, agent, model,
+            requests, errors, input_tokens, output_tokens, cache_read_tokens,
+            cache_creation_tokens, cost_usd, duration_ms, reasoning_tokens, reported_cost_usd,
+            computed_cost_usd, unpriced, from_events, from_metrics, sessionless, sessions)
+         SELECT u.hour, c.developer, c.developer_kind, c.agent, u.model,
+            SUM(u.requests), SUM(u.errors), SUM(u.input), SUM(u.output), SUM(u.cache_read),
+            SUM(u.cache_creation), SUM(u.cost), SUM(u.duration), SUM(u.reasoning),
+            SUM(u.reported), SUM(u.computed), SUM(u.unpriced),
+            MAX(u.source = 'events'), MAX(u.source = 'metrics'), MAX(s.id IS NULL),
+            GROUP_CONCAT(DISTINCT c.session_ref)
+         FROM (SELECT 'events' AS source, hour, context_id, model, requests, errors,
+                  input_tokens AS input, output_tokens AS output, cache_read_tokens AS cache_read,
+                  cache_creation_tokens AS cache_creation, cost_usd AS cost,
+                  duration_ms AS duration, reasoning_tokens AS reasoning,
+                  reported_cost_usd AS reported, computed_cost_usd AS computed, unpriced
+               FROM api_hourly WHERE hour >= ?1 AND hour < ?2
+               UNION ALL
+               SELECT 'metrics', hour, context_id, model, 0, 0, input_tokens, output_tokens,
+                  cache_read_tokens, cache_creation_tokens, cost_usd, 0, 0, cost_usd, 0, 0
+               FROM metric_usage_hourly WHERE hour >= ?1 AND hour < ?2) AS u
+         JOIN contexts c ON c.id = u.context_id LEFT JOIN sessions s ON s.id = c.session_ref
+         WHERE 1{}
+         GROUP BY u.hour, c.developer, c.developer_kind, c.agent, u.model",
+        counted_condition()
+    );
+    conn.prepare_cached(&sql)?.execute([from, to])?;
+    Ok(())
+}
+
+/// The hours holding rollup rows of session `id` (all of them change
+/// source when the session's first `api_request` arrives).
+pub(crate) fn session_hours(
+    conn: &Connection,
+    id: i64,
+    out: &mut BTreeSet<i64>,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT h.hour FROM contexts c JOIN api_hourly h ON h.context_id = c.id
+         WHERE c.session_ref = ?1
+         UNION SELECT m.hour FROM contexts c JOIN metric_usage_hourly m ON m.context_id = c.id
+         WHERE c.session_ref = ?1",
+    )?;
+    let hours = stmt.query_map([id], |r| r.get::<_, i64>(0))?;
+    for h in hours {
+        out.insert(h?);
+    }
+    Ok(())
+}
+
+/// Marks the hours holding rollup rows of context `id` (its session
+/// changed).
+pub(crate) fn mark_context(conn: &Connection, id: i64) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT hour FROM api_hourly WHERE context_id = ?1
+         UNION SELECT hour FROM metric_usage_hourly WHERE context_id = ?1",
+    )?;
+    let hours = stmt
+        .query_map([id], |r| r.get::<_, i64>(0))?
+        .collect::<rusqlite::Result<BTreeSet<i64>>>()?;
+    mark(conn, &hours)
+}
