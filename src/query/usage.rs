@@ -446,17 +446,12 @@ fn joined_groups(
     with_sessions: bool,
 ) -> Result<Vec<UsageGroup>, QueryError> {
     let keys: Vec<String> = dims.iter().map(|d| d.expr()).collect();
-    let mut sql = Sql::default();
-    sql.push("SELECT ");
-    for k in &keys {
-        sql.push(k).push(", ");
-    }
-    sql.push(JOINED_SUMS);
-    sql.push(if with_sessions {
-        ", GROUP_CONCAT(DISTINCT c.session_ref) FROM ("
-    } else {
-        ", NULL FROM ("
-    });
+    let mut sql = select_head(
+        &keys,
+        JOINED_SUMS,
+        with_sessions.then_some("GROUP_CONCAT(DISTINCT c.session_ref)"),
+    );
+    sql.push(" FROM (");
     sql.append(source(seg, f));
     sql.push(
         ") AS u JOIN contexts c ON c.id = u.context_id LEFT JOIN sessions s ON s.id = c.session_ref \
@@ -488,29 +483,19 @@ fn counted_groups(
     dims: &[Dim],
     with_sessions: bool,
 ) -> Result<(Vec<UsageGroup>, Vec<HourSpan>), QueryError> {
-    let mut pending: Vec<HourSpan> = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT hour FROM developer_usage_dirty WHERE hour >= ?1 AND hour < ?2 ORDER BY hour",
-    )?;
-    for h in stmt.query_map([hs, he], |r| r.get::<_, i64>(0))? {
-        let h = h?;
-        match pending.last_mut() {
-            Some((_, end)) if *end == h => *end = h + 1,
-            _ => pending.push((h, h + 1)),
-        }
-    }
+    let marked = conn
+        .prepare_cached(
+            "SELECT hour FROM developer_usage_dirty WHERE hour >= ?1 AND hour < ?2 ORDER BY hour",
+        )?
+        .query_map([hs, he], |r| r.get::<_, i64>(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    let pending: Vec<HourSpan> = crate::store::counted::spans(marked);
     let keys: Vec<&str> = dims.iter().filter_map(|d| d.counted_column()).collect();
-    let mut sql = Sql::default();
-    sql.push("SELECT ");
-    for k in &keys {
-        sql.push(k).push(", ");
-    }
-    sql.push(COUNTED_SUMS);
-    sql.push(if with_sessions {
-        ", GROUP_CONCAT(d.sessions)"
-    } else {
-        ", NULL"
-    });
+    let mut sql = select_head(
+        &keys,
+        COUNTED_SUMS,
+        with_sessions.then_some("GROUP_CONCAT(d.sessions)"),
+    );
     sql.bind(
         " FROM developer_usage_hourly d WHERE d.hour >= ? AND d.hour < ?",
         [int(hs), int(he)],
@@ -530,6 +515,18 @@ fn counted_groups(
         sql.push(&keys.join(", "));
     }
     Ok((run(conn, &sql, dims.len())?, pending))
+}
+
+/// `SELECT keys..., sums, sessions` (NULL for no session list): the
+/// columns [`group_of`] reads.
+fn select_head(keys: &[impl AsRef<str>], sums: &str, sessions: Option<&str>) -> Sql {
+    let mut sql = Sql::default();
+    sql.push("SELECT ");
+    for k in keys {
+        sql.push(k.as_ref()).push(", ");
+    }
+    sql.push(sums).push(", ").push(sessions.unwrap_or("NULL"));
+    sql
 }
 
 /// Runs a grouping statement whose columns are `n` keys, the sums and the

@@ -103,17 +103,22 @@ pub(crate) fn catch_up(conn: &Connection) -> rusqlite::Result<usize> {
 /// [`counted_condition`], and clears their marks. Contiguous hours go in
 /// one statement pair.
 pub(crate) fn refresh(conn: &Connection, hours: &BTreeSet<i64>) -> rusqlite::Result<()> {
-    let mut spans: Vec<(i64, i64)> = Vec::new();
-    for &h in hours {
-        match spans.last_mut() {
-            Some((_, end)) if *end == h => *end = h + 1,
-            _ => spans.push((h, h + 1)),
-        }
-    }
-    for (from, to) in spans {
+    for (from, to) in spans(hours.iter().copied()) {
         refresh_span(conn, from, to)?;
     }
     Ok(())
+}
+
+/// Ascending hour numbers as spans `[first, end)` of contiguous hours.
+pub fn spans(hours: impl IntoIterator<Item = i64>) -> Vec<(i64, i64)> {
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for h in hours {
+        match out.last_mut() {
+            Some((_, end)) if *end == h => *end = h + 1,
+            _ => out.push((h, h + 1)),
+        }
+    }
+    out
 }
 
 /// Recomputes every hour (migration, and checks that the kept rollup
@@ -188,4 +193,16 @@ pub(crate) fn mark_context(conn: &Connection, id: i64) -> rusqlite::Result<()> {
         .query_map([id], |r| r.get::<_, i64>(0))?
         .collect::<rusqlite::Result<BTreeSet<i64>>>()?;
     mark(conn, &hours)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hours_become_contiguous_spans() {
+        assert_eq!(
+            super::spans([3, 4, 5, 9, 11, 12]),
+            vec![(3, 6), (9, 10), (11, 13)]
+        );
+        assert!(super::spans([]).is_empty());
+    }
 }
