@@ -26,7 +26,7 @@ use super::visible::Visible;
 /// The events-versus-metrics rule is stated by the store, which also keeps
 /// it applied in `developer_usage_hourly` (see [`crate::store::counted`]).
 pub use crate::store::counted::{
-    METRIC_COUNTED_CONTEXTS, SESSION_FROM_EVENTS, counted_condition, session_from_events,
+    METRIC_COUNTED_CONTEXTS, ROW_SUMS, SESSION_FROM_EVENTS, counted_condition, session_from_events,
 };
 
 /// Nanoseconds per hour: the rollups' granularity (the store keys them by

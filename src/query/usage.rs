@@ -397,23 +397,21 @@ fn query_groups(
                 .is_autocommit()
                 .then(|| conn.unchecked_transaction())
                 .transpose()?;
-            let (mut groups, pending) = counted_groups(conn, hours, f, dims, with_sessions)?;
-            for span in pending {
-                let part = plan::Segments {
-                    rollup_hours: Some(span),
-                    raw: Vec::new(),
-                };
-                groups = merge(groups, joined_groups(conn, &part, f, dims, with_sessions)?);
-            }
-            if !seg.raw.is_empty() {
-                let edges = plan::Segments {
-                    rollup_hours: None,
-                    raw: seg.raw,
-                };
-                groups = merge(groups, joined_groups(conn, &edges, f, dims, with_sessions)?);
+            let (counted, pending) = counted_groups(conn, hours, f, dims, with_sessions)?;
+            let mut parts = vec![counted];
+            let marked = pending.into_iter().map(|span| plan::Segments {
+                rollup_hours: Some(span),
+                raw: Vec::new(),
+            });
+            let edges = plan::Segments {
+                rollup_hours: None,
+                raw: seg.raw,
+            };
+            for part in marked.chain((!edges.raw.is_empty()).then_some(edges)) {
+                parts.push(joined_groups(conn, &part, f, dims, with_sessions)?);
             }
             drop(snapshot);
-            groups
+            merge(parts)
         }
         _ => joined_groups(conn, &seg, f, dims, with_sessions)?,
     };
@@ -423,14 +421,8 @@ fn query_groups(
         .collect())
 }
 
-/// The sums a group selects after its keys, in the order [`group_of`]
-/// reads them, over rows `u` with the columns of [`source`].
-const JOINED_SUMS: &str = "SUM(u.requests), SUM(u.errors), SUM(u.input), SUM(u.output), SUM(u.cache_read), \
-    SUM(u.cache_creation), SUM(u.cost), SUM(u.duration), \
-    MAX(u.source = 'events'), MAX(u.source = 'metrics'), MAX(s.id IS NULL), \
-    SUM(u.reasoning), SUM(u.reported), SUM(u.computed), SUM(u.unpriced)";
-
-/// [`JOINED_SUMS`] over `developer_usage_hourly` rows `d`.
+/// [`plan::ROW_SUMS`] (what [`group_of`] reads after the keys) over
+/// `developer_usage_hourly` rows `d`.
 const COUNTED_SUMS: &str = "SUM(d.requests), SUM(d.errors), SUM(d.input_tokens), SUM(d.output_tokens), \
     SUM(d.cache_read_tokens), SUM(d.cache_creation_tokens), SUM(d.cost_usd), SUM(d.duration_ms), \
     MAX(d.from_events), MAX(d.from_metrics), MAX(d.sessionless), \
@@ -448,7 +440,7 @@ fn joined_groups(
     let keys: Vec<String> = dims.iter().map(|d| d.expr()).collect();
     let mut sql = select_head(
         &keys,
-        JOINED_SUMS,
+        plan::ROW_SUMS,
         with_sessions.then_some("GROUP_CONCAT(DISTINCT c.session_ref)"),
     );
     sql.push(" FROM (");
@@ -489,7 +481,6 @@ fn counted_groups(
         )?
         .query_map([hs, he], |r| r.get::<_, i64>(0))?
         .collect::<rusqlite::Result<Vec<i64>>>()?;
-    let pending: Vec<HourSpan> = crate::store::counted::spans(marked);
     let keys: Vec<&str> = dims.iter().filter_map(|d| d.counted_column()).collect();
     let mut sql = select_head(
         &keys,
@@ -500,8 +491,12 @@ fn counted_groups(
         " FROM developer_usage_hourly d WHERE d.hour >= ? AND d.hour < ?",
         [int(hs), int(he)],
     );
-    if !pending.is_empty() {
-        sql.push(" AND d.hour NOT IN (SELECT hour FROM developer_usage_dirty)");
+    if !marked.is_empty() {
+        let marks = vec!["?"; marked.len()].join(", ");
+        sql.bind(
+            &format!(" AND d.hour NOT IN ({marks})"),
+            marked.iter().map(|&h| int(h)),
+        );
     }
     f.developer_conditions(&mut sql, "d.developer");
     if let Some(a) = f.agent {
@@ -514,7 +509,10 @@ fn counted_groups(
         sql.push(" GROUP BY ");
         sql.push(&keys.join(", "));
     }
-    Ok((run(conn, &sql, dims.len())?, pending))
+    Ok((
+        run(conn, &sql, dims.len())?,
+        crate::store::counted::spans(marked),
+    ))
 }
 
 /// `SELECT keys..., sums, sessions` (NULL for no session list): the
@@ -585,11 +583,11 @@ fn group_of(row: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<UsageGroup> {
     })
 }
 
-/// The groups of two parts of one range added up by key.
-fn merge(a: Vec<UsageGroup>, b: Vec<UsageGroup>) -> Vec<UsageGroup> {
+/// The groups of the parts of one range added up by key.
+fn merge(parts: Vec<Vec<UsageGroup>>) -> Vec<UsageGroup> {
     let mut by_key: std::collections::BTreeMap<String, UsageGroup> =
         std::collections::BTreeMap::new();
-    for g in a.into_iter().chain(b) {
+    for g in parts.into_iter().flatten() {
         let key = serde_json::Value::from(g.keys.clone()).to_string();
         match by_key.entry(key) {
             std::collections::btree_map::Entry::Vacant(v) => {

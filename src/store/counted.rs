@@ -64,6 +64,17 @@ pub fn counted_condition() -> String {
     )
 }
 
+/// The sums of counted usage rows `u` (columns `requests`, `errors`,
+/// `input`, `output`, `cache_read`, `cache_creation`, `cost`, `duration`,
+/// `source`, `reasoning`, `reported`, `computed`, `unpriced`) with their
+/// sessions `s`, in the order `developer_usage_hourly` stores them: the
+/// recomputation and the questions that read the context rollups select
+/// the same list.
+pub const ROW_SUMS: &str = "SUM(u.requests), SUM(u.errors), SUM(u.input), SUM(u.output), \
+    SUM(u.cache_read), SUM(u.cache_creation), SUM(u.cost), SUM(u.duration), \
+    MAX(u.source = 'events'), MAX(u.source = 'metrics'), MAX(s.id IS NULL), \
+    SUM(u.reasoning), SUM(u.reported), SUM(u.computed), SUM(u.unpriced)";
+
 /// Marks `hours` for recomputation (in the caller's transaction).
 pub(crate) fn mark(conn: &Connection, hours: &BTreeSet<i64>) -> rusqlite::Result<()> {
     let mut stmt =
@@ -135,13 +146,9 @@ fn refresh_span(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<()> {
     let sql = format!(
         "INSERT INTO developer_usage_hourly (hour, developer, developer_kind, agent, model,
             requests, errors, input_tokens, output_tokens, cache_read_tokens,
-            cache_creation_tokens, cost_usd, duration_ms, reasoning_tokens, reported_cost_usd,
-            computed_cost_usd, unpriced, from_events, from_metrics, sessionless, sessions)
-         SELECT u.hour, c.developer, c.developer_kind, c.agent, u.model,
-            SUM(u.requests), SUM(u.errors), SUM(u.input), SUM(u.output), SUM(u.cache_read),
-            SUM(u.cache_creation), SUM(u.cost), SUM(u.duration), SUM(u.reasoning),
-            SUM(u.reported), SUM(u.computed), SUM(u.unpriced),
-            MAX(u.source = 'events'), MAX(u.source = 'metrics'), MAX(s.id IS NULL),
+            cache_creation_tokens, cost_usd, duration_ms, from_events, from_metrics, sessionless,
+            reasoning_tokens, reported_cost_usd, computed_cost_usd, unpriced, sessions)
+         SELECT u.hour, c.developer, c.developer_kind, c.agent, u.model, {ROW_SUMS},
             GROUP_CONCAT(DISTINCT c.session_ref)
          FROM (SELECT 'events' AS source, hour, context_id, model, requests, errors,
                   input_tokens AS input, output_tokens AS output, cache_read_tokens AS cache_read,
@@ -162,37 +169,30 @@ fn refresh_span(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The hours holding rollup rows of session `id` (all of them change
-/// source when the session's first `api_request` arrives).
-pub(crate) fn session_hours(
-    conn: &Connection,
-    id: i64,
-    out: &mut BTreeSet<i64>,
-) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT h.hour FROM contexts c JOIN api_hourly h ON h.context_id = c.id
-         WHERE c.session_ref = ?1
-         UNION SELECT m.hour FROM contexts c JOIN metric_usage_hourly m ON m.context_id = c.id
-         WHERE c.session_ref = ?1",
-    )?;
-    let hours = stmt.query_map([id], |r| r.get::<_, i64>(0))?;
-    for h in hours {
-        out.insert(h?);
-    }
-    Ok(())
+/// Whose rollup rows [`mark_hours_of`] marks.
+#[derive(Clone, Copy)]
+pub(crate) enum Owner {
+    /// Every context of a session (its first `api_request` moves all its
+    /// hours from metrics to events).
+    Session(i64),
+    /// One context (its session changed).
+    Context(i64),
 }
 
-/// Marks the hours holding rollup rows of context `id` (its session
-/// changed).
-pub(crate) fn mark_context(conn: &Connection, id: i64) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT hour FROM api_hourly WHERE context_id = ?1
-         UNION SELECT hour FROM metric_usage_hourly WHERE context_id = ?1",
-    )?;
-    let hours = stmt
-        .query_map([id], |r| r.get::<_, i64>(0))?
-        .collect::<rusqlite::Result<BTreeSet<i64>>>()?;
-    mark(conn, &hours)
+/// Marks every hour holding `api_hourly` or `metric_usage_hourly` rows of
+/// `owner`.
+pub(crate) fn mark_hours_of(conn: &Connection, owner: Owner) -> rusqlite::Result<()> {
+    let (contexts, id) = match owner {
+        Owner::Session(id) => ("SELECT id FROM contexts WHERE session_ref = ?1", id),
+        Owner::Context(id) => ("SELECT ?1", id),
+    };
+    let sql = format!(
+        "INSERT OR IGNORE INTO developer_usage_dirty (hour)
+         SELECT hour FROM api_hourly WHERE context_id IN ({contexts})
+         UNION SELECT hour FROM metric_usage_hourly WHERE context_id IN ({contexts})"
+    );
+    conn.prepare_cached(&sql)?.execute([id])?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -309,7 +309,7 @@ impl<'c, 'b> Tx<'c, 'b> {
                 .prepare_cached("UPDATE contexts SET session_ref = ?2 WHERE id = ?1")?
                 .execute(params![id, session])?;
             // Its rows left since then count by the new session now.
-            super::counted::mark_context(self.conn, id)?;
+            super::counted::mark_hours_of(self.conn, super::counted::Owner::Context(id))?;
         }
         self.cache.contexts.insert(ctx.key, id);
         Ok(id)

@@ -485,7 +485,7 @@ impl<'b> Rollups<'b> {
         // usage rows in, the hour after a developer's requests (sessionless
         // metrics look back one hour), and every hour of a session whose
         // first request this is.
-        let mut dirty: std::collections::BTreeSet<i64> = self
+        let dirty: std::collections::BTreeSet<i64> = self
             .api
             .keys()
             .map(|k| k.0)
@@ -523,7 +523,7 @@ impl<'b> Rollups<'b> {
                 )
                 .optional()?;
             if s.api_requests > 0 && requests == Some(s.api_requests) {
-                super::counted::session_hours(conn, *id, &mut dirty)?;
+                super::counted::mark_hours_of(conn, super::counted::Owner::Session(*id))?;
             }
         }
         super::counted::mark(conn, &dirty)
