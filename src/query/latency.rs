@@ -45,11 +45,52 @@ pub enum Kind {
     Tool,
 }
 
-fn collect(conn: &rusqlite::Connection, sql: &Sql, out: &mut Hists) -> Result<(), QueryError> {
+/// Histograms while they are read: entries are appended as they come and
+/// sorted and summed once at the end. A month of day histograms holds about
+/// 10^5 entries; inserting each into an ordered map as it was read cost most
+/// of the question.
+#[derive(Default)]
+struct Gathered(
+    std::collections::HashMap<String, Vec<(i64, i64, i64)>, foldhash::fast::RandomState>,
+);
+
+impl Gathered {
+    /// Appends entries to key `k`, allocating only for a key not seen yet.
+    fn add(&mut self, k: &str, entries: impl IntoIterator<Item = (i64, i64, i64)>) {
+        if !self.0.contains_key(k) {
+            self.0.insert(k.to_owned(), Vec::new());
+        }
+        if let Some(v) = self.0.get_mut(k) {
+            v.extend(entries);
+        }
+    }
+
+    /// The histograms: entries of equal duration summed.
+    fn finish(self) -> Hists {
+        self.0
+            .into_iter()
+            .map(|(k, mut v)| {
+                v.sort_unstable_by_key(|e| e.0);
+                let mut merged: Vec<(i64, (i64, i64))> = Vec::with_capacity(v.len());
+                for (ms, n, f) in v {
+                    match merged.last_mut() {
+                        Some((last, (ln, lf))) if *last == ms => {
+                            *ln += n;
+                            *lf += f;
+                        }
+                        _ => merged.push((ms, (n, f))),
+                    }
+                }
+                (k, merged.into_iter().collect())
+            })
+            .collect()
+    }
+}
+
+fn collect(conn: &rusqlite::Connection, sql: &Sql, out: &mut Gathered) -> Result<(), QueryError> {
     let mut stmt = conn.prepare(&sql.text)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
-    // Rows are nearly one per request: read the key in place and allocate
-    // only for a key not seen yet.
+    // Rows are nearly one per request: read the key in place.
     while let Some(r) = rows.next()? {
         let k = r
             .get_ref(0)?
@@ -59,11 +100,7 @@ fn collect(conn: &rusqlite::Connection, sql: &Sql, out: &mut Hists) -> Result<()
         let ms: i64 = r.get(1)?;
         let n: i64 = r.get(2)?;
         let fails = r.get::<_, Option<i64>>(3)?.unwrap_or(0);
-        let hist = match out.get_mut(k) {
-            Some(hist) => hist,
-            None => out.entry(k.to_owned()).or_default(),
-        };
-        tally(hist, ms, n, fails);
+        out.add(k, [(ms, n, fails)]);
     }
     Ok(())
 }
@@ -128,14 +165,17 @@ fn rollup(kind: Kind, hourly: bool, (from, to): (i64, i64), f: &Filter, tool: Op
 }
 
 /// Adds day histograms (key, text form) into `out`.
-fn collect_days(conn: &rusqlite::Connection, sql: &Sql, out: &mut Hists) -> Result<(), QueryError> {
+fn collect_days(
+    conn: &rusqlite::Connection,
+    sql: &Sql,
+    out: &mut Gathered,
+) -> Result<(), QueryError> {
     let mut stmt = conn.prepare(&sql.text)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
     while let Some(r) = rows.next()? {
-        let k: String = r.get(0)?;
-        let hist = out.entry(k).or_default();
+        let k = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
         let text = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
-        crate::store::hist::add_text(text, hist);
+        out.add(k, crate::store::hist::entries(text));
     }
     Ok(())
 }
@@ -151,7 +191,7 @@ pub fn histograms(
     f: &Filter,
     tool: Option<&str>,
 ) -> Result<Hists, QueryError> {
-    let mut out = Hists::new();
+    let mut out = Gathered::default();
     let tiers = if hist_usable(f) {
         plan::tiers(range)
     } else {
@@ -170,7 +210,7 @@ pub fn histograms(
     for (from, to) in tiers.raw {
         collect(conn, &raw(kind, from, to, f, tool), &mut out)?;
     }
-    Ok(out)
+    Ok(out.finish())
 }
 
 /// Counts only, for [`LatencySummary::from_hist`].
