@@ -7,6 +7,11 @@
 //! `claude_code.tool.blocked_on_user` carries the decision. The path comes
 //! from the result's `tool_input` or the span's `file_path`; both exist only
 //! with `OTEL_LOG_TOOL_DETAILS=1`.
+//!
+//! [`Edits`] folds records into edits (the rule both engines use). The
+//! embedded store also keeps one row per edit (`edits`, see
+//! [`crate::store::edits`]) and answers from those rows, folding records
+//! only for the edits a row cannot answer exactly.
 
 use std::collections::BTreeSet;
 
@@ -18,8 +23,8 @@ use super::QueryError;
 use super::filter::{Filter, Sql, int, text};
 use super::time::TimeRange;
 
-/// Tools that edit files.
-pub const EDIT_TOOLS: [&str; 5] = ["Edit", "MultiEdit", "Write", "NotebookEdit", "apply_patch"];
+use crate::store::edits;
+pub use crate::store::edits::EDIT_TOOLS;
 
 /// How to turn path data on, said when there is none.
 pub const ENABLE_PATHS: &str = "Claude Code reports file paths only with OTEL_LOG_TOOL_DETAILS=1 (in tool_result \
@@ -145,7 +150,17 @@ pub fn tools_in(sql: &mut Sql, col: &str, tool: Option<&str>) {
     }
 }
 
+/// Edits that need their records folded (across a range edge, mixed, or
+/// with a span) beyond which the question folds the whole range instead of
+/// looking each up.
+const MOST_FOLDED: usize = 2_000;
+
 /// Runs the question. `tool` must be one of [`EDIT_TOOLS`] if given.
+///
+/// Edits are read from `edits`, one row each (see [`crate::store::edits`]);
+/// those a row cannot answer exactly have their records folded. Under a
+/// repository or branch filter (per record, not per edit) every edit of the
+/// range is folded from its records.
 pub fn top_edited_files(
     conn: &rusqlite::Connection,
     range: &TimeRange,
@@ -153,12 +168,173 @@ pub fn top_edited_files(
     tool: Option<&str>,
 ) -> Result<TopEditedFiles, QueryError> {
     check_tool(tool)?;
+    let spans = span_records(conn, range, f, tool)?;
     let mut edits = Edits::default();
-    // Repository and branch are read only when the question filters by
-    // them: the resource attribute is JSON, costly to read on every edit.
-    let repo_col = repo_column(f);
+    let folded = if f.repository.is_none() && f.branch.is_none() {
+        let span_keys: std::collections::HashSet<&str, foldhash::fast::RandomState> = spans
+            .iter()
+            .filter_map(|s| s.tool_use_id.as_deref())
+            .collect();
+        from_rows(conn, range, f, tool, &span_keys, &mut edits)?
+    } else {
+        None
+    };
+    match folded {
+        Some(windows) => {
+            for (tool_use_id, from, to) in windows {
+                let mut sql = edit_events_sql(from, to, f, tool);
+                sql.bind(" AND e.tool_use_id = ?", [text(&tool_use_id)]);
+                fold_events(conn, &sql, &mut edits)?;
+            }
+        }
+        None => return fold_range(conn, range, f, &spans, tool),
+    }
+    for s in &spans {
+        edits.add_span(s.as_edit());
+    }
+    Ok(edits.finish(f))
+}
+
+/// The question folded from every edit record of the range.
+fn fold_range(
+    conn: &rusqlite::Connection,
+    range: &TimeRange,
+    f: &Filter,
+    spans: &[SpanRecord],
+    tool: Option<&str>,
+) -> Result<TopEditedFiles, QueryError> {
+    let mut edits = Edits::default();
     let sql = edit_events_sql(range.since_ns, range.until_ns, f, tool);
+    fold_events(conn, &sql, &mut edits)?;
+    for s in spans {
+        edits.add_span(s.as_edit());
+    }
+    Ok(edits.finish(f))
+}
+
+/// An edit to fold from its records: its tool use id and the part of the
+/// range (`from..to`) its records lie in.
+type Window = (String, i64, i64);
+
+/// Adds the edits of `edits` rows with their first record in the range: a
+/// row that is exactly its edit is counted; for the others, returns each
+/// one's tool use id and the part of the range its records lie in, to be
+/// folded from the events. `None` when too many need folding (the caller
+/// folds the whole range).
+fn from_rows(
+    conn: &rusqlite::Connection,
+    range: &TimeRange,
+    f: &Filter,
+    tool: Option<&str>,
+    span_keys: &std::collections::HashSet<&str, foldhash::fast::RandomState>,
+    out: &mut Edits,
+) -> Result<Option<Vec<Window>>, QueryError> {
+    let (since, until) = (range.since_ns, range.until_ns);
+    let mut windows = Vec::new();
+    let fold = |key: &str, first: i64, last: i64, windows: &mut Vec<Window>| {
+        if let Some(t) = edits::tool_use_of_key(key) {
+            windows.push((
+                t.to_owned(),
+                first.max(since),
+                last.saturating_add(1).min(until),
+            ));
+        }
+    };
+    // Edits that began in the range.
+    let mut sql = edit_rows_sql(f, tool);
+    sql.bind(
+        " AND ed.first_ns >= ? AND ed.first_ns < ?",
+        [int(since), int(until)],
+    );
     let mut stmt = conn.prepare(&sql.text)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
+    while let Some(r) = rows.next()? {
+        let (first, last): (i64, i64) = (r.get(1)?, r.get(2)?);
+        let mixed: bool = r.get(3)?;
+        // The key is read only when it matters (it is most of a row).
+        let key = || text_at(r, 0).map(Option::unwrap_or_default);
+        if mixed
+            || last >= until
+            || (!span_keys.is_empty()
+                && edits::tool_use_of_key(key()?).is_some_and(|t| span_keys.contains(t)))
+        {
+            fold(key()?, first, last, &mut windows);
+            if windows.len() > MOST_FOLDED {
+                return Ok(None);
+            }
+            continue;
+        }
+        out.add_row(RowEdit {
+            tool: text_at(r, 4)?,
+            file_path: text_at(r, 5)?,
+            decision: text_at(r, 6)?,
+            has_result: r.get::<_, i64>(7)? > 0,
+            developer: text_at(r, 8)?,
+            session: r.get(9)?,
+        });
+    }
+    // Edits that began before the range and end inside it: in the hour
+    // before it, or among the long ones (the partial index's condition is
+    // stated word for word so that it is used).
+    let before = since.saturating_sub(edits::LONG_NS);
+    for (condition, params) in [
+        (
+            " AND ed.first_ns >= ? AND ed.first_ns < ? AND ed.last_ns >= ?",
+            vec![int(before), int(since), int(since)],
+        ),
+        (
+            " AND ed.first_ns < ? AND ed.last_ns - ed.first_ns >= 3600000000000 AND ed.last_ns >= ?",
+            vec![int(before), int(since)],
+        ),
+    ] {
+        let mut sql = edit_rows_sql(f, tool);
+        sql.bind(condition, params);
+        let mut stmt = conn.prepare(&sql.text)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
+        while let Some(r) = rows.next()? {
+            let key = text_at(r, 0)?.unwrap_or_default();
+            fold(key, r.get(1)?, r.get(2)?, &mut windows);
+            if windows.len() > MOST_FOLDED {
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(windows))
+}
+
+/// The `edits` rows' columns, under the question's filters (the
+/// developer's visibility on the row itself; other context filters on its
+/// context). A mixed row always comes: its records may pass the filters
+/// where its first one does not, so they are folded one by one.
+fn edit_rows_sql(f: &Filter, tool: Option<&str>) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(
+        "SELECT ed.key, ed.first_ns, ed.last_ns, ed.mixed, ed.tool, ed.file_path, ed.decision, ed.results, \
+         ed.developer, ed.session FROM edits ed",
+    );
+    let context_free =
+        f.team.is_none() && f.attribute.is_none() && f.session_id.is_none() && f.agent.is_none();
+    if context_free {
+        sql.push(" WHERE (ed.mixed = 1 OR (1");
+        f.developer_conditions(&mut sql, "ed.developer");
+    } else {
+        sql.push(" LEFT JOIN contexts c ON c.id = ed.context_id WHERE (ed.mixed = 1 OR (1");
+        f.context_conditions(&mut sql);
+    }
+    if let Some(t) = tool {
+        sql.bind(" AND ed.tool = ?", [text(t)]);
+    }
+    sql.push("))");
+    sql
+}
+
+/// Folds the edit events `sql` selects ([`edit_events_sql`]) into `edits`.
+fn fold_events(
+    conn: &rusqlite::Connection,
+    sql: &Sql,
+    edits: &mut Edits,
+) -> Result<(), QueryError> {
+    let mut stmt = conn.prepare_cached(&sql.text)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
     while let Some(r) = rows.next()? {
         let result = text_at(r, 2)? == Some("tool_result");
@@ -175,6 +351,45 @@ pub fn top_edited_files(
             branch: r.get(9)?,
         });
     }
+    Ok(())
+}
+
+/// An edit tool's `claude_code.tool` span as read, with its decision.
+struct SpanRecord {
+    tool_use_id: Option<String>,
+    record: i64,
+    tool: Option<String>,
+    file_path: Option<String>,
+    decision: Option<String>,
+    developer: Option<String>,
+    session: Option<i64>,
+    repo: Option<String>,
+}
+
+impl SpanRecord {
+    fn as_edit(&self) -> SpanEdit<'_> {
+        SpanEdit {
+            tool_use_id: self.tool_use_id.as_deref(),
+            record: self.record,
+            tool: self.tool.as_deref(),
+            file_path: self.file_path.clone(),
+            decision: self.decision.clone(),
+            developer: self.developer.as_deref(),
+            session: self.session,
+            repo: self.repo.clone(),
+        }
+    }
+}
+
+/// The edit tools' spans of the range (few: they exist only with enhanced
+/// telemetry on).
+fn span_records(
+    conn: &rusqlite::Connection,
+    range: &TimeRange,
+    f: &Filter,
+    tool: Option<&str>,
+) -> Result<Vec<SpanRecord>, QueryError> {
+    let repo_col = repo_column(f);
     let mut sql = Sql::default();
     sql.bind(
         &format!(
@@ -190,20 +405,19 @@ pub fn top_edited_files(
     tools_in(&mut sql, "s.tool_name", tool);
     f.context_conditions(&mut sql);
     let mut stmt = conn.prepare(&sql.text)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
-    while let Some(r) = rows.next()? {
-        edits.add_span(SpanEdit {
-            tool_use_id: text_at(r, 0)?,
+    let rows = stmt.query_map(rusqlite::params_from_iter(sql.params.iter()), |r| {
+        Ok(SpanRecord {
+            tool_use_id: r.get(0)?,
             record: r.get(1)?,
-            tool: text_at(r, 2)?,
+            tool: r.get(2)?,
             file_path: r.get(3)?,
             decision: r.get(4)?,
-            developer: text_at(r, 5)?,
+            developer: r.get(5)?,
             session: r.get(6)?,
             repo: r.get(7)?,
-        });
-    }
-    Ok(edits.finish(f))
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The resource's `repo.name`, read only when the question filters by
@@ -286,12 +500,37 @@ pub struct SpanEdit<'a> {
     pub repo: Option<String>,
 }
 
-/// The edits of a range, gathered event by event and span by span (events
-/// first), then folded into the answer.
+/// An edit as its `edits` row has it (exactly its records' fold).
+pub struct RowEdit<'a> {
+    pub tool: Option<&'a str>,
+    pub file_path: Option<&'a str>,
+    pub decision: Option<&'a str>,
+    pub has_result: bool,
+    pub developer: Option<&'a str>,
+    pub session: Option<i64>,
+}
+
+/// One file's edits while they are counted.
+#[derive(Default)]
+struct Acc {
+    edits: i64,
+    accepted: i64,
+    rejected: i64,
+    /// Sorted and made distinct at the end (a file has few).
+    sessions: Vec<i64>,
+    developers: Vec<u32>,
+    tools: BTreeSet<&'static str>,
+}
+
+/// The edits of a range: whole edits counted as they come
+/// ([`Edits::add_row`]), records gathered event by event and span by span
+/// (events first) and folded at the end.
 #[derive(Default)]
 pub struct Edits {
     edits: Map<String, Edit>,
     names: Names,
+    files: Map<String, Acc>,
+    totals: TopEditedFiles,
 }
 
 impl Edits {
@@ -330,22 +569,60 @@ impl Edits {
         e.repos.extend(r.repo);
     }
 
-    /// The answer (repository and branch filters applied per edit).
-    pub fn finish(self, f: &Filter) -> TopEditedFiles {
-        let edits = self.edits;
-        let mut out = TopEditedFiles::default();
-        #[derive(Default)]
-        struct Acc {
-            edits: i64,
-            accepted: i64,
-            rejected: i64,
-            /// Sorted and made distinct at the end (a file has few).
-            sessions: Vec<i64>,
-            developers: Vec<u32>,
-            tools: BTreeSet<&'static str>,
+    /// Counts a whole edit (one that no record of the question adds to).
+    pub fn add_row(&mut self, r: RowEdit<'_>) {
+        let decision = r.decision.or(r.has_result.then_some("accept"));
+        let developer = self.names.id(r.developer);
+        self.count(
+            decision,
+            r.file_path,
+            r.session,
+            developer,
+            edit_tool(r.tool),
+        );
+    }
+
+    /// Counts one edit in the totals and in its file's row.
+    fn count(
+        &mut self,
+        decision: Option<&str>,
+        path: Option<&str>,
+        session: Option<i64>,
+        developer: Option<u32>,
+        tool: &'static str,
+    ) {
+        let accepted = decision == Some("accept");
+        let rejected = decision == Some("reject");
+        let out = &mut self.totals;
+        out.total_edits += 1;
+        out.accepted += i64::from(accepted);
+        out.rejected += i64::from(rejected);
+        let Some(path) = path else {
+            out.edits_without_path += 1;
+            return;
+        };
+        let add = |a: &mut Acc| {
+            a.edits += 1;
+            a.accepted += i64::from(accepted);
+            a.rejected += i64::from(rejected);
+            a.sessions.extend(session);
+            a.developers.extend(developer);
+            a.tools.insert(tool);
+        };
+        // One lookup for a file already seen (most rows), a copy of the
+        // path only for a new one.
+        if let Some(a) = self.files.get_mut(path) {
+            add(a);
+        } else {
+            let mut a = Acc::default();
+            add(&mut a);
+            self.files.insert(path.to_owned(), a);
         }
-        let mut files: Map<String, Acc> = Map::default();
-        for e in edits.into_values() {
+    }
+
+    /// The answer (repository and branch filters applied per folded edit).
+    pub fn finish(mut self, f: &Filter) -> TopEditedFiles {
+        for e in std::mem::take(&mut self.edits).into_values() {
             if f.repository.as_ref().is_some_and(|r| !e.repos.contains(r))
                 || f.branch.as_ref().is_some_and(|b| !e.branches.contains(b))
             {
@@ -355,29 +632,23 @@ impl Edits {
                 .decision_event
                 .or(e.decision_span)
                 .or_else(|| e.has_result.then(|| "accept".to_string()));
-            let accepted = decision.as_deref() == Some("accept");
-            let rejected = decision.as_deref() == Some("reject");
-            out.total_edits += 1;
-            out.accepted += i64::from(accepted);
-            out.rejected += i64::from(rejected);
-            let Some(path) = e.path_result.or(e.path_span) else {
-                out.edits_without_path += 1;
-                continue;
-            };
-            let a = files.entry(path).or_default();
-            a.edits += 1;
-            a.accepted += i64::from(accepted);
-            a.rejected += i64::from(rejected);
-            a.sessions.extend(e.session);
-            a.developers.extend(e.developer);
-            a.tools.insert(e.tool);
+            let path = e.path_result.or(e.path_span);
+            self.count(
+                decision.as_deref(),
+                path.as_deref(),
+                e.session,
+                e.developer,
+                e.tool,
+            );
         }
         fn distinct<T: Ord>(mut v: Vec<T>) -> i64 {
             v.sort_unstable();
             v.dedup();
             v.len() as i64
         }
-        out.files = files
+        let mut out = self.totals;
+        out.files = self
+            .files
             .into_iter()
             .map(|(path, a)| FileEdits {
                 file_path: path,
@@ -443,5 +714,256 @@ mod tests {
                 .any(|p| p.contains("COVERING INDEX events_edit_time")),
             "{found:?}"
         );
+    }
+    mod whole_edits {
+        //! The `edits` rows against folding every record: the same answer
+        //! for every range cut between the records, edits split across
+        //! batches, retried, mixed, long, with spans, and after a prune.
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        use super::super::*;
+        use crate::query::fixture::utc;
+        use crate::query::visible::testing::visible;
+        use crate::rows::{Batch, Context, ContextGroup, EventRow, IdentityKind, SpanRow};
+        use crate::store::{Store, StoreOptions};
+
+        const MIN: i64 = 60_000_000_000;
+        /// A whole UTC hour.
+        const T0: i64 = 490_000 * 3_600_000_000_000;
+
+        fn context(key: u8, session: &str, developer: &str) -> Arc<Context> {
+            Arc::new(Context {
+                key: [key; 16],
+                agent: Some(crate::agent::Agent::ClaudeCode),
+                agent_version: None,
+                service_name: Some("claude-code".into()),
+                scope_name: "com.anthropic.claude_code.events".into(),
+                scope_version: "2.1.330".into(),
+                session_id: Some(session.into()),
+                developer: Some(developer.into()),
+                developer_kind: Some(IdentityKind::Email),
+                user_email: Some(developer.into()),
+                user_account_uuid: None,
+                user_id: None,
+                organization_id: None,
+                terminal_type: None,
+                app_version: None,
+                resource_attrs: Default::default(),
+                shared_attrs: Default::default(),
+            })
+        }
+
+        /// Record `n` of an edit: a decision (`Some(decision)`) or a result
+        /// (`None`, with `path`).
+        fn edit(
+            n: u8,
+            minute: i64,
+            tool: &str,
+            tool_use: Option<&str>,
+            decision: Option<&str>,
+            path: Option<&str>,
+        ) -> EventRow {
+            EventRow {
+                dedup: [n; 16],
+                time_ns: T0 + minute * MIN,
+                observed_ns: T0 + minute * MIN,
+                event_name: if decision.is_some() {
+                    "tool_decision"
+                } else {
+                    "tool_result"
+                }
+                .into(),
+                tool_name: Some(tool.into()),
+                tool_use_id: tool_use.map(Into::into),
+                decision: decision.map(Into::into),
+                file_path: if decision.is_some() {
+                    None
+                } else {
+                    path.map(Into::into)
+                },
+                ..EventRow::default()
+            }
+        }
+
+        fn batch(events: Vec<(&Arc<Context>, Vec<EventRow>)>, spans: Vec<SpanRow>) -> Batch {
+            fn group<T>(context: &Arc<Context>, rows: Vec<T>) -> ContextGroup<T> {
+                ContextGroup {
+                    context: context.clone(),
+                    rows,
+                }
+            }
+            let a = context(1, "s1", "alice@example.com");
+            Batch {
+                events: events.into_iter().map(|(c, rows)| group(c, rows)).collect(),
+                metric_points: Vec::new(),
+                spans: if spans.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![group(&a, spans)]
+                },
+            }
+        }
+
+        fn span(n: u8, minute: i64, tool_use: Option<&str>, path: &str) -> SpanRow {
+            SpanRow {
+                dedup: [n; 16],
+                trace_id: vec![7; 16],
+                span_id: vec![n; 8],
+                name: "claude_code.tool".into(),
+                start_ns: T0 + minute * MIN,
+                end_ns: T0 + minute * MIN + 1,
+                tool_name: Some("Edit".into()),
+                tool_use_id: tool_use.map(Into::into),
+                file_path: Some(path.into()),
+                ..SpanRow::default()
+            }
+        }
+
+        async fn both(
+            store: &Store,
+            since: i64,
+            until: i64,
+            f: Filter,
+            tool: Option<&'static str>,
+        ) -> (TopEditedFiles, TopEditedFiles) {
+            store
+                .read(Duration::from_secs(10), move |conn| {
+                    let range = utc(since, until);
+                    let rows = top_edited_files(conn, &range, &f, tool).unwrap();
+                    let spans = span_records(conn, &range, &f, tool).unwrap();
+                    let folded = fold_range(conn, &range, &f, &spans, tool).unwrap();
+                    Ok((rows, folded))
+                })
+                .await
+                .unwrap()
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn rows_answer_as_the_records_fold() {
+            let dir = tempfile::tempdir().unwrap();
+            let opts = StoreOptions {
+                readers: 1,
+                queue_requests: 64,
+                max_transaction_records: 1_000,
+                queue_deadline: Duration::from_secs(2),
+            };
+            let store = Store::open(dir.path(), opts).unwrap();
+            let a = context(1, "s1", "alice@example.com");
+            let b = context(2, "s2", "bob@example.com");
+            let first = batch(
+                vec![
+                    (
+                        &a,
+                        vec![
+                            // Whole in one batch.
+                            edit(1, 10, "Edit", Some("t1"), Some("accept"), None),
+                            edit(2, 11, "Edit", Some("t1"), None, Some("/a.rs")),
+                            // Rejected: no result.
+                            edit(3, 20, "Edit", Some("t2"), Some("reject"), None),
+                            // Its result comes in the next batch, past the hour.
+                            edit(4, 50, "Write", Some("t3"), Some("accept"), None),
+                            // Long: decided at minute 5, result three hours on.
+                            edit(5, 5, "Edit", Some("t4"), Some("accept"), None),
+                            // Two decisions: mixed.
+                            edit(6, 30, "Edit", Some("t5"), Some("accept"), None),
+                            edit(7, 31, "Edit", Some("t5"), Some("reject"), None),
+                            // Without tool use ids: an edit each.
+                            edit(8, 40, "Edit", None, None, Some("/c.rs")),
+                            edit(9, 41, "Edit", None, Some("reject"), None),
+                            // Its result comes from another context: mixed.
+                            edit(10, 42, "Edit", Some("t6"), Some("accept"), None),
+                            // Has a span too.
+                            edit(11, 44, "Edit", Some("t7"), Some("reject"), None),
+                            // Not an edit tool.
+                            edit(12, 45, "Bash", Some("t8"), None, Some("/x.sh")),
+                        ],
+                    ),
+                    (
+                        &b,
+                        vec![edit(13, 43, "Edit", Some("t6"), None, Some("/a.rs"))],
+                    ),
+                ],
+                vec![
+                    span(14, 44, Some("t7"), "/d.rs"),
+                    span(15, 46, None, "/e.rs"),
+                ],
+            );
+            store.write(first.clone()).await.unwrap();
+            // The same batch again (an exporter's retry) counts once.
+            store.write(first).await.unwrap();
+            store
+                .write(batch(
+                    vec![(
+                        &a,
+                        vec![
+                            edit(20, 70, "Write", Some("t3"), None, Some("/b.rs")),
+                            edit(21, 185, "Edit", Some("t4"), None, Some("/a.rs")),
+                            edit(22, 32, "Edit", Some("t5"), None, Some("/a.rs")),
+                        ],
+                    )],
+                    Vec::new(),
+                ))
+                .await
+                .unwrap();
+            let everyone = Filter::new(visible(&[]));
+            // All data, by hand: t1..t7, the two loose events and the loose span.
+            let (all, _) = both(&store, T0, T0 + 5 * 60 * MIN, everyone.clone(), None).await;
+            assert_eq!(
+                (
+                    all.total_edits,
+                    all.accepted,
+                    all.rejected,
+                    all.edits_without_path
+                ),
+                (10, 5, 4, 2),
+                "{all:?}"
+            );
+            let a_rs = all.files.iter().find(|f| f.file_path == "/a.rs").unwrap();
+            assert_eq!(
+                (a_rs.edits, a_rs.accepted, a_rs.sessions, a_rs.developers),
+                (4, 3, 2, 2)
+            );
+            let minutes = [
+                0, 6, 10, 11, 12, 25, 31, 35, 42, 43, 44, 45, 50, 55, 65, 70, 71, 120, 185, 186,
+                300,
+            ];
+            let bob = Filter {
+                developer: Some("bob@example.com".into()),
+                ..Filter::new(visible(&[]))
+            };
+            let alice_only = Filter::new(visible(&["alice@example.com"]));
+            let session = Filter {
+                session_id: Some("s1".into()),
+                ..Filter::new(visible(&[]))
+            };
+            let mut compared = 0;
+            for (pass, cutoff) in [(0, None), (1, Some(T0 + 8 * MIN))] {
+                if let Some(cutoff) = cutoff {
+                    store.prune(cutoff).await.unwrap();
+                }
+                for (i, since) in minutes.iter().enumerate() {
+                    for until in &minutes[i + 1..] {
+                        for (f, tool) in [
+                            (everyone.clone(), None),
+                            (everyone.clone(), Some("Edit")),
+                            (bob.clone(), None),
+                            (alice_only.clone(), None),
+                            (session.clone(), Some("Write")),
+                        ] {
+                            let (rows, folded) =
+                                both(&store, T0 + since * MIN, T0 + until * MIN, f, tool).await;
+                            assert_eq!(
+                                rows, folded,
+                                "pass {pass}, minutes {since}..{until}, {tool:?}"
+                            );
+                            compared += rows.total_edits;
+                        }
+                    }
+                }
+            }
+            assert!(compared > 500, "{compared}");
+            store.close().await.unwrap();
+        }
     }
 }

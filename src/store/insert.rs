@@ -310,6 +310,7 @@ impl<'c, 'b> Tx<'c, 'b> {
                 .execute(params![id, session])?;
             // Its rows left since then count by the new session now.
             super::counted::mark_hours_of(self.conn, super::counted::Owner::Context(id))?;
+            super::edits::session_changed(self.conn, id, session)?;
         }
         self.cache.contexts.insert(ctx.key, id);
         Ok(id)
@@ -368,6 +369,25 @@ impl<'c, 'b> Tx<'c, 'b> {
         ])?;
         if changed == 0 {
             return Ok(false);
+        }
+        if super::edits::is_edit_event(e) {
+            super::edits::add(
+                self.conn,
+                &super::edits::EditEvent {
+                    id: self.conn.last_insert_rowid(),
+                    time_ns: e.time_ns,
+                    context_id: target.context_id,
+                    developer: ctx.developer.as_deref(),
+                    session: target.session,
+                    event_name: &e.event_name,
+                    tool_name: e.tool_name.as_deref().unwrap_or_default(),
+                    tool_use_id: e.tool_use_id.as_deref(),
+                    file_path: e.file_path.as_deref(),
+                    decision: e.decision.as_deref(),
+                    repository: e.repository.as_deref(),
+                    branch: e.branch.as_deref(),
+                },
+            )?;
         }
         self.rollups.add_event(ctx, target, e);
         Ok(true)

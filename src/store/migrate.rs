@@ -13,12 +13,17 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v4.sql"),
     include_str!("schema_v5.sql"),
     include_str!("schema_v6.sql"),
+    include_str!("schema_v7.sql"),
 ];
 
 /// The version whose migration creates `developer_usage_hourly`: it is
 /// filled from the context rollups by [`super::counted::refresh_all`]
 /// (the counting rule is code, not a migration's SQL).
 const DEVELOPER_USAGE_VERSION: usize = 6;
+
+/// The version whose migration creates `edits`: filled from the events by
+/// [`super::edits::fill`] (the merging rule is the writer's own statement).
+const EDITS_VERSION: usize = 7;
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -101,6 +106,9 @@ fn apply_pending(conn: &Connection) -> Result<(), StoreError> {
         conn.execute_batch(sql).map_err(open_err)?;
         if from + 1 == DEVELOPER_USAGE_VERSION {
             super::counted::refresh_all(conn).map_err(open_err)?;
+        }
+        if from + 1 == EDITS_VERSION {
+            super::edits::fill(conn).map_err(open_err)?;
         }
         conn.pragma_update(None, "user_version", from as i64 + 1)
             .map_err(open_err)?;
@@ -216,5 +224,46 @@ mod tests {
             )
             .unwrap();
         assert_eq!(counted, "5 claude-opus-4-8 3 0.75 0 1");
+    }
+
+    /// Version 7 fills `edits` from the stored edit events: one row per
+    /// tool use, merged by the writer's own statement; other tools ignored.
+    #[test]
+    fn version_7_fills_edits_from_events() {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 6).unwrap();
+        conn.execute_batch(
+            "INSERT INTO contexts (id, key, claude_code, scope_name, scope_version, resource_attrs, shared_attrs, \
+               first_seen_ns, developer) VALUES (1, x'01', 1, 's', '1', '{}', '{}', 0, 'dev@example.com'); \
+             INSERT INTO events (dedup, context_id, time_ns, observed_ns, event_name, tool_name, tool_use_id, \
+               decision, file_path) VALUES \
+               (x'01', 1, 10, 10, 'tool_decision', 'Edit', 't1', 'accept', NULL), \
+               (x'02', 1, 25, 25, 'tool_result', 'Edit', 't1', NULL, '/a.rs'), \
+               (x'03', 1, 30, 30, 'tool_result', 'Write', NULL, NULL, '/b.rs'), \
+               (x'04', 1, 40, 40, 'tool_result', 'Bash', 't2', NULL, '/c.sh');",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let rows: Vec<String> = conn
+            .prepare(
+                "SELECT key || ' ' || first_ns || ' ' || last_ns || ' ' || developer || ' ' || tool || ' ' \
+                 || COALESCE(file_path, '-') || ' ' || COALESCE(decision, '-') || ' ' || decisions || ' ' \
+                 || results || ' ' || mixed FROM edits ORDER BY first_ns",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                "u:t1 10 25 dev@example.com Edit /a.rs accept 1 1 0".to_string(),
+                "e:3 30 30 dev@example.com Write /b.rs - 0 1 0".to_string(),
+            ]
+        );
     }
 }

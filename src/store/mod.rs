@@ -24,6 +24,7 @@
 
 pub mod backup;
 pub mod counted;
+pub mod edits;
 pub mod event_time;
 pub mod hist;
 mod insert;

@@ -96,6 +96,7 @@ impl Prune {
             ),
             Step::Rollups => {
                 delete_rollups_and_orphans(conn, cutoff)?;
+                super::edits::prune(conn, cutoff)?;
                 return Ok(Step::Done);
             }
             Step::Done => return Ok(Step::Done),
