@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench -- [--events N] [--shape team|long]
-//!     [--dir D] [--csv DIR] [--http] [--clickhouse URL]
+//!     [--days D] [--dir D] [--csv DIR] [--http] [--clickhouse URL]
 //! ```
 //!
 //! 1. Generates N events (plus their metric points) of the chosen shape as
@@ -37,6 +37,9 @@ use tokentally::store::{Store, StoreOptions};
 struct Args {
     events: u64,
     shape: Shape,
+    /// Days the events spread over (the team shape's 30 by default): fewer
+    /// days give the density of a larger store in a shorter run.
+    days: Option<i64>,
     dir: Option<PathBuf>,
     csv: Option<PathBuf>,
     http: bool,
@@ -48,6 +51,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         events: 1_000_000,
         shape: Shape::Team,
+        days: None,
         dir: None,
         csv: None,
         http: false,
@@ -67,6 +71,7 @@ fn parse_args() -> anyhow::Result<Args> {
                     .parse()
                     .map_err(anyhow::Error::msg)?
             }
+            "--days" => args.days = Some(it.next().context("--days D")?.parse()?),
             "--dir" => args.dir = Some(it.next().context("--dir D")?.into()),
             "--csv" => args.csv = Some(it.next().context("--csv DIR")?.into()),
             "--http" => args.http = true,
@@ -84,6 +89,9 @@ fn plan(args: &Args, end_ns: i64) -> Plan {
     if args.shape == Shape::Long {
         plan.shape = Shape::Long;
         plan.developers = 50;
+    }
+    if let Some(days) = args.days {
+        plan.days = days;
     }
     plan
 }
