@@ -124,6 +124,16 @@ fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
 mod tests {
     use super::*;
 
+    /// The one text column of every row `sql` selects.
+    fn strings(conn: &Connection, sql: &str) -> Vec<String> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
     /// A version-1 store holding both spellings of one model: after the
     /// migration every table names the model once, the rollups are merged
     /// into its row and the variant is kept beside the raw rows.
@@ -167,17 +177,12 @@ mod tests {
                 (Some("[1m]".to_string()), None)
             ]
         );
-        let api: Vec<String> = conn
-            .prepare(
-                "SELECT model || ' ' || requests || ' ' || errors || ' ' || input_tokens || ' ' || output_tokens \
-                 || ' ' || cache_read_tokens || ' ' || cache_creation_tokens || ' ' || cost_usd || ' ' || duration_ms \
-                 FROM api_hourly",
-            )
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let api = strings(
+            &conn,
+            "SELECT model || ' ' || requests || ' ' || errors || ' ' || input_tokens || ' ' || output_tokens \
+             || ' ' || cache_read_tokens || ' ' || cache_creation_tokens || ' ' || cost_usd || ' ' || duration_ms \
+             FROM api_hourly",
+        );
         assert_eq!(
             api,
             vec!["claude-opus-4-8 3 1 30 3 3 4 0.75 300".to_string()]
@@ -247,17 +252,12 @@ mod tests {
         )
         .unwrap();
         migrate(&conn).unwrap();
-        let rows: Vec<String> = conn
-            .prepare(
-                "SELECT key || ' ' || first_ns || ' ' || last_ns || ' ' || developer || ' ' || tool || ' ' \
-                 || COALESCE(file_path, '-') || ' ' || COALESCE(decision, '-') || ' ' || decisions || ' ' \
-                 || results || ' ' || mixed FROM edits ORDER BY first_ns",
-            )
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let rows = strings(
+            &conn,
+            "SELECT key || ' ' || first_ns || ' ' || last_ns || ' ' || developer || ' ' || tool || ' ' \
+             || COALESCE(file_path, '-') || ' ' || COALESCE(decision, '-') || ' ' || decisions || ' ' \
+             || results || ' ' || mixed FROM edits ORDER BY first_ns",
+        );
         assert_eq!(
             rows,
             vec![
