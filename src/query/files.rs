@@ -23,8 +23,8 @@ use super::QueryError;
 use super::filter::{Filter, Sql, int, text};
 use super::time::TimeRange;
 
-use crate::store::edits;
 pub use crate::store::edits::EDIT_TOOLS;
+use crate::store::edits::{self, edit_tools_sql};
 
 /// How to turn path data on, said when there is none.
 pub const ENABLE_PATHS: &str = "Claude Code reports file paths only with OTEL_LOG_TOOL_DETAILS=1 (in tool_result \
@@ -134,14 +134,6 @@ fn edit_of<'m>(
     }
 }
 
-/// The edit tools as an SQL list of literals, exactly as the partial index
-/// `events_edit_time` states them (so the planner can use it; the names
-/// are the constants of [`EDIT_TOOLS`], never caller input).
-fn edit_tools_sql() -> String {
-    let quoted: Vec<String> = EDIT_TOOLS.iter().map(|t| format!("'{t}'")).collect();
-    format!("({})", quoted.join(", "))
-}
-
 /// ` AND` the tool column `col` is an edit tool (and `tool`, if given).
 pub fn tools_in(sql: &mut Sql, col: &str, tool: Option<&str>) {
     sql.push(&format!(" AND {col} IN {}", edit_tools_sql()));
@@ -169,68 +161,63 @@ pub fn top_edited_files(
 ) -> Result<TopEditedFiles, QueryError> {
     check_tool(tool)?;
     let spans = span_records(conn, range, f, tool)?;
-    let mut edits = Edits::default();
-    let folded = if f.repository.is_none() && f.branch.is_none() {
-        let span_keys: std::collections::HashSet<&str, foldhash::fast::RandomState> = spans
-            .iter()
-            .filter_map(|s| s.tool_use_id.as_deref())
-            .collect();
-        from_rows(conn, range, f, tool, &span_keys, &mut edits)?
+    let from_rows = if f.repository.is_none() && f.branch.is_none() {
+        from_rows(conn, range, f, tool, &spans)?
     } else {
         None
     };
-    match folded {
-        Some(windows) => {
-            for (tool_use_id, from, to) in windows {
-                let mut sql = edit_events_sql(from, to, f, tool);
-                sql.bind(" AND e.tool_use_id = ?", [text(&tool_use_id)]);
-                fold_events(conn, &sql, &mut edits)?;
-            }
-        }
-        None => return fold_range(conn, range, f, &spans, tool),
-    }
-    for s in &spans {
-        edits.add_span(s.as_edit());
-    }
-    Ok(edits.finish(f))
+    let edits = match from_rows {
+        Some(edits) => edits,
+        None => events_of_range(conn, range, f, tool)?,
+    };
+    Ok(with_spans(edits, &spans).finish(f))
 }
 
-/// The question folded from every edit record of the range.
-fn fold_range(
+/// Every edit record of the range, folded.
+fn events_of_range(
     conn: &rusqlite::Connection,
     range: &TimeRange,
     f: &Filter,
-    spans: &[SpanRecord],
     tool: Option<&str>,
-) -> Result<TopEditedFiles, QueryError> {
+) -> Result<Edits, QueryError> {
     let mut edits = Edits::default();
     let sql = edit_events_sql(range.since_ns, range.until_ns, f, tool);
     fold_events(conn, &sql, &mut edits)?;
+    Ok(edits)
+}
+
+/// `edits` with the spans added (after the events, as the fold expects).
+fn with_spans(mut edits: Edits, spans: &[SpanRecord]) -> Edits {
     for s in spans {
         edits.add_span(s.as_edit());
     }
-    Ok(edits.finish(f))
+    edits
 }
 
 /// An edit to fold from its records: its tool use id and the part of the
 /// range (`from..to`) its records lie in.
 type Window = (String, i64, i64);
 
-/// Adds the edits of `edits` rows with their first record in the range: a
-/// row that is exactly its edit is counted; for the others, returns each
-/// one's tool use id and the part of the range its records lie in, to be
-/// folded from the events. `None` when too many need folding (the caller
-/// folds the whole range).
+/// The edits of the range from the `edits` rows with their first record in
+/// it: a row that is exactly its edit is counted as it is; the others (a
+/// span of the range has their tool use, they are mixed, or they cross a
+/// range edge) have their records in the range folded. `None` when too many
+/// need folding (the caller folds the whole range).
 fn from_rows(
     conn: &rusqlite::Connection,
     range: &TimeRange,
     f: &Filter,
     tool: Option<&str>,
-    span_keys: &std::collections::HashSet<&str, foldhash::fast::RandomState>,
-    out: &mut Edits,
-) -> Result<Option<Vec<Window>>, QueryError> {
+    spans: &[SpanRecord],
+) -> Result<Option<Edits>, QueryError> {
+    let span_keys: std::collections::HashSet<&str, foldhash::fast::RandomState> = spans
+        .iter()
+        .filter_map(|s| s.tool_use_id.as_deref())
+        .collect();
     let (since, until) = (range.since_ns, range.until_ns);
-    let mut windows = Vec::new();
+    let mut out = Edits::default();
+    let mut windows: Vec<Window> = Vec::new();
+    // Notes an edit to fold; false once there are too many.
     let fold = |key: &str, first: i64, last: i64, windows: &mut Vec<Window>| {
         if let Some(t) = edits::tool_use_of_key(key) {
             windows.push((
@@ -239,6 +226,7 @@ fn from_rows(
                 last.saturating_add(1).min(until),
             ));
         }
+        windows.len() <= MOST_FOLDED
     };
     // Edits that began in the range.
     let mut sql = edit_rows_sql(f, tool);
@@ -258,8 +246,7 @@ fn from_rows(
             || (!span_keys.is_empty()
                 && edits::tool_use_of_key(key()?).is_some_and(|t| span_keys.contains(t)))
         {
-            fold(key()?, first, last, &mut windows);
-            if windows.len() > MOST_FOLDED {
+            if !fold(key()?, first, last, &mut windows) {
                 return Ok(None);
             }
             continue;
@@ -279,27 +266,34 @@ fn from_rows(
     let before = since.saturating_sub(edits::LONG_NS);
     for (condition, params) in [
         (
-            " AND ed.first_ns >= ? AND ed.first_ns < ? AND ed.last_ns >= ?",
+            " AND ed.first_ns >= ? AND ed.first_ns < ? AND ed.last_ns >= ?".to_string(),
             vec![int(before), int(since), int(since)],
         ),
         (
-            " AND ed.first_ns < ? AND ed.last_ns - ed.first_ns >= 3600000000000 AND ed.last_ns >= ?",
+            format!(
+                " AND ed.first_ns < ? AND ed.last_ns - ed.first_ns >= {} AND ed.last_ns >= ?",
+                edits::LONG_NS
+            ),
             vec![int(before), int(since)],
         ),
     ] {
         let mut sql = edit_rows_sql(f, tool);
-        sql.bind(condition, params);
+        sql.bind(&condition, params);
         let mut stmt = conn.prepare(&sql.text)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
         while let Some(r) = rows.next()? {
             let key = text_at(r, 0)?.unwrap_or_default();
-            fold(key, r.get(1)?, r.get(2)?, &mut windows);
-            if windows.len() > MOST_FOLDED {
+            if !fold(key, r.get(1)?, r.get(2)?, &mut windows) {
                 return Ok(None);
             }
         }
     }
-    Ok(Some(windows))
+    for (tool_use_id, from, to) in windows {
+        let mut sql = edit_events_sql(from, to, f, tool);
+        sql.bind(" AND e.tool_use_id = ?", [text(&tool_use_id)]);
+        fold_events(conn, &sql, &mut out)?;
+    }
+    Ok(Some(out))
 }
 
 /// The `edits` rows' columns, under the question's filters (the
@@ -682,6 +676,13 @@ mod tests {
         let schema = include_str!("../store/schema_v5.sql");
         let cond = format!("tool_name IN {}", edit_tools_sql());
         assert!(schema.contains(&cond), "{cond}");
+        // So is the long edits' index, whose literal is LONG_NS.
+        let long = format!("last_ns - first_ns >= {}", edits::LONG_NS);
+        assert!(
+            include_str!("../store/schema_v7.sql").contains(&long),
+            "{long}"
+        );
+
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         crate::store::migrate(&conn).unwrap();
         let mut sql = Sql::default();
@@ -832,7 +833,9 @@ mod tests {
                     let range = utc(since, until);
                     let rows = top_edited_files(conn, &range, &f, tool).unwrap();
                     let spans = span_records(conn, &range, &f, tool).unwrap();
-                    let folded = fold_range(conn, &range, &f, &spans, tool).unwrap();
+                    let folded =
+                        with_spans(events_of_range(conn, &range, &f, tool).unwrap(), &spans)
+                            .finish(&f);
                     Ok((rows, folded))
                 })
                 .await

@@ -57,11 +57,11 @@ struct Gathered(
 impl Gathered {
     /// Appends entries to key `k`, allocating only for a key not seen yet.
     fn add(&mut self, k: &str, entries: impl IntoIterator<Item = (i64, i64, i64)>) {
-        if !self.0.contains_key(k) {
-            self.0.insert(k.to_owned(), Vec::new());
-        }
-        if let Some(v) = self.0.get_mut(k) {
-            v.extend(entries);
+        match self.0.get_mut(k) {
+            Some(v) => v.extend(entries),
+            None => {
+                self.0.insert(k.to_owned(), entries.into_iter().collect());
+            }
         }
     }
 

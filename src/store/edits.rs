@@ -22,6 +22,14 @@ use crate::rows::EventRow;
 /// Tools that edit files.
 pub const EDIT_TOOLS: [&str; 5] = ["Edit", "MultiEdit", "Write", "NotebookEdit", "apply_patch"];
 
+/// The edit tools as an SQL list of literals, exactly as the partial index
+/// `events_edit_time` states them (so the planner can use it; the names
+/// are the constants of [`EDIT_TOOLS`], never caller input).
+pub fn edit_tools_sql() -> String {
+    let quoted: Vec<String> = EDIT_TOOLS.iter().map(|t| format!("'{t}'")).collect();
+    format!("({})", quoted.join(", "))
+}
+
 /// The span of an edit beyond which it is "long": edits are found by
 /// their first record, and those starting before a range but ending inside
 /// it are looked for in the hour before the range, or among the long ones
@@ -108,15 +116,13 @@ pub(crate) fn add(conn: &Connection, e: &EditEvent<'_>) -> rusqlite::Result<()> 
 
 /// Fills `edits` from the stored events (the migration that creates it).
 pub(crate) fn fill(conn: &Connection) -> rusqlite::Result<()> {
-    let tools: Vec<String> = EDIT_TOOLS.iter().map(|t| format!("'{t}'")).collect();
-    // The names are the constants of EDIT_TOOLS.
     let mut stmt = conn.prepare(&format!(
         "SELECT e.id, e.time_ns, e.context_id, c.developer, c.session_ref, e.event_name, e.tool_name,
                 e.tool_use_id, e.file_path, e.decision, e.repository, e.branch
          FROM events e JOIN contexts c ON c.id = e.context_id
-         WHERE e.event_name IN ('tool_decision', 'tool_result') AND e.tool_name IN ({})
+         WHERE e.event_name IN ('tool_decision', 'tool_result') AND e.tool_name IN {}
          ORDER BY e.id",
-        tools.join(", ")
+        edit_tools_sql()
     ))?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
