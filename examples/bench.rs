@@ -2,11 +2,14 @@
 //!
 //! ```text
 //! cargo run --release --example bench -- [--events N] [--shape team|long]
-//!     [--days D] [--dir D] [--csv DIR] [--http] [--clickhouse URL]
+//!     [--days D] [--arrival in-time|shuffled] [--dir D] [--csv DIR] [--http]
+//!     [--clickhouse URL]
 //! ```
 //!
 //! 1. Generates N events (plus their metric points) of the chosen shape as
-//!    OTLP protobuf requests, as Claude Code 2.1.330 sends them.
+//!    OTLP protobuf requests, as Claude Code 2.1.330 sends them, day by day
+//!    as live telemetry arrives (`--arrival shuffled`: every session on a
+//!    random day, as a backfill of a month in no order would).
 //! 2. Ingests them through the real path (`otlp::decode_*`, `*_to_batch`,
 //!    `Store::write`, several requests in flight) and prints events/s, then
 //!    the database size per event. With `--http`, also sends 200k events over
@@ -29,8 +32,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use tokentally::auth::{Principal, Scope};
-use tokentally::demo::{Generator, Plan, Shape, TruthEvent, TruthPoint};
+use tokentally::demo::{Arrival, Generator, Plan, Shape, TruthEvent, TruthPoint};
 use tokentally::otlp::{self, DecodeOptions};
 use tokentally::store::{Store, StoreOptions};
 
@@ -40,6 +45,8 @@ struct Args {
     /// Days the events spread over (the team shape's 30 by default): fewer
     /// days give the density of a larger store in a shorter run.
     days: Option<i64>,
+    /// The order the sessions are sent in.
+    arrival: Arrival,
     dir: Option<PathBuf>,
     csv: Option<PathBuf>,
     http: bool,
@@ -52,6 +59,7 @@ fn parse_args() -> anyhow::Result<Args> {
         events: 1_000_000,
         shape: Shape::Team,
         days: None,
+        arrival: Arrival::InTime,
         dir: None,
         csv: None,
         http: false,
@@ -72,6 +80,13 @@ fn parse_args() -> anyhow::Result<Args> {
                     .map_err(anyhow::Error::msg)?
             }
             "--days" => args.days = Some(it.next().context("--days D")?.parse()?),
+            "--arrival" => {
+                args.arrival = it
+                    .next()
+                    .context("--arrival in-time|shuffled")?
+                    .parse()
+                    .map_err(anyhow::Error::msg)?
+            }
             "--dir" => args.dir = Some(it.next().context("--dir D")?.into()),
             "--csv" => args.csv = Some(it.next().context("--csv DIR")?.into()),
             "--http" => args.http = true,
@@ -93,6 +108,7 @@ fn plan(args: &Args, end_ns: i64) -> Plan {
     if let Some(days) = args.days {
         plan.days = days;
     }
+    plan.arrival = args.arrival;
     plan
 }
 
@@ -143,6 +159,82 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 /// A request body in the generated file: 1 byte signal (0 logs, 1
 /// metrics), 4 bytes length, the protobuf.
+/// Requests of the current day, sent in time order when the day is over.
+#[derive(Default)]
+struct Pending {
+    /// (first record's time, signal, body).
+    requests: Vec<(i64, u8, Vec<u8>)>,
+    /// Start of the day they belong to (ns).
+    day_ns: i64,
+}
+
+const DAY_NS: i64 = 86_400_000_000_000;
+
+impl Pending {
+    /// Queues a request in time order, or writes it at once when shuffled.
+    fn add(
+        &mut self,
+        time_ns: i64,
+        signal: u8,
+        body: Vec<u8>,
+        w: &mut impl Write,
+        arrival: Arrival,
+    ) -> std::io::Result<()> {
+        match arrival {
+            Arrival::Shuffled => put(w, signal, &body),
+            Arrival::InTime => {
+                self.requests.push((time_ns, signal, body));
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the queued requests once a session starts on a later day.
+    fn flush_before(&mut self, time_ns: i64, w: &mut impl Write) -> std::io::Result<()> {
+        let day_ns = time_ns.div_euclid(DAY_NS) * DAY_NS;
+        if day_ns <= self.day_ns && time_ns != i64::MAX {
+            return Ok(());
+        }
+        self.day_ns = day_ns;
+        self.requests.sort_by_key(|r| r.0);
+        for (_, signal, body) in self.requests.drain(..) {
+            put(w, signal, &body)?;
+        }
+        Ok(())
+    }
+}
+
+/// The earliest record time of a logs request.
+fn logs_time(r: &ExportLogsServiceRequest) -> i64 {
+    r.resource_logs
+        .iter()
+        .flat_map(|rl| &rl.scope_logs)
+        .flat_map(|sl| &sl.log_records)
+        .map(|l| l.time_unix_nano as i64)
+        .min()
+        .unwrap_or(0)
+}
+
+/// The earliest point time of a metrics request.
+fn metrics_time(r: &ExportMetricsServiceRequest) -> i64 {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    let point_times = |m: &opentelemetry_proto::tonic::metrics::v1::Metric| -> Vec<u64> {
+        match &m.data {
+            Some(Data::Sum(s)) => s.data_points.iter().map(|p| p.time_unix_nano).collect(),
+            Some(Data::Gauge(g)) => g.data_points.iter().map(|p| p.time_unix_nano).collect(),
+            Some(Data::Histogram(h)) => h.data_points.iter().map(|p| p.time_unix_nano).collect(),
+            _ => Vec::new(),
+        }
+    };
+    r.resource_metrics
+        .iter()
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics)
+        .flat_map(point_times)
+        .min()
+        .map_or(0, |t| t as i64)
+}
+
 fn put(w: &mut impl Write, signal: u8, body: &[u8]) -> std::io::Result<()> {
     w.write_all(&[signal])?;
     w.write_all(&(body.len() as u32).to_le_bytes())?;
@@ -229,6 +321,10 @@ async fn ingest(
     let mut wire_bytes = 0usize;
     let mut requests = 0u64;
     let mut probe_session = String::new();
+    // Day by day, the requests of a day's sessions are sent in the order of
+    // their first record, as concurrent exporters' requests reach a live
+    // server (a session's requests spread over its whole length).
+    let mut day = Pending::default();
     for s in Generator::new(plan.clone()) {
         sessions += 1;
         events += s.events.len() as u64;
@@ -238,23 +334,29 @@ async fn ingest(
         if probe_session.is_empty() && s.events.len() >= 60 && !s.events[0].session_id.is_empty() {
             probe_session = s.events[0].session_id.clone();
         }
+        if args.arrival == Arrival::InTime
+            && let Some(t) = s.events.first().map(|e| e.time_ns)
+        {
+            day.flush_before(t, &mut bodies)?;
+        }
         for r in &s.logs {
             let b = prost::Message::encode_to_vec(r);
             wire_bytes += b.len();
             requests += 1;
-            put(&mut bodies, 0, &b)?;
+            day.add(logs_time(r), 0, b, &mut bodies, args.arrival)?;
         }
         for r in &s.metrics {
             let b = prost::Message::encode_to_vec(r);
             wire_bytes += b.len();
             requests += 1;
-            put(&mut bodies, 1, &b)?;
+            day.add(metrics_time(r), 1, b, &mut bodies, args.arrival)?;
         }
         if let Some((e, p)) = csv.as_mut() {
             write_events(e, &s.events)?;
             write_points(p, &s.points)?;
         }
     }
+    day.flush_before(i64::MAX, &mut bodies)?;
     bodies.flush()?;
     if let Some((mut e, mut p)) = csv {
         e.flush()?;
@@ -283,7 +385,11 @@ async fn ingest(
     )
     .await?;
     println!(
-        "ingest (protobuf decode + rows + durable group commits, {INFLIGHT} requests in flight): {events} events + {points} points in {secs:.1} s = {:.0} events/s ({:.0} records/s)",
+        "ingest (protobuf decode + rows + durable group commits, {INFLIGHT} requests in flight, sessions {}): {events} events + {points} points in {secs:.1} s = {:.0} events/s ({:.0} records/s)",
+        match args.arrival {
+            Arrival::InTime => "day by day",
+            Arrival::Shuffled => "on random days",
+        },
         events as f64 / secs,
         (events + points) as f64 / secs
     );

@@ -78,6 +78,31 @@ pub struct Plan {
     pub shape: Shape,
     /// Seed of the deterministic generator.
     pub seed: u64,
+    /// The order sessions are generated in.
+    pub arrival: Arrival,
+}
+
+/// The order in which generated sessions arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Arrival {
+    /// Each session on a day drawn at random: a backfill of a month in no
+    /// order (every time-ordered index is written all over).
+    #[default]
+    Shuffled,
+    /// Day by day, as live telemetry arrives (sessions within a day still
+    /// in random order, as concurrent developers send them).
+    InTime,
+}
+
+impl std::str::FromStr for Arrival {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "shuffled" => Ok(Arrival::Shuffled),
+            "in-time" => Ok(Arrival::InTime),
+            other => Err(format!("unknown arrival {other:?} (shuffled, in-time)")),
+        }
+    }
 }
 
 impl Plan {
@@ -90,6 +115,7 @@ impl Plan {
             end_ns,
             shape: Shape::Team,
             seed: 42,
+            arrival: Arrival::Shuffled,
         }
     }
 }
@@ -297,7 +323,14 @@ impl Iterator for Generator {
         if self.events >= self.plan.events {
             return None;
         }
-        let s = session(&self.plan, self.sid, &mut self.rng);
+        let day = match self.plan.arrival {
+            Arrival::Shuffled => None,
+            Arrival::InTime => Some(
+                (self.events.saturating_mul(self.plan.days as u64) / self.plan.events.max(1))
+                    as i64,
+            ),
+        };
+        let s = session(&self.plan, self.sid, day, &mut self.rng);
         self.sid += 1;
         self.events += s.events.len() as u64;
         Some(s)
@@ -340,7 +373,9 @@ struct Request {
     cost: f64,
 }
 
-fn session(plan: &Plan, sid: u64, rng: &mut Rng) -> Session {
+/// One session; on `day` (counted from the first) when given, else on a
+/// day drawn at random. The same draws are made either way.
+fn session(plan: &Plan, sid: u64, day: Option<i64>, rng: &mut Rng) -> Session {
     // Uneven activity: the minimum of two draws favours low-numbered developers.
     let dev = match plan.shape {
         Shape::Team => rng.below(plan.developers).min(rng.below(plan.developers)),
@@ -374,7 +409,8 @@ fn session(plan: &Plan, sid: u64, rng: &mut Rng) -> Session {
     let user_id = format!("{:064x}", (dev + 1).wrapping_mul(0x1234_5678_9abc_def1));
     let team = format!("team-{}", dev % 5);
     // Mostly working hours (UTC 07–19), any day of the range.
-    let day = rng.below(plan.days as u64) as i64;
+    let drawn = rng.below(plan.days as u64) as i64;
+    let day = day.map_or(drawn, |d| d.min(plan.days - 1));
     let second_of_day = (7 * 3600 + rng.below(12 * 3600)) as i64;
     let start = plan.end_ns - (plan.days - day) * 86_400 * SECOND + second_of_day * SECOND;
     let main_model = MODELS[(dev % 3) as usize];
@@ -749,6 +785,36 @@ fn metrics(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// In time order the sessions go day by day over the whole range, and
+    /// the rest of what is generated is the same as in shuffled order.
+    #[test]
+    fn in_time_arrival_goes_day_by_day_with_the_same_sessions() {
+        let end = 1_800_000_000 * SECOND;
+        let shuffled: Vec<Session> = Generator::new(Plan::team(20_000, end)).collect();
+        let in_time: Vec<Session> = Generator::new(Plan {
+            arrival: Arrival::InTime,
+            ..Plan::team(20_000, end)
+        })
+        .collect();
+        // The day of a session's first record (a session may have none).
+        let day = |s: &Session| {
+            let t = s.events.first().map(|e| e.time_ns);
+            let t = t.or_else(|| s.points.first().map(|p| p.time_ns))?;
+            Some((t - (end - 30 * 86_400 * SECOND)) / (86_400 * SECOND))
+        };
+        let days: Vec<i64> = in_time.iter().filter_map(day).collect();
+        assert!(days.windows(2).all(|w| w[0] <= w[1]), "days go forward");
+        assert_eq!((days[0], days[days.len() - 1]), (0, 29));
+        let shuffled_days: Vec<i64> = shuffled.iter().filter_map(day).collect();
+        assert!(shuffled_days.windows(2).any(|w| w[0] > w[1]));
+        assert_eq!(shuffled.len(), in_time.len());
+        for (a, b) in shuffled.iter().zip(&in_time) {
+            assert_eq!(a.events.len(), b.events.len());
+            let names = |s: &Session| s.events.iter().map(|e| e.event_name).collect::<Vec<_>>();
+            assert_eq!(names(a), names(b));
+        }
+    }
 
     #[test]
     fn team_shape_has_short_sessions_metrics_only_and_sessionless_records() {

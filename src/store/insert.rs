@@ -436,12 +436,13 @@ impl<'c, 'b> Tx<'c, 'b> {
         if let Some(series) = self.cache.series.get(&key) {
             return Ok(*series);
         }
+        let stored = stored_series_key(context_id, &key);
         let found = self
             .conn
             .prepare_cached(
                 "SELECT id, last_start_ns, last_time_ns, last_value FROM metric_series WHERE key = ?1",
             )?
-            .query_row([&key[..]], |r| {
+            .query_row([&stored[..]], |r| {
                 let last = match (r.get(1)?, r.get(2)?, r.get(3)?) {
                     (Some(start_ns), Some(time_ns), Some(value)) => Some(LastPoint {
                         start_ns,
@@ -463,7 +464,7 @@ impl<'c, 'b> Tx<'c, 'b> {
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     )?
                     .execute(params![
-                        &key[..],
+                        &stored[..],
                         context_id,
                         p.name,
                         p.unit,
@@ -594,6 +595,17 @@ pub(crate) fn stored_dedup(time_ns: i64, key: &DedupKey) -> [u8; 20] {
     let mut stored = [0u8; 20];
     stored[..4].copy_from_slice(&second.to_be_bytes());
     stored[4..].copy_from_slice(key);
+    stored
+}
+
+/// The `key` column of a metric series: its context id (big-endian) followed
+/// by its 16-byte key. The series of a new context land at the end of the
+/// unique index rather than at random places of it; the key is unchanged in
+/// meaning (the hash already covers the context).
+pub(crate) fn stored_series_key(context_id: i64, key: &SeriesKey) -> [u8; 24] {
+    let mut stored = [0u8; 24];
+    stored[..8].copy_from_slice(&context_id.to_be_bytes());
+    stored[8..].copy_from_slice(key);
     stored
 }
 

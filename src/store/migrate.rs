@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v5.sql"),
     include_str!("schema_v6.sql"),
     include_str!("schema_v7.sql"),
+    include_str!("schema_v8.sql"),
 ];
 
 /// The version whose migration creates `developer_usage_hourly`: it is
@@ -264,6 +265,82 @@ mod tests {
                 "u:t1 10 25 dev@example.com Edit /a.rs accept 1 1 0".to_string(),
                 "e:3 30 30 dev@example.com Write /b.rs - 0 1 0".to_string(),
             ]
+        );
+    }
+
+    /// Version 8 indexes the dedup keys of points and spans after their
+    /// time: a retried record is still refused, and the old indexes are gone.
+    #[test]
+    fn version_8_keys_points_and_spans_by_time() {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..7] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 7).unwrap();
+        conn.execute_batch(
+            "INSERT INTO contexts (id, key, claude_code, scope_name, scope_version, resource_attrs, shared_attrs, \
+               first_seen_ns, developer) VALUES (1, x'01', 1, 's', '1', '{}', '{}', 0, 'dev@example.com'); \
+             INSERT INTO metric_series (id, key, context_id, name, unit, description, kind, temporality, monotonic) \
+               VALUES (1, x'01', 1, 'm', '', '', 'sum', 1, 1); \
+             INSERT INTO metric_series (id, key, context_id, name, unit, description, kind, temporality, monotonic) \
+               VALUES (2, x'00112233445566778899aabbccddeeff', 1, 'n', '', '', 'sum', 1, 1); \
+             INSERT INTO metric_points (dedup, series_id, start_ns, time_ns, value, delta) \
+               VALUES (x'0a', 1, 0, 5, 1.0, 1.0); \
+             INSERT INTO spans (dedup, context_id, trace_id, span_id, name, kind, start_ns, end_ns, status_code) \
+               VALUES (x'0b', 1, x'01', x'02', 's', 1, 7, 9, 0);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let indexes = strings(
+            &conn,
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('metric_points', 'spans') \
+             AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        );
+        assert_eq!(
+            indexes,
+            vec![
+                "metric_points_series_time",
+                "metric_points_time_dedup",
+                "spans_context_start",
+                "spans_start_dedup",
+                "spans_trace"
+            ]
+        );
+        let point = conn
+            .execute(
+                "INSERT OR IGNORE INTO metric_points (dedup, series_id, start_ns, time_ns, value, delta) \
+                 VALUES (x'0a', 1, 0, 5, 1.0, 1.0)",
+                [],
+            )
+            .unwrap();
+        let span = conn
+            .execute(
+                "INSERT OR IGNORE INTO spans (dedup, context_id, trace_id, span_id, name, kind, start_ns, end_ns, \
+                 status_code) VALUES (x'0b', 1, x'01', x'02', 's', 1, 7, 9, 0)",
+                [],
+            )
+            .unwrap();
+        assert_eq!((point, span), (0, 0), "a retried point or span is refused");
+        // A 16-byte series key gains its context id in front, as the writer
+        // now looks it up.
+        let key: Vec<u8> = conn
+            .query_row("SELECT key FROM metric_series WHERE id = 2", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let hash: [u8; 16] = *b"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff";
+        assert_eq!(
+            key,
+            crate::store::insert::stored_series_key(1, &hash).to_vec()
+        );
+        let sessions = strings(
+            &conn,
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions' \
+             AND name LIKE 'sessions_developer%' ORDER BY name",
+        );
+        assert_eq!(
+            sessions,
+            vec!["sessions_developer", "sessions_developer_kinds"]
         );
     }
 }

@@ -464,20 +464,18 @@ impl<'b> Rollups<'b> {
         }
         let mut stmt = conn.prepare_cached(
             "UPDATE sessions SET
-                first_ns = min(first_ns, ?2), last_ns = max(last_ns, ?3),
-                developer_kind = CASE WHEN developer IS NULL THEN ?5 ELSE developer_kind END,
-                developer = coalesce(developer, ?4),
-                events = events + ?6, prompts = prompts + ?7,
-                api_requests = api_requests + ?8, api_errors = api_errors + ?9,
-                tool_calls = tool_calls + ?10, tool_failures = tool_failures + ?11,
-                input_tokens = input_tokens + ?12, output_tokens = output_tokens + ?13,
-                cache_read_tokens = cache_read_tokens + ?14,
-                cache_creation_tokens = cache_creation_tokens + ?15,
-                cost_usd = cost_usd + ?16, metric_cost_usd = metric_cost_usd + ?17,
-                metric_input_tokens = metric_input_tokens + ?18,
-                metric_output_tokens = metric_output_tokens + ?19,
-                metric_cache_read_tokens = metric_cache_read_tokens + ?20,
-                metric_cache_creation_tokens = metric_cache_creation_tokens + ?21
+                last_ns = max(last_ns, ?2),
+                events = events + ?3, prompts = prompts + ?4,
+                api_requests = api_requests + ?5, api_errors = api_errors + ?6,
+                tool_calls = tool_calls + ?7, tool_failures = tool_failures + ?8,
+                input_tokens = input_tokens + ?9, output_tokens = output_tokens + ?10,
+                cache_read_tokens = cache_read_tokens + ?11,
+                cache_creation_tokens = cache_creation_tokens + ?12,
+                cost_usd = cost_usd + ?13, metric_cost_usd = metric_cost_usd + ?14,
+                metric_input_tokens = metric_input_tokens + ?15,
+                metric_output_tokens = metric_output_tokens + ?16,
+                metric_cache_read_tokens = metric_cache_read_tokens + ?17,
+                metric_cache_creation_tokens = metric_cache_creation_tokens + ?18
              WHERE id = ?1 RETURNING api_requests",
         )?;
         // Hours whose counted usage this transaction may change, marked for
@@ -492,16 +490,26 @@ impl<'b> Rollups<'b> {
             .chain(self.metric_usage.keys().map(|k| k.0))
             .chain(self.api_developer_hours.iter().map(|(_, h)| h + 1))
             .collect();
+        // The start and the developer of a session are indexed and seldom
+        // change: set apart, only when they do, so that a session's totals
+        // do not rewrite its entries in those indexes at every commit.
+        let mut earlier = conn
+            .prepare_cached("UPDATE sessions SET first_ns = ?2 WHERE id = ?1 AND first_ns > ?2")?;
+        let mut developer_of = conn.prepare_cached(
+            "UPDATE sessions SET developer = ?2, developer_kind = ?3
+             WHERE id = ?1 AND developer IS NULL",
+        )?;
         for (id, s) in &self.sessions {
             let (developer, kind) = s.developer.unzip();
+            earlier.execute(params![id, s.first_ns])?;
+            if let Some(developer) = developer {
+                developer_of.execute(params![id, developer, kind.flatten()])?;
+            }
             let requests: Option<i64> = stmt
                 .query_row(
                     params![
                         id,
-                        s.first_ns,
                         s.last_ns,
-                        developer,
-                        kind.flatten(),
                         s.events,
                         s.prompts,
                         s.api_requests,
