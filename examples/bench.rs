@@ -157,30 +157,46 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// A request body in the generated file: 1 byte signal (0 logs, 1
-/// metrics), 4 bytes length, the protobuf.
-/// Requests of the current day, sent in time order when the day is over.
-#[derive(Default)]
+/// Where generated requests wait to be written: at once when shuffled;
+/// day by day in time order when in time.
 struct Pending {
-    /// (first record's time, signal, body).
+    arrival: Arrival,
+    /// (first record's time, signal, body) of the current day.
     requests: Vec<(i64, u8, Vec<u8>)>,
-    /// Start of the day they belong to (ns).
+    /// Start of the current day (ns).
     day_ns: i64,
 }
 
 const DAY_NS: i64 = 86_400_000_000_000;
 
 impl Pending {
-    /// Queues a request in time order, or writes it at once when shuffled.
+    fn new(arrival: Arrival) -> Pending {
+        Pending {
+            arrival,
+            requests: Vec::new(),
+            day_ns: i64::MIN,
+        }
+    }
+
+    /// A session starts at `time_ns`: the requests of earlier days go out.
+    fn session_at(&mut self, time_ns: i64, w: &mut impl Write) -> std::io::Result<()> {
+        let day_ns = time_ns.div_euclid(DAY_NS) * DAY_NS;
+        if day_ns > self.day_ns {
+            self.day_ns = day_ns;
+            self.finish(w)?;
+        }
+        Ok(())
+    }
+
+    /// A request whose first record is at `time_ns`.
     fn add(
         &mut self,
         time_ns: i64,
         signal: u8,
         body: Vec<u8>,
         w: &mut impl Write,
-        arrival: Arrival,
     ) -> std::io::Result<()> {
-        match arrival {
+        match self.arrival {
             Arrival::Shuffled => put(w, signal, &body),
             Arrival::InTime => {
                 self.requests.push((time_ns, signal, body));
@@ -189,13 +205,8 @@ impl Pending {
         }
     }
 
-    /// Writes the queued requests once a session starts on a later day.
-    fn flush_before(&mut self, time_ns: i64, w: &mut impl Write) -> std::io::Result<()> {
-        let day_ns = time_ns.div_euclid(DAY_NS) * DAY_NS;
-        if day_ns <= self.day_ns && time_ns != i64::MAX {
-            return Ok(());
-        }
-        self.day_ns = day_ns;
+    /// Writes what waits, in time order.
+    fn finish(&mut self, w: &mut impl Write) -> std::io::Result<()> {
         self.requests.sort_by_key(|r| r.0);
         for (_, signal, body) in self.requests.drain(..) {
             put(w, signal, &body)?;
@@ -210,31 +221,30 @@ fn logs_time(r: &ExportLogsServiceRequest) -> i64 {
         .iter()
         .flat_map(|rl| &rl.scope_logs)
         .flat_map(|sl| &sl.log_records)
-        .map(|l| l.time_unix_nano as i64)
+        .map(|l| l.time_unix_nano)
         .min()
-        .unwrap_or(0)
+        .map_or(0, |t| t as i64)
 }
 
 /// The earliest point time of a metrics request.
 fn metrics_time(r: &ExportMetricsServiceRequest) -> i64 {
     use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-    let point_times = |m: &opentelemetry_proto::tonic::metrics::v1::Metric| -> Vec<u64> {
-        match &m.data {
-            Some(Data::Sum(s)) => s.data_points.iter().map(|p| p.time_unix_nano).collect(),
-            Some(Data::Gauge(g)) => g.data_points.iter().map(|p| p.time_unix_nano).collect(),
-            Some(Data::Histogram(h)) => h.data_points.iter().map(|p| p.time_unix_nano).collect(),
-            _ => Vec::new(),
-        }
-    };
     r.resource_metrics
         .iter()
         .flat_map(|rm| &rm.scope_metrics)
         .flat_map(|sm| &sm.metrics)
-        .flat_map(point_times)
+        .filter_map(|m| match &m.data {
+            Some(Data::Sum(s)) => s.data_points.iter().map(|p| p.time_unix_nano).min(),
+            Some(Data::Gauge(g)) => g.data_points.iter().map(|p| p.time_unix_nano).min(),
+            Some(Data::Histogram(h)) => h.data_points.iter().map(|p| p.time_unix_nano).min(),
+            _ => None,
+        })
         .min()
         .map_or(0, |t| t as i64)
 }
 
+/// A request body in the generated file: 1 byte signal (0 logs, 1
+/// metrics), 4 bytes length, the protobuf.
 fn put(w: &mut impl Write, signal: u8, body: &[u8]) -> std::io::Result<()> {
     w.write_all(&[signal])?;
     w.write_all(&(body.len() as u32).to_le_bytes())?;
@@ -324,7 +334,7 @@ async fn ingest(
     // Day by day, the requests of a day's sessions are sent in the order of
     // their first record, as concurrent exporters' requests reach a live
     // server (a session's requests spread over its whole length).
-    let mut day = Pending::default();
+    let mut pending = Pending::new(args.arrival);
     for s in Generator::new(plan.clone()) {
         sessions += 1;
         events += s.events.len() as u64;
@@ -334,29 +344,27 @@ async fn ingest(
         if probe_session.is_empty() && s.events.len() >= 60 && !s.events[0].session_id.is_empty() {
             probe_session = s.events[0].session_id.clone();
         }
-        if args.arrival == Arrival::InTime
-            && let Some(t) = s.events.first().map(|e| e.time_ns)
-        {
-            day.flush_before(t, &mut bodies)?;
+        if let Some(t) = s.events.first().map(|e| e.time_ns) {
+            pending.session_at(t, &mut bodies)?;
         }
         for r in &s.logs {
             let b = prost::Message::encode_to_vec(r);
             wire_bytes += b.len();
             requests += 1;
-            day.add(logs_time(r), 0, b, &mut bodies, args.arrival)?;
+            pending.add(logs_time(r), 0, b, &mut bodies)?;
         }
         for r in &s.metrics {
             let b = prost::Message::encode_to_vec(r);
             wire_bytes += b.len();
             requests += 1;
-            day.add(metrics_time(r), 1, b, &mut bodies, args.arrival)?;
+            pending.add(metrics_time(r), 1, b, &mut bodies)?;
         }
         if let Some((e, p)) = csv.as_mut() {
             write_events(e, &s.events)?;
             write_points(p, &s.points)?;
         }
     }
-    day.flush_before(i64::MAX, &mut bodies)?;
+    pending.finish(&mut bodies)?;
     bodies.flush()?;
     if let Some((mut e, mut p)) = csv {
         e.flush()?;

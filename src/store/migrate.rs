@@ -125,6 +125,17 @@ fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
 mod tests {
     use super::*;
 
+    /// An in-memory store at schema `version`, as an older build left it.
+    fn at_version(version: usize) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..version] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", version as i64)
+            .unwrap();
+        conn
+    }
+
     /// The one text column of every row `sql` selects.
     fn strings(conn: &Connection, sql: &str) -> Vec<String> {
         conn.prepare(sql)
@@ -140,9 +151,7 @@ mod tests {
     /// into its row and the variant is kept beside the raw rows.
     #[test]
     fn version_2_merges_model_context_variants() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(MIGRATIONS[0]).unwrap();
-        conn.pragma_update(None, "user_version", 1).unwrap();
+        let conn = at_version(1);
         conn.execute_batch(
             "INSERT INTO contexts (id, key, claude_code, scope_name, scope_version, resource_attrs, shared_attrs, first_seen_ns) \
                VALUES (1, x'01', 1, 's', '1', '{}', '{}', 0); \
@@ -236,11 +245,7 @@ mod tests {
     /// tool use, merged by the writer's own statement; other tools ignored.
     #[test]
     fn version_7_fills_edits_from_events() {
-        let conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..6] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 6).unwrap();
+        let conn = at_version(6);
         conn.execute_batch(
             "INSERT INTO contexts (id, key, claude_code, scope_name, scope_version, resource_attrs, shared_attrs, \
                first_seen_ns, developer) VALUES (1, x'01', 1, 's', '1', '{}', '{}', 0, 'dev@example.com'); \
@@ -268,15 +273,12 @@ mod tests {
         );
     }
 
-    /// Version 8 indexes the dedup keys of points and spans after their
-    /// time: a retried record is still refused, and the old indexes are gone.
+    /// Version 8: points and spans keep one (time, dedup) index that still
+    /// refuses a retried record, series keys gain their context id as the
+    /// writer looks them up, and sessions get the metrics-only index.
     #[test]
-    fn version_8_keys_points_and_spans_by_time() {
-        let conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..7] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 7).unwrap();
+    fn version_8_indexes_land_new_records_together() {
+        let conn = at_version(7);
         conn.execute_batch(
             "INSERT INTO contexts (id, key, claude_code, scope_name, scope_version, resource_attrs, shared_attrs, \
                first_seen_ns, developer) VALUES (1, x'01', 1, 's', '1', '{}', '{}', 0, 'dev@example.com'); \

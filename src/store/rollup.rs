@@ -491,20 +491,18 @@ impl<'b> Rollups<'b> {
             .chain(self.api_developer_hours.iter().map(|(_, h)| h + 1))
             .collect();
         // The start and the developer of a session are indexed and seldom
-        // change: set apart, only when they do, so that a session's totals
-        // do not rewrite its entries in those indexes at every commit.
-        let mut earlier = conn
-            .prepare_cached("UPDATE sessions SET first_ns = ?2 WHERE id = ?1 AND first_ns > ?2")?;
-        let mut developer_of = conn.prepare_cached(
-            "UPDATE sessions SET developer = ?2, developer_kind = ?3
-             WHERE id = ?1 AND developer IS NULL",
+        // change: set apart, only when they do, so that adding to a
+        // session's totals does not rewrite its entries in those indexes.
+        let mut start_and_developer = conn.prepare_cached(
+            "UPDATE sessions SET
+                first_ns = min(first_ns, ?2),
+                developer_kind = CASE WHEN developer IS NULL THEN ?4 ELSE developer_kind END,
+                developer = coalesce(developer, ?3)
+             WHERE id = ?1 AND (first_ns > ?2 OR (developer IS NULL AND ?3 IS NOT NULL))",
         )?;
         for (id, s) in &self.sessions {
             let (developer, kind) = s.developer.unzip();
-            earlier.execute(params![id, s.first_ns])?;
-            if let Some(developer) = developer {
-                developer_of.execute(params![id, developer, kind.flatten()])?;
-            }
+            start_and_developer.execute(params![id, s.first_ns, developer, kind.flatten()])?;
             let requests: Option<i64> = stmt
                 .query_row(
                     params![

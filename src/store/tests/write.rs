@@ -334,6 +334,66 @@ async fn concurrent_writes_are_all_acknowledged_and_present() {
     store.close().await.unwrap();
 }
 
+/// A session's start moves back to its earliest record whenever that
+/// arrives, and its developer is the first one seen, kept afterwards.
+#[tokio::test]
+async fn a_session_keeps_its_earliest_start_and_first_developer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let write = |ctx: Arc<Context>, n: u32, t: i64| Batch {
+        events: vec![group(&ctx, vec![event(n, t, "user_prompt")])],
+        ..Batch::default()
+    };
+    let session = || {
+        query(
+            &store,
+            "SELECT first_ns, last_ns, developer, developer_kind, events FROM sessions",
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            },
+        )
+    };
+    store
+        .write(write(context(1, "s1", None, true), 1, T0 + 10 * SEC))
+        .await
+        .unwrap();
+    assert_eq!(
+        session().await,
+        vec![(T0 + 10 * SEC, T0 + 10 * SEC, None, None, 1)]
+    );
+    // A later record with a developer names the session; the start stays.
+    let alice = context(2, "s1", Some("alice@example.com"), true);
+    store.write(write(alice, 2, T0 + 20 * SEC)).await.unwrap();
+    let named = (
+        Some("alice@example.com".to_string()),
+        Some("email".to_string()),
+    );
+    assert_eq!(
+        session().await,
+        vec![(
+            T0 + 10 * SEC,
+            T0 + 20 * SEC,
+            named.0.clone(),
+            named.1.clone(),
+            2
+        )]
+    );
+    // An earlier record from another developer moves the start back only.
+    let bob = context(3, "s1", Some("bob@example.com"), true);
+    store.write(write(bob, 3, T0 + SEC)).await.unwrap();
+    assert_eq!(
+        session().await,
+        vec![(T0 + SEC, T0 + 20 * SEC, named.0, named.1, 3)]
+    );
+    store.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn events_are_unique_by_time_and_dedup_key() {
     let dir = tempfile::tempdir().unwrap();
