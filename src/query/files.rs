@@ -15,6 +15,8 @@
 
 use std::collections::BTreeSet;
 
+use smallvec::SmallVec;
+
 /// The folds' maps: keys are the store's own values (tool use ids, paths),
 /// hashed fast; the answer's order is set by sorting at the end.
 type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
@@ -114,6 +116,26 @@ fn text_at<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>, Qu
 fn edit_tool(name: Option<&str>) -> &'static str {
     name.and_then(|n| EDIT_TOOLS.iter().find(|t| **t == n).copied())
         .unwrap_or("")
+}
+
+/// The bit of an edit tool in a set of them (0 for none).
+fn tool_bit(tool: &str) -> u8 {
+    EDIT_TOOLS
+        .iter()
+        .position(|t| *t == tool)
+        .map_or(0, |i| 1 << i)
+}
+
+/// The edit tools of a set, in name order.
+fn tool_names(set: u8) -> Vec<String> {
+    let mut names: Vec<String> = EDIT_TOOLS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| set & (1 << i) != 0)
+        .map(|(_, t)| (*t).to_owned())
+        .collect();
+    names.sort_unstable();
+    names
 }
 
 /// The edit of one tool use, found by its id without copying the id when
@@ -253,7 +275,7 @@ fn from_rows(
         }
         out.add_row(RowEdit {
             tool: text_at(r, 4)?,
-            file_path: text_at(r, 5)?,
+            file: r.get(5)?,
             decision: text_at(r, 6)?,
             has_result: r.get::<_, i64>(7)? > 0,
             developer: text_at(r, 8)?,
@@ -293,7 +315,51 @@ fn from_rows(
         sql.bind(" AND e.tool_use_id = ?", [text(&tool_use_id)]);
         fold_events(conn, &sql, &mut out)?;
     }
+    let numbers = out.file_numbers();
+    let paths = file_paths(conn, &numbers)?;
+    out.name_files(paths);
     Ok(Some(out))
+}
+
+/// The paths of the `edit_files` numbered `numbers` (ascending): looked up
+/// one by one when they are few of the table, else read in one pass.
+fn file_paths(
+    conn: &rusqlite::Connection,
+    numbers: &[i64],
+) -> Result<Vec<(i64, String)>, QueryError> {
+    let mut out = Vec::with_capacity(numbers.len());
+    let (Some(first), Some(last)) = (numbers.first(), numbers.last()) else {
+        return Ok(out);
+    };
+    let known: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM edit_files", [], |r| {
+        r.get(0)
+    })?;
+    if (numbers.len() as i64).saturating_mul(16) < known {
+        let mut stmt = conn.prepare_cached("SELECT path FROM edit_files WHERE id = ?1")?;
+        for n in numbers {
+            if let Some(path) = stmt
+                .query_row([n], |r| r.get::<_, String>(0))
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })?
+            {
+                out.push((*n, path));
+            }
+        }
+        return Ok(out);
+    }
+    let mut stmt =
+        conn.prepare_cached("SELECT id, path FROM edit_files WHERE id >= ?1 AND id <= ?2")?;
+    let mut rows = stmt.query([first, last])?;
+    while let Some(r) = rows.next()? {
+        let n: i64 = r.get(0)?;
+        if numbers.binary_search(&n).is_ok() {
+            out.push((n, r.get(1)?));
+        }
+    }
+    Ok(out)
 }
 
 /// The `edits` rows' columns, under the question's filters (the
@@ -303,7 +369,7 @@ fn from_rows(
 fn edit_rows_sql(f: &Filter, tool: Option<&str>) -> Sql {
     let mut sql = Sql::default();
     sql.push(
-        "SELECT ed.key, ed.first_ns, ed.last_ns, ed.mixed, ed.tool, ed.file_path, ed.decision, ed.results, \
+        "SELECT ed.key, ed.first_ns, ed.last_ns, ed.mixed, ed.tool, ed.file, ed.decision, ed.results, \
          ed.developer, ed.session FROM edits ed",
     );
     let context_free =
@@ -497,11 +563,30 @@ pub struct SpanEdit<'a> {
 /// An edit as its `edits` row has it (exactly its records' fold).
 pub struct RowEdit<'a> {
     pub tool: Option<&'a str>,
-    pub file_path: Option<&'a str>,
+    /// The path, as the number the engine gives each path (named later by
+    /// [`Edits::name_files`]).
+    pub file: Option<i64>,
     pub decision: Option<&'a str>,
     pub has_result: bool,
     pub developer: Option<&'a str>,
     pub session: Option<i64>,
+}
+
+/// A whole edit of a numbered file.
+struct NumberedEdit {
+    file: i64,
+    session: Option<i64>,
+    developer: Option<u32>,
+    /// [`tool_bit`]
+    tool: u8,
+    decided: Decided,
+}
+
+/// An edit's decision, as a file's counts take it.
+#[derive(Clone, Copy)]
+struct Decided {
+    accepted: bool,
+    rejected: bool,
 }
 
 /// One file's edits while they are counted.
@@ -511,9 +596,31 @@ struct Acc {
     accepted: i64,
     rejected: i64,
     /// Sorted and made distinct at the end (a file has few).
-    sessions: Vec<i64>,
-    developers: Vec<u32>,
-    tools: BTreeSet<&'static str>,
+    sessions: SmallVec<[i64; 2]>,
+    developers: SmallVec<[u32; 2]>,
+    /// Bit `i` for `EDIT_TOOLS[i]`.
+    tools: u8,
+}
+
+impl Acc {
+    /// Adds an edit (`tool`: its [`tool_bit`]).
+    fn add(&mut self, d: Decided, session: Option<i64>, developer: Option<u32>, tool: u8) {
+        self.edits += 1;
+        self.accepted += i64::from(d.accepted);
+        self.rejected += i64::from(d.rejected);
+        self.sessions.extend(session);
+        self.developers.extend(developer);
+        self.tools |= tool;
+    }
+
+    fn merge(&mut self, other: Acc) {
+        self.edits += other.edits;
+        self.accepted += other.accepted;
+        self.rejected += other.rejected;
+        self.sessions.extend(other.sessions);
+        self.developers.extend(other.developers);
+        self.tools |= other.tools;
+    }
 }
 
 /// The edits of a range: whole edits counted as they come
@@ -524,6 +631,9 @@ pub struct Edits {
     edits: Map<String, Edit>,
     names: Names,
     files: Map<String, Acc>,
+    /// Whole edits whose file is the engine's number for its path, until
+    /// [`Edits::name_files`].
+    numbered: Vec<NumberedEdit>,
     totals: TopEditedFiles,
 }
 
@@ -567,13 +677,69 @@ impl Edits {
     pub fn add_row(&mut self, r: RowEdit<'_>) {
         let decision = r.decision.or(r.has_result.then_some("accept"));
         let developer = self.names.id(r.developer);
-        self.count(
-            decision,
-            r.file_path,
-            r.session,
+        let Some(d) = self.total(decision, r.file.is_some()) else {
+            return;
+        };
+        self.numbered.push(NumberedEdit {
+            file: r.file.unwrap_or_default(),
+            session: r.session,
             developer,
-            edit_tool(r.tool),
-        );
+            tool: tool_bit(edit_tool(r.tool)),
+            decided: d,
+        });
+    }
+
+    /// The file numbers of the rows added ([`RowEdit::file`]), ascending.
+    pub fn file_numbers(&mut self) -> Vec<i64> {
+        self.numbered
+            .sort_unstable_by_key(|e| (e.file, e.session, e.developer));
+        let mut numbers: Vec<i64> = self.numbered.iter().map(|e| e.file).collect();
+        numbers.dedup();
+        numbers
+    }
+
+    /// Gives the numbered files their paths (the engine's, for the numbers
+    /// of [`Edits::file_numbers`], ascending): their counts join those of
+    /// the same path. A number left without a path (none is expected)
+    /// counts as edits without one.
+    pub fn name_files(&mut self, paths: Vec<(i64, String)>) {
+        let mut paths = paths.into_iter().peekable();
+        for same in std::mem::take(&mut self.numbered).chunk_by(|a, b| a.file == b.file) {
+            let number = same[0].file;
+            while paths.next_if(|(n, _)| *n < number).is_some() {}
+            let Some((_, path)) = paths.next_if(|(n, _)| *n == number) else {
+                self.totals.edits_without_path += same.len() as i64;
+                continue;
+            };
+            let mut a = Acc::default();
+            for e in same {
+                a.add(e.decided, e.session, e.developer, e.tool);
+            }
+            // Sorted by session then developer: the sessions are already
+            // distinct once adjacent repeats go.
+            a.sessions.dedup();
+            match self.files.get_mut(&path) {
+                Some(folded) => folded.merge(a),
+                None => {
+                    self.files.insert(path, a);
+                }
+            }
+        }
+    }
+
+    /// Counts one edit in the totals: its decision, and whether it has a
+    /// path (`None` when it has not: counted as without one).
+    fn total(&mut self, decision: Option<&str>, has_path: bool) -> Option<Decided> {
+        let d = Decided {
+            accepted: decision == Some("accept"),
+            rejected: decision == Some("reject"),
+        };
+        let out = &mut self.totals;
+        out.total_edits += 1;
+        out.accepted += i64::from(d.accepted);
+        out.rejected += i64::from(d.rejected);
+        out.edits_without_path += i64::from(!has_path);
+        has_path.then_some(d)
     }
 
     /// Counts one edit in the totals and in its file's row.
@@ -585,31 +751,16 @@ impl Edits {
         developer: Option<u32>,
         tool: &'static str,
     ) {
-        let accepted = decision == Some("accept");
-        let rejected = decision == Some("reject");
-        let out = &mut self.totals;
-        out.total_edits += 1;
-        out.accepted += i64::from(accepted);
-        out.rejected += i64::from(rejected);
-        let Some(path) = path else {
-            out.edits_without_path += 1;
+        let (Some(d), Some(path)) = (self.total(decision, path.is_some()), path) else {
             return;
         };
-        let add = |a: &mut Acc| {
-            a.edits += 1;
-            a.accepted += i64::from(accepted);
-            a.rejected += i64::from(rejected);
-            a.sessions.extend(session);
-            a.developers.extend(developer);
-            a.tools.insert(tool);
-        };
-        // One lookup for a file already seen (most rows), a copy of the
-        // path only for a new one.
+        // One lookup for a file already seen, a copy of the path only for
+        // a new one.
         if let Some(a) = self.files.get_mut(path) {
-            add(a);
+            a.add(d, session, developer, tool_bit(tool));
         } else {
             let mut a = Acc::default();
-            add(&mut a);
+            a.add(d, session, developer, tool_bit(tool));
             self.files.insert(path.to_owned(), a);
         }
     }
@@ -635,7 +786,7 @@ impl Edits {
                 e.tool,
             );
         }
-        fn distinct<T: Ord>(mut v: Vec<T>) -> i64 {
+        fn distinct<T: Ord + Copy>(mut v: SmallVec<[T; 2]>) -> i64 {
             v.sort_unstable();
             v.dedup();
             v.len() as i64
@@ -653,10 +804,10 @@ impl Edits {
                     .then(|| a.accepted as f64 / (a.accepted + a.rejected) as f64),
                 sessions: distinct(a.sessions),
                 developers: distinct(a.developers),
-                tools: a.tools.into_iter().map(str::to_owned).collect(),
+                tools: tool_names(a.tools),
             })
             .collect();
-        out.files.sort_by(|a, b| {
+        out.files.sort_unstable_by(|a, b| {
             b.edits
                 .cmp(&a.edits)
                 .then_with(|| a.file_path.cmp(&b.file_path))
@@ -716,6 +867,35 @@ mod tests {
             "{found:?}"
         );
     }
+    /// Paths are found by number whether few are asked (one lookup each)
+    /// or many (one pass); a number without a path is left out.
+    #[test]
+    fn file_paths_by_lookup_or_by_pass() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::migrate(&conn).unwrap();
+        for i in 1..=100 {
+            conn.execute(
+                "INSERT INTO edit_files (id, path) VALUES (?1, ?2)",
+                rusqlite::params![i, format!("/f{i}.rs")],
+            )
+            .unwrap();
+        }
+        conn.execute("DELETE FROM edit_files WHERE id = 7", [])
+            .unwrap();
+        let few = file_paths(&conn, &[3, 7, 90]).unwrap();
+        assert_eq!(few, vec![(3, "/f3.rs".into()), (90, "/f90.rs".into())]);
+        let many: Vec<i64> = (2..=99).collect();
+        let found = file_paths(&conn, &many).unwrap();
+        assert_eq!(found.len(), 97);
+        assert_eq!(found[0], (2, "/f2.rs".to_string()));
+        assert!(
+            found
+                .iter()
+                .all(|(n, p)| *p == format!("/f{n}.rs") && *n != 7)
+        );
+        assert!(file_paths(&conn, &[]).unwrap().is_empty());
+    }
+
     mod whole_edits {
         //! The `edits` rows against folding every record: the same answer
         //! for every range cut between the records, edits split across
@@ -880,6 +1060,9 @@ mod tests {
                             edit(11, 44, "Edit", Some("t7"), Some("reject"), None),
                             // Not an edit tool.
                             edit(12, 45, "Bash", Some("t8"), None, Some("/x.sh")),
+                            // The only edit of its file, before every range
+                            // asked and gone with the prune (whole hours).
+                            edit(16, -30, "Write", None, None, Some("/gone.rs")),
                         ],
                     ),
                     (
@@ -944,6 +1127,28 @@ mod tests {
             for (pass, cutoff) in [(0, None), (1, Some(T0 + 8 * MIN))] {
                 if let Some(cutoff) = cutoff {
                     store.prune(cutoff).await.unwrap();
+                    // The paths no edit names any more went with them.
+                    let (kept, named): (Vec<String>, Vec<String>) = store
+                        .read(Duration::from_secs(10), |conn| {
+                            let list = |sql: &str| -> Vec<String> {
+                                let mut stmt = conn.prepare(sql).unwrap();
+                                stmt.query_map([], |r| r.get(0))
+                                    .unwrap()
+                                    .map(Result::unwrap)
+                                    .collect()
+                            };
+                            Ok((
+                                list("SELECT path FROM edit_files ORDER BY path"),
+                                list(
+                                    "SELECT DISTINCT f.path FROM edits e JOIN edit_files f \
+                                     ON f.id = e.file ORDER BY f.path",
+                                ),
+                            ))
+                        })
+                        .await
+                        .unwrap();
+                    assert_eq!(kept, named);
+                    assert!(!kept.is_empty());
                 }
                 for (i, since) in minutes.iter().enumerate() {
                     for until in &minutes[i + 1..] {

@@ -59,12 +59,12 @@ pub fn is_edit_event(e: &EventRow) -> bool {
 /// merging records lives here only (the writer and the migration use it).
 const UPSERT: &str =
     "INSERT INTO edits (first_ns, key, last_ns, developer, session, context_id, tool,
-        file_path, decision, decisions, results, repository, branch, mixed)
+        file, decision, decisions, results, repository, branch, mixed)
      VALUES (?1, ?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 0)
      ON CONFLICT (key) DO UPDATE SET
         first_ns = MIN(first_ns, excluded.first_ns),
         last_ns = MAX(last_ns, excluded.last_ns),
-        file_path = COALESCE(file_path, excluded.file_path),
+        file = COALESCE(file, excluded.file),
         decision = CASE WHEN excluded.decisions > 0 THEN excluded.decision ELSE decision END,
         decisions = decisions + excluded.decisions,
         results = results + excluded.results,
@@ -97,6 +97,10 @@ pub(crate) fn add(conn: &Connection, e: &EditEvent<'_>) -> rusqlite::Result<()> 
         None => format!("e:{}", e.id),
     };
     let result = e.event_name == "tool_result";
+    let file = match e.file_path {
+        Some(path) if result => Some(file_number(conn, path)?),
+        _ => None,
+    };
     conn.prepare_cached(UPSERT)?.execute(params![
         e.time_ns,
         key,
@@ -104,7 +108,7 @@ pub(crate) fn add(conn: &Connection, e: &EditEvent<'_>) -> rusqlite::Result<()> 
         e.session,
         e.context_id,
         e.tool_name,
-        if result { e.file_path } else { None },
+        file,
         if result { None } else { e.decision },
         i64::from(!result),
         i64::from(result),
@@ -112,6 +116,20 @@ pub(crate) fn add(conn: &Connection, e: &EditEvent<'_>) -> rusqlite::Result<()> 
         e.branch,
     ])?;
     Ok(())
+}
+
+/// The number of an edited path in `edit_files`, given to it when it is
+/// first seen.
+fn file_number(conn: &Connection, path: &str) -> rusqlite::Result<i64> {
+    let known = conn
+        .prepare_cached("SELECT id FROM edit_files WHERE path = ?1")?
+        .query_row([path], |r| r.get(0));
+    match known {
+        Err(rusqlite::Error::QueryReturnedNoRows) => conn
+            .prepare_cached("INSERT INTO edit_files (path) VALUES (?1) RETURNING id")?
+            .query_row([path], |r| r.get(0)),
+        other => other,
+    }
 }
 
 /// Fills `edits` from the stored events (the migration that creates it).
@@ -161,6 +179,10 @@ pub(crate) fn prune(conn: &Connection, cutoff_ns: i64) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE edits SET mixed = 1 WHERE first_ns < ?1 AND mixed = 0",
         [cutoff_ns],
+    )?;
+    conn.execute(
+        "DELETE FROM edit_files WHERE id NOT IN (SELECT file FROM edits WHERE file IS NOT NULL)",
+        [],
     )?;
     Ok(())
 }

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v6.sql"),
     include_str!("schema_v7.sql"),
     include_str!("schema_v8.sql"),
+    include_str!("schema_v9.sql"),
 ];
 
 /// The version whose migration creates `developer_usage_hourly`: it is
@@ -103,16 +104,21 @@ fn apply_pending(conn: &Connection) -> Result<(), StoreError> {
             "the database has schema version {version}; this build knows up to {SCHEMA_VERSION}"
         )));
     }
+    // `edits` is filled by the writer's own statements, which are written
+    // for the newest schema: so after the last step (all in one
+    // transaction, so no version in between is ever seen).
+    let mut fill_edits = false;
     for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         conn.execute_batch(sql).map_err(open_err)?;
         if from + 1 == DEVELOPER_USAGE_VERSION {
             super::counted::refresh_all(conn).map_err(open_err)?;
         }
-        if from + 1 == EDITS_VERSION {
-            super::edits::fill(conn).map_err(open_err)?;
-        }
+        fill_edits |= from + 1 == EDITS_VERSION;
         conn.pragma_update(None, "user_version", from as i64 + 1)
             .map_err(open_err)?;
+    }
+    if fill_edits {
+        super::edits::fill(conn).map_err(open_err)?;
     }
     Ok(())
 }
@@ -261,8 +267,9 @@ mod tests {
         let rows = strings(
             &conn,
             "SELECT key || ' ' || first_ns || ' ' || last_ns || ' ' || developer || ' ' || tool || ' ' \
-             || COALESCE(file_path, '-') || ' ' || COALESCE(decision, '-') || ' ' || decisions || ' ' \
-             || results || ' ' || mixed FROM edits ORDER BY first_ns",
+             || COALESCE((SELECT f.path FROM edit_files f WHERE f.id = edits.file), '-') || ' ' \
+             || COALESCE(decision, '-') || ' ' || decisions || ' ' || results || ' ' || mixed \
+             FROM edits ORDER BY first_ns",
         );
         assert_eq!(
             rows,
@@ -271,6 +278,40 @@ mod tests {
                 "e:3 30 30 dev@example.com Write /b.rs - 0 1 0".to_string(),
             ]
         );
+    }
+
+    /// Version 9 numbers the edited paths: each path once in
+    /// `edit_files`, in the order first seen, and every edit row names its
+    /// own (rows without a path none).
+    #[test]
+    fn version_9_numbers_edited_files() {
+        let conn = at_version(8);
+        conn.execute_batch(
+            "INSERT INTO edits (first_ns, key, last_ns, developer, session, context_id, tool, file_path, \
+               decision, decisions, results, mixed) VALUES \
+               (30, 'u:b', 30, 'd', 1, 1, 'Edit', '/x.rs', NULL, 0, 1, 0), \
+               (10, 'u:a', 20, 'd', 1, 1, 'Edit', '/y.rs', 'accept', 1, 1, 0), \
+               (40, 'u:c', 40, 'd', 1, 1, 'Write', '/x.rs', NULL, 0, 1, 0), \
+               (50, 'u:d', 50, 'd', 1, 1, 'Edit', NULL, 'reject', 1, 0, 0);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        assert_eq!(
+            strings(
+                &conn,
+                "SELECT id || ' ' || path FROM edit_files ORDER BY id"
+            ),
+            vec!["1 /y.rs".to_string(), "2 /x.rs".to_string()]
+        );
+        assert_eq!(
+            strings(
+                &conn,
+                "SELECT key || ' ' || COALESCE(file, '-') FROM edits ORDER BY key"
+            ),
+            vec!["u:a 1", "u:b 2", "u:c 2", "u:d -"]
+        );
+        let columns = strings(&conn, "SELECT name FROM pragma_table_info('edits')");
+        assert!(!columns.iter().any(|c| c == "file_path"), "{columns:?}");
     }
 
     /// Version 8: points and spans keep one (time, dedup) index that still
