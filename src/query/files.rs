@@ -315,9 +315,7 @@ fn from_rows(
         sql.bind(" AND e.tool_use_id = ?", [text(&tool_use_id)]);
         fold_events(conn, &sql, &mut out)?;
     }
-    let numbers = out.file_numbers();
-    let paths = file_paths(conn, &numbers)?;
-    out.name_files(paths);
+    out.name_files(|numbers| file_paths(conn, numbers))?;
     Ok(Some(out))
 }
 
@@ -689,21 +687,19 @@ impl Edits {
         });
     }
 
-    /// The file numbers of the rows added ([`RowEdit::file`]), ascending.
-    pub fn file_numbers(&mut self) -> Vec<i64> {
+    /// Gives the numbered files ([`RowEdit::file`]) their paths: `paths`
+    /// returns them for the numbers it is given (ascending, each once), in
+    /// the same order. Their counts join those of the same path; a number
+    /// left without a path (none is expected) counts as edits without one.
+    pub fn name_files<E>(
+        &mut self,
+        paths: impl FnOnce(&[i64]) -> Result<Vec<(i64, String)>, E>,
+    ) -> Result<(), E> {
         self.numbered
             .sort_unstable_by_key(|e| (e.file, e.session, e.developer));
         let mut numbers: Vec<i64> = self.numbered.iter().map(|e| e.file).collect();
         numbers.dedup();
-        numbers
-    }
-
-    /// Gives the numbered files their paths (the engine's, for the numbers
-    /// of [`Edits::file_numbers`], ascending): their counts join those of
-    /// the same path. A number left without a path (none is expected)
-    /// counts as edits without one.
-    pub fn name_files(&mut self, paths: Vec<(i64, String)>) {
-        let mut paths = paths.into_iter().peekable();
+        let mut paths = paths(&numbers)?.into_iter().peekable();
         for same in std::mem::take(&mut self.numbered).chunk_by(|a, b| a.file == b.file) {
             let number = same[0].file;
             while paths.next_if(|(n, _)| *n < number).is_some() {}
@@ -725,6 +721,7 @@ impl Edits {
                 }
             }
         }
+        Ok(())
     }
 
     /// Counts one edit in the totals: its decision, and whether it has a
