@@ -15,6 +15,7 @@
 
 use std::collections::BTreeSet;
 
+use rusqlite::OptionalExtension;
 use smallvec::SmallVec;
 
 /// The folds' maps: keys are the store's own values (tool use ids, paths),
@@ -335,14 +336,7 @@ fn file_paths(
     if (numbers.len() as i64).saturating_mul(16) < known {
         let mut stmt = conn.prepare_cached("SELECT path FROM edit_files WHERE id = ?1")?;
         for n in numbers {
-            if let Some(path) = stmt
-                .query_row([n], |r| r.get::<_, String>(0))
-                .map(Some)
-                .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                    e => Err(e),
-                })?
-            {
+            if let Some(path) = stmt.query_row([n], |r| r.get(0)).optional()? {
                 out.push((*n, path));
             }
         }
@@ -711,9 +705,6 @@ impl Edits {
             for e in same {
                 a.add(e.decided, e.session, e.developer, e.tool);
             }
-            // Sorted by session then developer: the sessions are already
-            // distinct once adjacent repeats go.
-            a.sessions.dedup();
             match self.files.get_mut(&path) {
                 Some(folded) => folded.merge(a),
                 None => {
@@ -1145,7 +1136,7 @@ mod tests {
                         .await
                         .unwrap();
                     assert_eq!(kept, named);
-                    assert!(!kept.is_empty());
+                    assert_eq!(kept, ["/a.rs", "/b.rs", "/c.rs"]);
                 }
                 for (i, since) in minutes.iter().enumerate() {
                     for until in &minutes[i + 1..] {

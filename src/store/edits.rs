@@ -15,7 +15,7 @@
 //! edge, or has a span) and the question folds its records as it always
 //! did (`query::files`), so the answer stays exact.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::rows::EventRow;
 
@@ -123,12 +123,13 @@ pub(crate) fn add(conn: &Connection, e: &EditEvent<'_>) -> rusqlite::Result<()> 
 fn file_number(conn: &Connection, path: &str) -> rusqlite::Result<i64> {
     let known = conn
         .prepare_cached("SELECT id FROM edit_files WHERE path = ?1")?
-        .query_row([path], |r| r.get(0));
+        .query_row([path], |r| r.get(0))
+        .optional()?;
     match known {
-        Err(rusqlite::Error::QueryReturnedNoRows) => conn
+        Some(id) => Ok(id),
+        None => conn
             .prepare_cached("INSERT INTO edit_files (path) VALUES (?1) RETURNING id")?
             .query_row([path], |r| r.get(0)),
-        other => other,
     }
 }
 

@@ -142,6 +142,10 @@ mod tests {
         conn
     }
 
+    /// One context of one developer, for the rows a test inserts.
+    const ONE_CONTEXT: &str = "INSERT INTO contexts (id, key, claude_code, scope_name, scope_version, resource_attrs, \
+        shared_attrs, first_seen_ns, developer) VALUES (1, x'01', 1, 's', '1', '{}', '{}', 0, 'dev@example.com')";
+
     /// The one text column of every row `sql` selects.
     fn strings(conn: &Connection, sql: &str) -> Vec<String> {
         conn.prepare(sql)
@@ -252,10 +256,9 @@ mod tests {
     #[test]
     fn version_7_fills_edits_from_events() {
         let conn = at_version(6);
+        conn.execute_batch(ONE_CONTEXT).unwrap();
         conn.execute_batch(
-            "INSERT INTO contexts (id, key, claude_code, scope_name, scope_version, resource_attrs, shared_attrs, \
-               first_seen_ns, developer) VALUES (1, x'01', 1, 's', '1', '{}', '{}', 0, 'dev@example.com'); \
-             INSERT INTO events (dedup, context_id, time_ns, observed_ns, event_name, tool_name, tool_use_id, \
+            "INSERT INTO events (dedup, context_id, time_ns, observed_ns, event_name, tool_name, tool_use_id, \
                decision, file_path) VALUES \
                (x'01', 1, 10, 10, 'tool_decision', 'Edit', 't1', 'accept', NULL), \
                (x'02', 1, 25, 25, 'tool_result', 'Edit', 't1', NULL, '/a.rs'), \
@@ -320,10 +323,9 @@ mod tests {
     #[test]
     fn version_8_indexes_land_new_records_together() {
         let conn = at_version(7);
+        conn.execute_batch(ONE_CONTEXT).unwrap();
         conn.execute_batch(
-            "INSERT INTO contexts (id, key, claude_code, scope_name, scope_version, resource_attrs, shared_attrs, \
-               first_seen_ns, developer) VALUES (1, x'01', 1, 's', '1', '{}', '{}', 0, 'dev@example.com'); \
-             INSERT INTO metric_series (id, key, context_id, name, unit, description, kind, temporality, monotonic) \
+            "INSERT INTO metric_series (id, key, context_id, name, unit, description, kind, temporality, monotonic) \
                VALUES (1, x'01', 1, 'm', '', '', 'sum', 1, 1); \
              INSERT INTO metric_series (id, key, context_id, name, unit, description, kind, temporality, monotonic) \
                VALUES (2, x'00112233445566778899aabbccddeeff', 1, 'n', '', '', 'sum', 1, 1); \
