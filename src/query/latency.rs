@@ -1,11 +1,11 @@
 //! Exact latency histograms (ms → count) for API requests and tools, and the
 //! `tool_latency` question.
 //!
-//! Whole days come from `api_latency_daily`/`tool_latency_daily` (one text
-//! histogram per day, developer and model or tool), whole hours from
-//! `api_latency_hist`/`tool_latency_hist` (one row per
-//! distinct millisecond value, keyed by developer), the partial edge hours and
-//! filters the histograms cannot express (team, resource attribute, session,
+//! Whole days come from `api_latency_daily`/`tool_latency_daily`, whole
+//! hours from `api_latency_hourly`/`tool_latency_hourly` (one text
+//! histogram per day or hour, developer and model or tool, see
+//! [`crate::store::hist`]), the partial edge hours and filters the
+//! histograms cannot express (team, resource attribute, session,
 //! event-level filters) from raw events. Percentiles are nearest-rank over
 //! the exact histogram (see [`super::nearest_rank`]).
 
@@ -87,7 +87,11 @@ impl Gathered {
     }
 }
 
-fn collect(conn: &rusqlite::Connection, sql: &Sql, out: &mut Gathered) -> Result<(), QueryError> {
+fn collect_raw(
+    conn: &rusqlite::Connection,
+    sql: &Sql,
+    out: &mut Gathered,
+) -> Result<(), QueryError> {
     let mut stmt = conn.prepare(&sql.text)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(sql.params.iter()))?;
     // Rows are nearly one per request: read the key in place.
@@ -136,20 +140,16 @@ fn raw(kind: Kind, from: i64, to: i64, f: &Filter, tool: Option<&str>) -> Sql {
 /// `[from, to)` in hour or day numbers.
 fn rollup(kind: Kind, hourly: bool, (from, to): (i64, i64), f: &Filter, tool: Option<&str>) -> Sql {
     let mut sql = Sql::default();
-    let (table, key, columns) = match (kind, hourly) {
-        (Kind::Api, true) => ("api_latency_hist", "model", "duration_ms, requests, 0"),
-        (Kind::Tool, true) => (
-            "tool_latency_hist",
-            "tool_name",
-            "duration_ms, calls, failures",
-        ),
-        (Kind::Api, false) => ("api_latency_daily", "model", "hist"),
-        (Kind::Tool, false) => ("tool_latency_daily", "tool_name", "hist"),
+    let (table, key) = match (kind, hourly) {
+        (Kind::Api, true) => ("api_latency_hourly", "model"),
+        (Kind::Tool, true) => ("tool_latency_hourly", "tool_name"),
+        (Kind::Api, false) => ("api_latency_daily", "model"),
+        (Kind::Tool, false) => ("tool_latency_daily", "tool_name"),
     };
     let bucket = if hourly { "hour" } else { "day" };
     // Names come from the fixed table above.
     sql.bind(
-        &format!("SELECT {key}, {columns} FROM {table} WHERE {bucket} >= ? AND {bucket} < ?"),
+        &format!("SELECT {key}, hist FROM {table} WHERE {bucket} >= ? AND {bucket} < ?"),
         [int(from), int(to)],
     );
     f.developer_conditions(&mut sql, "developer");
@@ -159,13 +159,12 @@ fn rollup(kind: Kind, hourly: bool, (from, to): (i64, i64), f: &Filter, tool: Op
     if let (Kind::Tool, Some(t)) = (kind, tool) {
         sql.bind(" AND tool_name = ?", [text(t)]);
     }
-    // No GROUP BY: `collect` sums rows with equal keys, and SQLite would
-    // sort the whole range first (the rows are nearly all distinct).
+    // No GROUP BY: `Gathered` sums entries of equal keys.
     sql
 }
 
-/// Adds day histograms (key, text form) into `out`.
-fn collect_days(
+/// Adds hour or day histograms (key, text form) into `out`.
+fn collect_texts(
     conn: &rusqlite::Connection,
     sql: &Sql,
     out: &mut Gathered,
@@ -202,13 +201,13 @@ pub fn histograms(
         }
     };
     if let Some(days) = tiers.days {
-        collect_days(conn, &rollup(kind, false, days, f, tool), &mut out)?;
+        collect_texts(conn, &rollup(kind, false, days, f, tool), &mut out)?;
     }
     for hours in tiers.hours {
-        collect(conn, &rollup(kind, true, hours, f, tool), &mut out)?;
+        collect_texts(conn, &rollup(kind, true, hours, f, tool), &mut out)?;
     }
     for (from, to) in tiers.raw {
-        collect(conn, &raw(kind, from, to, f, tool), &mut out)?;
+        collect_raw(conn, &raw(kind, from, to, f, tool), &mut out)?;
     }
     Ok(out.finish())
 }

@@ -1,8 +1,10 @@
-//! The text form of a day's exact latency histogram (`api_latency_daily`,
+//! The text form of an hour's or a day's exact latency histogram
+//! (`api_latency_hourly`, `tool_latency_hourly`, `api_latency_daily`,
 //! `tool_latency_daily`): `ms:count:failures` entries, ascending by ms,
-//! separated by commas. One row per day, developer and model or tool holds
-//! what the hourly histograms hold in one row per distinct millisecond, so
-//! a month reads a few thousand rows instead of one per request.
+//! separated by commas. One row per hour or day, developer and model or
+//! tool holds what would otherwise be one row per distinct millisecond
+//! (nearly one per call), so a month reads a few thousand rows instead of
+//! one per request.
 
 use std::collections::BTreeMap;
 

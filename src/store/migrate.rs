@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v7.sql"),
     include_str!("schema_v8.sql"),
     include_str!("schema_v9.sql"),
+    include_str!("schema_v10.sql"),
 ];
 
 /// The version whose migration creates `developer_usage_hourly`: it is
@@ -221,21 +222,9 @@ mod tests {
             })
             .unwrap();
         assert_eq!(series, ("claude-opus-4-8".into(), "1m".into()));
-        let hist: Vec<(String, i64, i64)> = conn
-            .prepare(
-                "SELECT model, duration_ms, requests FROM api_latency_hist ORDER BY duration_ms",
-            )
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
         assert_eq!(
-            hist,
-            vec![
-                ("claude-opus-4-8".into(), 90, 1),
-                ("claude-opus-4-8".into(), 100, 3)
-            ]
+            strings(&conn, "SELECT model || ' ' || hist FROM api_latency_hourly"),
+            vec!["claude-opus-4-8 90:1:0,100:3:0".to_string()]
         );
         // Version 6 fills the per-developer rollup from the context rollups:
         // the requests count; the sessionless cost metric of an hour with
@@ -315,6 +304,41 @@ mod tests {
         );
         let columns = strings(&conn, "SELECT name FROM pragma_table_info('edits')");
         assert!(!columns.iter().any(|c| c == "file_path"), "{columns:?}");
+    }
+
+    /// Version 10 turns the hour histograms of one row per millisecond into
+    /// one text histogram per hour, developer and tool or model, ascending
+    /// by millisecond, and drops the old tables.
+    #[test]
+    fn version_10_writes_hour_histograms_as_text() {
+        let conn = at_version(9);
+        conn.execute_batch(
+            "INSERT INTO tool_latency_hist VALUES (5, 'd', 'Read', 120, 2, 1), (5, 'd', 'Read', 7, 1, 0), \
+               (5, 'e', 'Read', 7, 1, 0), (6, 'd', 'Read', 9, 3, 3); \
+             INSERT INTO api_latency_hist VALUES (5, 'd', 'opus', 1500, 1), (5, 'd', 'opus', 900, 4);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        assert_eq!(
+            strings(
+                &conn,
+                "SELECT hour || ' ' || developer || ' ' || tool_name || ' ' || hist \
+                 FROM tool_latency_hourly ORDER BY 1"
+            ),
+            vec!["5 d Read 7:1:0,120:2:1", "5 e Read 7:1:0", "6 d Read 9:3:3"]
+        );
+        assert_eq!(
+            strings(
+                &conn,
+                "SELECT hour || ' ' || developer || ' ' || model || ' ' || hist FROM api_latency_hourly"
+            ),
+            vec!["5 d opus 900:4:0,1500:1:0"]
+        );
+        let tables = strings(
+            &conn,
+            "SELECT name FROM sqlite_schema WHERE name LIKE '%latency_hist'",
+        );
+        assert!(tables.is_empty(), "{tables:?}");
     }
 
     /// Version 8: points and spans keep one (time, dedup) index that still

@@ -7,9 +7,12 @@
 //! serve ingest between them; then one final transaction removes the rollup
 //! rows, sessions, series and contexts nothing refers to any more.
 
+use std::collections::BTreeMap;
+
 use rusqlite::Connection;
 
 use super::PruneReceipt;
+use super::hist::{Hist, add_text, to_text};
 use super::rollup::{HOUR_NS, hour_of};
 
 /// Rows deleted per statement (and per transaction).
@@ -113,6 +116,34 @@ impl Prune {
     }
 }
 
+/// The cutoff's day keeps only its hours from the cutoff on: its day
+/// histograms are merged again from the hour histograms left.
+fn latency_days_from_hours(conn: &Connection, day: i64, hour: i64) -> rusqlite::Result<()> {
+    for (daily, hourly, key) in [
+        ("tool_latency_daily", "tool_latency_hourly", "tool_name"),
+        ("api_latency_daily", "api_latency_hourly", "model"),
+    ] {
+        // Table and column names come from the fixed list above.
+        conn.execute(&format!("DELETE FROM {daily} WHERE day <= ?1"), [day])?;
+        let mut merged: BTreeMap<(String, String), Hist> = BTreeMap::new();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT developer, {key}, hist FROM {hourly} WHERE hour >= ?2 AND hour < (?1 + 1) * 24"
+        ))?;
+        let mut rows = stmt.query([day, hour])?;
+        while let Some(r) = rows.next()? {
+            let text = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+            add_text(text, merged.entry((r.get(0)?, r.get(1)?)).or_default());
+        }
+        let mut insert = conn.prepare(&format!(
+            "INSERT INTO {daily} (day, developer, {key}, hist) VALUES (?1, ?2, ?3, ?4)"
+        ))?;
+        for ((developer, name), hist) in merged {
+            insert.execute(rusqlite::params![day, developer, name, to_text(&hist)])?;
+        }
+    }
+    Ok(())
+}
+
 /// Rollup rows are few (one per hour, context and model or duration), so
 /// they go in one statement each; then whatever no kept row refers to.
 fn delete_rollups_and_orphans(conn: &Connection, cutoff_ns: i64) -> rusqlite::Result<()> {
@@ -122,8 +153,8 @@ fn delete_rollups_and_orphans(conn: &Connection, cutoff_ns: i64) -> rusqlite::Re
         "prompt_hourly",
         "metric_hourly",
         "metric_usage_hourly",
-        "tool_latency_hist",
-        "api_latency_hist",
+        "tool_latency_hourly",
+        "api_latency_hourly",
         "catalog_hourly",
         "api_developer_hours",
         "developer_usage_hourly",
@@ -144,25 +175,7 @@ fn delete_rollups_and_orphans(conn: &Connection, cutoff_ns: i64) -> rusqlite::Re
          GROUP BY developer, developer_kind, signal, name",
         [day, hour],
     )?;
-    conn.execute("DELETE FROM api_latency_daily WHERE day <= ?1", [day])?;
-    conn.execute(
-        "INSERT INTO api_latency_daily
-         SELECT ?1, developer, model, group_concat(duration_ms || ':' || n || ':0', ',' ORDER BY duration_ms)
-         FROM (SELECT developer, model, duration_ms, SUM(requests) AS n FROM api_latency_hist
-               WHERE hour >= ?2 AND hour < (?1 + 1) * 24 GROUP BY 1, 2, 3)
-         GROUP BY developer, model",
-        [day, hour],
-    )?;
-    conn.execute("DELETE FROM tool_latency_daily WHERE day <= ?1", [day])?;
-    conn.execute(
-        "INSERT INTO tool_latency_daily
-         SELECT ?1, developer, tool_name,
-                group_concat(duration_ms || ':' || n || ':' || f, ',' ORDER BY duration_ms)
-         FROM (SELECT developer, tool_name, duration_ms, SUM(calls) AS n, SUM(failures) AS f
-               FROM tool_latency_hist WHERE hour >= ?2 AND hour < (?1 + 1) * 24 GROUP BY 1, 2, 3)
-         GROUP BY developer, tool_name",
-        [day, hour],
-    )?;
+    latency_days_from_hours(conn, day, hour)?;
     conn.execute(
         "DELETE FROM metric_series WHERE NOT EXISTS
             (SELECT 1 FROM metric_points p WHERE p.series_id = metric_series.id)",

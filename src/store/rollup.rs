@@ -365,7 +365,7 @@ impl<'b> Rollups<'b> {
     /// Writes the sums: one upsert per rollup key, one update per session.
     pub(crate) fn write(&self, conn: &Connection) -> rusqlite::Result<()> {
         self.write_catalog(conn)?;
-        self.write_daily_latency(conn)?;
+        self.write_latency(conn)?;
         let mut stmt = conn.prepare_cached(
             "INSERT INTO metric_usage_hourly (hour, context_id, model, cost_usd, input_tokens,
                 output_tokens, cache_read_tokens, cache_creation_tokens)
@@ -425,24 +425,6 @@ impl<'b> Rollups<'b> {
                 s.computed_cost_usd,
                 s.unpriced,
             ])?;
-        }
-        let mut stmt = conn.prepare_cached(
-            "INSERT INTO tool_latency_hist (hour, developer, tool_name, duration_ms, calls, failures)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (hour, developer, tool_name, duration_ms) DO UPDATE SET
-                calls = calls + excluded.calls, failures = failures + excluded.failures",
-        )?;
-        for ((hour, developer, tool, ms), (calls, failures)) in &self.tool_latency {
-            stmt.execute(params![hour, developer, tool, ms, calls, failures])?;
-        }
-        let mut stmt = conn.prepare_cached(
-            "INSERT INTO api_latency_hist (hour, developer, model, duration_ms, requests)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (hour, developer, model, duration_ms) DO UPDATE SET
-                requests = requests + excluded.requests",
-        )?;
-        for ((hour, developer, model, ms), requests) in &self.api_latency {
-            stmt.execute(params![hour, developer, model, ms, requests])?;
         }
         let mut stmt = conn.prepare_cached(
             "INSERT INTO prompt_hourly (hour, context_id, prompts) VALUES (?1, ?2, ?3)
@@ -535,47 +517,35 @@ impl<'b> Rollups<'b> {
         super::counted::mark(conn, &dirty)
     }
 
-    /// Merges this transaction's latencies into the day histograms.
-    fn write_daily_latency(&self, conn: &Connection) -> rusqlite::Result<()> {
-        type DayKey<'k> = (i64, &'k str, &'k str);
-        let mut tools: HashMap<DayKey<'_>, Hist> = HashMap::new();
-        for (&(hour, dev, tool, ms), &(calls, failures)) in &self.tool_latency {
-            let e = tools
-                .entry((hour.div_euclid(24), dev, tool))
-                .or_default()
-                .entry(ms)
-                .or_insert((0, 0));
-            e.0 += calls;
-            e.1 += failures;
-        }
-        let mut api: HashMap<DayKey<'_>, Hist> = HashMap::new();
-        for (&(hour, dev, model, ms), &requests) in &self.api_latency {
-            api.entry((hour.div_euclid(24), dev, model))
-                .or_default()
-                .entry(ms)
-                .or_insert((0, 0))
-                .0 += requests;
-        }
-        for (table, key, rows) in [
-            ("tool_latency_daily", "tool_name", tools),
-            ("api_latency_daily", "model", api),
+    /// Merges this transaction's latencies into the hour and day
+    /// histograms (text form, see `super::hist`): each touched row is read,
+    /// merged and written back once.
+    fn write_latency(&self, conn: &Connection) -> rusqlite::Result<()> {
+        for (hours_per_bucket, tools_table, api_table) in [
+            (1, "tool_latency_hourly", "api_latency_hourly"),
+            (24, "tool_latency_daily", "api_latency_daily"),
         ] {
-            // Table and column names come from the fixed list above.
-            let mut read = conn.prepare_cached(&format!(
-                "SELECT hist FROM {table} WHERE day = ?1 AND developer = ?2 AND {key} = ?3"
-            ))?;
-            let mut write = conn.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO {table} (day, developer, {key}, hist) VALUES (?1, ?2, ?3, ?4)"
-            ))?;
-            for ((day, dev, name), mut hist) in rows {
-                let old: Option<String> = read
-                    .query_row(params![day, dev, name], |r| r.get(0))
-                    .optional()?;
-                if let Some(old) = old {
-                    add_text(&old, &mut hist);
-                }
-                write.execute(params![day, dev, name, to_text(&hist)])?;
+            let mut tools: HashMap<LatencyKey<'_>, Hist> = HashMap::new();
+            for (&(hour, dev, tool, ms), &(calls, failures)) in &self.tool_latency {
+                let e = tools
+                    .entry((hour.div_euclid(hours_per_bucket), dev, tool))
+                    .or_default()
+                    .entry(ms)
+                    .or_insert((0, 0));
+                e.0 += calls;
+                e.1 += failures;
             }
+            let mut api: HashMap<LatencyKey<'_>, Hist> = HashMap::new();
+            for (&(hour, dev, model, ms), &requests) in &self.api_latency {
+                api.entry((hour.div_euclid(hours_per_bucket), dev, model))
+                    .or_default()
+                    .entry(ms)
+                    .or_insert((0, 0))
+                    .0 += requests;
+            }
+            let bucket = if hours_per_bucket == 1 { "hour" } else { "day" };
+            merge_hists(conn, tools_table, bucket, "tool_name", tools)?;
+            merge_hists(conn, api_table, bucket, "model", api)?;
         }
         Ok(())
     }
@@ -624,4 +594,35 @@ impl<'b> Rollups<'b> {
         }
         Ok(())
     }
+}
+
+/// A latency histogram's row: (hour or day, developer, tool or model).
+type LatencyKey<'k> = (i64, &'k str, &'k str);
+
+/// Adds `rows` into the text histograms of `table` (bucket column
+/// `bucket`, key column `key`), creating rows not there yet.
+fn merge_hists(
+    conn: &Connection,
+    table: &str,
+    bucket: &str,
+    key: &str,
+    rows: HashMap<LatencyKey<'_>, Hist>,
+) -> rusqlite::Result<()> {
+    // Table and column names come from the caller's fixed list.
+    let mut read = conn.prepare_cached(&format!(
+        "SELECT hist FROM {table} WHERE {bucket} = ?1 AND developer = ?2 AND {key} = ?3"
+    ))?;
+    let mut write = conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {table} ({bucket}, developer, {key}, hist) VALUES (?1, ?2, ?3, ?4)"
+    ))?;
+    for ((b, dev, name), mut hist) in rows {
+        let old: Option<String> = read
+            .query_row(params![b, dev, name], |r| r.get(0))
+            .optional()?;
+        if let Some(old) = old {
+            add_text(&old, &mut hist);
+        }
+        write.execute(params![b, dev, name, to_text(&hist)])?;
+    }
+    Ok(())
 }

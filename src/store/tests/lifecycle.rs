@@ -214,19 +214,32 @@ async fn prune_cuts_at_the_aligned_hour_with_rollups_sessions_and_orphans() {
     )
     .await;
     assert_eq!(hours, vec![(T0 / H + 1, 1), (T0 / H + 2, 1)]);
-    let latency: Vec<i64> = query(
+    // Hour histograms before the aligned cutoff go; the cutoff's day
+    // histogram is merged again from the hours left.
+    let latency: Vec<(i64, String)> = query(
         &store,
-        "SELECT hour FROM api_latency_hist ORDER BY hour",
-        |r| r.get(0),
+        "SELECT hour, hist FROM api_latency_hourly ORDER BY hour",
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .await;
-    assert_eq!(latency, vec![T0 / H + 1, T0 / H + 2]);
     assert_eq!(
-        query(&store, "SELECT count(*) FROM tool_latency_hist", |r| r
-            .get::<_, i64>(0))
-        .await,
-        vec![0]
+        latency,
+        vec![(T0 / H + 1, "20:1:0".into()), (T0 / H + 2, "30:1:0".into())]
     );
+    let days: Vec<(i64, String)> = query(
+        &store,
+        "SELECT day, hist FROM api_latency_daily ORDER BY day",
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .await;
+    assert_eq!(days, vec![(T0 / H / 24, "20:1:0,30:1:0".into())]);
+    let tool_rows = query(
+        &store,
+        "SELECT (SELECT count(*) FROM tool_latency_hourly) + (SELECT count(*) FROM tool_latency_daily)",
+        |r| r.get::<_, i64>(0),
+    )
+    .await;
+    assert_eq!(tool_rows, vec![0]);
     let sessions: Vec<String> =
         query(&store, "SELECT session_id FROM sessions", |r| r.get(0)).await;
     assert_eq!(sessions, vec!["mid".to_string()]);

@@ -259,48 +259,63 @@ async fn assert_rollups(store: &Store) {
             (hour + 1, 1, "sonnet".into(), 1, 0, 1, 2, 3, 4, 0.125, 500),
         ]
     );
-    let tools: Vec<(i64, String, String, i64, i64, i64)> = query(
+    let tools: Vec<(i64, String, String, String)> = query(
         store,
-        "SELECT hour, developer, tool_name, duration_ms, calls, failures FROM tool_latency_hist
+        "SELECT hour, developer, tool_name, hist FROM tool_latency_hourly
          ORDER BY developer, tool_name",
-        |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        },
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )
     .await;
     assert_eq!(
         tools,
         vec![
-            (hour, "alice@example.com".into(), "Edit".into(), 12, 1, 0),
-            (hour, "alice@example.com".into(), "Read".into(), 30, 2, 1),
-            (hour, "bob@example.com".into(), "Read".into(), 30, 1, 0),
+            (
+                hour,
+                "alice@example.com".into(),
+                "Edit".into(),
+                "12:1:0".into()
+            ),
+            (
+                hour,
+                "alice@example.com".into(),
+                "Read".into(),
+                "30:2:1".into()
+            ),
+            (
+                hour,
+                "bob@example.com".into(),
+                "Read".into(),
+                "30:1:0".into()
+            ),
         ]
     );
-    let latency: Vec<(i64, String, String, i64, i64)> = query(
+    let latency: Vec<(i64, String, String, String)> = query(
         store,
-        "SELECT hour, developer, model, duration_ms, requests FROM api_latency_hist
+        "SELECT hour, developer, model, hist FROM api_latency_hourly
          ORDER BY hour, developer",
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )
     .await;
     assert_eq!(
         latency,
         vec![
-            (hour, "alice@example.com".into(), "opus".into(), 1000, 2),
-            (hour, "bob@example.com".into(), "opus".into(), 2000, 1),
+            (
+                hour,
+                "alice@example.com".into(),
+                "opus".into(),
+                "1000:2:0".into()
+            ),
+            (
+                hour,
+                "bob@example.com".into(),
+                "opus".into(),
+                "2000:1:0".into()
+            ),
             (
                 hour + 1,
                 "alice@example.com".into(),
                 "sonnet".into(),
-                500,
-                1
+                "500:1:0".into()
             ),
         ]
     );

@@ -159,22 +159,32 @@ fn check(conn: &Connection) {
         "SELECT time_ns / 3600000000000, context_id, COUNT(*) FROM events \
          WHERE event_name = 'user_prompt' GROUP BY 1, 2 ORDER BY 1, 2",
     );
-    same(
-        conn,
-        "SELECT hour, developer, tool_name, duration_ms, calls, failures FROM tool_latency_hist ORDER BY 1, 2, 3, 4",
-        "SELECT e.time_ns / 3600000000000, COALESCE(c.developer, ''), COALESCE(e.tool_name, ''), e.duration_ms, \
-         COUNT(*), SUM(e.success = 0) FROM events e JOIN contexts c ON c.id = e.context_id \
-         WHERE c.agent IS NOT NULL AND e.event_name = 'tool_result' AND e.duration_ms IS NOT NULL \
-         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-    );
-    same(
-        conn,
-        "SELECT hour, developer, model, duration_ms, requests FROM api_latency_hist ORDER BY 1, 2, 3, 4",
-        "SELECT e.time_ns / 3600000000000, COALESCE(c.developer, ''), COALESCE(e.model, ''), e.duration_ms, \
-         COUNT(*) FROM events e JOIN contexts c ON c.id = e.context_id \
-         WHERE c.agent IS NOT NULL AND e.event_name = 'api_request' AND e.duration_ms IS NOT NULL \
-         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-    );
+    // Hour and day histograms (text form): the writer's merges equal the
+    // raw records grouped by hour or day and duration.
+    for (table, bucket, ns) in [
+        ("latency_hourly", "hour", 3_600_000_000_000_i64),
+        ("latency_daily", "day", 86_400_000_000_000),
+    ] {
+        for (kind, key, event, failures) in [
+            ("tool", "tool_name", "tool_result", "SUM(e.success = 0)"),
+            ("api", "model", "api_request", "0"),
+        ] {
+            same(
+                conn,
+                &format!(
+                    "SELECT {bucket}, developer, {key}, hist FROM {kind}_{table} ORDER BY 1, 2, 3"
+                ),
+                &format!(
+                    "SELECT b, d, k, group_concat(ms || ':' || n || ':' || f, ',' ORDER BY ms) \
+                     FROM (SELECT e.time_ns / {ns} AS b, COALESCE(c.developer, '') AS d, \
+                           COALESCE(e.{key}, '') AS k, e.duration_ms AS ms, COUNT(*) AS n, {failures} AS f \
+                           FROM events e JOIN contexts c ON c.id = e.context_id \
+                           WHERE c.agent IS NOT NULL AND e.event_name = '{event}' AND e.duration_ms IS NOT NULL \
+                           GROUP BY 1, 2, 3, 4) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+                ),
+            );
+        }
+    }
     same(
         conn,
         "SELECT s.session_id, s.events, s.prompts, s.api_requests, s.api_errors, s.tool_calls, \
@@ -206,21 +216,6 @@ fn check(conn: &Connection) {
          round(SUM(CASE WHEN name = 'claude_code.token.usage' AND kind_attr = 'cacheCreation' THEN value ELSE 0 END), 9) \
          FROM metric_hourly WHERE name = 'claude_code.cost.usage' OR (name = 'claude_code.token.usage' \
          AND kind_attr IN ('input', 'output', 'cacheRead', 'cacheCreation')) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    );
-    // Day histograms: the writer's merges equal the hours summed by day.
-    same(
-        conn,
-        "SELECT day, developer, tool_name, hist FROM tool_latency_daily ORDER BY 1, 2, 3",
-        "SELECT d, developer, tool_name, group_concat(duration_ms || ':' || n || ':' || f, ',' ORDER BY duration_ms) \
-         FROM (SELECT hour / 24 AS d, developer, tool_name, duration_ms, SUM(calls) AS n, SUM(failures) AS f \
-               FROM tool_latency_hist GROUP BY 1, 2, 3, 4) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    );
-    same(
-        conn,
-        "SELECT day, developer, model, hist FROM api_latency_daily ORDER BY 1, 2, 3",
-        "SELECT d, developer, model, group_concat(duration_ms || ':' || n || ':0', ',' ORDER BY duration_ms) \
-         FROM (SELECT hour / 24 AS d, developer, model, duration_ms, SUM(requests) AS n \
-               FROM api_latency_hist GROUP BY 1, 2, 3, 4) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
     );
     // Developer hours with API requests, as the sessionless rule reads them.
     same(

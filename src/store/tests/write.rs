@@ -324,13 +324,14 @@ async fn concurrent_writes_are_all_acknowledged_and_present() {
     }
     assert_eq!(count(&store, "events").await, 1000);
     assert_eq!(count(&store, "sessions").await, 7);
-    let calls: Vec<(i64, i64)> = query(
+    // All 1000 calls lasted 3 ms, in one hour: one histogram entry.
+    let calls: Vec<(i64, String)> = query(
         &store,
-        "SELECT (SELECT sum(tool_calls) FROM sessions), (SELECT sum(calls) FROM tool_latency_hist)",
+        "SELECT (SELECT sum(tool_calls) FROM sessions), (SELECT group_concat(hist) FROM tool_latency_hourly)",
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .await;
-    assert_eq!(calls, vec![(1000, 1000)]);
+    assert_eq!(calls, vec![(1000, "3:1000:0".into())]);
     store.close().await.unwrap();
 }
 
