@@ -144,7 +144,7 @@ fn latency_days_from_hours(conn: &Connection, day: i64, hour: i64) -> rusqlite::
     Ok(())
 }
 
-/// Rollup rows are few (one per hour, context and model or duration), so
+/// Rollup rows are few (one per hour and context, developer, model or tool), so
 /// they go in one statement each; then whatever no kept row refers to.
 fn delete_rollups_and_orphans(conn: &Connection, cutoff_ns: i64) -> rusqlite::Result<()> {
     let hour = hour_of(cutoff_ns);
