@@ -169,7 +169,7 @@ impl ClickHouseQuestions {
         let rows: Vec<(String, i64, i64, i64)> = self.fetch(&sql).await?;
         let mut out = Hists::new();
         for (k, ms, n, failures) in rows {
-            latency::tally(out.entry(k).or_default(), ms, n, failures);
+            crate::store::hist::add(out.entry(k).or_default(), ms, n, failures);
         }
         Ok(out)
     }
@@ -198,7 +198,7 @@ impl ClickHouseQuestions {
         let rows: Vec<(String, String, i64, i64, i64)> = self.fetch(&sql).await?;
         let mut out = McpHists::new();
         for (s, t, ms, n, failures) in rows {
-            latency::tally(out.entry((s, t)).or_default(), ms, n, failures);
+            crate::store::hist::add(out.entry((s, t)).or_default(), ms, n, failures);
         }
         Ok(out)
     }

@@ -17,16 +17,10 @@ use super::filter::{Filter, Sql, int, text};
 use super::plan;
 use super::time::TimeRange;
 use super::{LatencySummary, QueryError};
+use crate::store::hist;
 
 /// Histogram per group key: duration ms → (count, failures).
 pub type Hists = BTreeMap<String, BTreeMap<i64, (i64, i64)>>;
-
-/// Adds `calls` observations of `ms` (`failures` of them failed) to `hist`.
-pub fn tally(hist: &mut BTreeMap<i64, (i64, i64)>, ms: i64, calls: i64, failures: i64) {
-    let e = hist.entry(ms).or_insert((0, 0));
-    e.0 += calls;
-    e.1 += failures;
-}
 
 fn hist_usable(f: &Filter) -> bool {
     f.team.is_none()
@@ -174,7 +168,7 @@ fn collect_texts(
     while let Some(r) = rows.next()? {
         let k = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
         let text = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
-        out.add(k, crate::store::hist::entries(text));
+        out.add(k, hist::entries(text));
     }
     Ok(())
 }
@@ -297,7 +291,7 @@ pub fn tool_latency(
     })?;
     for r in it {
         let (s, t, ms, n, fl) = r?;
-        tally(mcp.entry((s, t)).or_default(), ms, n, fl);
+        hist::add(mcp.entry((s, t)).or_default(), ms, n, fl);
     }
     Ok((rows, mcp_rows(mcp)))
 }

@@ -38,12 +38,17 @@ pub fn entries(text: &str) -> impl Iterator<Item = (i64, i64, i64)> + '_ {
     })
 }
 
+/// Adds `count` observations of `ms` (`failures` of them failed) to `hist`.
+pub fn add(hist: &mut Hist, ms: i64, count: i64, failures: i64) {
+    let e = hist.entry(ms).or_insert((0, 0));
+    e.0 += count;
+    e.1 += failures;
+}
+
 /// Adds the entries of `text` into `into`.
 pub fn add_text(text: &str, into: &mut Hist) {
     for (ms, n, f) in entries(text) {
-        let e = into.entry(ms).or_insert((0, 0));
-        e.0 += n;
-        e.1 += f;
+        add(into, ms, n, f);
     }
 }
 

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use rusqlite::Connection;
 
 use super::PruneReceipt;
-use super::hist::{Hist, add_text, to_text};
-use super::rollup::{HOUR_NS, hour_of};
+use super::hist::{Hist, add_text};
+use super::rollup::{HOUR_NS, hour_of, merge_hists};
 
 /// Rows deleted per statement (and per transaction).
 const BATCH_ROWS: i64 = 10_000;
@@ -134,12 +134,10 @@ fn latency_days_from_hours(conn: &Connection, day: i64, hour: i64) -> rusqlite::
             let text = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
             add_text(text, merged.entry((r.get(0)?, r.get(1)?)).or_default());
         }
-        let mut insert = conn.prepare(&format!(
-            "INSERT INTO {daily} (day, developer, {key}, hist) VALUES (?1, ?2, ?3, ?4)"
-        ))?;
-        for ((developer, name), hist) in merged {
-            insert.execute(rusqlite::params![day, developer, name, to_text(&hist)])?;
-        }
+        let days = merged
+            .into_iter()
+            .map(|((developer, name), hist)| ((day, developer, name), hist));
+        merge_hists(conn, daily, "day", key, days)?;
     }
     Ok(())
 }

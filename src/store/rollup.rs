@@ -8,9 +8,9 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, params};
 
-use super::hist::{Hist, add_text, to_text};
+use super::hist::{Hist, add, add_text, to_text};
 
 use crate::rows::{Context, EventRow, MetricPointRow};
 
@@ -518,32 +518,22 @@ impl<'b> Rollups<'b> {
     }
 
     /// Merges this transaction's latencies into the hour and day
-    /// histograms (text form, see `super::hist`): each touched row is read,
-    /// merged and written back once.
+    /// histograms (text form, see `super::hist`).
     fn write_latency(&self, conn: &Connection) -> rusqlite::Result<()> {
-        for (hours_per_bucket, tools_table, api_table) in [
-            (1, "tool_latency_hourly", "api_latency_hourly"),
-            (24, "tool_latency_daily", "api_latency_daily"),
+        for (bucket, hours, tools_table, api_table) in [
+            ("hour", 1, "tool_latency_hourly", "api_latency_hourly"),
+            ("day", 24, "tool_latency_daily", "api_latency_daily"),
         ] {
             let mut tools: HashMap<LatencyKey<'_>, Hist> = HashMap::new();
             for (&(hour, dev, tool, ms), &(calls, failures)) in &self.tool_latency {
-                let e = tools
-                    .entry((hour.div_euclid(hours_per_bucket), dev, tool))
-                    .or_default()
-                    .entry(ms)
-                    .or_insert((0, 0));
-                e.0 += calls;
-                e.1 += failures;
+                let key = (hour.div_euclid(hours), dev, tool);
+                add(tools.entry(key).or_default(), ms, calls, failures);
             }
             let mut api: HashMap<LatencyKey<'_>, Hist> = HashMap::new();
             for (&(hour, dev, model, ms), &requests) in &self.api_latency {
-                api.entry((hour.div_euclid(hours_per_bucket), dev, model))
-                    .or_default()
-                    .entry(ms)
-                    .or_insert((0, 0))
-                    .0 += requests;
+                let key = (hour.div_euclid(hours), dev, model);
+                add(api.entry(key).or_default(), ms, requests, 0);
             }
-            let bucket = if hours_per_bucket == 1 { "hour" } else { "day" };
             merge_hists(conn, tools_table, bucket, "tool_name", tools)?;
             merge_hists(conn, api_table, bucket, "model", api)?;
         }
@@ -599,14 +589,16 @@ impl<'b> Rollups<'b> {
 /// A latency histogram's row: (hour or day, developer, tool or model).
 type LatencyKey<'k> = (i64, &'k str, &'k str);
 
-/// Adds `rows` into the text histograms of `table` (bucket column
-/// `bucket`, key column `key`), creating rows not there yet.
-fn merge_hists(
+/// Adds `rows` ((hour or day, developer, tool or model), histogram) into
+/// the text histograms of `table` (bucket column `bucket`, key column
+/// `key`): each row is read, merged and written back once, and created
+/// when not there yet.
+pub(crate) fn merge_hists<D: ToSql, K: ToSql>(
     conn: &Connection,
     table: &str,
     bucket: &str,
     key: &str,
-    rows: HashMap<LatencyKey<'_>, Hist>,
+    rows: impl IntoIterator<Item = ((i64, D, K), Hist)>,
 ) -> rusqlite::Result<()> {
     // Table and column names come from the caller's fixed list.
     let mut read = conn.prepare_cached(&format!(
