@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example bench -- [--events N] [--shape team|long]
 //!     [--days D] [--arrival in-time|shuffled] [--dir D] [--csv DIR] [--http]
-//!     [--clickhouse URL]
+//!     [--clickhouse URL] [--query-only] [--only TOOL] [--runs N]
 //! ```
 //!
 //! 1. Generates N events (plus their metric points) of the chosen shape as
@@ -52,6 +52,10 @@ struct Args {
     http: bool,
     query_only: bool,
     clickhouse: Option<String>,
+    /// Ask only this tool's questions (to profile one).
+    only: Option<String>,
+    /// Times each question is asked (the median is printed).
+    runs: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -65,6 +69,8 @@ fn parse_args() -> anyhow::Result<Args> {
         http: false,
         query_only: false,
         clickhouse: None,
+        only: None,
+        runs: 5,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -93,6 +99,8 @@ fn parse_args() -> anyhow::Result<Args> {
             "--clickhouse" => args.clickhouse = Some(it.next().context("--clickhouse URL")?),
             // Only the queries, on the store of an earlier run (--dir).
             "--query-only" => args.query_only = true,
+            "--only" => args.only = Some(it.next().context("--only TOOL")?),
+            "--runs" => args.runs = it.next().context("--runs N")?.parse()?,
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
@@ -280,9 +288,13 @@ async fn main() -> anyhow::Result<()> {
     } else {
         ingest(&args, &dir, &config, &plan, &bodies).await?
     };
-    queries(&dir, &config, ingested.probe_session.clone()).await?;
+    let asking = Asking {
+        only: args.only.clone(),
+        runs: args.runs.max(1),
+    };
+    queries(&dir, &config, ingested.probe_session.clone(), &asking).await?;
     if let Some(url) = &args.clickhouse {
-        clickhouse(url, &config, &bodies, &ingested).await?;
+        clickhouse(url, &config, &bodies, &ingested, &asking).await?;
     }
     if args.http {
         http_ingest(&config, &plan).await?;
@@ -492,6 +504,7 @@ async fn clickhouse(
     config: &tokentally::config::Config,
     bodies_path: &std::path::Path,
     ingested: &Ingested,
+    asking: &Asking,
 ) -> anyhow::Result<()> {
     use tokentally::clickhouse::{ClickHouse, ReadLimits, questions::ClickHouseQuestions, sink};
     let store = tokentally::config::StoreConfig {
@@ -519,7 +532,7 @@ async fn clickhouse(
     let questions = ClickHouseQuestions::new(ch, ReadLimits::of(&config.query));
     let ctx =
         tokentally::query::ToolContext::new(std::sync::Arc::new(questions), config.query.clone());
-    ask(&ctx, ingested.probe_session.clone(), "clickhouse ").await
+    ask(&ctx, ingested.probe_session.clone(), "clickhouse ", asking).await
 }
 
 /// Step 3: queries through the tool layer, exactly as MCP runs them.
@@ -527,6 +540,7 @@ async fn queries(
     dir: &std::path::Path,
     config: &tokentally::config::Config,
     probe_session: String,
+    asking: &Asking,
 ) -> anyhow::Result<()> {
     let t = Instant::now();
     let store = Store::open(dir, StoreOptions::from_config(config))?;
@@ -535,9 +549,17 @@ async fn queries(
         t.elapsed().as_secs_f64() * 1e3
     );
     let ctx = tokentally::query::ToolContext::over_store(store.clone(), config.query.clone());
-    ask(&ctx, probe_session, "").await?;
+    ask(&ctx, probe_session, "", asking).await?;
     store.close().await?;
     Ok(())
+}
+
+/// Which questions are asked, and how often each.
+struct Asking {
+    /// Only this tool's questions.
+    only: Option<String>,
+    /// Runs per question (the median is printed).
+    runs: usize,
 }
 
 /// Every question, each timed over several runs; `prefix` names the engine.
@@ -545,6 +567,7 @@ async fn ask(
     ctx: &tokentally::query::ToolContext,
     probe_session: String,
     prefix: &str,
+    asking: &Asking,
 ) -> anyhow::Result<()> {
     let principal = Principal {
         token_id: 0,
@@ -574,11 +597,12 @@ async fn ask(
         "search_events",
         serde_json::json!({ "session_id": probe_session, "since": "400d" }),
     ));
+    questions.retain(|(_, tool, _)| asking.only.as_deref().is_none_or(|o| o == *tool));
     for (label, tool, tool_args) in questions {
         let mut times = Vec::new();
         let mut summary = String::new();
         let deadline = Instant::now() + Duration::from_secs(20);
-        for _ in 0..5 {
+        for _ in 0..asking.runs {
             let t = Instant::now();
             let reply = tokentally::mcp::call_tool(ctx, &principal, tool, tool_args.clone()).await;
             times.push(t.elapsed());

@@ -582,11 +582,17 @@ async fn generated_team_on(ch: crate::clickhouse::ClickHouse) {
                 &b.await.unwrap(),
             );
             for tool in [None, Some("Edit".to_string()), Some("Write".to_string())] {
-                let [a, b] =
-                    engines.map(|e| e.top_edited_files(range.clone(), f.clone(), tool.clone()));
-                let (a, b) = (a.await.unwrap(), b.await.unwrap());
-                edits += a.total_edits;
-                assert_same(&what("top_edited_files"), &a, &b);
+                // All files, and the first three (the cut's order is the
+                // answer's: most edits, then path).
+                for top in [usize::MAX, 3] {
+                    let [a, b] = engines
+                        .map(|e| e.top_edited_files(range.clone(), f.clone(), tool.clone(), top));
+                    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+                    if top == usize::MAX {
+                        edits += a.total_edits;
+                    }
+                    assert_same(&what("top_edited_files"), &a, &b);
+                }
                 let [a, b] =
                     engines.map(|e| e.tool_latency(range.clone(), f.clone(), tool.clone()));
                 assert_same(&what("tool_latency"), &a.await.unwrap(), &b.await.unwrap());

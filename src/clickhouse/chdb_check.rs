@@ -96,7 +96,7 @@ async fn every_statement_runs_on_a_current_clickhouse_with_the_same_results() {
             q.cost_by_developer(r.clone(), f.clone()).await.unwrap();
             q.model_breakdown(r.clone(), f.clone()).await.unwrap();
             q.tool_latency(r.clone(), f.clone(), None).await.unwrap();
-            q.top_edited_files(r.clone(), f.clone(), Some("Edit".into()))
+            q.top_edited_files(r.clone(), f.clone(), Some("Edit".into()), 10)
                 .await
                 .unwrap();
             q.usage_over_time(r.clone(), f.clone(), Bucket::Day, Split::Model)

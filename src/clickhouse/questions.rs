@@ -231,12 +231,13 @@ impl ClickHouseQuestions {
 
     /// `top_edited_files`: the edit tools' events, then their spans and
     /// the decisions of the spans' `blocked_on_user` children, gathered by
-    /// the same [`Edits`] as on the embedded store.
+    /// the same [`Edits`] as on the embedded store; the `top` files kept.
     async fn top_edited(
         &self,
         range: &TimeRange,
         f: &Filter,
         tool: Option<&str>,
+        top: usize,
     ) -> Result<TopEditedFiles, QueryError> {
         files::check_tool(tool)?;
         let (session, id) = (sql::SESSION_NUMBER, sql::RECORD_ID);
@@ -315,7 +316,7 @@ impl ClickHouseQuestions {
                 repo: r.repo_name.clone(),
             });
         }
-        Ok(edits.finish(f))
+        Ok(edits.finish(f, top))
     }
 }
 
@@ -495,9 +496,10 @@ impl Questions for ClickHouseQuestions {
         range: TimeRange,
         f: Filter,
         tool: Option<String>,
+        top: usize,
     ) -> Answer<TopEditedFiles> {
         let q = self.clone();
-        async move { q.top_edited(&range, &f, tool.as_deref()).await }.boxed()
+        async move { q.top_edited(&range, &f, tool.as_deref(), top).await }.boxed()
     }
 
     fn search_events(

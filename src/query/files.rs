@@ -57,11 +57,14 @@ pub struct FileEdits {
     pub tools: Vec<String>,
 }
 
-/// The whole answer before paging.
+/// The answer's first files and the totals of all of them.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TopEditedFiles {
-    /// Files, most edited first.
+    /// The most edited files, most edited first (ties by path), as many as
+    /// the question asked for.
     pub files: Vec<FileEdits>,
+    /// Files edited in the range (`files` may hold fewer).
+    pub file_count: i64,
     /// All edits in the range (with or without a path).
     pub total_edits: i64,
     /// Edits with no file path.
@@ -170,7 +173,8 @@ pub fn tools_in(sql: &mut Sql, col: &str, tool: Option<&str>) {
 /// looking each up.
 const MOST_FOLDED: usize = 2_000;
 
-/// Runs the question. `tool` must be one of [`EDIT_TOOLS`] if given.
+/// Runs the question: the `top` most edited files and the totals of all.
+/// `tool` must be one of [`EDIT_TOOLS`] if given.
 ///
 /// Edits are read from `edits`, one row each (see [`crate::store::edits`]);
 /// those a row cannot answer exactly have their records folded. Under a
@@ -181,6 +185,7 @@ pub fn top_edited_files(
     range: &TimeRange,
     f: &Filter,
     tool: Option<&str>,
+    top: usize,
 ) -> Result<TopEditedFiles, QueryError> {
     check_tool(tool)?;
     let spans = span_records(conn, range, f, tool)?;
@@ -193,7 +198,7 @@ pub fn top_edited_files(
         Some(edits) => edits,
         None => events_of_range(conn, range, f, tool)?,
     };
-    Ok(with_spans(edits, &spans).finish(f))
+    Ok(with_spans(edits, &spans).finish(f, top))
 }
 
 /// Every edit record of the range, folded.
@@ -694,6 +699,7 @@ impl Edits {
         let mut numbers: Vec<i64> = self.numbered.iter().map(|e| e.file).collect();
         numbers.dedup();
         let mut paths = paths(&numbers)?.into_iter().peekable();
+        self.files.reserve(numbers.len());
         for same in std::mem::take(&mut self.numbered).chunk_by(|a, b| a.file == b.file) {
             let number = same[0].file;
             while paths.next_if(|(n, _)| *n < number).is_some() {}
@@ -753,8 +759,10 @@ impl Edits {
         }
     }
 
-    /// The answer (repository and branch filters applied per folded edit).
-    pub fn finish(mut self, f: &Filter) -> TopEditedFiles {
+    /// The answer, its files cut to the `top` most edited (repository and
+    /// branch filters applied per folded edit). Only the files kept are
+    /// turned into rows.
+    pub fn finish(mut self, f: &Filter, top: usize) -> TopEditedFiles {
         for e in std::mem::take(&mut self.edits).into_values() {
             if f.repository.as_ref().is_some_and(|r| !e.repos.contains(r))
                 || f.branch.as_ref().is_some_and(|b| !e.branches.contains(b))
@@ -774,32 +782,39 @@ impl Edits {
                 e.tool,
             );
         }
-        fn distinct<T: Ord + Copy>(mut v: SmallVec<[T; 2]>) -> i64 {
+        fn distinct<T: Ord + Copy>(v: &SmallVec<[T; 2]>) -> i64 {
+            let mut v = v.clone();
             v.sort_unstable();
             v.dedup();
             v.len() as i64
         }
         let mut out = self.totals;
-        out.files = self
-            .files
+        out.file_count = self.files.len() as i64;
+        let mut kept: Vec<(&String, &Acc)> = self.files.iter().collect();
+        let order = |a: &(&String, &Acc), b: &(&String, &Acc)| {
+            b.1.edits.cmp(&a.1.edits).then_with(|| a.0.cmp(b.0))
+        };
+        if top < kept.len() {
+            if let Some(last) = top.checked_sub(1) {
+                kept.select_nth_unstable_by(last, order);
+            }
+            kept.truncate(top);
+        }
+        kept.sort_unstable_by(order);
+        out.files = kept
             .into_iter()
             .map(|(path, a)| FileEdits {
-                file_path: path,
+                file_path: path.clone(),
                 edits: a.edits,
                 accepted: a.accepted,
                 rejected: a.rejected,
                 acceptance_rate: (a.accepted + a.rejected > 0)
                     .then(|| a.accepted as f64 / (a.accepted + a.rejected) as f64),
-                sessions: distinct(a.sessions),
-                developers: distinct(a.developers),
+                sessions: distinct(&a.sessions),
+                developers: distinct(&a.developers),
                 tools: tool_names(a.tools),
             })
             .collect();
-        out.files.sort_unstable_by(|a, b| {
-            b.edits
-                .cmp(&a.edits)
-                .then_with(|| a.file_path.cmp(&b.file_path))
-        });
         out
     }
 }
@@ -999,11 +1014,11 @@ mod tests {
             store
                 .read(Duration::from_secs(10), move |conn| {
                     let range = utc(since, until);
-                    let rows = top_edited_files(conn, &range, &f, tool).unwrap();
+                    let rows = top_edited_files(conn, &range, &f, tool, usize::MAX).unwrap();
                     let spans = span_records(conn, &range, &f, tool).unwrap();
                     let folded =
                         with_spans(events_of_range(conn, &range, &f, tool).unwrap(), &spans)
-                            .finish(&f);
+                            .finish(&f, usize::MAX);
                     Ok((rows, folded))
                 })
                 .await

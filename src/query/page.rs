@@ -90,8 +90,16 @@ impl<T> Page<T> {
     /// Cuts an in-memory ordered list at `offset`/`limit`.
     pub fn slice(all: Vec<T>, offset: u64, limit: usize) -> Page<T> {
         let total = all.len();
-        let start = (offset as usize).min(total);
-        let rows: Vec<T> = all.into_iter().skip(start).take(limit).collect();
+        Page::slice_of(all, total, offset, limit)
+    }
+
+    /// Cuts the first rows of an ordered list of `total` rows (`first` holds
+    /// at least the rows up to `offset + limit`, or all of them).
+    pub fn slice_of(first: Vec<T>, total: usize, offset: u64, limit: usize) -> Page<T> {
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(first.len());
+        let rows: Vec<T> = first.into_iter().skip(start).take(limit).collect();
         let positions = (0..rows.len())
             .map(|i| Position::Offset((start + i + 1) as u64))
             .collect();

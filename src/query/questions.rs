@@ -53,12 +53,14 @@ pub trait Questions: Send + Sync + 'static {
         tool: Option<String>,
     ) -> Answer<(Vec<ToolLatency>, Vec<ToolLatency>)>;
 
-    /// Edits, decisions and acceptance per file.
+    /// Edits, decisions and acceptance per file: the `top` most edited
+    /// files, and the totals of all.
     fn top_edited_files(
         &self,
         range: TimeRange,
         f: Filter,
         tool: Option<String>,
+        top: usize,
     ) -> Answer<TopEditedFiles>;
 
     /// Raw events, newest first, one page after `after`.

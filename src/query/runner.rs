@@ -180,8 +180,9 @@ impl Questions for Sqlite {
         range: TimeRange,
         f: Filter,
         tool: Option<String>,
+        top: usize,
     ) -> Answer<files::TopEditedFiles> {
-        self.run(move |conn| files::top_edited_files(conn, &range, &f, tool.as_deref()))
+        self.run(move |conn| files::top_edited_files(conn, &range, &f, tool.as_deref(), top))
     }
 
     fn search_events(

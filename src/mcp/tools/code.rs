@@ -100,7 +100,11 @@ pub(crate) async fn top_edited_files(
     let (limit, offset, notes) = paging(ctx, "top_edited_files", hash, &a.common.page)?;
     let tool = args::clean(&a.tool_name);
     let r2 = range.clone();
-    let res = ctx.questions.top_edited_files(r2, f, tool).await?;
+    // Only the files of this page and those before it are made into rows.
+    let top = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .saturating_add(limit);
+    let res = ctx.questions.top_edited_files(r2, f, tool, top).await?;
     let mut out = Output {
         notes,
         start: Some(Position::Offset(offset)),
@@ -114,7 +118,7 @@ pub(crate) async fn top_edited_files(
         accepted: res.accepted,
         rejected: res.rejected,
         acceptance_rate: (decided > 0).then(|| res.accepted as f64 / decided as f64),
-        file_paths_available: !res.files.is_empty(),
+        file_paths_available: res.file_count > 0,
     });
     let window = format!(
         "between {} and {} ({})",
@@ -122,7 +126,7 @@ pub(crate) async fn top_edited_files(
         range.info().until,
         range.tz_name
     );
-    if res.files.is_empty() {
+    if res.file_count == 0 {
         out.summary = if res.total_edits > 0 {
             format!(
                 "{} edit(s) {window}, but none carries a file path. {ENABLE}.",
@@ -147,7 +151,7 @@ pub(crate) async fn top_edited_files(
         }
         out.summary = format!(
             "{} file(s) edited {window}; {} edit(s), {} accepted, {} rejected.{}",
-            res.files.len(),
+            res.file_count,
             res.total_edits,
             res.accepted,
             res.rejected,
@@ -157,6 +161,7 @@ pub(crate) async fn top_edited_files(
                 .unwrap_or_default()
         );
     }
-    out.page(Page::slice(res.files, offset, limit));
+    let files = usize::try_from(res.file_count).unwrap_or(usize::MAX);
+    out.page(Page::slice_of(res.files, files, offset, limit));
     Ok(out)
 }
