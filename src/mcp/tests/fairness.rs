@@ -62,6 +62,7 @@ impl Questions for Slow {
         _: TimeRange,
         _: Filter,
         _: Option<String>,
+        _: usize,
     ) -> Answer<crate::query::files::TopEditedFiles> {
         self.answer()
     }
