@@ -782,17 +782,16 @@ impl Edits {
                 e.tool,
             );
         }
-        fn distinct<T: Ord + Copy>(v: &SmallVec<[T; 2]>) -> i64 {
-            let mut v = v.clone();
+        fn distinct<T: Ord + Copy>(mut v: SmallVec<[T; 2]>) -> i64 {
             v.sort_unstable();
             v.dedup();
             v.len() as i64
         }
         let mut out = self.totals;
         out.file_count = self.files.len() as i64;
-        let mut kept: Vec<(&String, &Acc)> = self.files.iter().collect();
-        let order = |a: &(&String, &Acc), b: &(&String, &Acc)| {
-            b.1.edits.cmp(&a.1.edits).then_with(|| a.0.cmp(b.0))
+        let mut kept: Vec<(String, Acc)> = self.files.into_iter().collect();
+        let order = |a: &(String, Acc), b: &(String, Acc)| {
+            b.1.edits.cmp(&a.1.edits).then_with(|| a.0.cmp(&b.0))
         };
         if top < kept.len() {
             if let Some(last) = top.checked_sub(1) {
@@ -804,14 +803,14 @@ impl Edits {
         out.files = kept
             .into_iter()
             .map(|(path, a)| FileEdits {
-                file_path: path.clone(),
+                file_path: path,
                 edits: a.edits,
                 accepted: a.accepted,
                 rejected: a.rejected,
                 acceptance_rate: (a.accepted + a.rejected > 0)
                     .then(|| a.accepted as f64 / (a.accepted + a.rejected) as f64),
-                sessions: distinct(&a.sessions),
-                developers: distinct(&a.developers),
+                sessions: distinct(a.sessions),
+                developers: distinct(a.developers),
                 tools: tool_names(a.tools),
             })
             .collect();
@@ -870,6 +869,62 @@ mod tests {
             "{found:?}"
         );
     }
+    /// The answer cut to its first files keeps the order (most edits, then
+    /// path, across the cut's tie) and the totals of every file.
+    #[test]
+    fn the_cut_keeps_the_first_files_and_every_total() {
+        let everyone = Filter::new(crate::query::visible::testing::visible(&[]));
+        // a.rs 3 edits, b.rs and c.rs 2 each (a tie at the cut), d.rs 1.
+        let fold = || {
+            let mut edits = Edits::default();
+            let files = [
+                "a.rs", "c.rs", "b.rs", "d.rs", "a.rs", "b.rs", "c.rs", "a.rs",
+            ];
+            for (i, path) in files.iter().enumerate() {
+                let id = format!("use{i}");
+                edits.add_event(EventEdit {
+                    tool_use_id: Some(&id),
+                    record: i as i64,
+                    result: true,
+                    tool: Some("Edit"),
+                    file_path: Some((*path).into()),
+                    decision: None,
+                    developer: Some("dev@example.com"),
+                    session: Some(i as i64 % 2),
+                    repos: [None, None],
+                    branch: None,
+                });
+            }
+            edits
+        };
+        let all = fold().finish(&everyone, usize::MAX);
+        let names = |a: &TopEditedFiles| -> Vec<(String, i64)> {
+            a.files
+                .iter()
+                .map(|f| (f.file_path.clone(), f.edits))
+                .collect()
+        };
+        let want = |n: usize| -> Vec<(String, i64)> {
+            [("a.rs", 3), ("b.rs", 2), ("c.rs", 2), ("d.rs", 1)][..n]
+                .iter()
+                .map(|(p, e)| ((*p).to_string(), *e))
+                .collect()
+        };
+        assert_eq!(names(&all), want(4));
+        for top in [0, 1, 2, 3, 4, 9] {
+            let cut = fold().finish(&everyone, top);
+            assert_eq!(names(&cut), want(top.min(4)), "top {top}");
+            assert_eq!(cut.files[..], all.files[..top.min(4)], "top {top}");
+            assert_eq!(
+                (cut.file_count, cut.total_edits, cut.accepted),
+                (4, 8, 8),
+                "top {top}"
+            );
+        }
+        // a.rs was edited in both sessions (uses 0, 4 and 7).
+        assert_eq!(all.files[0].sessions, 2);
+    }
+
     /// Paths are found by number whether few are asked (one lookup each)
     /// or many (one pass); a number without a path is left out.
     #[test]
